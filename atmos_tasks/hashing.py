@@ -1,0 +1,70 @@
+"""Content hashing for up-to-date checks: BLAKE3 with a stat cache (SPEC §6).
+
+A file whose (size, mtime, inode) is unchanged is not read again. Files modified within the last
+two seconds are hashed but not cached: a second write inside the same timestamp tick would
+otherwise go unnoticed (the "racy clean" problem Git also guards against).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import blake3
+
+from vendor_cache.digest import file_digest, tree_digest
+
+RACY_SECONDS = 2.0
+
+
+def hash_json(value: Any) -> str:
+    """BLAKE3 of canonical JSON: the identity of a configuration."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return blake3.blake3(text.encode()).hexdigest()
+
+
+class StatCache:
+    """Maps (path, size, mtime, inode) to a file's BLAKE3, persisted between runs."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._entries: dict[str, list[Any]] | None = None
+        self._dirty = False
+
+    def _load(self) -> dict[str, list[Any]]:
+        if self._entries is None:
+            try:
+                loaded = json.loads(self.path.read_text())
+                self._entries = loaded if isinstance(loaded, dict) else {}
+            except (OSError, ValueError):
+                self._entries = {}
+        return self._entries
+
+    def file(self, path: Path, info: os.stat_result | None = None) -> str:
+        info = info or path.stat()
+        key = str(path)
+        entries = self._load()
+        stamp = [info.st_size, info.st_mtime_ns, info.st_ino]
+        cached = entries.get(key)
+        if cached is not None and cached[:3] == stamp:
+            return str(cached[3])
+        digest = file_digest(path)
+        if time.time() - info.st_mtime > RACY_SECONDS:
+            entries[key] = [*stamp, digest]
+            self._dirty = True
+        return digest
+
+    def tree(self, root: Path) -> str:
+        return tree_digest(root, self.file)
+
+    def save(self) -> None:
+        if not self._dirty or self._entries is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
+        os.replace(tmp, self.path)
+        self._dirty = False

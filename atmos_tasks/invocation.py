@@ -1,0 +1,194 @@
+"""What the user asked doit for: the command, the selected tasks and their parameters.
+
+The task graph of a rollout depends on its parameters (a promotion is compiled from another
+commit), and only the selected deployments and targets are compiled, so both entry points (the
+`dodo.py` import and the loader plugin) read the command line before creating tasks.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from typing import Any
+
+TASK_KINDS = ("rollout", "apply", "plan", "record", "vendor", "build", "test")
+DEPLOYING_KINDS = ("rollout", "apply", "record")
+DOIT_COMMANDS = frozenset(
+    {
+        "run",
+        "list",
+        "info",
+        "clean",
+        "forget",
+        "ignore",
+        "dumpdb",
+        "help",
+        "strace",
+        "tabcompletion",
+        "reset-dep",
+        "auto",
+    }
+)
+
+ROLLOUT_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "promote_from",
+        "long": "promote-from",
+        "type": str,
+        "default": "",
+        "help": "deploy the commit that this target runs, with this target's context",
+    },
+    {
+        "name": "git_sha",
+        "long": "git-sha",
+        "type": str,
+        "default": "",
+        "help": "roll back (or forward) to a commit deployed to this target before",
+    },
+    {
+        "name": "approve",
+        "long": "approve",
+        "type": bool,
+        "default": False,
+        "help": "record your approval for this rollout",
+    },
+    {
+        "name": "allow_dirty",
+        "long": "allow-dirty",
+        "type": bool,
+        "default": False,
+        "help": "deploy a working tree with uncommitted changes (recorded in the tag)",
+    },
+]
+BUILD_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "skip_push",
+        "long": "skip-push",
+        "type": bool,
+        "default": False,
+        "help": "build the image but do not push it",
+    },
+]
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    promote_from: str | None = None
+    git_sha: str | None = None
+    approve: bool = False
+    allow_dirty: bool = False
+    skip_push: bool = False
+
+    def merged(self, other: RolloutOptions) -> RolloutOptions:
+        return RolloutOptions(
+            promote_from=self.promote_from or other.promote_from,
+            git_sha=self.git_sha or other.git_sha,
+            approve=self.approve or other.approve,
+            allow_dirty=self.allow_dirty or other.allow_dirty,
+            skip_push=self.skip_push or other.skip_push,
+        )
+
+
+@dataclass(frozen=True)
+class Selected:
+    kind: str
+    deployment: str  # may hold glob characters
+    target: str
+    component: str
+    options: RolloutOptions
+
+    def matches(self, deployment: str, target: str) -> bool:
+        return fnmatch.fnmatchcase(deployment, self.deployment) and fnmatch.fnmatchcase(target, self.target)
+
+
+@dataclass
+class Invocation:
+    command: str = "run"
+    selected: list[Selected] = field(default_factory=list)
+    other_tasks: bool = False
+
+    @property
+    def executes(self) -> bool:
+        return self.command == "run"
+
+    @property
+    def selects_everything(self) -> bool:
+        """No atmos task named: listing commands see every deployment and target."""
+        return not self.selected and not self.executes
+
+    def options_for(self, deployment: str, target: str) -> RolloutOptions:
+        options = RolloutOptions()
+        for item in self.selected:
+            if item.matches(deployment, target):
+                options = options.merged(item.options)
+        return options
+
+    def deploys(self, deployment: str, target: str) -> bool:
+        return self.executes and any(
+            s.kind in DEPLOYING_KINDS and s.matches(deployment, target) for s in self.selected
+        )
+
+
+def _parse_options(kind: str, args: list[str]) -> tuple[RolloutOptions, list[str]]:
+    from doit.cmdparse import CmdOption, TaskParse
+
+    params = BUILD_PARAMS if kind == "build" else ROLLOUT_PARAMS if kind in ("rollout", "apply") else []
+    if not params:
+        return RolloutOptions(), args
+    parser = TaskParse([CmdOption(p) for p in params])
+    values, rest = parser.parse(args)
+    return (
+        RolloutOptions(
+            promote_from=values.get("promote_from") or None,
+            git_sha=values.get("git_sha") or None,
+            approve=bool(values.get("approve")),
+            allow_dirty=bool(values.get("allow_dirty")),
+            skip_push=bool(values.get("skip_push")),
+        ),
+        list(rest),
+    )
+
+
+def parse_selection(args: list[str]) -> tuple[list[Selected], bool]:
+    """Atmos task names (with their options) among doit's positional arguments."""
+    selected: list[Selected] = []
+    other = False
+    rest = list(args)
+    while rest:
+        token = rest.pop(0)
+        if token.startswith("-"):
+            continue
+        kind, colon, tail = token.partition(":")
+        if kind not in TASK_KINDS:
+            other = other or ("=" not in token and not token.isdigit())
+            continue
+        parts = tail.split(":", 2) if colon else []
+        deployment = parts[0] if parts and parts[0] else "*"
+        target = parts[1] if len(parts) > 1 and parts[1] else "*"
+        component = parts[2] if len(parts) > 2 else "*"
+        options, rest = _parse_options(kind, rest)
+        selected.append(Selected(kind, deployment, target, component, options))
+    return selected, other
+
+
+def from_argv(argv: list[str]) -> Invocation:
+    """Read doit's own command line (the `dodo.py` entry point has no other access to it)."""
+    command = "run"
+    positional: list[str] = []
+    for index, token in enumerate(argv):
+        if token in DOIT_COMMANDS and not positional:
+            command = token
+            positional = argv[index + 1 :]
+            break
+        if not token.startswith("-"):
+            kind = token.partition(":")[0]
+            if kind in TASK_KINDS:
+                positional = argv[index:]
+                break
+    selected, other = parse_selection(positional)
+    return Invocation(command, selected, other)
+
+
+def from_loader(command: str, pos_args: list[str]) -> Invocation:
+    selected, other = parse_selection(list(pos_args))
+    return Invocation(command, selected, other)

@@ -1,0 +1,644 @@
+"""The deployment manifest (SPEC §3): what the user wrote, validated, with source positions."""
+
+from __future__ import annotations
+
+import datetime
+import difflib
+import re
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationError
+
+from atmos_tasks.config import RepoConfig
+from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.yamlio import KeyPath, load_positioned, locate
+
+COMPONENT_TYPES = ("terraform", "nixpack", "helmfile")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
+TARGET_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
+COMPONENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
+
+
+def _scalar_to_str(value: Any) -> Any:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+Label = Annotated[str, BeforeValidator(_scalar_to_str)]
+Labels = dict[str, Label]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
+
+
+class ComponentMetadata(_Model):
+    labels: Labels = {}
+    depends_on: list[str] = []
+    enabled: bool = True
+
+
+class Component(_Model):
+    component: str | None = None
+    metadata: ComponentMetadata = ComponentMetadata()
+    vars: dict[str, Any] = {}
+    settings: dict[str, Any] = {}
+    env: dict[str, Label] = {}
+    backend_type: str | None = None
+    backend: dict[str, Any] = {}
+
+
+class Components(_Model):
+    terraform: dict[str, Component] = {}
+    nixpack: dict[str, Component] = {}
+    helmfile: dict[str, Component] = {}
+
+
+class ApprovalCount(_Model):
+    count: PositiveInt = 1
+    prevent_self_approval: bool = False
+
+
+class Promotion(_Model):
+    from_: str | None = Field(default=None, alias="from")
+    allowed_from: list[str] | None = None
+    requires_approval: bool | ApprovalCount = False
+    approval_method: Literal["manual", "ci"] = "manual"
+    prevent_self_approval: bool = False
+    min_soak: str | None = Field(default=None, pattern=DURATION.pattern)
+
+    @property
+    def sources(self) -> list[str]:
+        if self.from_ is not None:
+            return [self.from_]
+        return list(self.allowed_from or [])
+
+    @property
+    def approvals_required(self) -> int:
+        if isinstance(self.requires_approval, ApprovalCount):
+            return self.requires_approval.count
+        return 1 if self.requires_approval else 0
+
+    @property
+    def self_approval_prevented(self) -> bool:
+        if isinstance(self.requires_approval, ApprovalCount):
+            return self.requires_approval.prevent_self_approval or self.prevent_self_approval
+        return self.prevent_self_approval
+
+    @property
+    def min_soak_seconds(self) -> int:
+        return duration_seconds(self.min_soak) if self.min_soak else 0
+
+
+class Target(_Model):
+    labels: Labels = {}
+    context: dict[str, Any] = {}
+    stacks: list[str] = []
+    promotion: Promotion | None = None
+
+
+class DeploymentContext(_Model):
+    default_target: str | None = None
+    promote_by: Literal["digest", "tag"] = "digest"
+
+
+class VendorCache(_Model):
+    dir: str | None = None
+    ttl: str | None = Field(default=None, pattern=DURATION.pattern)
+
+
+class VendorEntry(_Model):
+    source: str
+    version: str | None = None
+    targets: list[str] = []
+    labels: dict[str, list[Label]] = {}
+    included_paths: list[str] = []
+    excluded_paths: list[str] = []
+
+
+class VendorConfig(_Model):
+    manifest: str | None = None
+    components: list[VendorEntry] = []
+    auto_discover: bool = True
+    cache: VendorCache | None = None
+
+
+class Deployment(_Model):
+    name: str = Field(pattern=NAME_PATTERN)
+    description: str | None = None
+    labels: Labels = {}
+    stacks: list[str] = []
+    context: DeploymentContext = DeploymentContext()
+    vendor: VendorConfig = VendorConfig()
+    components: Components = Components()
+    targets: dict[str, Target]
+
+
+class ManifestFile(_Model):
+    deployment: Deployment
+
+
+def duration_seconds(text: str) -> int:
+    match = DURATION.match(text)
+    if not match or not text:
+        raise ValueError(f"not a duration: {text!r}")
+    days, hours, minutes, seconds = (int(g) if g else 0 for g in match.groups())
+    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+@dataclass(frozen=True, order=True)
+class ComponentRef:
+    """A component of a deployment, by type and name (`terraform/ecs/service-api`)."""
+
+    type: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.type}/{self.name}"
+
+
+@dataclass
+class Manifest:
+    """A validated manifest together with where each of its values was written."""
+
+    model: Deployment
+    path: Path
+    shown: str
+    positions: Any
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    def locate(self, keypath: KeyPath, *, at_key: bool = False) -> Location:
+        found = locate(self.positions, ["deployment", *keypath], at_key=at_key)
+        return Location(self.shown, *found) if found else Location(self.shown)
+
+    def components(self) -> dict[ComponentRef, Component]:
+        found: dict[ComponentRef, Component] = {}
+        for kind in COMPONENT_TYPES:
+            for name, component in getattr(self.model.components, kind).items():
+                found[ComponentRef(kind, name)] = component
+        return found
+
+    def enabled_components(self) -> dict[ComponentRef, Component]:
+        return {ref: c for ref, c in self.components().items() if c.metadata.enabled}
+
+    def component_keypath(self, ref: ComponentRef) -> list[str]:
+        return ["components", ref.type, ref.name]
+
+    def find_component(self, text: str) -> ComponentRef | None:
+        """`terraform/ecr/api`, or a bare name (`ecr/api`) when only one type has it."""
+        components = self.components()
+        head, _, rest = text.partition("/")
+        if head in COMPONENT_TYPES and rest:
+            ref = ComponentRef(head, rest)
+            return ref if ref in components else None
+        matches = [ref for ref in components if ref.name == text]
+        return matches[0] if len(matches) == 1 else None
+
+    def dependencies(self, ref: ComponentRef) -> list[ComponentRef]:
+        deps = []
+        for entry in self.components()[ref].metadata.depends_on:
+            found = self.find_component(entry)
+            if found is not None:
+                deps.append(found)
+        return deps
+
+    def target_names(self) -> list[str]:
+        return list(self.model.targets)
+
+
+def _suggest(word: str, choices: typing.Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The pydantic model that validates the mapping found at `loc`."""
+    annotation: Any = ManifestFile
+    for part in loc:
+        annotation = _unwrap(annotation, part)
+        if annotation is None:
+            return None
+    model = _unwrap(annotation, None)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _unwrap(annotation: Any, part: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is Annotated:
+        return _unwrap(typing.get_args(annotation)[0], part)
+    if origin in (typing.Union, types.UnionType):
+        for member in typing.get_args(annotation):
+            found = _unwrap(member, part)
+            if found is not None:
+                return found
+        return None
+    if part is None:
+        return annotation
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        for name, field in annotation.model_fields.items():
+            if part in (name, field.alias):
+                return field.annotation
+        return None
+    if origin is dict:
+        return typing.get_args(annotation)[1]
+    if origin is list:
+        return typing.get_args(annotation)[0]
+    return None
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> tuple[list[Any], list[Any]]:
+    """Split a pydantic `loc` into the part present in the data and the rest.
+
+    Union members add their own names to `loc` (`requires_approval.ApprovalCount.count`); they are
+    not keys of the data and are dropped.
+    """
+    present: list[Any] = []
+    node = data
+    rest: list[Any] = []
+    for part in loc:
+        in_map = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_map or in_list:
+            present.append(part)
+            node = node[part]
+        else:
+            rest.append(part)
+    return present, rest
+
+
+def _dotted(path: typing.Sequence[Any]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+_FIELD_HINTS = {
+    "name": "use lower-case letters, digits and '-', starting with a letter or digit (e.g. 'api')",
+    "requires_approval": "write true, false, or {count: N, prevent_self_approval: true}",
+    "min_soak": "write a duration such as 30m, 2h or 1d12h",
+    "ttl": "write a duration such as 30m, 2h or 1d12h",
+    "approval_method": "use manual (prompt on a terminal) or ci (the CI platform's approval gate)",
+    "promote_by": "use digest or tag",
+}
+
+
+def _pydantic_problems(err: ValidationError, data: Any, positions: Any, shown: str) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: set[tuple[Any, ...]] = set()
+    for error in err.errors():
+        loc = tuple(error["loc"])
+        present, rest = _data_path(data, loc)
+        kind = error["type"]
+        key = (*present, kind if kind in ("missing", "extra_forbidden") else "value")
+        if key in seen:
+            continue
+        seen.add(key)
+        at_key = kind == "extra_forbidden"
+        found = locate(positions, present, at_key=at_key)
+        location = Location(shown, *found) if found else Location(shown)
+        field_name = str(present[-1]) if present else ""
+        if kind == "extra_forbidden":
+            unknown = str(present[-1])
+            model = _model_at(tuple(present[:-1]))
+            allowed = sorted((f.alias or n) for n, f in (model.model_fields.items() if model else []))
+            hint = _suggest(unknown, allowed) + (
+                f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
+            )
+            problems.append(Problem(f"unknown key {unknown!r} in {_dotted(present[:-1])}", location, hint))
+        elif kind == "missing":
+            missing = rest[-1] if rest else field_name
+            hint = {
+                "deployment": "a manifest starts with a top-level 'deployment:' mapping",
+                "name": "add 'name: <file name without .yaml>' under deployment",
+                "targets": "add a 'targets:' mapping with at least one target (for example dev)",
+                "source": "add 'source:' with a path, Git URL or archive URL",
+            }.get(str(missing), f"add '{missing}:'")
+            problems.append(
+                Problem(f"missing required key {missing!r} in {_dotted(present)}", location, hint)
+            )
+        else:
+            name = field_name if not rest else str(rest[0])
+            hint = _FIELD_HINTS.get(field_name) or _FIELD_HINTS.get(name) or "fix the value's type"
+            message = error["msg"]
+            if kind == "string_pattern_mismatch" and field_name == "name":
+                message = f"deployment name {error['input']!r} is not valid"
+            problems.append(Problem(f"{_dotted(present)}: {message}", location, hint))
+    return problems
+
+
+def load_manifest(path: Path, config: RepoConfig) -> Manifest:
+    """Parse and validate one manifest file; every problem found is reported at once."""
+    shown = config.shown(path)
+    if not path.is_file():
+        raise AtmosError([Problem("manifest not found", Location(shown), "create the file or fix the name")])
+    positions = load_positioned(path, shown)
+    if not isinstance(positions, dict):
+        raise AtmosError(
+            [Problem("a manifest must be a mapping with a 'deployment:' key", Location(shown, 1, 1))]
+        )
+    data = _plain(positions, shown, positions)
+    try:
+        parsed = ManifestFile.model_validate(data)
+    except ValidationError as err:
+        raise AtmosError(_pydantic_problems(err, data, positions, shown)) from None
+    manifest = Manifest(parsed.deployment, path, shown, positions)
+    problems = check_manifest(manifest, config)
+    if problems:
+        raise AtmosError(problems)
+    return manifest
+
+
+def _plain(node: Any, manifest_shown: str, root: Any, path: tuple[Any, ...] = ()) -> Any:
+    """Round-trip nodes as plain Python values; YAML functions (`!include`, …) are refused."""
+    tag = getattr(getattr(node, "tag", None), "value", None)
+    if isinstance(tag, str) and tag.startswith("!"):
+        found = locate(root, list(path))
+        raise AtmosError(
+            [
+                Problem(
+                    f"YAML function {tag} is not supported",
+                    Location(manifest_shown, *found) if found else Location(manifest_shown),
+                    "replace it with a plain value",
+                )
+            ]
+        )
+    if isinstance(node, dict):
+        return {
+            (k if isinstance(k, str) else str(k)): _plain(v, manifest_shown, root, (*path, k))
+            for k, v in node.items()
+        }
+    if isinstance(node, list):
+        return [_plain(v, manifest_shown, root, (*path, i)) for i, v in enumerate(node)]
+    if isinstance(node, datetime.date):
+        return node.isoformat()
+    if isinstance(node, bool):
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def stack_file(config: RepoConfig, name: str) -> Path | None:
+    """The file a stack path names, trying `.yaml` then `.yml` when it has no extension."""
+    base = config.stacks_base / name
+    if name.endswith((".yaml", ".yml")):
+        return base if base.is_file() else None
+    for ext in (".yaml", ".yml"):
+        candidate = base.with_name(base.name + ext)
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def check_manifest(manifest: Manifest, config: RepoConfig) -> list[Problem]:
+    """The cross-field rules of SPEC §3 that a schema cannot express."""
+    model = manifest.model
+    problems: list[Problem] = []
+    if model.name != manifest.path.stem:
+        problems.append(
+            Problem(
+                f"deployment name {model.name!r} does not match the file name {manifest.path.name!r}",
+                manifest.locate(["name"]),
+                f"rename the file to {model.name}.yaml or set name: {manifest.path.stem}",
+            )
+        )
+    problems += _check_component_names(manifest)
+    problems += _check_depends_on(manifest)
+    problems += _check_targets(manifest)
+    problems += _check_stacks(manifest, config)
+    return problems
+
+
+def _check_component_names(manifest: Manifest) -> list[Problem]:
+    problems = []
+    owners: dict[str, str] = {}
+    for ref in manifest.components():
+        if not COMPONENT_NAME.match(ref.name) or ".." in ref.name:
+            problems.append(
+                Problem(
+                    f"component name {ref.name!r} is not valid",
+                    manifest.locate(manifest.component_keypath(ref), at_key=True),
+                    "use letters, digits, '.', '_', '-' and '/' between parts (e.g. ecs/service-api)",
+                )
+            )
+        if ref.name in owners:
+            problems.append(
+                Problem(
+                    f"component {ref.name!r} is defined under both {owners[ref.name]} and {ref.type}",
+                    manifest.locate(manifest.component_keypath(ref), at_key=True),
+                    "give one of them another name; names must be unique across types",
+                )
+            )
+        owners.setdefault(ref.name, ref.type)
+    return problems
+
+
+def _check_depends_on(manifest: Manifest) -> list[Problem]:
+    problems = []
+    components = manifest.components()
+    names = [str(ref) for ref in components]
+    for ref, component in components.items():
+        for index, entry in enumerate(component.metadata.depends_on):
+            if manifest.find_component(entry) is None:
+                problems.append(
+                    Problem(
+                        f"{ref} depends on {entry!r}, which is not a component of this deployment",
+                        manifest.locate([*manifest.component_keypath(ref), "metadata", "depends_on", index]),
+                        _suggest(entry, names) + f"components: {', '.join(names) or '(none)'}",
+                    )
+                )
+            elif manifest.find_component(entry) == ref:
+                problems.append(
+                    Problem(
+                        f"{ref} depends on itself",
+                        manifest.locate([*manifest.component_keypath(ref), "metadata", "depends_on", index]),
+                        "remove the entry",
+                    )
+                )
+    cycle = find_cycle({ref: [d for d in manifest.dependencies(ref) if d != ref] for ref in components})
+    if cycle:
+        first = cycle[0]
+        problems.append(
+            Problem(
+                "dependency cycle: " + " → ".join(str(r) for r in cycle),
+                manifest.locate([*manifest.component_keypath(first), "metadata", "depends_on"]),
+                "remove one of these depends_on entries so the components can be ordered",
+            )
+        )
+    return problems
+
+
+def find_cycle(edges: dict[Any, list[Any]]) -> list[Any] | None:
+    """A cycle in a directed graph, as a closed path [a, b, …, a]; None when acyclic."""
+    state: dict[Any, int] = {}
+    stack: list[Any] = []
+
+    def visit(node: Any) -> list[Any] | None:
+        state[node] = 1
+        stack.append(node)
+        for nxt in edges.get(node, []):
+            if state.get(nxt) == 1:
+                return [*stack[stack.index(nxt) :], nxt]
+            if nxt not in state:
+                found = visit(nxt)
+                if found:
+                    return found
+        stack.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(edges, key=str):
+        if node not in state:
+            found = visit(node)
+            if found:
+                return found
+    return None
+
+
+def _check_targets(manifest: Manifest) -> list[Problem]:
+    model = manifest.model
+    problems = []
+    targets = list(model.targets)
+    for name, target in model.targets.items():
+        if not re.match(TARGET_PATTERN, name):
+            problems.append(
+                Problem(
+                    f"target name {name!r} is not valid",
+                    manifest.locate(["targets", name], at_key=True),
+                    "use lower-case letters, digits, '-' and '_' (e.g. dev, prod-eu)",
+                )
+            )
+        promotion = target.promotion
+        if promotion is None:
+            continue
+        where = ["targets", name, "promotion"]
+        if promotion.from_ is not None and promotion.allowed_from is not None:
+            problems.append(
+                Problem(
+                    f"target {name!r} sets both 'from' and 'allowed_from'",
+                    manifest.locate([*where, "allowed_from"], at_key=True),
+                    "use 'from: <target>' for one source or 'allowed_from: [a, b]' for several, not both",
+                )
+            )
+        sources: list[tuple[str, list[Any]]] = []
+        if promotion.from_ is not None:
+            sources.append((promotion.from_, [*where, "from"]))
+        sources += [(s, [*where, "allowed_from", i]) for i, s in enumerate(promotion.allowed_from or [])]
+        for source, keypath in sources:
+            if source not in model.targets:
+                problems.append(
+                    Problem(
+                        f"target {name!r} promotes from {source!r}, which is not a target",
+                        manifest.locate(keypath),
+                        _suggest(source, targets) + f"targets: {', '.join(targets)}",
+                    )
+                )
+            elif source == name:
+                problems.append(
+                    Problem(
+                        f"target {name!r} promotes from itself",
+                        manifest.locate(keypath),
+                        "name the target it receives promotions from",
+                    )
+                )
+    edges = {
+        name: [s for s in (t.promotion.sources if t.promotion else []) if s in model.targets and s != name]
+        for name, t in model.targets.items()
+    }
+    cycle = find_cycle(edges)
+    if cycle:
+        problems.append(
+            Problem(
+                "promotion cycle: " + " ← ".join(cycle),
+                manifest.locate(["targets", cycle[0], "promotion"]),
+                "promotions must flow one way (dev → staging → prod); remove one of these sources",
+            )
+        )
+    default = model.context.default_target
+    if default is not None and default not in model.targets:
+        problems.append(
+            Problem(
+                f"default_target {default!r} is not a target",
+                manifest.locate(["context", "default_target"]),
+                _suggest(default, targets) + f"targets: {', '.join(targets)}",
+            )
+        )
+    return problems
+
+
+def _check_stacks(manifest: Manifest, config: RepoConfig) -> list[Problem]:
+    entries: list[tuple[str, list[Any]]] = [(s, ["stacks", i]) for i, s in enumerate(manifest.model.stacks)]
+    for name, target in manifest.model.targets.items():
+        entries += [(s, ["targets", name, "stacks", i]) for i, s in enumerate(target.stacks)]
+    problems = []
+    for stack, keypath in entries:
+        if stack_file(config, stack) is None:
+            problems.append(
+                Problem(
+                    f"stack {stack!r} not found under {config.shown(config.stacks_base)}/",
+                    manifest.locate(keypath),
+                    _stack_hint(config, stack),
+                )
+            )
+    return problems
+
+
+def _stack_hint(config: RepoConfig, stack: str) -> str:
+    folder = (config.stacks_base / stack).parent
+    if folder.is_dir():
+        names = sorted(
+            config.shown(p.with_suffix(""))[len(config.shown(config.stacks_base)) + 1 :]
+            for p in folder.iterdir()
+            if p.suffix in (".yaml", ".yml")
+        )
+        if names:
+            return _suggest(stack, names) + f"stacks there: {', '.join(names)}"
+    return "write the path relative to the stacks folder, without extension (e.g. platform/vpc)"
+
+
+def manifest_path(config: RepoConfig, name: str) -> Path:
+    for ext in (".yaml", ".yml"):
+        path = config.deployments_base / f"{name}{ext}"
+        if path.is_file():
+            return path
+    return config.deployments_base / f"{name}.yaml"
+
+
+def list_manifest_paths(config: RepoConfig) -> list[Path]:
+    if not config.deployments_base.is_dir():
+        return []
+    return sorted(
+        p for p in config.deployments_base.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file()
+    )
+
+
+def load_deployment(config: RepoConfig, name: str) -> Manifest:
+    path = manifest_path(config, name)
+    if not path.is_file():
+        known = [p.stem for p in list_manifest_paths(config)]
+        raise AtmosError(
+            [
+                Problem(
+                    f"no deployment named {name!r}",
+                    Location(config.shown(path)),
+                    _suggest(name, known) + f"deployments: {', '.join(known) or '(none)'}",
+                )
+            ]
+        )
+    return load_manifest(path, config)

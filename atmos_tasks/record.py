@@ -1,0 +1,252 @@
+"""The `record:<dep>:<target>` finalizer: what was deployed, written to Git (SPEC §6, §10).
+
+For each component whose (commit, inputs hash) differs from what its ref and latest tag say, the
+ref moves and a tag is written — also when the apply itself was up to date (`changes: none`),
+because the target now runs that commit's configuration. A failed component gets a
+`status: failed` tag and its ref stays. All tags and refs land in one `update-ref` transaction.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from doit.exceptions import TaskFailed
+
+from atmos_tasks.gitrepo import GitRepo, Ident, RefRaceError, RefUpdate
+from atmos_tasks.tracking import (
+    ComponentState,
+    DeploymentRecord,
+    read_records,
+    ref_name,
+    rfc3339,
+    tag_name,
+    tag_stamp,
+)
+
+
+class RolloutFailed(TaskFailed):
+    """At least one component failed; the summary is still reported."""
+
+    def __init__(self, msg: str, summary: dict[str, Any]) -> None:
+        super().__init__(msg)
+        self.summary = summary
+
+
+class RolloutRefused(TaskFailed):
+    """Refused by policy at record time (a lost ref race): exit code 3."""
+
+    exit_code = 3
+
+
+@dataclass(frozen=True)
+class RecordSpec:
+    root: str
+    deployment: str
+    target: str
+    git_sha: str
+    components: tuple[tuple[str, str], ...]  # (type, name), in rollout order
+    allow_dirty: bool = False
+    dirty: bool = False
+    promoted_from: str | None = None
+    rollback_of: str | None = None
+    images: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Decision:
+    records: list[DeploymentRecord]
+    ref_updates: list[tuple[str, str, str | None]]  # (ref, new sha, old sha or None)
+    unchanged: list[str]
+    failed: dict[str, str]
+    skipped: dict[str, str]
+
+
+def actor(ident: Ident) -> str:
+    """Who deployed: the CI actor when running in CI, else Git's user.email."""
+    for variable in (
+        "ATMOS_TASKS_ACTOR",
+        "GITHUB_ACTOR",
+        "GITLAB_USER_LOGIN",
+        "BUILDKITE_BUILD_CREATOR_EMAIL",
+    ):
+        value = os.environ.get(variable)
+        if value:
+            return value
+    return ident.email or ident.name
+
+
+def ci_metadata() -> dict[str, Any]:
+    found = {}
+    if os.environ.get("GITHUB_RUN_ID"):
+        found["ci_run"] = os.environ["GITHUB_RUN_ID"]
+    elif os.environ.get("CI_PIPELINE_ID"):
+        found["ci_run"] = os.environ["CI_PIPELINE_ID"]
+    return found
+
+
+def decide(
+    spec: RecordSpec,
+    outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    states: dict[tuple[str, str, str], ComponentState],
+    deployed_by: str,
+    now: datetime,
+    metadata: dict[str, Any],
+) -> Decision:
+    """Pure: which records to write and which refs to move, given the tasks' results and Git."""
+    records: list[DeploymentRecord] = []
+    updates: list[tuple[str, str, str | None]] = []
+    unchanged: list[str] = []
+    failed: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    stamp = rfc3339(now)
+    for kind, name in spec.components:
+        plan, applied = outcomes.get(name, ({}, {}))
+        state = states.get((spec.deployment, spec.target, name)) or ComponentState(
+            spec.deployment, spec.target, name
+        )
+        status = applied.get("status")
+        inputs_hash = str(plan.get("inputs_hash", ""))
+        base: dict[str, Any] = {
+            "deployment": spec.deployment,
+            "target": spec.target,
+            "component": name,
+            "type": kind,
+            "git_sha": spec.git_sha,
+            "deployed_by": deployed_by,
+            "timestamp": stamp,
+            "inputs_hash": inputs_hash,
+            "promoted_from": spec.promoted_from,
+            "image": spec.images.get(name),
+            "metadata": dict(metadata),
+        }
+        if status == "applied":
+            latest = state.latest
+            if (
+                state.git_sha == spec.git_sha
+                and latest is not None
+                and latest.git_sha == spec.git_sha
+                and latest.status in ("success", "rollback")
+                and latest.inputs_hash == inputs_hash
+            ):
+                unchanged.append(name)
+                continue
+            previous = state.current or next(
+                (r for r in state.history if r.status in ("success", "rollback")), None
+            )
+            changes = "none" if previous is not None and previous.inputs_hash == inputs_hash else "applied"
+            rollback = spec.rollback_of is not None
+            records.append(
+                DeploymentRecord(
+                    **base,
+                    status="rollback" if rollback else "success",
+                    changes=changes,
+                    rollback_of=(state.git_sha or spec.rollback_of) if rollback else None,
+                )
+            )
+            updates.append((ref_name(spec.deployment, spec.target, name), spec.git_sha, state.git_sha))
+        elif status == "failed":
+            error = str(applied.get("error") or plan.get("error") or "failed")
+            failed[name] = error + (
+                f"\n  workdir kept: {applied.get('workdir')}" if applied.get("workdir") else ""
+            )
+            records.append(
+                DeploymentRecord(
+                    **base, status="failed", changes="applied" if plan.get("status") == "planned" else "none"
+                )
+            )
+        else:
+            skipped[name] = str(applied.get("reason") or plan.get("reason") or "not run")
+    return Decision(records, updates, unchanged, failed, skipped)
+
+
+def _unique_tags(
+    records: list[DeploymentRecord], states: dict[tuple[str, str, str], ComponentState], now: datetime
+) -> list[str]:
+    taken = {r.tag for s in states.values() for r in s.history if r.tag}
+    names = []
+    stamp = tag_stamp(now)
+    for record in records:
+        base = tag_name(record.deployment, record.target, record.component, stamp)
+        name, n = base, 1
+        while name in taken:
+            n += 1
+            name = f"{base}-{n}"
+        taken.add(name)
+        names.append(name)
+    return names
+
+
+def tag_object(sha: str, name: str, ident: Ident, when: datetime, message: str) -> str:
+    return (
+        f"object {sha}\ntype commit\ntag {name}\n"
+        f"tagger {ident.name} <{ident.email}> {int(when.timestamp())} +0000\n\n{message}"
+    )
+
+
+def write_records(
+    repo: GitRepo,
+    decision: Decision,
+    ident: Ident,
+    now: datetime,
+    states: dict[tuple[str, str, str], ComponentState],
+) -> list[str]:
+    """Tag objects first (unreachable until referenced), then every ref in one transaction."""
+    names = _unique_tags(decision.records, states, now)
+    bodies = [
+        tag_object(r.git_sha, n, ident, now, r.to_message())
+        for r, n in zip(decision.records, names, strict=True)
+    ]
+    shas = repo.write_objects("tag", bodies)
+    updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(names, shas, strict=True)]
+    updates += [RefUpdate(ref, new, old) for ref, new, old in decision.ref_updates]
+    repo.update_refs(updates)
+    return names
+
+
+def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFailed:
+    """The doit action: `values` holds `plan_<i>` and `apply_<i>` for each component."""
+    outcomes = {}
+    for index, (_kind, name) in enumerate(spec.components):
+        outcomes[name] = (values.get(f"plan_{index}") or {}, values.get(f"apply_{index}") or {})
+    repo = GitRepo(Path(spec.root))
+    states = read_records(repo, spec.deployment, spec.target)
+    now = datetime.now(UTC).replace(microsecond=0)
+    metadata = ci_metadata()
+    if spec.allow_dirty and spec.dirty:
+        metadata["allow_dirty"] = True
+    needs_ident = any((outcomes[n][1].get("status") in ("applied", "failed")) for _k, n in spec.components)
+    ident = repo.ident() if needs_ident else Ident("", "")
+    decision = decide(spec, outcomes, states, actor(ident), now, metadata)
+    try:
+        tags = write_records(repo, decision, ident, now, states) if decision.records else []
+    except RefRaceError as err:
+        return RolloutRefused(
+            f"{spec.deployment}/{spec.target} moved while this rollout ran (another rollout recorded first); "
+            f"nothing was recorded. Run the rollout again to deploy on top of it.\n  git: {err}"
+        )
+    summary = {
+        "deployment": spec.deployment,
+        "target": spec.target,
+        "git_sha": spec.git_sha,
+        "recorded": [
+            {
+                "component": r.component,
+                "status": r.status,
+                "changes": r.changes,
+                "tag": t,
+                "ref": ref_name(r.deployment, r.target, r.component) if r.status != "failed" else None,
+            }
+            for r, t in zip(decision.records, tags, strict=True)
+        ],
+        "unchanged": decision.unchanged,
+        "failed": decision.failed,
+        "skipped": decision.skipped,
+    }
+    if decision.failed:
+        names = ", ".join(decision.failed)
+        return RolloutFailed(f"rollout of {spec.deployment} to {spec.target} failed: {names}", summary)
+    return summary

@@ -1,0 +1,176 @@
+"""Rollout progress for doit: one line per component step, with timings, then what was recorded.
+
+Colour on a terminal (rich), plain lines otherwise; NO_COLOR is honoured. It also turns a
+refusal at record time (a lost ref race) into exit code 3 (SPEC §13), which doit itself cannot
+express: after the run completes it raises SystemExit with that code.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, TextIO
+
+VERBS = {
+    "plan": {"run": "planning", "planned": "planned", "uptodate": "plan up to date"},
+    "apply": {"run": "applying", "applied": "applied", "uptodate": "apply up to date"},
+}
+
+
+def _meta(task: Any) -> dict[str, Any]:
+    meta = getattr(task, "meta", None) or {}
+    found = meta.get("atmos")
+    return found if isinstance(found, dict) else {}
+
+
+class RolloutReporter:
+    desc = "per-component rollout progress with timings (atmos-tasks)"
+
+    def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
+        from rich.console import Console
+
+        self.console = Console(
+            file=outstream, highlight=False, soft_wrap=True, no_color=bool(os.environ.get("NO_COLOR"))
+        )
+        self.started: dict[str, float] = {}
+        self.t0 = time.monotonic()
+        self.rollouts: list[dict[str, Any]] = []
+        self.summaries: list[dict[str, Any]] = []
+        self.errors: list[str] = []
+        self.exit_code = 0
+        self.failed_components = 0
+
+    def _line(self, text: str) -> None:
+        self.console.print(text)
+
+    def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        seen = set()
+        queue = list(selected_tasks or [])
+        while queue:
+            name = queue.pop(0)
+            if name in seen or name not in tasks:
+                continue
+            seen.add(name)
+            task = tasks[name]
+            meta = _meta(task)
+            if meta.get("kind") == "rollout":
+                self.rollouts.append(meta)
+            queue.extend(task.task_dep)
+        for meta in self.rollouts:
+            dirty = " [yellow](uncommitted changes allowed)[/]" if meta.get("dirty") else ""
+            branch = f" on {meta['branch']}" if meta.get("branch") else ""
+            self._line(
+                f"[bold]Rolling out {meta['deployment']} to {meta['target']}[/] "
+                f"at {meta['git_sha'][:7]}{branch}{dirty}"
+            )
+            self._line(f"  Components ({len(meta['components'])}): {', '.join(meta['components'])}")
+
+    def get_status(self, task: Any) -> None:
+        pass
+
+    def execute_task(self, task: Any) -> None:
+        self.started[task.name] = time.monotonic()
+        meta = _meta(task)
+        kind = meta.get("kind")
+        if kind in VERBS:
+            self._line(f"  [dim]…[/] {meta['component']}: {VERBS[kind]['run']}")
+        elif not meta and task.actions and not task.name.startswith("_"):
+            self._line(f".  {task.title()}")
+
+    def _elapsed(self, task: Any) -> str:
+        start = self.started.pop(task.name, None)
+        return f" ({time.monotonic() - start:.1f}s)" if start is not None else ""
+
+    def add_success(self, task: Any) -> None:
+        meta = _meta(task)
+        kind = meta.get("kind")
+        values = getattr(task, "values", None) or {}
+        if kind in VERBS:
+            self._component_done(task, meta, values)
+        elif kind == "record":
+            self._elapsed(task)
+            self.summaries.append(values)
+
+    def _component_done(self, task: Any, meta: dict[str, Any], values: dict[str, Any]) -> None:
+        status = values.get("status")
+        elapsed = self._elapsed(task)
+        name = meta["component"]
+        if status in ("planned", "applied"):
+            detail = ""
+            if status == "planned":
+                detail = ", changes" if values.get("has_changes") else ", no changes"
+            self._line(f"  [green]✓[/] {name}: {VERBS[meta['kind']][status]}{detail}{elapsed}")
+        elif status == "skipped":
+            self._line(f"  [yellow]-[/] {name}: skipped, {values.get('reason', '')}")
+        else:
+            self.failed_components += 1
+            self._line(f"  [red]✗[/] {name}: {meta['kind']} failed{elapsed}")
+            for line in str(values.get("error", "")).splitlines():
+                self._line(f"      {line}")
+            if values.get("workdir"):
+                self._line(f"      workdir kept: {values['workdir']}")
+
+    def skip_uptodate(self, task: Any) -> None:
+        meta = _meta(task)
+        if meta.get("kind") in VERBS:
+            self._line(f"  [dim]–[/] {meta['component']}: {VERBS[meta['kind']]['uptodate']}")
+        elif not meta and not task.name.startswith("_"):
+            self._line(f"-- {task.title()}")
+
+    def skip_ignore(self, task: Any) -> None:
+        self._line(f"!! {task.title()}")
+
+    def add_failure(self, task: Any, fail: Any) -> None:
+        summary = getattr(fail, "summary", None)
+        if isinstance(summary, dict):
+            self.summaries.append(summary)
+        code = getattr(fail, "exit_code", None)
+        if isinstance(code, int):
+            self.exit_code = max(self.exit_code, code)
+        message = getattr(fail, "message", str(fail))
+        if summary is None:
+            self.errors.append(f"{task.name}: {message}")
+            if not _meta(task):
+                self.errors.append("".join(getattr(fail, "traceback", "") or ""))
+
+    def cleanup_error(self, exception: Any) -> None:
+        self.errors.append(str(getattr(exception, "get_msg", lambda: exception)()))
+
+    def runtime_error(self, msg: str) -> None:
+        self.errors.append(msg)
+
+    def teardown_task(self, task: Any) -> None:
+        pass
+
+    def complete_run(self) -> None:
+        for summary in self.summaries:
+            self._print_summary(summary)
+        for error in self.errors:
+            if error.strip():
+                self._line(f"[red]error:[/] {error.rstrip()}")
+        if self.rollouts:
+            total = f"{time.monotonic() - self.t0:.1f}s"
+            if self.exit_code or self.errors or self.failed_components:
+                self._line(f"[red bold]Rollout failed[/] after {total}")
+            else:
+                self._line(f"[green bold]Rollout complete[/] in {total}")
+        if self.exit_code:
+            raise SystemExit(self.exit_code)
+
+    def _print_summary(self, summary: dict[str, Any]) -> None:
+        where = f"{summary['deployment']} → {summary['target']}"
+        recorded = summary.get("recorded", [])
+        if recorded:
+            self._line(f"  Recorded {where} at {summary['git_sha'][:7]}:")
+            for item in recorded:
+                if item.get("ref"):
+                    self._line(f"    → {item['ref']} → {summary['git_sha'][:7]} ({item['changes']})")
+                self._line(
+                    f"    → {item['tag']}" + (" [red](failed)[/]" if item["status"] == "failed" else "")
+                )
+        elif not summary.get("failed"):
+            self._line(
+                f"  Nothing to record: {where} already runs {summary['git_sha'][:7]} with these inputs"
+            )
+        for name, reason in summary.get("skipped", {}).items():
+            self._line(f"    [yellow]not deployed[/]: {name} ({reason})")

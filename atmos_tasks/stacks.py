@@ -1,0 +1,485 @@
+"""Atmos-compatible stack loading, scoped to the stacks a deployment declares (SPEC §4).
+
+Only the declared stack files and their import closure are opened. Each value remembers where it
+was written (file and key path) so errors and `describe --provenance` can point at it.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.config import RepoConfig
+from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.yamlio import load_data, locate_in_file
+
+# A provenance tree mirrors a value tree: a dict for a mapping, an Origin for anything else.
+Prov = Any
+SECTIONS = ("vars", "settings", "env")
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a value was written: a file (as shown to the user) and the key path inside it."""
+
+    file: str
+    keypath: tuple[str | int, ...]
+
+    def __str__(self) -> str:
+        return f"{self.file}:{'.'.join(str(p) for p in self.keypath)}"
+
+
+@dataclass
+class StackFile:
+    path: Path
+    shown: str
+    data: dict[str, Any]
+
+
+@dataclass
+class Sourced:
+    """A mapping together with its provenance tree."""
+
+    value: dict[str, Any] = field(default_factory=dict)
+    prov: dict[str, Prov] = field(default_factory=dict)
+
+
+def _prov_of(value: Any, origin_file: str, keypath: tuple[str | int, ...]) -> Prov:
+    if isinstance(value, dict):
+        return {k: _prov_of(v, origin_file, (*keypath, k)) for k, v in value.items()}
+    return Origin(origin_file, keypath)
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def deep_merge(
+    dst: Sourced, src: dict[str, Any], src_prov: dict[str, Prov], strategy: str = "replace"
+) -> None:
+    """Merge `src` into `dst` (later wins): maps merge; anything else is replaced, per SPEC §4."""
+    _merge_map(dst.value, dst.prov, src, src_prov, strategy)
+
+
+def _merge_map(
+    dst: dict[str, Any], dprov: dict[str, Prov], src: dict[str, Any], sprov: dict[str, Prov], strategy: str
+) -> None:
+    for key, value in src.items():
+        old = dst.get(key)
+        if isinstance(value, dict) and isinstance(old, dict):
+            sub = dprov.get(key)
+            if not isinstance(sub, dict):
+                sub = dprov[key] = {}
+            _merge_map(old, sub, value, sprov.get(key) or {}, strategy)
+        elif isinstance(value, list) and isinstance(old, list) and strategy != "replace":
+            dst[key] = _merge_lists(old, value, strategy)
+            dprov[key] = sprov.get(key)
+        else:
+            dst[key] = _copy(value)
+            dprov[key] = _copy_prov(sprov.get(key))
+
+
+def _copy_prov(prov: Prov) -> Prov:
+    if isinstance(prov, dict):
+        return {k: _copy_prov(v) for k, v in prov.items()}
+    return prov
+
+
+def _merge_lists(old: list[Any], new: list[Any], strategy: str) -> list[Any]:
+    if strategy == "append":
+        return [*_copy(old), *_copy(new)]
+    merged = []
+    for index in range(max(len(old), len(new))):
+        if index >= len(new):
+            merged.append(_copy(old[index]))
+        elif index >= len(old):
+            merged.append(_copy(new[index]))
+        elif isinstance(old[index], dict) and isinstance(new[index], dict):
+            into = Sourced(_copy(old[index]), {})
+            deep_merge(into, new[index], {}, strategy)
+            merged.append(into.value)
+        else:
+            merged.append(_copy(old[index]))
+    return merged
+
+
+def merge_all(layers: list[Sourced], strategy: str = "replace") -> Sourced:
+    out = Sourced()
+    for layer in layers:
+        deep_merge(out, layer.value, layer.prov, strategy)
+    return out
+
+
+def _section(sourced: Sourced, *keys: str) -> Sourced:
+    value: Any = sourced.value
+    prov: Any = sourced.prov
+    for key in keys:
+        if not isinstance(value, dict) or not isinstance(value.get(key), dict):
+            return Sourced()
+        value = value[key]
+        prov = prov.get(key) if isinstance(prov, dict) else None
+    return Sourced(value, prov if isinstance(prov, dict) else {})
+
+
+class StackLoader:
+    """Reads stack files on demand and memoises what it parsed for the rest of the run."""
+
+    def __init__(self, config: RepoConfig) -> None:
+        self.config = config
+        self._files: dict[Path, StackFile] = {}
+        self.opened: list[Path] = []
+
+    def read(self, path: Path) -> StackFile:
+        cached = self._files.get(path)
+        if cached is not None:
+            return cached
+        shown = self.config.shown(path)
+        self.opened.append(path)
+        data = load_data(path, shown)
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise AtmosError([Problem("a stack file must be a mapping", Location(shown, 1, 1))])
+        stack = StackFile(path, shown, data)
+        self._files[path] = stack
+        return stack
+
+    def top_level(self, name: str, where: Location) -> Path:
+        path = self._match_one(self.config.stacks_base / name)
+        if path is None:
+            raise AtmosError(
+                [Problem(f"stack {name!r} not found", where, "check the stack path in the manifest")]
+            )
+        return path
+
+    @staticmethod
+    def _match_one(base: Path) -> Path | None:
+        if base.suffix in (".yaml", ".yml"):
+            return base if base.is_file() else None
+        for ext in (".yaml", ".yml"):
+            candidate = base.with_name(base.name + ext)
+            if candidate.is_file():
+                return candidate
+        return None
+
+    def resolve_import(self, entry: str, importer: StackFile, index: int) -> list[Path]:
+        """The files one import entry names, in lexical order for globs."""
+        if entry.startswith(("./", "../")):
+            base = importer.path.parent / entry
+        else:
+            base = self.config.stacks_base / entry
+        text = os.path.normpath(str(base))
+        if glob.has_magic(text):
+            pattern = text
+            candidates = sorted(
+                Path(p)
+                for p in glob.glob(pattern, recursive=True)
+                if p.endswith((".yaml", ".yml")) and os.path.isfile(p)
+            )
+            if not candidates and not pattern.endswith((".yaml", ".yml")):
+                candidates = sorted(
+                    Path(p)
+                    for ext in (".yaml", ".yml")
+                    for p in glob.glob(pattern + ext, recursive=True)
+                    if os.path.isfile(p)
+                )
+            return candidates
+        found = self._match_one(Path(text))
+        return [found] if found else []
+
+    def load_closure(self, top: list[tuple[str, Location]], strategy: str | None = None) -> Sourced:
+        """Merge the declared top-level stacks, each with its import closure, in order."""
+        strategy = strategy or self.config.list_merge_strategy
+        layers: list[Sourced] = []
+        for name, where in top:
+            path = self.top_level(name, where)
+            for stack, data in self._process(path, {}, []):
+                layers.append(Sourced(data, _prov_of(data, stack.shown, ())))
+        return merge_all(layers, strategy)
+
+    def _process(
+        self, path: Path, parent_overrides: dict[str, Any], chain: list[StackFile]
+    ) -> Iterator[tuple[StackFile, dict[str, Any]]]:
+        stack = self.read(path)
+        data = stack.data
+        overrides = _merge_plain(
+            [
+                _nested(data, "overrides"),
+                _nested(data, "terraform", "overrides"),
+                parent_overrides,
+            ]
+        )
+        for index, entry in enumerate(self._imports(stack)):
+            text, skip_if_missing = entry
+            where = locate_in_file(stack.path, stack.shown, ["import", index])
+            if text.endswith(".tmpl"):
+                raise AtmosError(
+                    [
+                        Problem(
+                            f"templated stack import {text!r} is not supported",
+                            where,
+                            "render the template to a plain .yaml file and import that",
+                        )
+                    ]
+                )
+            matches = self.resolve_import(text, stack, index)
+            if not matches:
+                if skip_if_missing:
+                    continue
+                raise AtmosError(
+                    [
+                        Problem(
+                            f"import {text!r} matches no stack file",
+                            where,
+                            "fix the path (relative to the stacks folder, or ./ and ../ relative to this "
+                            "file) or mark it skip_if_missing: true",
+                        )
+                    ]
+                )
+            for match in matches:
+                chain_paths = [s.path for s in chain] + [stack.path]
+                if match in chain_paths:
+                    cycle = [self.config.shown(p) for p in chain_paths[chain_paths.index(match) :]]
+                    raise AtmosError(
+                        [
+                            Problem(
+                                "import cycle: " + " → ".join([*cycle, self.config.shown(match)]),
+                                where,
+                                "remove one of these imports; a stack cannot import itself, even indirectly",
+                            )
+                        ]
+                    )
+                yield from self._process(match, overrides, [*chain, stack])
+        yield stack, _with_overrides(data, overrides)
+
+    def _imports(self, stack: StackFile) -> list[tuple[str, bool]]:
+        raw = stack.data.get("import")
+        if raw is None:
+            return []
+        if isinstance(raw, str):
+            raw = [raw]
+        if not isinstance(raw, list):
+            raise AtmosError(
+                [
+                    Problem(
+                        "'import' must be a list",
+                        locate_in_file(stack.path, stack.shown, ["import"]),
+                        "write each import as a list item",
+                    )
+                ]
+            )
+        entries = []
+        for index, item in enumerate(raw):
+            where = locate_in_file(stack.path, stack.shown, ["import", index])
+            if isinstance(item, str):
+                entries.append((item, False))
+            elif isinstance(item, dict) and isinstance(item.get("path"), str):
+                unknown = set(item) - {
+                    "path",
+                    "skip_if_missing",
+                    "skip_templates_processing",
+                    "ignore_missing_template_values",
+                    "context",
+                }
+                if "context" in item:
+                    raise AtmosError(
+                        [
+                            Problem(
+                                "import 'context' is not supported",
+                                where,
+                                "templated imports are out of scope; import a plain stack file",
+                            )
+                        ]
+                    )
+                if unknown:
+                    raise AtmosError(
+                        [
+                            Problem(
+                                f"unknown import key(s): {', '.join(sorted(unknown))}",
+                                where,
+                                "an import is a path or {path, skip_if_missing}",
+                            )
+                        ]
+                    )
+                entries.append((item["path"], bool(item.get("skip_if_missing", False))))
+            else:
+                raise AtmosError(
+                    [
+                        Problem(
+                            "an import must be a path or {path, skip_if_missing}",
+                            where,
+                            "write a stack path such as catalog/vpc",
+                        )
+                    ]
+                )
+        return entries
+
+
+def _nested(data: dict[str, Any], *keys: str) -> dict[str, Any]:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, dict):
+            return {}
+        node = node.get(key)
+    return node if isinstance(node, dict) else {}
+
+
+def _merge_plain(layers: list[dict[str, Any]]) -> dict[str, Any]:
+    out = Sourced()
+    for layer in layers:
+        if layer:
+            deep_merge(out, layer, {})
+    return out.value
+
+
+def _with_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Attach the overrides in scope to every terraform component this file defines.
+
+    Overrides apply to components defined in the same file and in the files it imports, never
+    to those of the files that import it; binding them here, file by file, gives that scoping.
+    """
+    components = _nested(data, "components", "terraform")
+    if not overrides or not components:
+        return data
+    patched = dict(data)
+    patched_components = dict(data["components"])
+    patched_terraform = {}
+    for name, section in components.items():
+        if isinstance(section, dict):
+            section = {**section, "overrides": overrides}
+        patched_terraform[name] = section
+    patched_components["terraform"] = patched_terraform
+    patched["components"] = patched_components
+    return patched
+
+
+@dataclass
+class ComponentConfig:
+    """A component as the stacks define it (what `atmos describe component` returns)."""
+
+    name: str
+    defined: bool
+    vars: Sourced
+    settings: Sourced
+    env: Sourced
+    metadata: dict[str, Any]
+    component: str
+    backend_type: str | None
+    backend: dict[str, Any]
+    inheritance: list[str]
+
+
+def component_config(
+    merged: Sourced, name: str, strategy: str = "replace", where: str = ""
+) -> ComponentConfig:
+    """Resolve one terraform component: globals → bases → its own sections → overrides."""
+    components = _section(merged, "components", "terraform")
+    own = _section(components, name)
+    defined = name in components.value
+    metadata: dict[str, Any] = _nested(own.value, "metadata")
+    inheritance: list[str] = []
+    bases = _bases(components, name, [name], inheritance, where)
+    layers: dict[str, list[Sourced]] = {s: [] for s in SECTIONS}
+    for section in SECTIONS:
+        layers[section].append(_section(merged, section))
+        layers[section].append(_section(merged, "terraform", section))
+        for base in bases:
+            layers[section].append(_section(components, base, section))
+        layers[section].append(_section(own, section))
+        layers[section].append(_section(own, "overrides", section))
+    backend_type = None
+    backend_layers = [_section(merged, "terraform", "backend")]
+    for source in [_section(merged, "terraform"), *(_section(components, b) for b in bases), own]:
+        value = source.value.get("backend_type")
+        if isinstance(value, str) and value:
+            backend_type = value
+    for base in bases:
+        backend_layers.append(_section(components, base, "backend"))
+    backend_layers.append(_section(own, "backend"))
+    backend_all = merge_all(backend_layers, strategy).value
+    backend: Any = backend_all.get(backend_type, {}) if backend_type else {}
+    folder = metadata.get("component") if isinstance(metadata.get("component"), str) else None
+    if folder is None:
+        for base in reversed(bases):
+            base_meta = components.value.get(base, {}).get("metadata", {})
+            if isinstance(base_meta, dict) and isinstance(base_meta.get("component"), str):
+                folder = base_meta["component"]
+                break
+    return ComponentConfig(
+        name=name,
+        defined=defined,
+        vars=merge_all(layers["vars"], strategy),
+        settings=merge_all(layers["settings"], strategy),
+        env=merge_all(layers["env"], strategy),
+        metadata=_copy(metadata),
+        component=folder or name,
+        backend_type=backend_type,
+        backend=_copy(backend) if isinstance(backend, dict) else {},
+        inheritance=inheritance,
+    )
+
+
+def _bases(components: Sourced, name: str, chain: list[str], inheritance: list[str], where: str) -> list[str]:
+    """Bases in merge order (a base's own bases first); fills `inheritance` as Atmos reports it."""
+    section = components.value.get(name)
+    metadata = section.get("metadata") if isinstance(section, dict) else None
+    inherits = metadata.get("inherits") if isinstance(metadata, dict) else None
+    if not inherits:
+        return []
+    ordered: list[str] = []
+    for base in inherits:
+        if base in chain:
+            raise AtmosError(
+                [
+                    Problem(
+                        "inheritance cycle: " + " → ".join([*chain, base]),
+                        Location(where) if where else None,
+                        "remove one of these metadata.inherits entries",
+                    )
+                ]
+            )
+        if base not in components.value:
+            raise AtmosError(
+                [
+                    Problem(
+                        f"component {name!r} inherits from {base!r}, which is not defined in the stack",
+                        Location(where) if where else None,
+                        "define the base component in an imported stack file or fix the name",
+                    )
+                ]
+            )
+        for deeper in _bases(components, base, [*chain, base], inheritance, where):
+            if deeper not in ordered:
+                ordered.append(deeper)
+        if base in ordered:
+            ordered.remove(base)
+        ordered.append(base)
+        if base in inheritance:
+            inheritance.remove(base)
+        inheritance.insert(0, base)
+    return ordered
+
+
+def origin_location(config: RepoConfig, origin: Origin) -> Location:
+    """Line and column of a stack value, found by re-reading its file with positions."""
+    return locate_in_file(config.root / origin.file, origin.file, list(origin.keypath))
+
+
+def find_origin(prov: Prov, keypath: list[str | int]) -> Origin | None:
+    node = prov
+    for part in keypath:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            break
+    if isinstance(node, Origin):
+        return node
+    return None

@@ -1,0 +1,117 @@
+"""Jinja2 templates in string values (SPEC §5): sandboxed, StrictUndefined.
+
+A value that is a single expression (`"{{ context.cpu }}"`) keeps its native type, so numbers,
+lists and maps reach Terraform as such. References to `component["<name>"].outputs` can only be
+rendered once that component is applied; they are found in the template's syntax tree so the
+graph can depend on them, and rendered again when the outputs exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+SINGLE_EXPRESSION = re.compile(r"^\s*\{\{((?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
+KeyPath = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class TemplateError(Exception):
+    keypath: KeyPath
+    message: str
+
+
+@cache
+def environment() -> ImmutableSandboxedEnvironment:
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+
+
+def is_template(value: Any) -> bool:
+    return isinstance(value, str) and ("{{" in value or "{%" in value)
+
+
+def output_references(source: str) -> set[str]:
+    """Component names whose outputs a template reads (`component["ecr/api"].outputs…`)."""
+    found: set[str] = set()
+    try:
+        tree = environment().parse(source)
+    except TemplateSyntaxError:
+        return found
+    for node in tree.find_all((nodes.Getitem, nodes.Getattr)):
+        base = getattr(node, "node", None)
+        if isinstance(base, nodes.Name) and base.name == "component":
+            if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
+                found.add(str(node.arg.value))
+            elif isinstance(node, nodes.Getattr):
+                found.add(node.attr)
+    return found
+
+
+def references_in(value: Any) -> set[str]:
+    found: set[str] = set()
+    walk_strings(
+        value, lambda _path, text: found.update(output_references(text)) if is_template(text) else None
+    )
+    return found
+
+
+def walk_strings(value: Any, visit: Callable[[KeyPath, str], None], path: KeyPath = ()) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            walk_strings(item, visit, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            walk_strings(item, visit, (*path, index))
+    elif isinstance(value, str):
+        visit(path, value)
+
+
+def render_string(text: str, context: dict[str, Any]) -> Any:
+    env = environment()
+    match = SINGLE_EXPRESSION.match(text)
+    if match:
+        result = env.compile_expression(match.group(1), undefined_to_none=False)(**context)
+        if isinstance(result, Undefined):
+            str(result)  # raises UndefinedError with Jinja's own explanation
+        return result
+    return env.from_string(text).render(**context)
+
+
+def render_tree(value: Any, context: dict[str, Any], path: KeyPath = ()) -> Any:
+    """Render every template string in a value tree; raises TemplateError naming the key path."""
+    if isinstance(value, dict):
+        return {key: render_tree(item, context, (*path, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [render_tree(item, context, (*path, index)) for index, item in enumerate(value)]
+    if not is_template(value):
+        return value
+    try:
+        return render_string(value, context)
+    except UndefinedError as err:
+        raise TemplateError(path, f"undefined template variable: {err.message}") from None
+    except TemplateSyntaxError as err:
+        raise TemplateError(path, f"template syntax error: {err.message}") from None
+    except SecurityError as err:
+        raise TemplateError(path, f"template not allowed: {err}") from None
+    except Exception as err:
+        raise TemplateError(path, f"template failed: {type(err).__name__}: {err}") from None
+
+
+class PendingOutputs(dict[str, Any]):
+    """Stands in for a dependency's outputs before it is applied: any key renders as a marker."""
+
+    def __init__(self, component: str) -> None:
+        super().__init__()
+        self.component = component
+
+    def __missing__(self, key: str) -> str:
+        return f"(outputs of {self.component}: {key})"
+
+    def __contains__(self, key: object) -> bool:
+        return True

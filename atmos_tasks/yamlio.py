@@ -1,0 +1,126 @@
+"""Reading YAML: a fast loader for data, a positioned loader for error locations.
+
+Stack files are read with the C-accelerated safe loader (several times faster than the
+round-trip loader); line and column numbers are only needed when something is wrong, so a file
+is re-read with the round-trip loader to locate a key path on demand.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from atmos_tasks.errors import AtmosError, Location, Problem
+
+KeyPath = Sequence[str | int]
+
+_TAG = re.compile(r"tag '(![^']*)'")
+
+
+class _PlainConstructor(SafeConstructor):
+    """Timestamps stay strings: they are passed on to Terraform as written, as Atmos does."""
+
+
+_PlainConstructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
+
+
+@cache
+def _fast() -> YAML:
+    yaml = YAML(typ="safe")
+    yaml.Constructor = _PlainConstructor
+    return yaml
+
+
+@cache
+def _positioned() -> YAML:
+    return YAML(typ="rt")
+
+
+def display_path(path: Path, root: Path | None = None) -> str:
+    if root is not None:
+        try:
+            return str(path.relative_to(root))
+        except ValueError:
+            pass
+    return str(path)
+
+
+def _yaml_problem(err: YAMLError, shown: str) -> Problem:
+    if isinstance(err, MarkedYAMLError) and err.problem_mark is not None:
+        mark = err.problem_mark
+        location = Location(shown, mark.line + 1, mark.column + 1)
+        text = err.problem or str(err)
+        tag = _TAG.search(str(err))
+        if tag:
+            return Problem(
+                f"YAML function {tag.group(1)} is not supported",
+                location,
+                "replace it with a plain value; YAML functions (!include, !env, !terraform.output, …) "
+                "are out of scope",
+            )
+        if "duplicate key" in text:
+            return Problem(text, location, "remove one of the two entries")
+        return Problem(f"invalid YAML: {text}", location, "fix the YAML syntax at this position")
+    return Problem(f"invalid YAML: {err}", Location(shown), "fix the YAML syntax")
+
+
+def load_data(path: Path, shown: str) -> Any:
+    """Plain Python data (dicts, lists, scalars); raises AtmosError with a location."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AtmosError([Problem("file not found", Location(shown))]) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise AtmosError([Problem(f"cannot read file: {err}", Location(shown))]) from None
+    try:
+        return _fast().load(text)
+    except YAMLError as err:
+        raise AtmosError([_yaml_problem(err, shown)]) from None
+
+
+def load_positioned(path: Path, shown: str) -> Any:
+    """Round-trip data (CommentedMap/CommentedSeq) that knows line and column of every key."""
+    try:
+        return _positioned().load(path.read_text(encoding="utf-8"))
+    except YAMLError as err:
+        raise AtmosError([_yaml_problem(err, shown)]) from None
+
+
+def locate(root: Any, keypath: KeyPath, *, at_key: bool = False) -> tuple[int, int] | None:
+    """1-based (line, column) of the value at `keypath` (or of its key), as deep as it exists."""
+    node = root
+    best: tuple[int, int] | None = None
+    if hasattr(node, "lc"):
+        best = (node.lc.line + 1, node.lc.col + 1)
+    for index, part in enumerate(keypath):
+        last = index == len(keypath) - 1
+        lc = getattr(node, "lc", None)
+        if lc is None:
+            break
+        if isinstance(node, dict) and part in node:
+            line, col = lc.key(part) if (at_key and last) else lc.value(part)
+            best = (line + 1, col + 1)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            line, col = lc.item(part)
+            best = (line + 1, col + 1)
+            node = node[part]
+        else:
+            break
+    return best
+
+
+def locate_in_file(path: Path, shown: str, keypath: KeyPath, *, at_key: bool = False) -> Location:
+    try:
+        root = load_positioned(path, shown)
+    except (AtmosError, OSError):
+        return Location(shown)
+    found = locate(root, keypath, at_key=at_key)
+    return Location(shown, *found) if found else Location(shown)
