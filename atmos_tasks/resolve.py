@@ -169,12 +169,17 @@ def _resolve_one(
     folder = component.component or stack.component
     module_dir = module_folder(config, folder)
     if module_dir is None:
+        if component.component is not None:
+            folder_at = manifest.locate([*manifest.component_keypath(ref), "component"])
+        else:
+            origin = find_origin(merged.prov, ["components", "terraform", ref.name, "metadata", "component"])
+            folder_at = origin_location(config, origin) if origin else where
         raise AtmosError(
             [
                 Problem(
                     f"terraform component {ref.name!r}: folder {folder!r} is neither under "
                     f"{config.shown(config.terraform_base)}/ nor vendored",
-                    where,
+                    folder_at,
                     f"create {config.shown(config.terraform_base / folder)}/, set 'component:' to an "
                     "existing folder, or add a vendor entry for it",
                 )

@@ -1,0 +1,141 @@
+"""Shared fixtures: real Git repositories made from the bundled example, driven as a user would.
+
+Every command runs as a subprocess (`python -m doit`, `python -m atmos_tasks.cli`) with an
+isolated HOME, so the real Git and the real Terraform of the `[terraform]` extra are exercised
+exactly as on a user's machine, offline.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+
+
+def isolated_env(home: Path) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("GIT_", "TF_", "GITHUB_", "GITLAB_", "ATMOS_TASKS_", "CI", "DOIT_"))
+    }
+    env.update(
+        {
+            "HOME": str(home),
+            "NO_COLOR": "1",
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+    )
+    return env
+
+
+@pytest.fixture(scope="session")
+def home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text(
+        "[user]\n\tname = Ada Tester\n\temail = ada@example.com\n[init]\n\tdefaultBranch = main\n"
+        "[advice]\n\tdetachedHead = false\n"
+    )
+    return home
+
+
+@pytest.fixture
+def env(home: Path) -> dict[str, str]:
+    return isolated_env(home)
+
+
+class Repo:
+    """A user repository on disk, with helpers that run the real commands in it."""
+
+    def __init__(self, path: Path, env: dict[str, str]) -> None:
+        self.path = path
+        self.env = env
+
+    def run(
+        self, *args: str, input: str | None = None, env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            list(args),
+            cwd=cwd or self.path,
+            env={**self.env, **(env or {})},
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
+    def doit(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "doit", *args, env=env)
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return self.run(sys.executable, "-m", "atmos_tasks.cli", *args, env=env)
+
+    def git(self, *args: str) -> str:
+        proc = self.run("git", *args)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.strip()
+
+    def head(self) -> str:
+        return self.git("rev-parse", "HEAD")
+
+    def write(self, rel: str, text: str) -> Path:
+        path = self.path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        return path
+
+    def replace(self, rel: str, old: str, new: str) -> None:
+        path = self.path / rel
+        text = path.read_text()
+        assert old in text, f"{old!r} not in {rel}"
+        path.write_text(text.replace(old, new, 1))
+
+    def commit(self, message: str) -> str:
+        self.git("add", "-A")
+        self.git("commit", "-q", "-m", message)
+        return self.head()
+
+    def refs(self, prefix: str = "refs/atmos/") -> dict[str, str]:
+        out = self.git("for-each-ref", "--format=%(refname) %(objectname)", prefix)
+        return dict(line.split(" ", 1) for line in out.splitlines() if line)
+
+    def tags(self, prefix: str = "atmos/") -> list[str]:
+        return sorted(t for t in self.git("tag", "-l", f"{prefix}*").splitlines() if t)
+
+    def tag_message(self, tag: str) -> str:
+        """The annotated tag's message, byte for byte."""
+        proc = self.run("git", "cat-file", "tag", f"refs/tags/{tag}")
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split("\n\n", 1)[1]
+
+
+def make_repo(source: Path, dest: Path, env: dict[str, str]) -> Repo:
+    shutil.copytree(source, dest, symlinks=True)
+    return Repo(dest, env)
+
+
+@pytest.fixture(scope="session")
+def example_template(tmp_path_factory: pytest.TempPathFactory, home: Path) -> Path:
+    """The example, initialised once per session by the real `atmos-tasks example init`."""
+    path = tmp_path_factory.mktemp("template") / "example"
+    proc = subprocess.run(
+        [sys.executable, "-m", "atmos_tasks.cli", "example", "init", str(path)],
+        env=isolated_env(home),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return path
+
+
+@pytest.fixture
+def repo(example_template: Path, tmp_path: Path, env: dict[str, str]) -> Iterator[Repo]:
+    yield make_repo(example_template, tmp_path / "repo", env)

@@ -1,0 +1,191 @@
+"""Malformed manifests and stacks: exit 2, file:line:column and a hint, no traceback, nothing written."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import pytest
+
+from tests.conftest import Repo
+
+MANIFEST = "deployments/api.yaml"
+
+
+@dataclass
+class Case:
+    mutate: Callable[[Repo], None]
+    file: str
+    line_of: str  # the reported line is the first line of `file` containing this text
+    message: str
+
+
+def edit(rel: str, old: str, new: str) -> Callable[[Repo], None]:
+    return lambda repo: repo.replace(rel, old, new)
+
+
+def add_stack_import(repo: Repo) -> None:
+    repo.write(
+        "stacks/catalog/ecs/_defaults.yaml",
+        "import:\n  - catalog/ecs/taskdef-api\n\nterraform:\n  vars:\n    tags:\n      runtime: ecs\n",
+    )
+
+
+CASES = {
+    "unknown key": Case(
+        edit(MANIFEST, 'depends_on: ["terraform/ecr/api"]', 'dependson: ["terraform/ecr/api"]'),
+        MANIFEST,
+        "dependson:",
+        "unknown key 'dependson'",
+    ),
+    "wrong type": Case(
+        edit(MANIFEST, "labels: { tier: prod }", "labels: [prod]"),
+        MANIFEST,
+        "labels: [prod]",
+        "valid dictionary",
+    ),
+    "missing name": Case(
+        edit(MANIFEST, "  name: api\n", ""),
+        MANIFEST,
+        "description: The api service",
+        "missing required key 'name'",
+    ),
+    "name differs from file": Case(
+        edit(MANIFEST, "  name: api\n", "  name: web\n"),
+        MANIFEST,
+        "name: web",
+        "does not match the file name",
+    ),
+    "dangling depends_on": Case(
+        edit(MANIFEST, '["terraform/ecr/api"]', '["terraform/ecr/apii"]'),
+        MANIFEST,
+        "terraform/ecr/apii",
+        "not a component of this deployment",
+    ),
+    "dependency cycle": Case(
+        edit(
+            MANIFEST,
+            "      ecr/api:\n",
+            '      ecr/api:\n        metadata:\n          depends_on: ["terraform/ecs/service-api"]\n',
+        ),
+        MANIFEST,
+        'depends_on: ["terraform/ecs/service-api"]',
+        "dependency cycle: terraform/ecr/api → terraform/ecs/service-api → terraform/ecs/taskdef-api"
+        " → terraform/ecr/api",
+    ),
+    "promotion cycle": Case(
+        edit(
+            MANIFEST,
+            "      context: { cpu: 256, memory: 512, replicas: 1 }\n",
+            "      context: { cpu: 256, memory: 512, replicas: 1 }\n      promotion:\n        from: prod\n",
+        ),
+        MANIFEST,
+        "from: prod",
+        "promotion cycle",
+    ),
+    "from with allowed_from": Case(
+        edit(MANIFEST, "        from: dev\n", "        from: dev\n        allowed_from: [dev]\n"),
+        MANIFEST,
+        "allowed_from: [dev]",
+        "sets both 'from' and 'allowed_from'",
+    ),
+    "unknown promotion source": Case(
+        edit(MANIFEST, "        from: dev\n", "        from: qa\n"),
+        MANIFEST,
+        "from: qa",
+        "promotes from 'qa', which is not a target",
+    ),
+    "missing stack file": Case(
+        edit(MANIFEST, "- catalog/ecr/api", "- catalog/ecr/apii"),
+        MANIFEST,
+        "catalog/ecr/apii",
+        "stack 'catalog/ecr/apii' not found",
+    ),
+    "import cycle": Case(
+        add_stack_import,
+        "stacks/catalog/ecs/_defaults.yaml",
+        "- catalog/ecs/taskdef-api",
+        "import cycle: stacks/catalog/ecs/taskdef-api.yaml → stacks/catalog/ecs/_defaults.yaml → "
+        "stacks/catalog/ecs/taskdef-api.yaml",
+    ),
+    "undefined template variable in the manifest": Case(
+        edit(MANIFEST, "cluster_name: app-ecs", 'cluster_name: "{{ context.cluster }}"'),
+        MANIFEST,
+        "context.cluster",
+        "undefined template variable",
+    ),
+    "undefined template variable in a stack": Case(
+        edit("stacks/catalog/ecs/service-api.yaml", "service_name: api", 'service_name: "{{ target.nam }}"'),
+        "stacks/catalog/ecs/service-api.yaml",
+        "target.nam",
+        "undefined template variable",
+    ),
+    "invalid YAML": Case(
+        edit(MANIFEST, "  description: The api", "  description: [The api"),
+        MANIFEST,
+        "labels:",
+        "invalid YAML",
+    ),
+    "YAML function in a stack": Case(
+        edit("stacks/catalog/ecs/service-api.yaml", "service_name: api", "service_name: !env SERVICE_NAME"),
+        "stacks/catalog/ecs/service-api.yaml",
+        "!env",
+        "YAML function !env is not supported",
+    ),
+    "unknown default target": Case(
+        edit(MANIFEST, "default_target: dev", "default_target: qa"),
+        MANIFEST,
+        "default_target: qa",
+        "default_target 'qa' is not a target",
+    ),
+    "missing component folder": Case(
+        edit("stacks/catalog/ecr/api.yaml", "component: ecr", "component: ecrx"),
+        "stacks/catalog/ecr/api.yaml",
+        "component: ecrx",
+        "folder 'ecrx' is neither",
+    ),
+    "one name under two types": Case(
+        edit(MANIFEST, "    terraform:\n", "    nixpack:\n      ecr/api: {}\n    terraform:\n"),
+        MANIFEST,
+        "ecr/api: {}",
+        "defined under both",
+    ),
+    "bad target in the task name": Case(lambda repo: None, MANIFEST, "targets:", "has no target 'qa'"),
+}
+
+
+def line_number(repo: Repo, rel: str, text: str) -> int:
+    content = (repo.path / rel).read_text()
+    index = content.index(text)
+    return content.count("\n", 0, index) + 1 + text[: len(text) - len(text.lstrip("\n"))].count("\n")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_bad_input_exits_2_with_location_and_hint_and_writes_nothing(repo: Repo, name: str) -> None:
+    case = CASES[name]
+    case.mutate(repo)
+    if repo.git("status", "--porcelain"):
+        repo.commit(f"Break: {name}")
+    task = "rollout:api:qa" if name == "bad target in the task name" else "rollout:api:dev"
+    proc = repo.doit(task)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out
+    assert case.message in proc.stderr, proc.stderr
+    expected_line = line_number(repo, case.file, case.line_of)
+    assert re.search(rf"{re.escape(case.file)}:{expected_line}:\d+: ", proc.stderr), proc.stderr
+    assert "hint: " in proc.stderr
+    assert repo.refs() == {} and repo.tags() == []
+    for folder in ("state", "workdir", "vendor-cache"):
+        assert not (repo.path / ".atmos" / folder).exists(), folder
+
+
+def test_validation_reports_every_manifest_problem_at_once(repo: Repo) -> None:
+    repo.replace(MANIFEST, "  name: api\n", "  name: web\n")
+    repo.replace(MANIFEST, '["terraform/ecr/api"]', '["terraform/ecr/apii"]')
+    repo.replace(MANIFEST, "        from: dev\n", "        from: qa\n")
+    repo.commit("Three mistakes")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 2
+    assert proc.stderr.count("error: ") == 3 and "3 problems found" in proc.stderr

@@ -1,0 +1,136 @@
+"""`atmos-tasks status` and `history`: documented JSON shapes, read with one git process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from atmos_tasks.gitrepo import GitRepo, RefUpdate
+from atmos_tasks.record import tag_object
+from atmos_tasks.tracking import DeploymentRecord, ref_name, tag_name
+from tests.conftest import Repo
+
+
+def git_processes(trace: Path) -> list[str]:
+    """Git commands started, from GIT_TRACE2's event stream (one `start` event per process)."""
+    commands = []
+    for line in trace.read_text().splitlines():
+        event = json.loads(line)
+        if event.get("event") == "start":
+            commands.append(event["argv"][1])
+    return commands
+
+
+def seed_records(repo: Repo, deployments: int, targets: int, components: int) -> str:
+    """Refs and tags as rollouts would leave them, written in bulk with Git plumbing."""
+    git = GitRepo(repo.path)
+    head = repo.head()
+    records = []
+    for d in range(deployments):
+        for t in range(targets):
+            for c in range(components):
+                records.append(
+                    DeploymentRecord(
+                        deployment=f"app{d}",
+                        target=f"env{t}",
+                        component=f"group/comp{c}",
+                        type="terraform",
+                        git_sha=head,
+                        deployed_by="ci@example.com",
+                        timestamp="2025-01-23T15:30:00Z",
+                        status="success",
+                        inputs_hash="ab" * 32,
+                        changes="applied",
+                    )
+                )
+    from datetime import UTC, datetime
+
+    from atmos_tasks.gitrepo import Ident
+
+    when = datetime(2025, 1, 23, 15, 30, tzinfo=UTC)
+    names = [tag_name(r.deployment, r.target, r.component, "2025-01-23T15-30-00Z") for r in records]
+    bodies = [
+        tag_object(head, n, Ident("CI", "ci@example.com"), when, r.to_message())
+        for r, n in zip(records, names, strict=True)
+    ]
+    shas = git.write_objects("tag", bodies)
+    updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(names, shas, strict=True)]
+    updates += [RefUpdate(ref_name(r.deployment, r.target, r.component), head, None) for r in records]
+    git.update_refs(updates)
+    return head
+
+
+def test_status_json_shape_after_a_rollout(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    head = repo.head()
+    proc = repo.cli("status", "api", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert list(data) == ["api"] and list(data["api"]) == ["dev"]
+    assert sorted(data["api"]["dev"]) == ["ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+    for entry in data["api"]["dev"].values():
+        assert entry["git_sha"] == head
+        assert entry["deployed_by"] == "ada@example.com"
+        assert entry["status"] == "success"
+        assert entry["deployed_at"].endswith("Z")
+        assert entry["type"] == "terraform"
+        assert entry["tag"].startswith("atmos/deployments/api/dev/")
+    table = repo.cli("status", "api")
+    assert "ecs/service-api" in table.stdout and head[:7] in table.stdout and "success" in table.stdout
+    yaml_out = repo.cli("status", "api", "--format", "yaml")
+    assert f"git_sha: {head}" in yaml_out.stdout
+
+
+def test_history_json_shape(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    first = repo.head()
+    repo.replace("stacks/catalog/ecs/taskdef-api.yaml", "container_port: 8080", "container_port: 9090")
+    second = repo.commit("Serve on 9090")
+    assert repo.doit("rollout:api:dev").returncode == 0
+    proc = repo.cli("history", "api", "--target", "dev", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert data["deployment"] == "api" and data["target"] == "dev"
+    assert [r["git_sha"] for r in data["rollouts"]] == [second, first]
+    newest = data["rollouts"][0]
+    assert newest["status"] == "success" and newest["deployed_by"] == "ada@example.com"
+    assert newest["components"]["ecr/api"]["changes"] == "none"
+    assert newest["components"]["ecs/taskdef-api"]["changes"] == "applied"
+    limited = json.loads(
+        repo.cli("history", "api", "--target", "dev", "--limit", "1", "--format", "json").stdout
+    )
+    assert [r["git_sha"] for r in limited["rollouts"]] == [second]
+    one = json.loads(
+        repo.cli("history", "api", "--target", "dev", "--component", "ecr/api", "--format", "json").stdout
+    )
+    assert all(list(r["components"]) == ["ecr/api"] for r in one["rollouts"])
+
+
+def test_status_and_history_read_with_one_git_process_whatever_the_number_of_refs(
+    repo: Repo, tmp_path: Path
+) -> None:
+    head = seed_records(repo, deployments=6, targets=3, components=25)  # 450 refs, 450 tags
+    trace = tmp_path / "trace.json"
+    proc = repo.cli("status", "--format", "json", env={"GIT_TRACE2_EVENT": str(trace)})
+    assert proc.returncode == 0, proc.stderr
+    data = json.loads(proc.stdout)
+    assert len(data) == 6 and all(len(targets) == 3 for targets in data.values())
+    assert data["app5"]["env2"]["group/comp24"]["git_sha"] == head
+    assert data["app5"]["env2"]["group/comp24"]["deployed_by"] == "ci@example.com"
+    assert git_processes(trace) == ["for-each-ref"]
+
+    trace.unlink()
+    proc = repo.cli(
+        "history", "app3", "--target", "env1", "--format", "json", env={"GIT_TRACE2_EVENT": str(trace)}
+    )
+    assert proc.returncode == 0, proc.stderr
+    rollouts = json.loads(proc.stdout)["rollouts"]
+    assert len(rollouts) == 1 and len(rollouts[0]["components"]) == 25
+    assert git_processes(trace) == ["for-each-ref"]
+
+
+def test_status_of_an_empty_repository_is_empty(repo: Repo) -> None:
+    proc = repo.cli("status", "--format", "json")
+    assert proc.returncode == 0 and json.loads(proc.stdout) == {}
+    table = repo.cli("status", "api")
+    assert "No deployments recorded for api" in table.stdout

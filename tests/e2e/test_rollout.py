@@ -1,0 +1,132 @@
+"""`doit rollout:api:dev` on the example repository, with real Terraform and real Git."""
+
+from __future__ import annotations
+
+import json
+import re
+
+from ruamel.yaml import YAML
+
+from tests.conftest import Repo
+
+COMPONENTS = ["ecr/api", "ecs/taskdef-api", "ecs/service-api"]
+LEAVES = {
+    "ecr/api": "ecr%2Fapi",
+    "ecs/taskdef-api": "ecs%2Ftaskdef-api",
+    "ecs/service-api": "ecs%2Fservice-api",
+}
+MESSAGE = re.compile(
+    r"\AapiVersion: atmos\.tools/v1alpha1\nkind: Deployment\n---\n"
+    r"deployment: api\ntarget: dev\ncomponent: (?P<component>[a-z/-]+)\ntype: terraform\n"
+    r"git_sha: (?P<sha>[0-9a-f]{40})\ndeployed_by: ada@example\.com\n"
+    r"timestamp: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\nstatus: success\n"
+    r"inputs_hash: [0-9a-f]{64}\nchanges: (?P<changes>applied|none)\n\Z"
+)
+
+
+def steps(output: str, verb: str) -> list[str]:
+    """Components for which the rollout printed `verb` (planned, applied, plan up to date…)."""
+    return re.findall(rf"terraform/(\S+): {verb}\b", output)
+
+
+def test_first_rollout_applies_in_order_and_records_refs_and_tags(repo: Repo) -> None:
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    assert steps(out, "applied") == COMPONENTS  # dependency order
+    assert re.search(r"terraform/ecs/service-api: applied \(\d+\.\ds\)", out)  # timings shown
+    head = repo.head()
+    refs = repo.refs("refs/atmos/deployments/api/dev/")
+    assert refs == {f"refs/atmos/deployments/api/dev/{LEAVES[c]}": head for c in COMPONENTS}
+    tags = repo.tags("atmos/deployments/api/dev/")
+    assert len(tags) == 3
+    for component, leaf in LEAVES.items():
+        (tag,) = [t for t in tags if t.startswith(f"atmos/deployments/api/dev/{leaf}/")]
+        assert re.fullmatch(
+            rf"atmos/deployments/api/dev/{re.escape(leaf)}/\d{{4}}-\d\d-\d\dT\d\d-\d\d-\d\dZ", tag
+        )
+        message = repo.tag_message(tag)
+        match = MESSAGE.match(message)
+        assert match, message
+        assert match["component"] == component and match["sha"] == head and match["changes"] == "applied"
+        header, body = list(YAML(typ="safe").load_all(message))
+        assert header == {"apiVersion": "atmos.tools/v1alpha1", "kind": "Deployment"}
+        assert body["component"] == component and body["git_sha"] == head
+        assert repo.git("rev-parse", f"{tag}^{{commit}}") == head
+    # Rollouts never dirty the tree: .atmos/ is ignored.
+    assert repo.git("status", "--porcelain") == ""
+
+
+def test_target_context_reaches_module_outputs(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    state = json.loads((repo.path / ".atmos/state/api/dev/ecs/taskdef-api.tfstate").read_text())
+    outputs = {k: v["value"] for k, v in state["outputs"].items()}
+    assert outputs["cpu"] == 256 and outputs["memory"] == 512
+    assert outputs["image"] == "123456789012.dkr.ecr.us-east-2.amazonaws.com/acme-dev-api:latest"
+    service = json.loads((repo.path / ".atmos/state/api/dev/ecs/service-api.tfstate").read_text())
+    assert service["outputs"]["desired_count"]["value"] == 1
+    assert service["outputs"]["task_definition_arn"]["value"] == outputs["task_definition_arn"]
+
+
+def test_second_rollout_is_a_no_op_and_a_change_replans_only_what_it_touches(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    first_tags = repo.tags()
+
+    again = repo.doit("rollout:api:dev")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert steps(again.stdout, "planned") == [] and steps(again.stdout, "applied") == []
+    assert steps(again.stdout, "plan up to date") == COMPONENTS
+    assert repo.tags() == first_tags
+    assert "Nothing to record" in again.stdout
+
+    repo.replace("stacks/catalog/ecs/taskdef-api.yaml", "log_retention_days: 14", "log_retention_days: 30")
+    head = repo.commit("Keep api logs for 30 days")
+    changed = repo.doit("rollout:api:dev")
+    assert changed.returncode == 0, changed.stdout + changed.stderr
+    assert steps(changed.stdout, "planned") == ["ecs/taskdef-api", "ecs/service-api"]
+    assert steps(changed.stdout, "applied") == ["ecs/taskdef-api", "ecs/service-api"]
+    assert steps(changed.stdout, "plan up to date") == ["ecr/api"]
+    refs = repo.refs("refs/atmos/deployments/api/dev/")
+    assert set(refs.values()) == {head}
+    new_tags = sorted(set(repo.tags()) - set(first_tags))
+    assert len(new_tags) == 3
+    changes = {
+        c: re.search(r"changes: (\w+)", repo.tag_message(t))[1]  # type: ignore[index]
+        for c, leaf in LEAVES.items()
+        for t in new_tags
+        if f"/{leaf}/" in t
+    }
+    assert changes == {"ecr/api": "none", "ecs/taskdef-api": "applied", "ecs/service-api": "applied"}
+
+
+def test_dirty_tree_is_refused_unless_allowed_and_then_recorded(repo: Repo) -> None:
+    repo.replace("deployments/api.yaml", "cluster_name: app-ecs", "cluster_name: app-ecs-2")
+    refused = repo.doit("rollout:api:dev")
+    assert refused.returncode == 3
+    assert "uncommitted changes" in refused.stderr and "deployments/api.yaml" in refused.stderr
+    assert "--allow-dirty" in refused.stderr and "Traceback" not in refused.stderr
+    assert repo.refs() == {} and repo.tags() == []
+    assert not (repo.path / ".atmos/state").exists() and not (repo.path / ".atmos/workdir").exists()
+
+    allowed = repo.doit("rollout:api:dev", "--allow-dirty")
+    assert allowed.returncode == 0, allowed.stdout + allowed.stderr
+    tags = repo.tags()
+    assert len(tags) == 3
+    for tag in tags:
+        assert 'metadata: {"allow_dirty": true}' in repo.tag_message(tag)
+    state = json.loads((repo.path / ".atmos/state/api/dev/ecs/service-api.tfstate").read_text())
+    assert state["outputs"]["cluster_arn"]["value"].endswith("cluster/app-ecs-2")
+
+
+def test_untracked_file_counts_as_dirty(repo: Repo) -> None:
+    repo.write("notes.txt", "scratch\n")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 3 and "notes.txt" in proc.stderr
+
+
+def test_cli_rollout_runs_the_same_tasks(repo: Repo) -> None:
+    proc = repo.cli("rollout", "api")  # default target from context.default_target
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert steps(proc.stdout, "applied") == COMPONENTS
+    again = repo.doit("rollout:api:dev")
+    assert steps(again.stdout, "plan up to date") == COMPONENTS
