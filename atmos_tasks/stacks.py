@@ -217,45 +217,34 @@ class StackLoader:
                 parent_overrides,
             ]
         )
-        for index, entry in enumerate(self._imports(stack)):
-            text, skip_if_missing = entry
-            where = locate_in_file(stack.path, stack.shown, ["import", index])
+        for index, (text, skip_if_missing) in enumerate(self._imports(stack)):
             if text.endswith(".tmpl"):
-                raise AtmosError(
-                    [
-                        Problem(
-                            f"templated stack import {text!r} is not supported",
-                            where,
-                            "render the template to a plain .yaml file and import that",
-                        )
-                    ]
+                raise _error(
+                    stack,
+                    ["import", index],
+                    f"templated stack import {text!r} is not supported",
+                    "render the template to a plain .yaml file and import that",
                 )
             matches = self.resolve_import(text, stack, index)
             if not matches:
                 if skip_if_missing:
                     continue
-                raise AtmosError(
-                    [
-                        Problem(
-                            f"import {text!r} matches no stack file",
-                            where,
-                            "fix the path (relative to the stacks folder, or ./ and ../ relative to this "
-                            "file) or mark it skip_if_missing: true",
-                        )
-                    ]
+                raise _error(
+                    stack,
+                    ["import", index],
+                    f"import {text!r} matches no stack file",
+                    "fix the path (relative to the stacks folder, or ./ and ../ relative to this "
+                    "file) or mark it skip_if_missing: true",
                 )
             for match in matches:
                 chain_paths = [s.path for s in chain] + [stack.path]
                 if match in chain_paths:
                     cycle = [self.config.shown(p) for p in chain_paths[chain_paths.index(match) :]]
-                    raise AtmosError(
-                        [
-                            Problem(
-                                "import cycle: " + " → ".join([*cycle, self.config.shown(match)]),
-                                where,
-                                "remove one of these imports; a stack cannot import itself, even indirectly",
-                            )
-                        ]
+                    raise _error(
+                        stack,
+                        ["import", index],
+                        "import cycle: " + " → ".join([*cycle, self.config.shown(match)]),
+                        "remove one of these imports; a stack cannot import itself, even indirectly",
                     )
                 yield from self._process(match, overrides, [*chain, stack])
         yield stack, _with_overrides(data, overrides)
@@ -267,60 +256,44 @@ class StackLoader:
         if isinstance(raw, str):
             raw = [raw]
         if not isinstance(raw, list):
-            raise AtmosError(
-                [
-                    Problem(
-                        "'import' must be a list",
-                        locate_in_file(stack.path, stack.shown, ["import"]),
-                        "write each import as a list item",
-                    )
-                ]
-            )
+            raise _error(stack, ["import"], "'import' must be a list", "write each import as a list item")
         entries = []
         for index, item in enumerate(raw):
-            where = locate_in_file(stack.path, stack.shown, ["import", index])
             if isinstance(item, str):
                 entries.append((item, False))
-            elif isinstance(item, dict) and isinstance(item.get("path"), str):
-                unknown = set(item) - {
-                    "path",
-                    "skip_if_missing",
-                    "skip_templates_processing",
-                    "ignore_missing_template_values",
-                    "context",
-                }
-                if "context" in item:
-                    raise AtmosError(
-                        [
-                            Problem(
-                                "import 'context' is not supported",
-                                where,
-                                "templated imports are out of scope; import a plain stack file",
-                            )
-                        ]
-                    )
-                if unknown:
-                    raise AtmosError(
-                        [
-                            Problem(
-                                f"unknown import key(s): {', '.join(sorted(unknown))}",
-                                where,
-                                "an import is a path or {path, skip_if_missing}",
-                            )
-                        ]
-                    )
-                entries.append((item["path"], bool(item.get("skip_if_missing", False))))
-            else:
-                raise AtmosError(
-                    [
-                        Problem(
-                            "an import must be a path or {path, skip_if_missing}",
-                            where,
-                            "write a stack path such as catalog/vpc",
-                        )
-                    ]
+                continue
+            if not (isinstance(item, dict) and isinstance(item.get("path"), str)):
+                raise _error(
+                    stack,
+                    ["import", index],
+                    "an import must be a path or {path, skip_if_missing}",
+                    "write a stack path such as catalog/vpc",
                 )
+            if "context" in item:
+                raise _error(
+                    stack,
+                    ["import", index],
+                    "import 'context' is not supported",
+                    "templated imports are out of scope; import a plain stack file",
+                )
+            unknown = set(item) - IMPORT_KEYS
+            if unknown:
+                raise _error(
+                    stack,
+                    ["import", index],
+                    f"unknown import key(s): {', '.join(sorted(unknown))}",
+                    "an import is a path or {path, skip_if_missing}",
+                )
+            entries.append((item["path"], bool(item.get("skip_if_missing", False))))
         return entries
+
+
+IMPORT_KEYS = {"path", "skip_if_missing", "skip_templates_processing", "ignore_missing_template_values"}
+
+
+def _error(stack: StackFile, keypath: list[str | int], message: str, hint: str) -> AtmosError:
+    """A problem in a stack file; its position is looked up only now, when it is needed."""
+    return AtmosError([Problem(message, locate_in_file(stack.path, stack.shown, keypath), hint)])
 
 
 def _nested(data: dict[str, Any], *keys: str) -> dict[str, Any]:

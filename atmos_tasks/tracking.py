@@ -223,8 +223,16 @@ def read_records(
             key = (parts[0], parts[1], unleaf(parts[2]))
             states.setdefault(key, ComponentState(*key)).history.append(record)
     for state in states.values():
-        state.history.sort(key=lambda r: r.tag or "", reverse=True)
+        state.history.sort(key=tag_order, reverse=True)
     return states
+
+
+def tag_order(record: DeploymentRecord) -> tuple[str, int]:
+    """Tags sort by time, then by clash suffix (`…Z`, `…Z-2`, …, `…Z-10`)."""
+    stamp = (record.tag or "").rsplit("/", 1)[-1]
+    base, _, rest = stamp.partition("Z")
+    suffix = rest.lstrip("-")
+    return (base, int(suffix) if suffix.isdigit() else 1)
 
 
 def with_tag(record: DeploymentRecord, tag: str) -> DeploymentRecord:

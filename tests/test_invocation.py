@@ -1,0 +1,39 @@
+"""Reading doit's command line: which deployments and targets to compile, with which options."""
+
+from __future__ import annotations
+
+from atmos_tasks.invocation import RolloutOptions, from_argv, from_loader
+
+
+def test_rollout_with_options() -> None:
+    inv = from_argv(["-n", "2", "rollout:api:dev", "--allow-dirty", "--promote-from", "staging"])
+    assert inv.command == "run" and inv.executes
+    (item,) = inv.selected
+    assert (item.kind, item.deployment, item.target) == ("rollout", "api", "dev")
+    assert item.options == RolloutOptions(promote_from="staging", allow_dirty=True)
+    assert inv.deploys("api", "dev") and not inv.deploys("api", "prod")
+
+
+def test_listing_commands_compile_everything() -> None:
+    assert from_argv(["list"]).selects_everything
+    assert from_argv(["list", "--all"]).selects_everything
+    assert not from_argv([]).selects_everything  # `doit` alone runs the hint task only
+    assert not from_argv(["info", "plan:api:dev:ecr/api"]).selects_everything
+
+
+def test_plan_tasks_and_globs() -> None:
+    inv = from_loader("run", ["plan:api:dev:ecr/api", "rollout:web:*"])
+    assert [(s.kind, s.deployment, s.target, s.component) for s in inv.selected] == [
+        ("plan", "api", "dev", "ecr/api"),
+        ("rollout", "web", "*", "*"),
+    ]
+    assert not inv.deploys("api", "dev")  # a plan deploys nothing
+    assert inv.deploys("web", "prod")
+    group = from_loader("run", ["rollout"])
+    assert group.selected[0].matches("anything", "prod")
+
+
+def test_options_of_several_tasks_stay_with_their_task() -> None:
+    inv = from_argv(["rollout:api:dev", "--allow-dirty", "rollout:api:prod", "--approve"])
+    assert inv.options_for("api", "dev") == RolloutOptions(allow_dirty=True)
+    assert inv.options_for("api", "prod") == RolloutOptions(approve=True)

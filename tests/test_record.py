@@ -1,0 +1,104 @@
+"""What the record finalizer decides to write, as a pure function of results and Git state."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from atmos_tasks.record import RecordSpec, decide
+from atmos_tasks.tracking import ComponentState, DeploymentRecord
+
+NOW = datetime(2025, 1, 23, 15, 30, tzinfo=UTC)
+OLD, NEW = "1" * 40, "2" * 40
+SPEC = RecordSpec(
+    root="/r",
+    deployment="api",
+    target="dev",
+    git_sha=NEW,
+    components=(("terraform", "ecr/api"), ("terraform", "ecs/taskdef-api")),
+)
+
+
+def applied(inputs: str) -> tuple[dict, dict]:
+    return {"status": "planned", "inputs_hash": inputs}, {"status": "applied", "outputs": {}}
+
+
+def deployed(name: str, sha: str, inputs: str, status: str = "success") -> ComponentState:
+    record = DeploymentRecord(
+        "api",
+        "dev",
+        name,
+        "terraform",
+        sha,
+        "a@x",
+        "2025-01-01T00:00:00Z",
+        status,
+        inputs,
+        "applied",
+        tag="atmos/deployments/api/dev/x/2025-01-01T00-00-00Z",
+    )
+    return ComponentState("api", "dev", name, git_sha=sha if status != "failed" else None, history=[record])
+
+
+def states(*items: ComponentState) -> dict:
+    return {(s.deployment, s.target, s.component): s for s in items}
+
+
+def test_first_rollout_records_every_component_as_applied() -> None:
+    decision = decide(SPEC, {"ecr/api": applied("h1"), "ecs/taskdef-api": applied("h2")}, {}, "me", NOW, {})
+    assert [(r.component, r.status, r.changes) for r in decision.records] == [
+        ("ecr/api", "success", "applied"),
+        ("ecs/taskdef-api", "success", "applied"),
+    ]
+    assert decision.ref_updates == [
+        ("refs/atmos/deployments/api/dev/ecr%2Fapi", NEW, None),
+        ("refs/atmos/deployments/api/dev/ecs%2Ftaskdef-api", NEW, None),
+    ]
+    assert decision.records[0].timestamp == "2025-01-23T15:30:00Z"
+
+
+def test_same_commit_same_inputs_records_nothing() -> None:
+    current = states(deployed("ecr/api", NEW, "h1"), deployed("ecs/taskdef-api", NEW, "h2"))
+    decision = decide(
+        SPEC, {"ecr/api": applied("h1"), "ecs/taskdef-api": applied("h2")}, current, "me", NOW, {}
+    )
+    assert decision.records == [] and decision.ref_updates == []
+    assert decision.unchanged == ["ecr/api", "ecs/taskdef-api"]
+
+
+def test_new_commit_with_unchanged_inputs_moves_the_ref_with_changes_none() -> None:
+    current = states(deployed("ecr/api", OLD, "h1"), deployed("ecs/taskdef-api", OLD, "h2"))
+    decision = decide(
+        SPEC, {"ecr/api": applied("h1"), "ecs/taskdef-api": applied("h2-new")}, current, "me", NOW, {}
+    )
+    assert [(r.component, r.changes) for r in decision.records] == [
+        ("ecr/api", "none"),
+        ("ecs/taskdef-api", "applied"),
+    ]
+    assert all(new == NEW and old == OLD for _ref, new, old in decision.ref_updates)
+
+
+def test_failure_is_tagged_without_moving_the_ref_and_skips_are_not_recorded() -> None:
+    current = states(deployed("ecr/api", OLD, "h1"))
+    outcomes = {
+        "ecr/api": (
+            {"status": "planned", "inputs_hash": "h9"},
+            {"status": "failed", "error": "boom", "workdir": "/w"},
+        ),
+        "ecs/taskdef-api": (
+            {"status": "skipped", "reason": "dependency ecr/api did not apply"},
+            {"status": "skipped", "reason": "dependency ecr/api did not apply"},
+        ),
+    }
+    decision = decide(SPEC, outcomes, current, "me", NOW, {})
+    assert [(r.component, r.status) for r in decision.records] == [("ecr/api", "failed")]
+    assert decision.ref_updates == []
+    assert "boom" in decision.failed["ecr/api"] and "/w" in decision.failed["ecr/api"]
+    assert decision.skipped == {"ecs/taskdef-api": "dependency ecr/api did not apply"}
+
+
+def test_a_success_after_a_failure_with_the_same_inputs_is_recorded() -> None:
+    current = states(deployed("ecr/api", NEW, "h1", status="failed"))
+    decision = decide(
+        SPEC, {"ecr/api": applied("h1"), "ecs/taskdef-api": applied("h2")}, current, "me", NOW, {}
+    )
+    assert [r.component for r in decision.records] == ["ecr/api", "ecs/taskdef-api"]

@@ -1,0 +1,112 @@
+"""The Git record layout and the tag message format (SPEC §10)."""
+
+from __future__ import annotations
+
+import pytest
+from ruamel.yaml import YAML
+
+from atmos_tasks.tracking import (
+    DeploymentRecord,
+    leaf,
+    parse_message,
+    ref_name,
+    tag_name,
+    tag_order,
+    unleaf,
+)
+
+
+def record(**changes: object) -> DeploymentRecord:
+    base: dict[str, object] = dict(
+        deployment="api",
+        target="prod",
+        component="ecs/service-api",
+        type="terraform",
+        git_sha="a" * 40,
+        deployed_by="ci@example.com",
+        timestamp="2025-01-23T15:30:00Z",
+        status="success",
+        inputs_hash="b" * 64,
+        changes="applied",
+    )
+    base.update(changes)
+    return DeploymentRecord(**base)  # type: ignore[arg-type]
+
+
+def test_leaf_keeps_component_names_apart() -> None:
+    assert leaf("ecs/service-api") == "ecs%2Fservice-api"
+    assert ref_name("api", "dev", "ecs/service-api") == "refs/atmos/deployments/api/dev/ecs%2Fservice-api"
+    assert ref_name("api", "dev", "ecs") != ref_name("api", "dev", "ecs/service-api")
+    for name in ("ecs/service-api", "a%2Fb", "plain", "x/y/z"):
+        assert unleaf(leaf(name)) == name
+    assert tag_name("api", "dev", "ecr/api", "2025-01-23T15-30-00Z") == (
+        "atmos/deployments/api/dev/ecr%2Fapi/2025-01-23T15-30-00Z"
+    )
+
+
+def test_message_has_the_spec_fields_in_order_and_parses_as_yaml() -> None:
+    message = record(
+        promoted_from="staging",
+        image="r.example/api@sha256:" + "c" * 64,
+        metadata={"ci_run": "42", "approver": "alice"},
+    ).to_message()
+    assert message.splitlines()[:3] == ["apiVersion: atmos.tools/v1alpha1", "kind: Deployment", "---"]
+    keys = [line.split(":", 1)[0] for line in message.splitlines()[3:]]
+    assert keys == [
+        "deployment",
+        "target",
+        "component",
+        "type",
+        "git_sha",
+        "deployed_by",
+        "timestamp",
+        "status",
+        "promoted_from",
+        "image",
+        "inputs_hash",
+        "changes",
+        "metadata",
+    ]
+    header, body = YAML(typ="safe").load_all(message)
+    assert header["kind"] == "Deployment"
+    assert body["metadata"] == {"approver": "alice", "ci_run": "42"}
+    assert body["git_sha"] == "a" * 40 and body["promoted_from"] == "staging"
+
+
+@pytest.mark.parametrize(
+    "odd", ["1234567", "true", "no", "1e10", "null", "with space", "#hash", "a: b", "0x1F"]
+)
+def test_values_yaml_would_misread_are_quoted(odd: str) -> None:
+    message = record(deployed_by=odd, git_sha="1" * 40).to_message()
+    _header, body = YAML(typ="safe").load_all(message)
+    assert body["deployed_by"] == odd
+    assert body["git_sha"] == "1" * 40
+    parsed = parse_message(message)
+    assert parsed is not None and parsed.deployed_by == odd and parsed.git_sha == "1" * 40
+
+
+def test_parse_round_trips_and_ignores_foreign_messages() -> None:
+    original = record(rollback_of="d" * 40, status="rollback", metadata={"allow_dirty": True})
+    parsed = parse_message(original.to_message(), tag="atmos/x")
+    assert parsed == DeploymentRecord(**{**original.__dict__, "tag": "atmos/x"})
+    assert parse_message("Release 1.2\n\nnotes") is None
+    assert parse_message("a\n---\nfoo: bar\n") is None
+
+
+def test_tags_order_by_time_then_clash_suffix() -> None:
+    names = [
+        "2025-01-23T15-30-00Z",
+        "2025-01-23T15-30-00Z-2",
+        "2025-01-23T15-30-00Z-10",
+        "2025-01-23T15-29-59Z",
+        "2025-01-24T00-00-00Z",
+    ]
+    records = [record(tag=f"atmos/deployments/api/dev/x/{n}") for n in names]
+    ordered = [r.tag.rsplit("/", 1)[1] for r in sorted(records, key=tag_order)]  # type: ignore[union-attr]
+    assert ordered == [
+        "2025-01-23T15-29-59Z",
+        "2025-01-23T15-30-00Z",
+        "2025-01-23T15-30-00Z-2",
+        "2025-01-23T15-30-00Z-10",
+        "2025-01-24T00-00-00Z",
+    ]
