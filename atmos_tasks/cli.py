@@ -28,15 +28,20 @@ def _repo_root(args: argparse.Namespace) -> Path:
 
 def _emit(data: Any, fmt: str, table: Callable[[Any], None]) -> None:
     if fmt == "json":
-        sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
     elif fmt == "yaml":
-        from ruamel.yaml import YAML
-
-        yaml = YAML(typ="safe", pure=True)
-        yaml.default_flow_style = False
-        yaml.dump(data, sys.stdout)
+        _yaml(data)
     else:
         table(data)
+
+
+def _yaml(data: Any) -> None:
+    """YAML in the data's own order (dependency order, dev → prod), not sorted."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.default_flow_style = False
+    yaml.dump(data, sys.stdout)
 
 
 def _console() -> Any:
@@ -195,6 +200,108 @@ def _default_target(root: Path, deployment: str) -> str:
     return default
 
 
+def _workspace(args: argparse.Namespace) -> Any:
+    from atmos_tasks.engine import Workspace
+
+    return Workspace(_repo_root(args))
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    from atmos_tasks.discovery import list_deployments, parse_labels
+
+    data = list_deployments(_workspace(args), parse_labels(args.label or []))
+
+    def table(found: list[dict[str, Any]]) -> None:
+        console = _console()
+        if not found:
+            console.print("No deployments" + (" with these labels." if args.label else "."))
+            return
+        width = max(len(d["name"]) for d in found)
+        for item in found:
+            labels = ", ".join(f"{k}={v}" for k, v in item["labels"].items())
+            console.print(
+                f"[bold]{item['name']:<{width}}[/]  targets: {', '.join(item['targets'])}  "
+                f"components: {len(item['components'])}" + (f"  [dim]{labels}[/]" if labels else "")
+            )
+            if item["description"]:
+                console.print(f"{'':<{width}}  [dim]{item['description']}[/]")
+
+    _emit(data, args.format, table)
+    return 0
+
+
+def cmd_describe(args: argparse.Namespace) -> int:
+    from atmos_tasks.discovery import describe
+
+    data = describe(_workspace(args), args.deployment, args.target, args.component, args.provenance)
+
+    _emit(data, args.format, _yaml)
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from atmos_tasks.discovery import validate
+
+    data = validate(_workspace(args), args.deployment)
+
+    def table(found: dict[str, Any]) -> None:
+        for name, result in found["deployments"].items():
+            if result["valid"]:
+                print(f"✓ {name}: valid ({result['file']})")
+                continue
+            for problem in result["problems"]:
+                where = ":".join(str(x) for x in (problem["file"], problem["line"], problem["column"]) if x)
+                sys.stderr.write(
+                    f"error: {where}: {problem['message']}\n" if where else f"error: {problem['message']}\n"
+                )
+                if problem["hint"]:
+                    sys.stderr.write(f"  hint: {problem['hint']}\n")
+        count = sum(len(r["problems"]) for r in found["deployments"].values())
+        if count:
+            sys.stderr.write(f"{count} problem(s) found\n")
+
+    _emit(data, args.format, table)
+    return 0 if data["valid"] else EXIT_BAD_INPUT
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from atmos_tasks.discovery import render_graph, task_graph
+
+    sys.stdout.write(render_graph(task_graph(_workspace(args), args.deployment, args.target), args.format))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from atmos_tasks.config import load_config
+    from atmos_tasks.manifest import load_manifest
+    from atmos_tasks.migrate import migrate
+
+    config = load_config(_repo_root(args))
+    migration = migrate(config, args.from_stack, args.name)
+    text = migration.to_yaml()
+    for warning in migration.warnings:
+        sys.stderr.write(f"warning: {warning}\n")
+    if args.dry_run:
+        sys.stdout.write(text)
+        return 0
+    output = Path(args.output) if args.output else config.deployments_base / f"{args.name}.yaml"
+    if not output.is_absolute():
+        output = Path.cwd() / output
+    if output.exists() and not args.force:
+        raise AtmosError.single(f"{output} exists", None, "choose --output, or pass --force to replace it")
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(output)
+    load_manifest(output, config) if output.parent == config.deployments_base else None
+    print(
+        f"Wrote {config.shown(output)}: {len(migration.targets)} target(s), "
+        f"{len(migration.manifest['deployment']['components']['terraform'])} component(s)"
+    )
+    print(f"  atmos-tasks validate {args.name} && atmos-tasks describe {args.name}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atmos-tasks", description="Git-tracked deployment orchestration: what is deployed where."
@@ -233,6 +340,45 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--approve", action="store_true")
             p.add_argument("--allow-dirty", action="store_true", dest="allow_dirty")
         p.set_defaults(func=cmd_rollout, kind=kind)
+
+    p = sub.add_parser("list", help="the deployments of this repository")
+    p.add_argument("--label", action="append", metavar="K=V", help="only deployments with this label")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("describe", help="the resolved configuration of a deployment's components")
+    p.add_argument("deployment")
+    p.add_argument("--target")
+    p.add_argument("--component")
+    p.add_argument("--provenance", action="store_true", help="where each value came from (file:line:col)")
+    p.add_argument("--format", choices=FORMATS, default="yaml")
+    p.set_defaults(func=cmd_describe)
+
+    p = sub.add_parser("validate", help="every problem of every manifest (or one), at once")
+    p.add_argument("deployment", nargs="?")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("graph", help="the task graph of one rollout")
+    p.add_argument("deployment")
+    p.add_argument("--target", required=True)
+    p.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
+    p.set_defaults(func=cmd_graph)
+
+    p = sub.add_parser("migrate", help="a deployment manifest for existing top-level stacks")
+    p.add_argument(
+        "--from-stack",
+        action="append",
+        required=True,
+        dest="from_stack",
+        metavar="STACK",
+        help="a top-level stack (path or name); repeat for one target per stack",
+    )
+    p.add_argument("--name", required=True, help="the deployment's name")
+    p.add_argument("--output", help="where to write (default: deployments/<name>.yaml)")
+    p.add_argument("--dry-run", action="store_true", dest="dry_run", help="print the manifest, write nothing")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_migrate)
 
     p = sub.add_parser("example", help="the bundled example repository")
     example = p.add_subparsers(dest="example_command", required=True, metavar="ACTION")

@@ -22,6 +22,8 @@ class RepoConfig:
     vendor_base: Path | None
     list_merge_strategy: str = "replace"
     name_pattern: str | None = None
+    stack_included_paths: tuple[str, ...] = ()
+    stack_excluded_paths: tuple[str, ...] = ()
 
     @property
     def work_dir(self) -> Path:
@@ -104,4 +106,11 @@ def load_config(root: Path) -> RepoConfig:
         vendor_base=(base / vendor).resolve() if vendor else None,
         list_merge_strategy=strategy,
         name_pattern=text(("stacks", "name_pattern"), None),
+        stack_included_paths=_paths(data, "included_paths"),
+        stack_excluded_paths=_paths(data, "excluded_paths"),
     )
+
+
+def _paths(data: dict[str, Any], key: str) -> tuple[str, ...]:
+    value = _get(data, "stacks", key)
+    return tuple(str(v) for v in value) if isinstance(value, list) else ()

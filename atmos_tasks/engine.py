@@ -232,7 +232,7 @@ def compile_target(
                 "backend_type": component.backend_type,
                 "backend": component.backend,
                 "command": config.terraform_command,
-                "workdir": str(workdir),
+                "workdir": config.shown(workdir),
             }
         )
         jobs[ref] = Job(

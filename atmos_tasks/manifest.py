@@ -340,24 +340,72 @@ def _pydantic_problems(err: ValidationError, data: Any, positions: Any, shown: s
 
 def load_manifest(path: Path, config: RepoConfig) -> Manifest:
     """Parse and validate one manifest file; every problem found is reported at once."""
-    shown = config.shown(path)
-    if not path.is_file():
-        raise AtmosError([Problem("manifest not found", Location(shown), "create the file or fix the name")])
-    positions = load_positioned(path, shown)
-    if not isinstance(positions, dict):
-        raise AtmosError(
-            [Problem("a manifest must be a mapping with a 'deployment:' key", Location(shown, 1, 1))]
-        )
-    data = _plain(positions, shown, positions)
-    try:
-        parsed = ManifestFile.model_validate(data)
-    except ValidationError as err:
-        raise AtmosError(_pydantic_problems(err, data, positions, shown)) from None
-    manifest = Manifest(parsed.deployment, path, shown, positions)
-    problems = check_manifest(manifest, config)
-    if problems:
+    manifest, problems = inspect_manifest(path, config)
+    if problems or manifest is None:
         raise AtmosError(problems)
     return manifest
+
+
+def inspect_manifest(path: Path, config: RepoConfig) -> tuple[Manifest | None, list[Problem]]:
+    """The manifest (when it can be built) and every problem in it.
+
+    Schema problems do not hide the others: the offending keys are set aside and the rest is
+    validated again, so cross-field rules still run (up to a handful of rounds).
+    """
+    shown = config.shown(path)
+    if not path.is_file():
+        return None, [Problem("manifest not found", Location(shown), "create the file or fix the name")]
+    try:
+        positions = load_positioned(path, shown)
+        if not isinstance(positions, dict):
+            raise AtmosError(
+                [Problem("a manifest must be a mapping with a 'deployment:' key", Location(shown, 1, 1))]
+            )
+        data = _plain(positions, shown, positions)
+    except AtmosError as err:
+        return None, err.problems
+    problems: list[Problem] = []
+    pruned: list[list[Any]] = []
+    for _round in range(5):
+        try:
+            parsed = ManifestFile.model_validate(data)
+        except ValidationError as err:
+            found = _pydantic_problems(err, data, positions, shown)
+            problems += [p for p in found if p not in problems and not _caused_by(p, pruned)]
+            if not _prune(data, err, pruned):
+                return None, problems
+            continue
+        manifest = Manifest(parsed.deployment, path, shown, positions)
+        return manifest, problems + check_manifest(manifest, config)
+    return None, problems
+
+
+def _caused_by(problem: Problem, pruned: list[list[Any]]) -> bool:
+    """After a first round, a 'missing' key can only come from setting a bad value aside."""
+    return bool(pruned) and problem.message.startswith("missing required key")
+
+
+def _prune(data: Any, err: ValidationError, pruned: list[list[Any]]) -> bool:
+    """Remove the values pydantic rejected; False when a required key is missing (no progress)."""
+    doomed: list[tuple[Any, Any, list[Any]]] = []
+    for error in err.errors():
+        if error["type"] == "missing":
+            return False
+        present, _rest = _data_path(data, tuple(error["loc"]))
+        if not present:
+            return False
+        parent: Any = data
+        for part in present[:-1]:
+            parent = parent[part]
+        doomed.append((parent, present[-1], present))
+    # List items go last to first, so earlier indices stay valid.
+    for parent, key, present in sorted(
+        doomed, key=lambda d: d[1] if isinstance(d[1], int) else -1, reverse=True
+    ):
+        if (isinstance(parent, dict) and key in parent) or (isinstance(parent, list) and key < len(parent)):
+            del parent[key]
+            pruned.append(present)
+    return bool(doomed)
 
 
 def _plain(node: Any, manifest_shown: str, root: Any, path: tuple[Any, ...] = ()) -> Any:

@@ -7,6 +7,7 @@ rendered as Jinja2 templates. The result is a `ResolvedComponent`: plain data, n
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from atmos_tasks.stacks import (
     origin_location,
 )
 from atmos_tasks.templates import PendingOutputs, TemplateError, references_in, render_tree
+from atmos_tasks.tracking import leaf
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,10 @@ class ResolvedTarget:
     components: dict[ComponentRef, ResolvedComponent]
     template_context: dict[str, Any]
     stack_files: list[Path]
+    disabled: list[ComponentRef] = field(default_factory=list)
+    stacks: list[str] = field(default_factory=list)
+    top_stack: Path | None = None
+    top_stack_data: dict[str, Any] = field(default_factory=dict)
 
     def order(self) -> list[ComponentRef]:
         """Components in dependency order (dependencies first), ties by name."""
@@ -109,8 +115,10 @@ def template_context(manifest: Manifest, target: str, git: GitInfo) -> dict[str,
 
 
 def default_backend(config: RepoConfig, deployment: str, target: str, name: str) -> dict[str, Any]:
+    """Local state outside the workdir, written relative to it so a clone elsewhere hashes the same."""
     state = config.work_dir / "state" / deployment / target / f"{name}.tfstate"
-    return {"path": str(state)}
+    workdir = config.work_dir / "workdir" / deployment / target / leaf(name)
+    return {"path": os.path.relpath(state, workdir)}
 
 
 def module_folder(config: RepoConfig, folder: str) -> Path | None:
@@ -136,17 +144,34 @@ def resolve_target(
     components = manifest.enabled_components()
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}
+    disabled: list[ComponentRef] = []
     for ref in components:
         if ref.type != "terraform":
             continue
         try:
-            resolved[ref] = _resolve_one(manifest, config, target, ref, merged, context, declared_variables)
+            found = _resolve_one(manifest, config, target, ref, merged, context, declared_variables)
         except AtmosError as err:
             problems += err.problems
+            continue
+        if found is None:
+            disabled.append(ref)
+        else:
+            resolved[ref] = found
     problems += _check_references(manifest, resolved)
     if problems:
         raise AtmosError(problems)
-    return ResolvedTarget(model.name, target, resolved, context, list(loader.opened))
+    top_path = loader.top_level(top[-1][0], top[-1][1]) if top else None
+    return ResolvedTarget(
+        model.name,
+        target,
+        resolved,
+        context,
+        list(loader.opened),
+        disabled,
+        [name for name, _ in top],
+        top_path,
+        loader.read(top_path).data if top_path else {},
+    )
 
 
 def _manifest_layer(manifest: Manifest, keypath: list[str | int], value: dict[str, Any]) -> Sourced:
@@ -161,11 +186,24 @@ def _resolve_one(
     merged: Sourced,
     context: dict[str, Any],
     declared_variables: DeclaredVariables,
-) -> ResolvedComponent:
+) -> ResolvedComponent | None:
+    """None when the stacks disable the component (metadata.enabled: false)."""
     model = manifest.model
     component = manifest.components()[ref]
     where = manifest.locate(manifest.component_keypath(ref), at_key=True)
-    stack: ComponentConfig = component_config(merged, ref.name, config.list_merge_strategy, str(where))
+    stack: ComponentConfig = component_config(merged, ref.name, config, where)
+    if stack.abstract:
+        raise AtmosError(
+            [
+                Problem(
+                    f"{ref} is abstract in the stacks (metadata.type: abstract) and cannot be deployed",
+                    where,
+                    "deploy a component that inherits from it (metadata.inherits), or remove type: abstract",
+                )
+            ]
+        )
+    if not stack.enabled:
+        return None
     folder = component.component or stack.component
     module_dir = module_folder(config, folder)
     if module_dir is None:
@@ -174,14 +212,18 @@ def _resolve_one(
         else:
             origin = find_origin(merged.prov, ["components", "terraform", ref.name, "metadata", "component"])
             folder_at = origin_location(config, origin) if origin else where
+        inherited = "".join(
+            f"; its base {base!r} sets metadata.component: {name}, which is not inherited"
+            for base, name in stack.base_folders.items()
+        )
         raise AtmosError(
             [
                 Problem(
                     f"terraform component {ref.name!r}: folder {folder!r} is neither under "
                     f"{config.shown(config.terraform_base)}/ nor vendored",
                     folder_at,
-                    f"create {config.shown(config.terraform_base / folder)}/, set 'component:' to an "
-                    "existing folder, or add a vendor entry for it",
+                    f"create {config.shown(config.terraform_base / folder)}/, set 'component:' (or the "
+                    f"stack's metadata.component) to an existing folder, or vendor it{inherited}",
                 )
             ]
         )
@@ -274,6 +316,9 @@ def _resolve_one(
 
 def _check_references(manifest: Manifest, resolved: dict[ComponentRef, ResolvedComponent]) -> list[Problem]:
     """Dependencies through outputs must not form a cycle with depends_on."""
+    explicit = {ref: [d for d in manifest.dependencies(ref) if d != ref] for ref in resolved}
+    if find_cycle(explicit):
+        return []  # a depends_on cycle: the manifest check already reports it
     edges = {ref: list(rc.depends_on) for ref, rc in resolved.items()}
     cycle = find_cycle(edges)
     if not cycle:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Iterator
+import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -170,30 +171,20 @@ class StackLoader:
                 return candidate
         return None
 
-    def resolve_import(self, entry: str, importer: StackFile, index: int) -> list[Path]:
-        """The files one import entry names, in lexical order for globs."""
+    def resolve_import(self, entry: str, importer: StackFile) -> list[Path]:
+        """The files one import entry names: globs match in lexical order of their paths."""
         if entry.startswith(("./", "../")):
             base = importer.path.parent / entry
         else:
             base = self.config.stacks_base / entry
         text = os.path.normpath(str(base))
-        if glob.has_magic(text):
-            pattern = text
-            candidates = sorted(
-                Path(p)
-                for p in glob.glob(pattern, recursive=True)
-                if p.endswith((".yaml", ".yml")) and os.path.isfile(p)
-            )
-            if not candidates and not pattern.endswith((".yaml", ".yml")):
-                candidates = sorted(
-                    Path(p)
-                    for ext in (".yaml", ".yml")
-                    for p in glob.glob(pattern + ext, recursive=True)
-                    if os.path.isfile(p)
-                )
-            return candidates
-        found = self._match_one(Path(text))
-        return [found] if found else []
+        if not glob.has_magic(text):
+            found = self._match_one(Path(text))
+            return [found] if found else []
+        patterns = [text] if text.endswith((".yaml", ".yml")) else [text + ".yaml", text + ".yml"]
+        return sorted(
+            {Path(p) for pattern in patterns for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)}
+        )
 
     def load_closure(self, top: list[tuple[str, Location]], strategy: str | None = None) -> Sourced:
         """Merge the declared top-level stacks, each with its import closure, in order."""
@@ -210,12 +201,10 @@ class StackLoader:
     ) -> Iterator[tuple[StackFile, dict[str, Any]]]:
         stack = self.read(path)
         data = stack.data
+        # The importing file's overrides win over this file's own (Atmos merges parent last).
         overrides = _merge_plain(
-            [
-                _nested(data, "overrides"),
-                _nested(data, "terraform", "overrides"),
-                parent_overrides,
-            ]
+            [_nested(data, "overrides"), _nested(data, "terraform", "overrides"), parent_overrides],
+            self.config.list_merge_strategy,
         )
         for index, (text, skip_if_missing) in enumerate(self._imports(stack)):
             if text.endswith(".tmpl"):
@@ -225,7 +214,7 @@ class StackLoader:
                     f"templated stack import {text!r} is not supported",
                     "render the template to a plain .yaml file and import that",
                 )
-            matches = self.resolve_import(text, stack, index)
+            matches = self.resolve_import(text, stack)
             if not matches:
                 if skip_if_missing:
                     continue
@@ -305,11 +294,11 @@ def _nested(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def _merge_plain(layers: list[dict[str, Any]]) -> dict[str, Any]:
+def _merge_plain(layers: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
     out = Sourced()
     for layer in layers:
         if layer:
-            deep_merge(out, layer, {})
+            deep_merge(out, layer, {}, strategy)
     return out.value
 
 
@@ -348,18 +337,48 @@ class ComponentConfig:
     backend_type: str | None
     backend: dict[str, Any]
     inheritance: list[str]
+    base_folders: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def abstract(self) -> bool:
+        return self.metadata.get("type") == "abstract"
+
+    @property
+    def enabled(self) -> bool:
+        return self.metadata.get("enabled", True) is not False
+
+    def describe(self) -> dict[str, Any]:
+        """The keys `atmos describe component` returns for these sections."""
+        return {
+            "vars": self.vars.value,
+            "settings": self.settings.value,
+            "env": self.env.value,
+            "backend_type": self.backend_type or "",
+            "backend": self.backend,
+            "metadata": self.metadata,
+            "component": self.component,
+            "inheritance": self.inheritance,
+        }
 
 
 def component_config(
-    merged: Sourced, name: str, strategy: str = "replace", where: str = ""
+    merged: Sourced, name: str, config: RepoConfig | None = None, where: Location | None = None
 ) -> ComponentConfig:
     """Resolve one terraform component: globals → bases → its own sections → overrides."""
+    strategy = config.list_merge_strategy if config else "replace"
     components = _section(merged, "components", "terraform")
     own = _section(components, name)
     defined = name in components.value
     metadata: dict[str, Any] = _nested(own.value, "metadata")
     inheritance: list[str] = []
-    bases = _bases(components, name, [name], inheritance, where)
+
+    def locate(component: str) -> Location | None:
+        origin = find_origin(components.prov, [component, "metadata", "inherits"])
+        if config is not None and origin is not None:
+            return origin_location(config, origin)
+        return where
+
+    bases = _bases(components, name, [name], inheritance, locate)
     layers: dict[str, list[Sourced]] = {s: [] for s in SECTIONS}
     for section in SECTIONS:
         layers[section].append(_section(merged, section))
@@ -379,13 +398,10 @@ def component_config(
     backend_layers.append(_section(own, "backend"))
     backend_all = merge_all(backend_layers, strategy).value
     backend: Any = backend_all.get(backend_type, {}) if backend_type else {}
+    # metadata is per component, never inherited: a derived component names its folder itself.
     folder = metadata.get("component") if isinstance(metadata.get("component"), str) else None
-    if folder is None:
-        for base in reversed(bases):
-            base_meta = components.value.get(base, {}).get("metadata", {})
-            if isinstance(base_meta, dict) and isinstance(base_meta.get("component"), str):
-                folder = base_meta["component"]
-                break
+    if folder is None and isinstance(own.value.get("component"), str):
+        folder = own.value["component"]
     return ComponentConfig(
         name=name,
         defined=defined,
@@ -397,16 +413,35 @@ def component_config(
         backend_type=backend_type,
         backend=_copy(backend) if isinstance(backend, dict) else {},
         inheritance=inheritance,
+        base_folders={
+            b: components.value[b]["metadata"]["component"]
+            for b in bases
+            if isinstance(_nested(components.value.get(b) or {}, "metadata").get("component"), str)
+        },
     )
 
 
-def _bases(components: Sourced, name: str, chain: list[str], inheritance: list[str], where: str) -> list[str]:
+def _bases(
+    components: Sourced,
+    name: str,
+    chain: list[str],
+    inheritance: list[str],
+    locate: Callable[[str], Location | None],
+) -> list[str]:
     """Bases in merge order (a base's own bases first); fills `inheritance` as Atmos reports it."""
-    section = components.value.get(name)
-    metadata = section.get("metadata") if isinstance(section, dict) else None
-    inherits = metadata.get("inherits") if isinstance(metadata, dict) else None
+    inherits = _nested(components.value.get(name) or {}, "metadata").get("inherits")
     if not inherits:
         return []
+    if not isinstance(inherits, list) or not all(isinstance(b, str) for b in inherits):
+        raise AtmosError(
+            [
+                Problem(
+                    f"metadata.inherits of {name!r} must be a list of component names",
+                    locate(name),
+                    "write inherits: [base-a, base-b]",
+                )
+            ]
+        )
     ordered: list[str] = []
     for base in inherits:
         if base in chain:
@@ -414,7 +449,7 @@ def _bases(components: Sourced, name: str, chain: list[str], inheritance: list[s
                 [
                     Problem(
                         "inheritance cycle: " + " → ".join([*chain, base]),
-                        Location(where) if where else None,
+                        locate(chain[-1]),
                         "remove one of these metadata.inherits entries",
                     )
                 ]
@@ -424,12 +459,12 @@ def _bases(components: Sourced, name: str, chain: list[str], inheritance: list[s
                 [
                     Problem(
                         f"component {name!r} inherits from {base!r}, which is not defined in the stack",
-                        Location(where) if where else None,
+                        locate(name),
                         "define the base component in an imported stack file or fix the name",
                     )
                 ]
             )
-        for deeper in _bases(components, base, [*chain, base], inheritance, where):
+        for deeper in _bases(components, base, [*chain, base], inheritance, locate):
             if deeper not in ordered:
                 ordered.append(deeper)
         if base in ordered:
@@ -456,3 +491,58 @@ def find_origin(prov: Prov, keypath: list[str | int]) -> Origin | None:
     if isinstance(node, Origin):
         return node
     return None
+
+
+def stack_name(config: RepoConfig, path: Path, data: dict[str, Any], variables: dict[str, Any]) -> str:
+    """A top-level `name:` wins, else `stacks.name_pattern` from the vars, else the file's path."""
+    name = data.get("name")
+    if isinstance(name, str) and name:
+        return name
+    pattern = config.name_pattern
+    if pattern:
+        fields = re.findall(r"\{(\w+)\}", pattern)
+        if fields and all(isinstance(variables.get(f), str | int) and variables.get(f) != "" for f in fields):
+            return re.sub(r"\{(\w+)\}", lambda m: str(variables[m.group(1)]), pattern)
+    rel = path.relative_to(config.stacks_base) if path.is_relative_to(config.stacks_base) else path
+    return str(rel.with_suffix(""))
+
+
+def glob_regex(pattern: str) -> re.Pattern[str]:
+    """Doublestar glob semantics: `**/` spans any directories (or none), `*` stays within one."""
+    out = ""
+    index = 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            out += "(?:.*/)?"
+            index += 3
+        elif pattern.startswith("**", index):
+            out += ".*"
+            index += 2
+        elif pattern[index] == "*":
+            out += "[^/]*"
+            index += 1
+        elif pattern[index] == "?":
+            out += "[^/]"
+            index += 1
+        else:
+            out += re.escape(pattern[index])
+            index += 1
+    return re.compile(out + r"\Z")
+
+
+def top_level_stacks(config: RepoConfig) -> list[Path]:
+    """Candidate top-level stack files (`stacks.included_paths`/`excluded_paths` of atmos.yaml)."""
+    base = config.stacks_base
+    included = [glob_regex(p) for p in (config.stack_included_paths or ("**/*",))]
+    excluded = [
+        glob_regex(p) for p in (config.stack_excluded_paths or ("**/_defaults.yaml", "**/_defaults.yml"))
+    ]
+    found = []
+    for path in base.rglob("*"):
+        if path.suffix not in (".yaml", ".yml") or not path.is_file():
+            continue
+        rel = path.relative_to(base).as_posix()
+        stem = rel.rsplit(".", 1)[0]
+        if any(r.match(rel) or r.match(stem) for r in included) and not any(r.match(rel) for r in excluded):
+            found.append(path)
+    return sorted(found)

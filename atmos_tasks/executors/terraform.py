@@ -268,7 +268,7 @@ class TerraformExecutor:
                 workdir / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True)
             )
             if job.backend_type == "local" and "path" in job.backend:
-                Path(job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
+                (workdir / job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
             env = terraform_env(job)
             self._init(job, env)
             code = self._run(

@@ -1,0 +1,312 @@
+"""What the user's repository declares and resolves to: list, describe, validate, graph (SPEC §12).
+
+Each function returns plain data (the documented JSON shapes); the CLI renders it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.manifest import (
+    ComponentRef,
+    Manifest,
+    inspect_manifest,
+    list_manifest_paths,
+    load_deployment,
+    manifest_path,
+)
+from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
+from atmos_tasks.stacks import Origin, StackLoader, stack_name
+from atmos_tasks.templates import is_template, output_references
+from atmos_tasks.tracking import leaf
+from atmos_tasks.yamlio import load_positioned, locate
+
+NO_COMMIT = GitInfo("0" * 40, "")
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs:
+        key, eq, value = pair.partition("=")
+        if not eq or not key:
+            raise AtmosError.single(f"--label {pair!r} is not k=v", None, "write --label team=platform")
+        labels[key] = value
+    return labels
+
+
+def list_deployments(workspace: Any, labels: dict[str, str]) -> list[dict[str, Any]]:
+    """Every deployment whose labels include all of `labels`."""
+    found = []
+    problems: list[Problem] = []
+    for path in list_manifest_paths(workspace.config):
+        manifest, issues = inspect_manifest(path, workspace.config)
+        if manifest is None:
+            problems += issues
+            continue
+        model = manifest.model
+        if any(model.labels.get(k) != v for k, v in labels.items()):
+            continue
+        found.append(
+            {
+                "name": model.name,
+                "description": model.description or "",
+                "labels": dict(model.labels),
+                "targets": manifest.target_names(),
+                "components": [str(ref) for ref in manifest.enabled_components()],
+                "file": manifest.shown,
+            }
+        )
+    if problems and not found:
+        raise AtmosError(problems)
+    return found
+
+
+def _git(workspace: Any) -> GitInfo:
+    try:
+        return workspace.git_info()  # type: ignore[no-any-return]
+    except AtmosError:
+        return NO_COMMIT
+
+
+def load_for(workspace: Any, deployment: str) -> Manifest:
+    """One manifest, validated; a missing one names the deployments that exist."""
+    return load_deployment(workspace.config, deployment)
+
+
+def resolve_all(workspace: Any, manifest: Manifest, targets: list[str]) -> dict[str, ResolvedTarget]:
+    loader = StackLoader(workspace.config)
+    git = _git(workspace)
+    out: dict[str, ResolvedTarget] = {}
+    problems: list[Problem] = []
+    for target in targets:
+        try:
+            out[target] = resolve_target(
+                manifest, workspace.config, target, git, loader, workspace.declared_variables
+            )
+        except AtmosError as err:
+            problems += [p for p in err.problems if p not in problems]
+    if problems:
+        raise AtmosError(problems)
+    workspace.save_caches()
+    return out
+
+
+def _targets(manifest: Manifest, target: str | None) -> list[str]:
+    if target is None:
+        return manifest.target_names()
+    if target not in manifest.model.targets:
+        raise AtmosError.single(
+            f"deployment {manifest.name!r} has no target {target!r}",
+            manifest.locate(["targets"], at_key=True),
+            f"targets: {', '.join(manifest.target_names())}",
+        )
+    return [target]
+
+
+class _Positions:
+    """Line and column of provenance origins, each file read once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._files: dict[str, Any] = {}
+
+    def __call__(self, origin: Origin) -> str:
+        if origin.file not in self._files:
+            try:
+                self._files[origin.file] = load_positioned(self.root / origin.file, origin.file)
+            except (AtmosError, OSError):
+                self._files[origin.file] = None
+        root = self._files[origin.file]
+        found = locate(root, list(origin.keypath)) if root is not None else None
+        return str(Location(origin.file, *found)) if found else origin.file
+
+
+def _flatten(prov: Any, positions: _Positions, prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    if isinstance(prov, Origin):
+        out[prefix] = positions(prov)
+    elif isinstance(prov, dict):
+        for key, sub in prov.items():
+            out.update(_flatten(sub, positions, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
+    """Rendered vars, except values that read a dependency's outputs: those stay as written."""
+    if not component.output_refs:
+        return component.vars
+
+    def merge(template: Any, rendered: Any) -> Any:
+        if isinstance(template, dict) and isinstance(rendered, dict):
+            return {k: merge(template.get(k), v) for k, v in rendered.items()}
+        if isinstance(template, list) and isinstance(rendered, list) and len(template) == len(rendered):
+            return [merge(t, r) for t, r in zip(template, rendered, strict=True)]
+        if isinstance(template, str) and is_template(template) and output_references(template):
+            return template
+        return rendered
+
+    return dict(merge(component.vars_template, component.vars))
+
+
+def describe_component(
+    workspace: Any, resolved: ResolvedTarget, component: ResolvedComponent, positions: _Positions | None
+) -> dict[str, Any]:
+    config = workspace.config
+    stack = (
+        stack_name(config, resolved.top_stack, resolved.top_stack_data, component.vars)
+        if resolved.top_stack
+        else f"{resolved.deployment}-{resolved.target}"
+    )
+    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+    out: dict[str, Any] = {
+        "type": component.ref.type,
+        "component": component.folder,
+        "stack": stack,
+        "vars": _shown_vars(component),
+        "settings": component.settings,
+        "env": component.env,
+        "backend_type": component.backend_type,
+        "backend": component.backend,
+        "metadata": component.metadata,
+        "inheritance": component.inheritance,
+        "depends_on": [str(d) for d in component.depends_on],
+        "workdir": config.shown(workdir),
+    }
+    if positions is not None:
+        out["provenance"] = {
+            section: _flatten(component.provenance.get(section, {}), positions)
+            for section in ("vars", "settings", "env")
+        }
+    return out
+
+
+def describe(
+    workspace: Any, deployment: str, target: str | None, component: str | None, provenance: bool
+) -> dict[str, Any]:
+    """deployment → targets → components → the resolved config (see docs/json-output.md)."""
+    manifest = load_for(workspace, deployment)
+    targets = _targets(manifest, target)
+    wanted: ComponentRef | None = None
+    if component is not None:
+        wanted = manifest.find_component(component)
+        if wanted is None:
+            names = ", ".join(str(r) for r in manifest.components())
+            raise AtmosError.single(
+                f"deployment {deployment!r} has no component {component!r}", None, f"components: {names}"
+            )
+    resolved = resolve_all(workspace, manifest, targets)
+    positions = _Positions(workspace.config.root) if provenance else None
+    out: dict[str, Any] = {"deployment": manifest.name, "targets": {}}
+    for name, target_resolved in resolved.items():
+        components = {
+            ref.name: describe_component(workspace, target_resolved, rc, positions)
+            for ref, rc in ((r, target_resolved.components[r]) for r in target_resolved.order())
+            if wanted is None or ref == wanted
+        }
+        out["targets"][name] = {
+            "stacks": target_resolved.stacks,
+            "context": dict(manifest.model.targets[name].context),
+            "labels": dict(manifest.model.targets[name].labels),
+            "components": components,
+            "disabled": [str(r) for r in target_resolved.disabled],
+        }
+    return out
+
+
+def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
+    """Every problem of every manifest (or one), including what resolving each target finds."""
+    config = workspace.config
+    paths = [manifest_path(config, deployment)] if deployment else list_manifest_paths(config)
+    if deployment and not paths[0].is_file():
+        load_for(workspace, deployment)
+    report: dict[str, Any] = {"valid": True, "deployments": {}}
+    loader = StackLoader(config)
+    git = _git(workspace)
+    for path in paths:
+        manifest, problems = inspect_manifest(path, config)
+        if manifest is not None:
+            missing = {p.location for p in problems if p.message.startswith("stack ")}
+            for target in manifest.target_names():
+                spec = manifest.model.targets[target]
+                keys: list[list[str | int]] = [["stacks", i] for i in range(len(manifest.model.stacks))]
+                keys += [["targets", target, "stacks", i] for i in range(len(spec.stacks))]
+                if any(manifest.locate(k) in missing for k in keys):
+                    continue
+                try:
+                    resolve_target(manifest, config, target, git, loader, workspace.declared_variables)
+                except AtmosError as err:
+                    problems += [p for p in err.problems if p not in problems]
+        report["deployments"][path.stem] = {
+            "file": config.shown(path),
+            "valid": not problems,
+            "problems": [_problem_json(p) for p in problems],
+        }
+        report["valid"] = report["valid"] and not problems
+    return report
+
+
+def _problem_json(problem: Problem) -> dict[str, Any]:
+    where = problem.location
+    return {
+        "file": where.file if where else None,
+        "line": where.line if where else None,
+        "column": where.column if where else None,
+        "message": problem.message,
+        "hint": problem.hint,
+    }
+
+
+def task_graph(workspace: Any, deployment: str, target: str) -> dict[str, Any]:
+    """The doit tasks of one rollout and their dependencies (nodes in execution order)."""
+    from atmos_tasks.engine import compile_plans
+    from atmos_tasks.graph import build_tasks
+    from atmos_tasks.invocation import Invocation, RolloutOptions, Selected
+
+    manifest = load_for(workspace, deployment)
+    _targets(manifest, target)
+    invocation = Invocation("list", [Selected("rollout", deployment, target, "*", RolloutOptions())])
+    plans = compile_plans(workspace, invocation)
+    tasks = {}
+    for task in build_tasks(plans):
+        name = f"{task['basename']}:{task['name']}"
+        tasks[name] = sorted(set(task.get("task_dep", [])))
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for dep in tasks.get(name, []):
+            visit(dep)
+        order.append(name)
+
+    visit(f"rollout:{deployment}:{target}")
+    return {
+        "deployment": deployment,
+        "target": target,
+        "tasks": [{"name": n, "after": tasks[n]} for n in order],
+    }
+
+
+def render_graph(graph: dict[str, Any], fmt: str) -> str:
+    tasks = graph["tasks"]
+    if fmt == "mermaid":
+        ids = {t["name"]: f"t{i}" for i, t in enumerate(tasks)}
+        lines = ["flowchart TD"]
+        lines += [f'    {ids[t["name"]]}["{t["name"]}"]' for t in tasks]
+        lines += [f"    {ids[dep]} --> {ids[t['name']]}" for t in tasks for dep in t["after"]]
+        return "\n".join(lines) + "\n"
+    if fmt == "dot":
+        lines = [f'digraph "{graph["deployment"]}-{graph["target"]}" {{', "    rankdir=LR;"]
+        lines += [f'    "{t["name"]}";' for t in tasks]
+        lines += [f'    "{dep}" -> "{t["name"]}";' for t in tasks for dep in t["after"]]
+        return "\n".join(lines) + "\n}\n"
+    width = max(len(t["name"]) for t in tasks)
+    lines = [f"{graph['deployment']} → {graph['target']}: {len(tasks)} tasks, in execution order"]
+    for t in tasks:
+        after = f"  after {', '.join(t['after'])}" if t["after"] else ""
+        lines.append(f"  {t['name']:<{width}}{after}".rstrip())
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,75 @@
+"""Atmos conformance: one fixture directory per rule of SPEC §4.
+
+Each directory holds `stacks/` (and `atmos.yaml` when a setting matters) and a `case.yaml` with the
+rule, the top-level stacks to load, and, written out by hand from Atmos's documented behaviour,
+either the expected `describe component` keys of some components or the expected error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ruamel.yaml import YAML
+
+from atmos_tasks.config import load_config
+from atmos_tasks.errors import AtmosError, Location
+from atmos_tasks.stacks import StackLoader, component_config, stack_name
+
+HERE = Path(__file__).parent
+CASES = sorted(p for p in HERE.iterdir() if (p / "case.yaml").is_file())
+WHERE = Location("deployments/case.yaml", 1, 1)
+
+
+def load_case(folder: Path) -> dict[str, Any]:
+    return dict(YAML(typ="safe").load((folder / "case.yaml").read_text()))
+
+
+def test_every_rule_has_a_fixture() -> None:
+    rules = {p.name.split("-")[0] for p in CASES}
+    assert rules >= {
+        "imports",
+        "merge",
+        "overrides",
+        "inheritance",
+        "backend",
+        "naming",
+        "sections",
+        "unsupported",
+    }
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("folder", CASES, ids=[p.name for p in CASES])
+def test_conformance(folder: Path) -> None:
+    case = load_case(folder)
+    assert case.get("rule"), "every case states its rule"
+    config = load_config(folder)
+    loader = StackLoader(config)
+    tops = [(name, WHERE) for name in case["stacks"]]
+    if "error" in case:
+        with pytest.raises(AtmosError) as err:
+            merged = loader.load_closure(tops)
+            component_config(merged, case["describe"], config, WHERE)
+        problem = err.value.problems[0]
+        assert case["error"] in problem.message
+        if "error_at" in case:
+            assert str(problem.location) == case["error_at"]
+        assert problem.hint
+        return
+    merged = loader.load_closure(tops)
+    top_path = loader.top_level(case["stacks"][-1], WHERE)
+    for name, expected in case["components"].items():
+        resolved = component_config(merged, name, config, WHERE)
+        described = resolved.describe()
+        for key, value in expected.items():
+            if key == "stack_name":
+                got: Any = stack_name(config, top_path, loader.read(top_path).data, resolved.vars.value)
+            elif key == "deployable":
+                got = not resolved.abstract
+            elif key == "enabled":
+                got = resolved.enabled
+            else:
+                got = described[key]
+            assert got == value, f"{folder.name}: {name}.{key}"
