@@ -181,6 +181,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             run.append("--approve")
         if args.allow_dirty:
             run.append("--allow-dirty")
+        if args.component:
+            run += ["--component", args.component]
+        if args.remote:
+            run += ["--remote", args.remote]
     result = DoitMain(AtmosTaskLoader(root)).run(run)
     return int(result or 0)
 
@@ -302,6 +306,206 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from atmos_tasks.compare import diff
+
+    data = diff(
+        _workspace(args),
+        args.deployment,
+        args.from_target,
+        args.to_target,
+        args.from_sha,
+        args.to_sha,
+        args.component,
+        args.show_code,
+    )
+
+    def table(found: dict[str, Any]) -> None:
+        console = _console()
+        old, new = found["from"], found["to"]
+        console.print(f"[bold]{found['deployment']}: {old['label']} vs {new['label']}[/]\n")
+        console.print("  Commits")
+        width = max(len(old["label"]), len(new["label"]))
+        for side in (old, new):
+            when = f"  (deployed {_ago(side['deployed_at'])})" if side.get("deployed_at") else ""
+            console.print(f"    {side['label']:<{width}}  {side['git_sha'][:7]}{when}")
+        behind, ahead = found["commits"]["behind"], found["commits"]["ahead"]
+        if behind or ahead:
+            parts = ([f"↓ {behind} commit(s) behind"] if behind else []) + (
+                [f"↑ {ahead} ahead"] if ahead else []
+            )
+            console.print(f"    {old['label']} is {', '.join(parts)} {new['label']}")
+        else:
+            console.print("    same commit")
+        changed = {n: c for n, c in found["components"].items() if c["changed"]}
+        console.print("\n  Components")
+        if not changed:
+            console.print("    no differences")
+        for name, entry in changed.items():
+            a = entry["from"]["git_sha"][:7] if entry["from"] else "—"
+            b = entry["to"]["git_sha"][:7] if entry["to"] else "—"
+            console.print(f"    {name:<28} {a} → {b}  changed")
+        console.print("\n  Configuration")
+        if not found["configuration"]:
+            console.print("    no differences")
+        marks = {
+            "increased": "↑ increased",
+            "decreased": "↓ decreased",
+            "added": "+ added",
+            "removed": "- removed",
+            "changed": "changed",
+        }
+        for item in found["configuration"]:
+            console.print(f"    {item['key']:<36} {item['from']!s} → {item['to']!s}  {marks[item['change']]}")
+        if "code" in found:
+            code = found["code"]
+            console.print("\n  Code")
+            for entry in code["files"]:
+                added = "bin" if entry["added"] is None else f"+{entry['added']}"
+                deleted = "" if entry["deleted"] is None else f"/-{entry['deleted']}"
+                console.print(f"    {entry['path']}  {added}{deleted}")
+            console.print(
+                f"\n  {code['commits']} commit(s), {code['files_changed']} file(s) changed, "
+                f"+{code['added']}/-{code['deleted']} lines"
+            )
+
+    _emit(data, args.format, table)
+    return 0
+
+
+def _manifest(args: argparse.Namespace) -> Any:
+    from atmos_tasks.config import load_config
+    from atmos_tasks.manifest import load_deployment
+
+    return load_deployment(load_config(_repo_root(args)), args.deployment)
+
+
+def cmd_promotion_graph(args: argparse.Namespace) -> int:
+    from atmos_tasks.promotion import promotion_graph, render_promotion_graph
+
+    sys.stdout.write(render_promotion_graph(promotion_graph(_manifest(args)), args.format))
+    return 0
+
+
+def cmd_promotion_status(args: argparse.Namespace) -> int:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import read_note
+    from atmos_tasks.promotion import promotion_status
+    from atmos_tasks.tracking import read_records
+
+    manifest = _manifest(args)
+    repo = GitRepo(_repo_root(args))
+    data = promotion_status(
+        manifest,
+        read_records(repo, manifest.name),
+        lambda namespace, commit: read_note(repo, manifest.name, namespace, commit),
+        datetime.now(UTC),
+    )
+
+    def table(found: dict[str, Any]) -> None:
+        console = _console()
+        console.print(f"[bold]{found['deployment']}[/] promotion status")
+        for target, entry in found["targets"].items():
+            runs = entry["runs"]
+            shown = (
+                runs[:7]
+                if isinstance(runs, str)
+                else ("mixed: " + ", ".join(r[:7] for r in runs) if runs else "nothing")
+            )
+            console.print(f"\n  [bold]{target}[/] runs {shown}")
+            for source, candidate in entry["sources"].items():
+                commit = candidate["commit"][:7] if candidate["commit"] else "—"
+                if candidate["ready"]:
+                    console.print(f"    [green]ready[/]: {commit} from {source}")
+                else:
+                    console.print(f"    from {source} ({commit}): " + "; ".join(candidate["blocked_by"]))
+
+    _emit(data, args.format, table)
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import union, update_note
+    from atmos_tasks.promotion import APPROVALS, source_commit, target_states
+    from atmos_tasks.record import actor
+    from atmos_tasks.tracking import read_records
+
+    manifest = _manifest(args)
+    if args.target not in manifest.model.targets:
+        raise AtmosError.single(
+            f"deployment {manifest.name!r} has no target {args.target!r}",
+            None,
+            f"targets: {', '.join(manifest.target_names())}",
+        )
+    repo = GitRepo(_repo_root(args))
+    remote = _remote(args)
+    if remote:
+        from atmos_tasks.engine import REMOTE_REFSPECS
+
+        repo.fetch(remote, REMOTE_REFSPECS)
+    commit = _commit(repo, args.git_sha) if args.git_sha else None
+    if commit is None:
+        rule = manifest.model.targets[args.target].promotion
+        sources = rule.sources if rule else []
+        if len(sources) != 1:
+            raise AtmosError.single(
+                f"which commit? {args.target} has {len(sources) or 'no'} promotion source(s)",
+                None,
+                "pass --git-sha",
+            )
+        states = read_records(repo, manifest.name)
+        commit = source_commit(
+            manifest.name, sources[0], target_states(states, manifest.name, sources[0], None), None
+        )
+    who = actor(repo.ident())
+    entry = {
+        "target": args.target,
+        "by": who,
+        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "method": "cli",
+    }
+    note = update_note(
+        repo, manifest.name, APPROVALS, commit, {"approvals": [entry]}, union("approvals"), remote
+    )
+    count = len({a["by"] for a in note.get("approvals", []) if a.get("target") == args.target})
+    print(
+        f"Approved {commit[:7]} of {manifest.name} for {args.target} as {who} ({count} approval(s) recorded)"
+    )
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import union, update_note
+    from atmos_tasks.promotion import REJECTIONS
+    from atmos_tasks.record import actor
+
+    manifest = _manifest(args)
+    repo = GitRepo(_repo_root(args))
+    commit = _commit(repo, args.git_sha)
+    who = actor(repo.ident())
+    entry = {"by": who, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "reason": args.reason}
+    update_note(
+        repo, manifest.name, REJECTIONS, commit, {"rejections": [entry]}, union("rejections"), _remote(args)
+    )
+    print(f"Rejected {commit[:7]} of {manifest.name}: {args.reason} (it will not be promoted)")
+    return 0
+
+
+def _remote(args: argparse.Namespace) -> str | None:
+    import os
+
+    return args.remote or os.environ.get("ATMOS_TASKS_REMOTE") or None
+
+
+def _commit(repo: Any, sha: str) -> str:
+    found = repo.rev_parse(sha)
+    if found is None:
+        raise AtmosError.single(f"{sha!r} is not a commit of this repository", None, "give a commit id")
+    return str(found)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atmos-tasks", description="Git-tracked deployment orchestration: what is deployed where."
@@ -339,6 +543,12 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--git-sha", dest="git_sha")
             p.add_argument("--approve", action="store_true")
             p.add_argument("--allow-dirty", action="store_true", dest="allow_dirty")
+            p.add_argument("--component", help="with --promote-from: only these components (comma-separated)")
+            p.add_argument(
+                "--remote",
+                help="sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
+                metavar="NAME",
+            )
         p.set_defaults(func=cmd_rollout, kind=kind)
 
     p = sub.add_parser("list", help="the deployments of this repository")
@@ -379,6 +589,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", dest="dry_run", help="print the manifest, write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("diff", help="how two targets (or commits) differ")
+    p.add_argument("deployment")
+    p.add_argument("--from-target", dest="from_target")
+    p.add_argument("--to-target", dest="to_target")
+    p.add_argument("--from-sha", dest="from_sha")
+    p.add_argument("--to-sha", dest="to_sha")
+    p.add_argument("--component")
+    p.add_argument("--show-code", action="store_true", dest="show_code", help="files and lines changed")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=cmd_diff)
+
+    p = sub.add_parser("promotion-graph", help="the promotion paths between targets")
+    p.add_argument("deployment")
+    p.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
+    p.set_defaults(func=cmd_promotion_graph)
+
+    p = sub.add_parser("promotion-status", help="what each target could promote next, and what blocks it")
+    p.add_argument("deployment")
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=cmd_promotion_status)
+
+    p = sub.add_parser("approve", help="record your approval of a commit for a target, ahead of time")
+    p.add_argument("deployment")
+    p.add_argument("--target", required=True)
+    p.add_argument("--git-sha", dest="git_sha", help="default: the commit the target's promotion source runs")
+    p.add_argument("--remote", metavar="NAME")
+    p.set_defaults(func=cmd_approve)
+
+    p = sub.add_parser("reject", help="mark a commit as never to be promoted")
+    p.add_argument("deployment")
+    p.add_argument("--git-sha", dest="git_sha", required=True)
+    p.add_argument("--reason", required=True)
+    p.add_argument("--remote", metavar="NAME")
+    p.set_defaults(func=cmd_reject)
 
     p = sub.add_parser("example", help="the bundled example repository")
     example = p.add_subparsers(dest="example_command", required=True, metavar="ACTION")

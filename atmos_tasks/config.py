@@ -24,11 +24,13 @@ class RepoConfig:
     name_pattern: str | None = None
     stack_included_paths: tuple[str, ...] = ()
     stack_excluded_paths: tuple[str, ...] = ()
+    # A promotion reads another commit's files from a worktree, but works in the main checkout.
+    work_root: Path | None = None
 
     @property
     def work_dir(self) -> Path:
         """`.atmos/`: local working data, never committed."""
-        return self.root / ".atmos"
+        return (self.work_root or self.root) / ".atmos"
 
     def shown(self, path: Path) -> str:
         """A path as the user should read it in messages: relative to the repository."""
@@ -56,7 +58,7 @@ def _get(data: dict[str, Any], *keys: str) -> Any:
     return node
 
 
-def load_config(root: Path) -> RepoConfig:
+def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
     root = root.resolve()
     path = root / "atmos.yaml"
     data: dict[str, Any] = {}
@@ -108,6 +110,7 @@ def load_config(root: Path) -> RepoConfig:
         name_pattern=text(("stacks", "name_pattern"), None),
         stack_included_paths=_paths(data, "included_paths"),
         stack_excluded_paths=_paths(data, "excluded_paths"),
+        work_root=work_root,
     )
 
 

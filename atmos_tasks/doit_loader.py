@@ -15,7 +15,8 @@ from typing import Any
 from doit.cmd_base import TaskLoader2
 
 from atmos_tasks.config import find_root
-from atmos_tasks.errors import AtmosError, render_error
+from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, render_error
+from atmos_tasks.gitrepo import GitError
 from atmos_tasks.invocation import Invocation, from_loader
 
 # Held for the life of the process: released when the run ends.
@@ -65,6 +66,9 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
         sys.stderr.write(render_error(err) + "\n")
         sys.stdout.flush()
         raise SystemExit(err.exit_code) from None
+    except GitError as err:
+        sys.stderr.write(f"error: {err}\n")
+        raise SystemExit(EXIT_BAD_INPUT) from None
     if invocation.executes:
         _lock_targets(
             workspace.root,

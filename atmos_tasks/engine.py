@@ -10,19 +10,21 @@ import fnmatch
 import json
 import os
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from atmos_tasks.config import RepoConfig, load_config
-from atmos_tasks.errors import AtmosError, Location, Problem, refused
+from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, Location, Problem, refused
 from atmos_tasks.executors import Job
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
 from atmos_tasks.hashing import StatCache, hash_json
 from atmos_tasks.invocation import Invocation, RolloutOptions
 from atmos_tasks.manifest import ComponentRef, Manifest, list_manifest_paths, load_deployment
+from atmos_tasks.promotion import Source
 from atmos_tasks.resolve import GitInfo, ResolvedTarget, resolve_target
 from atmos_tasks.stacks import StackLoader
-from atmos_tasks.tracking import leaf
+from atmos_tasks.tracking import leaf, read_records
 
 
 @dataclass
@@ -37,6 +39,8 @@ class TargetPlan:
     git: GitInfo
     dirty: list[str]
     root: Path
+    source: Source | None = None
+    remote: str | None = None
 
     @property
     def deployment(self) -> str:
@@ -166,6 +170,13 @@ def selected_pairs(
     return pairs, manifests
 
 
+REMOTE_REFSPECS = (
+    "+refs/atmos/*:refs/atmos/*",
+    "+refs/tags/atmos/*:refs/tags/atmos/*",
+    "+refs/notes/atmos/*:refs/notes/atmos/*",
+)
+
+
 def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPlan]:
     pairs, manifests = selected_pairs(workspace, invocation)
     if not pairs:
@@ -175,26 +186,32 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
     plans: list[TargetPlan] = []
     problems: list[Problem] = []
     loader = StackLoader(workspace.config)
+    fetched: set[str] = set()
     for deployment, target in pairs:
         manifest = manifests[deployment]
         options = invocation.options_for(deployment, target)
-        if options.promote_from or options.git_sha:
-            raise AtmosError(
-                [
-                    Problem(
-                        "--promote-from and --git-sha are not available yet",
-                        None,
-                        "roll out the working tree's commit",
-                    )
-                ]
-            )
+        remote = options.remote or os.environ.get("ATMOS_TASKS_REMOTE") or None
+        executes = invocation.deploys(deployment, target)
+        if remote and executes and remote not in fetched:
+            # Start from what the remote says is deployed: the record's leases are these values.
+            workspace.repo.fetch(remote, REMOTE_REFSPECS)
+            fetched.add(remote)
         try:
-            plans.append(compile_target(workspace, manifest, target, git, dirty, options, loader))
+            if options.promote_from or options.git_sha:
+                plan = compile_source(workspace, manifest, target, options, executes, remote)
+            else:
+                plan = compile_target(workspace, manifest, target, git, dirty, options, loader)
+            plan.remote = remote if executes else None
+            plans.append(plan)
         except AtmosError as err:
+            if err.exit_code != EXIT_BAD_INPUT:
+                raise
             problems += err.problems
     if problems:
         raise AtmosError(problems)
     for plan in plans:
+        if plan.source is not None:
+            continue
         if invocation.deploys(plan.deployment, plan.target) and plan.dirty and not plan.options.allow_dirty:
             shown = ", ".join(plan.dirty[:8]) + (
                 f" and {len(plan.dirty) - 8} more" if len(plan.dirty) > 8 else ""
@@ -207,6 +224,108 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
     return plans
 
 
+def workspace_at(workspace: Workspace, commit: str) -> Workspace:
+    """The repository as it was at `commit` (a worktree under .atmos/worktrees/), working data here."""
+    from filelock import FileLock
+
+    worktree = workspace.config.work_dir / "worktrees" / commit
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(worktree.parent / f"{commit}.lock")):
+        workspace.repo.worktree(worktree, commit)
+    return Workspace(worktree, load_config(worktree, work_root=workspace.root))
+
+
+def compile_source(
+    workspace: Workspace,
+    manifest: Manifest,
+    target: str,
+    options: RolloutOptions,
+    executes: bool,
+    remote: str | None,
+) -> TargetPlan:
+    """A promotion or rollback: checked against the policy of the working tree's manifest, then
+    compiled from the deployed commit's own files, checked out in a worktree."""
+    from atmos_tasks import promotion
+    from atmos_tasks.notes import read_note, union, update_note
+    from atmos_tasks.record import actor
+
+    if options.promote_from and options.git_sha:
+        raise AtmosError.single(
+            "--promote-from and --git-sha cannot be combined",
+            None,
+            "promote with --promote-from, or roll back with --git-sha",
+        )
+    repo = workspace.repo
+    deployment = manifest.name
+    states = read_records(repo, deployment)
+    now = datetime.now(UTC).replace(microsecond=0)
+    wanted = set(options.components) or None
+    if options.promote_from:
+        source_target = options.promote_from
+        promotion.check_path(manifest, target, source_target)
+        on_source = promotion.target_states(states, deployment, source_target, wanted)
+        commit = promotion.source_commit(deployment, source_target, on_source, wanted)
+        source = promotion.Source(commit, promoted_from=source_target)
+        if executes:
+            rule = manifest.model.targets[target].promotion
+            promotion.check_verified(source_target, commit, on_source)
+            promotion.check_soak(source_target, target, commit, on_source, rule, now)
+            promotion.check_rejections(commit, read_note(repo, deployment, promotion.REJECTIONS, commit))
+            existing = promotion.approvals_for(
+                read_note(repo, deployment, promotion.APPROVALS, commit), target
+            )
+            source.approvals, source.approvers = promotion.decide_approvals(
+                deployment,
+                target,
+                commit,
+                rule,
+                existing,
+                actor(repo.ident()),
+                options.approve,
+                now,
+                promotion.ask_if_terminal(),
+            )
+    else:
+        found = repo.rev_parse(str(options.git_sha))
+        if found is None:
+            raise AtmosError.single(
+                f"--git-sha {options.git_sha!r} is not a commit of this repository",
+                None,
+                "give a commit id (see atmos-tasks history)",
+            )
+        commit = found
+        source = promotion.Source(commit, rollback=True)
+        if executes:
+            promotion.check_rollback(
+                target, commit, promotion.target_states(states, deployment, target, None)
+            )
+    at_commit = workspace_at(workspace, commit)
+    pinned = load_deployment(at_commit.config, deployment)
+    if target not in pinned.model.targets:
+        raise AtmosError.single(
+            f"deployment {deployment!r} at {commit[:7]} has no target {target!r}",
+            None,
+            "promote a commit whose manifest has this target",
+        )
+    plan = compile_target(
+        at_commit, pinned, target, GitInfo(commit, ""), [], options, StackLoader(at_commit.config), wanted
+    )
+    plan.root = workspace.root
+    plan.source = source
+    at_commit.save_caches()
+    if source.approvals:
+        update_note(
+            repo,
+            deployment,
+            promotion.APPROVALS,
+            commit,
+            {"approvals": source.approvals},
+            union("approvals"),
+            remote,
+        )
+    return plan
+
+
 def compile_target(
     workspace: Workspace,
     manifest: Manifest,
@@ -215,9 +334,27 @@ def compile_target(
     dirty: list[str],
     options: RolloutOptions,
     loader: StackLoader,
+    only: set[str] | None = None,
 ) -> TargetPlan:
+    """`only`: these components and what they depend on (a narrowed promotion)."""
     config = workspace.config
     resolved = resolve_target(manifest, config, target, git, loader, workspace.declared_variables)
+    if only:
+        unknown = only - {ref.name for ref in resolved.components}
+        if unknown:
+            raise AtmosError.single(
+                f"--component: no component {', '.join(sorted(unknown))} on {target}",
+                None,
+                f"components: {', '.join(r.name for r in resolved.components)}",
+            )
+        keep: set[ComponentRef] = set()
+        pending = [ref for ref in resolved.components if ref.name in only]
+        while pending:
+            ref = pending.pop()
+            if ref not in keep:
+                keep.add(ref)
+                pending += [d for d in resolved.components[ref].depends_on if d in resolved.components]
+        resolved.components = {ref: c for ref, c in resolved.components.items() if ref in keep}
     jobs: dict[ComponentRef, Job] = {}
     for ref, component in resolved.components.items():
         assert component.module_dir is not None

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -174,3 +175,93 @@ class GitRepo:
 
     def commit_time(self, sha: str) -> int:
         return int(self.run("show", "-s", "--format=%ct", sha).stdout.strip())
+
+    def ref(self, name: str) -> str | None:
+        proc = self.run("rev-parse", "--verify", "--quiet", name, check=False)
+        return proc.stdout.strip() or None
+
+    # Notes: one JSON document per commit per namespace, written compare-and-swap.
+
+    def note(self, ref: str, commit: str) -> str | None:
+        proc = self.run("notes", f"--ref={ref}", "show", commit, check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def write_note(self, ref: str, commit: str, text: str, expected: str | None) -> str:
+        """Set the note of `commit`, only if `ref` still is `expected`; returns the new notes commit.
+
+        `git notes add` moves its ref without a compare: it writes on a scratch ref first, and the
+        real ref moves in one CAS `update-ref`.
+        """
+        # `git notes --ref` only takes refs under refs/notes/.
+        scratch = f"refs/notes/atmos-scratch/{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            if expected:
+                self.run("update-ref", scratch, expected)
+            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
+                handle.write(text)
+            try:
+                self.run("notes", f"--ref={scratch}", "add", "-f", "-F", handle.name, commit)
+            finally:
+                os.unlink(handle.name)
+            new = self.ref(scratch)
+            assert new is not None
+            self.update_refs([RefUpdate(ref, new, expected)])
+            return new
+        finally:
+            self.run("update-ref", "-d", scratch, check=False)
+
+    # Worktrees, history between commits.
+
+    def worktree(self, path: Path, commit: str) -> None:
+        """A detached worktree of `commit` at `path` (reused when it already holds that commit)."""
+        if (path / ".git").exists():
+            head = self.run("-C", str(path), "rev-parse", "HEAD", check=False).stdout.strip()
+            if head == commit and not self.run("-C", str(path), "status", "--porcelain", check=False).stdout:
+                return
+            self.run("worktree", "remove", "--force", str(path), check=False)
+        self.run("worktree", "prune", check=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.run("worktree", "add", "--detach", "--force", str(path), commit)
+
+    def count_between(self, older: str, newer: str) -> int:
+        return int(self.run("rev-list", "--count", f"{older}..{newer}").stdout.strip() or 0)
+
+    def is_ancestor(self, older: str, newer: str) -> bool:
+        return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
+
+    def numstat(self, older: str, newer: str) -> list[tuple[int | None, int | None, str]]:
+        """(added, deleted, path) per changed file; None counts for binary files."""
+        out = []
+        for line in self.run("diff", "--numstat", "-z", "--no-renames", older, newer).stdout.split("\0"):
+            if not line.strip():
+                continue
+            added, deleted, path = line.split("\t", 2)
+            out.append((None if added == "-" else int(added), None if deleted == "-" else int(deleted), path))
+        return out
+
+    # A remote shared by CI jobs and laptops.
+
+    def fetch(self, remote: str, refspecs: Sequence[str]) -> None:
+        proc = self.run("fetch", "--quiet", "--no-tags", "--prune", remote, *refspecs, check=False)
+        if proc.returncode != 0:
+            raise AtmosError(
+                [
+                    Problem(
+                        f"cannot fetch from remote {remote!r}: {proc.stderr.strip()}",
+                        None,
+                        "check the remote's name and that it is reachable (git remote -v)",
+                    )
+                ]
+            )
+
+    def push_atomic(self, remote: str, updates: Sequence[RefUpdate]) -> None:
+        """Push every ref or none, each only if the remote still holds what we expect (a lease)."""
+        if not updates:
+            return
+        leases = [f"--force-with-lease={u.ref}:{u.old or ''}" for u in updates]
+        specs = [f"{u.new}:{u.ref}" for u in updates]
+        proc = self.run("push", "--atomic", "--quiet", "--no-verify", *leases, remote, *specs, check=False)
+        if proc.returncode != 0:
+            # Git lists every ref of a failed atomic push; the first rejected one says enough.
+            lines = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith("!")]
+            raise RefRaceError(lines[0] if lines else proc.stderr.strip().splitlines()[-1])

@@ -87,6 +87,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         applies.append(apply_id)
         record_args[f"plan_{index}"] = (plan_id, None)
         record_args[f"apply_{index}"] = (apply_id, None)
+    source = plan.source
+    approvers = source.approvers if source else []
     spec = RecordSpec(
         root=str(plan.root),
         deployment=dep,
@@ -95,6 +97,10 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         components=tuple((ref.type, ref.name) for ref in plan.order),
         allow_dirty=plan.options.allow_dirty,
         dirty=bool(plan.dirty),
+        promoted_from=source.promoted_from if source else None,
+        rollback=bool(source and source.rollback),
+        metadata={"approver": ", ".join(approvers)} if approvers else {},
+        remote=plan.remote,
     )
     yield {
         "basename": "record",
@@ -123,6 +129,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
                 "branch": plan.git.branch,
                 "components": [str(ref) for ref in plan.order],
                 "dirty": bool(plan.dirty),
+                "promoted_from": source.promoted_from if source else None,
+                "rollback": bool(source and source.rollback),
             }
         },
     }

@@ -59,6 +59,20 @@ ROLLOUT_PARAMS: list[dict[str, Any]] = [
         "default": False,
         "help": "deploy a working tree with uncommitted changes (recorded in the tag)",
     },
+    {
+        "name": "component",
+        "long": "component",
+        "type": str,
+        "default": "",
+        "help": "promote only these components (comma-separated), with what they depend on",
+    },
+    {
+        "name": "remote",
+        "long": "remote",
+        "type": str,
+        "default": "",
+        "help": "sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
+    },
 ]
 BUILD_PARAMS: list[dict[str, Any]] = [
     {
@@ -78,6 +92,8 @@ class RolloutOptions:
     approve: bool = False
     allow_dirty: bool = False
     skip_push: bool = False
+    components: tuple[str, ...] = ()
+    remote: str | None = None
 
     def merged(self, other: RolloutOptions) -> RolloutOptions:
         return RolloutOptions(
@@ -86,6 +102,8 @@ class RolloutOptions:
             approve=self.approve or other.approve,
             allow_dirty=self.allow_dirty or other.allow_dirty,
             skip_push=self.skip_push or other.skip_push,
+            components=self.components or other.components,
+            remote=self.remote or other.remote,
         )
 
 
@@ -144,6 +162,8 @@ def _parse_options(kind: str, args: list[str]) -> tuple[RolloutOptions, list[str
             approve=bool(values.get("approve")),
             allow_dirty=bool(values.get("allow_dirty")),
             skip_push=bool(values.get("skip_push")),
+            components=tuple(c.strip() for c in str(values.get("component") or "").split(",") if c.strip()),
+            remote=values.get("remote") or None,
         ),
         list(rest),
     )

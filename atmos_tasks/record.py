@@ -52,8 +52,10 @@ class RecordSpec:
     allow_dirty: bool = False
     dirty: bool = False
     promoted_from: str | None = None
-    rollback_of: str | None = None
+    rollback: bool = False
     images: dict[str, str] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    remote: str | None = None
 
 
 @dataclass
@@ -138,13 +140,12 @@ def decide(
                 (r for r in state.history if r.status in ("success", "rollback")), None
             )
             changes = "none" if previous is not None and previous.inputs_hash == inputs_hash else "applied"
-            rollback = spec.rollback_of is not None
             records.append(
                 DeploymentRecord(
                     **base,
-                    status="rollback" if rollback else "success",
+                    status="rollback" if spec.rollback else "success",
                     changes=changes,
-                    rollback_of=(state.git_sha or spec.rollback_of) if rollback else None,
+                    rollback_of=state.git_sha if spec.rollback and state.git_sha != spec.git_sha else None,
                 )
             )
             updates.append((ref_name(spec.deployment, spec.target, name), spec.git_sha, state.git_sha))
@@ -193,8 +194,13 @@ def write_records(
     ident: Ident,
     now: datetime,
     states: dict[tuple[str, str, str], ComponentState],
+    remote: str | None = None,
 ) -> list[str]:
-    """Tag objects first (unreachable until referenced), then every ref in one transaction."""
+    """Tag objects first (unreachable until referenced), then every ref in one transaction.
+
+    With a remote, the remote is written first, atomically and only if it still holds what this
+    rollout started from (leases); the local refs follow. A lost race writes nothing anywhere.
+    """
     names = _unique_tags(decision.records, states, now)
     bodies = [
         tag_object(r.git_sha, n, ident, now, r.to_message())
@@ -203,6 +209,8 @@ def write_records(
     shas = repo.write_objects("tag", bodies)
     updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(names, shas, strict=True)]
     updates += [RefUpdate(ref, new, old) for ref, new, old in decision.ref_updates]
+    if remote:
+        repo.push_atomic(remote, updates)
     repo.update_refs(updates)
     return names
 
@@ -215,18 +223,20 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     repo = GitRepo(Path(spec.root))
     states = read_records(repo, spec.deployment, spec.target)
     now = datetime.now(UTC).replace(microsecond=0)
-    metadata = ci_metadata()
+    metadata = {**ci_metadata(), **spec.metadata}
     if spec.allow_dirty and spec.dirty:
         metadata["allow_dirty"] = True
     needs_ident = any((outcomes[n][1].get("status") in ("applied", "failed")) for _k, n in spec.components)
     ident = repo.ident() if needs_ident else Ident("", "")
     decision = decide(spec, outcomes, states, actor(ident), now, metadata)
     try:
-        tags = write_records(repo, decision, ident, now, states) if decision.records else []
+        tags = write_records(repo, decision, ident, now, states, spec.remote) if decision.records else []
     except RefRaceError as err:
+        where = f"on {spec.remote}" if spec.remote else "locally"
         return RolloutRefused(
-            f"{spec.deployment}/{spec.target} moved while this rollout ran (another rollout recorded first); "
-            f"nothing was recorded. Run the rollout again to deploy on top of it.\n  git: {err}"
+            f"{spec.deployment}/{spec.target} moved {where} while this rollout ran (another rollout recorded "
+            f"first); nothing was recorded. Check `atmos-tasks status {spec.deployment} --target "
+            f"{spec.target}`, then run the rollout again to deploy on top of it.\n  git: {err}"
         )
     summary = {
         "deployment": spec.deployment,

@@ -59,10 +59,16 @@ class RolloutReporter:
         for meta in self.rollouts:
             dirty = " [yellow](uncommitted changes allowed)[/]" if meta.get("dirty") else ""
             branch = f" on {meta['branch']}" if meta.get("branch") else ""
-            self._line(
-                f"[bold]Rolling out {meta['deployment']} to {meta['target']}[/] "
-                f"at {meta['git_sha'][:7]}{branch}{dirty}"
-            )
+            sha = meta["git_sha"][:7]
+            if meta.get("promoted_from"):
+                title = f"Promoting {meta['deployment']} from {meta['promoted_from']} to {meta['target']}"
+                self._line(f"[bold]{title}[/] at {sha}")
+            elif meta.get("rollback"):
+                self._line(f"[bold]Rolling back {meta['deployment']} on {meta['target']}[/] to {sha}")
+            else:
+                self._line(
+                    f"[bold]Rolling out {meta['deployment']} to {meta['target']}[/] at {sha}{branch}{dirty}"
+                )
             self._line(f"  Components ({len(meta['components'])}): {', '.join(meta['components'])}")
 
     def get_status(self, task: Any) -> None:

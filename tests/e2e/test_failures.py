@@ -51,10 +51,12 @@ resource "null_resource" "this" {
 """
 
 
-def add_components(repo: Repo, components: dict[str, dict]) -> None:
+def add_components(repo: Repo, components: dict[str, dict], replace: bool = False) -> None:
     yaml = YAML(typ="rt")
     path = repo.path / "deployments/api.yaml"
     data = yaml.load(path.read_text())
+    if replace:
+        data["deployment"]["components"]["terraform"] = {}
     for name, spec in components.items():
         data["deployment"]["components"]["terraform"][name] = spec
     with path.open("w") as handle:
@@ -123,6 +125,7 @@ def test_independent_components_run_in_parallel_with_n2(repo: Repo) -> None:
             "jobs/left": {"component": "slow", "vars": {"marker": str(markers / "left")}},
             "jobs/right": {"component": "slow", "vars": {"marker": str(markers / "right")}},
         },
+        replace=True,  # only these two: nothing else competes for the two workers
     )
     repo.commit("Two slow independent jobs")
     markers.mkdir(parents=True)

@@ -1,0 +1,399 @@
+"""The release journey: promote, approve, diff, roll back — and every refusal, with real Terraform."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Repo, make_repo
+
+COMPONENTS = ["ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+
+
+@pytest.fixture(scope="session")
+def dev_and_staging(example_template: Path, tmp_path_factory: pytest.TempPathFactory, home: Path) -> Path:
+    """The example with dev rolled out and promoted to staging, made once and copied per test."""
+    from tests.conftest import isolated_env
+
+    repo = make_repo(example_template, tmp_path_factory.mktemp("deployed") / "repo", isolated_env(home))
+    assert repo.doit("rollout:api:dev").returncode == 0
+    proc = repo.doit("rollout:api:staging", "--promote-from", "dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return repo.path
+
+
+@pytest.fixture
+def deployed(dev_and_staging: Path, tmp_path: Path, env: dict[str, str]) -> Repo:
+    return make_repo(dev_and_staging, tmp_path / "repo", env)
+
+
+def status(repo: Repo, *args: str) -> dict:
+    proc = repo.cli("status", "api", *args, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def target_commit(repo: Repo, target: str) -> str:
+    shas = {entry["git_sha"] for entry in status(repo)["api"][target].values()}
+    assert len(shas) == 1
+    return shas.pop()
+
+
+def test_the_release_journey(deployed: Repo) -> None:
+    first = deployed.head()
+    assert target_commit(deployed, "staging") == first
+    # prod needs one manual approval: given ahead of time by a reviewer.
+    approve = deployed.cli(
+        "approve", "api", "--target", "prod", env={"ATMOS_TASKS_ACTOR": "reviewer@example.com"}
+    )
+    assert approve.returncode == 0, approve.stderr
+    assert first[:7] in approve.stdout
+    prod = deployed.doit("rollout:api:prod", "--promote-from", "staging")
+    assert prod.returncode == 0, prod.stdout + prod.stderr
+    assert "Promoting api from staging to prod" in prod.stdout
+    everything = status(deployed)["api"]
+    assert {t: {c["git_sha"] for c in comps.values()} for t, comps in everything.items()} == {
+        "dev": {first},
+        "staging": {first},
+        "prod": {first},
+    }
+    assert {c["promoted_from"] for c in everything["prod"].values()} == {"staging"}
+    tag = everything["prod"]["ecr/api"]["tag"]
+    message = deployed.tag_message(tag)
+    assert "promoted_from: staging" in message and '"approver": "reviewer@example.com"' in message
+
+    # A change reaches dev and staging, not prod.
+    deployed.replace("stacks/catalog/ecs/taskdef-api.yaml", "container_port: 8080", "container_port: 9090")
+    deployed.replace(
+        "deployments/api.yaml",
+        "context: { cpu: 512, memory: 1024, replicas: 2 }",
+        "context: { cpu: 768, memory: 1024, replicas: 3 }",
+    )
+    second = deployed.commit("Serve on 9090; bigger staging")
+    assert deployed.doit("rollout:api:dev").returncode == 0
+    promoted = deployed.cli("rollout", "api", "--target", "staging", "--promote-from", "dev")
+    assert promoted.returncode == 0, promoted.stdout + promoted.stderr
+
+    diff = json.loads(
+        deployed.cli(
+            "diff", "api", "--from-target", "prod", "--to-target", "staging", "--format", "json"
+        ).stdout
+    )
+    assert diff["from"]["git_sha"] == first and diff["to"]["git_sha"] == second
+    assert diff["commits"] == {"behind": 1, "ahead": 0}
+    assert sorted(n for n, c in diff["components"].items() if c["changed"]) == COMPONENTS
+    changes = {item["key"]: item for item in diff["configuration"]}
+    assert changes["context.cpu"] == {"key": "context.cpu", "from": 1024, "to": 768, "change": "decreased"}
+    assert changes["context.replicas"]["change"] == "decreased"
+    assert changes["ecs/taskdef-api.vars.container_port"] == {
+        "key": "ecs/taskdef-api.vars.container_port",
+        "from": 8080,
+        "to": 9090,
+        "change": "increased",
+    }
+    code = json.loads(
+        deployed.cli(
+            "diff",
+            "api",
+            "--from-target",
+            "prod",
+            "--to-target",
+            "staging",
+            "--show-code",
+            "--format",
+            "json",
+        ).stdout
+    )["code"]
+    assert code["commits"] == 1 and code["files_changed"] == 2 and code["added"] == 2 and code["deleted"] == 2
+    assert {f["path"] for f in code["files"]} == {
+        "deployments/api.yaml",
+        "stacks/catalog/ecs/taskdef-api.yaml",
+    }
+    table = deployed.cli("diff", "api", "--from-target", "prod", "--to-target", "staging").stdout
+    assert "↓ 1 commit(s) behind" in table and "↓ decreased" in table
+
+    # prod moves to the second commit, then rolls back to the first.
+    approved = deployed.doit("rollout:api:prod", "--promote-from", "staging", "--approve")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert target_commit(deployed, "prod") == second
+    rollback = deployed.doit("rollout:api:prod", "--git-sha", first[:10])
+    assert rollback.returncode == 0, rollback.stdout + rollback.stderr
+    assert "Rolling back api on prod" in rollback.stdout
+    assert target_commit(deployed, "prod") == first
+    assert {c["status"] for c in status(deployed, "--target", "prod")["api"]["prod"].values()} == {"rollback"}
+    history = json.loads(deployed.cli("history", "api", "--target", "prod", "--format", "json").stdout)[
+        "rollouts"
+    ]
+    assert [(r["git_sha"], r["status"]) for r in history] == [
+        (first, "rollback"),
+        (second, "success"),
+        (first, "success"),
+    ]
+    assert history[0]["rollback_of"] == second and history[1]["promoted_from"] == "staging"
+    assert "build:" not in prod.stdout + approved.stdout + rollback.stdout  # nothing rebuilt
+
+
+def test_a_component_added_later_is_not_promoted(deployed: Repo) -> None:
+    deployed.write("components/terraform/extra/main.tf", 'resource "null_resource" "x" {}\n')
+    deployed.replace(
+        "deployments/api.yaml",
+        "  components:\n    terraform:\n",
+        "  components:\n    terraform:\n      extra/cron: {component: extra}\n",
+    )
+    deployed.commit("A component added after the dev rollout")
+    for run in (
+        lambda: deployed.doit("rollout:api:staging", "--promote-from", "dev"),
+        lambda: deployed.cli("rollout", "api", "--target", "staging", "--promote-from", "dev"),
+    ):
+        proc = run()
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "extra/cron" not in proc.stdout
+        assert "refs/atmos/deployments/api/staging/extra%2Fcron" not in deployed.refs()
+    listed = deployed.doit("list", "--all").stdout
+    assert "plan:api:staging:extra/cron" in listed  # the working tree has it; the promotion does not
+
+
+def refusal(repo: Repo, *args: str, env: dict[str, str] | None = None) -> str:
+    before = (repo.refs(), repo.tags(), repo.git("for-each-ref", "refs/notes/"))
+    proc = repo.doit(*args, env=env)
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr and "hint: " in proc.stderr
+    assert (repo.refs(), repo.tags(), repo.git("for-each-ref", "refs/notes/")) == before
+    return proc.stderr
+
+
+def set_prod_rule(repo: Repo, rule: str) -> None:
+    repo.replace("deployments/api.yaml", "        requires_approval: true\n", rule)
+    repo.commit("Change prod's approval rule")
+
+
+def test_refused_skipping_a_stage(deployed: Repo) -> None:
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "dev", "--approve")
+    assert "prod accepts promotions from staging only" in text and "promote dev to staging first" in text
+
+
+def test_refused_unverified_source(deployed: Repo) -> None:
+    deployed.write(
+        "components/terraform/broken/main.tf",
+        'resource "null_resource" "x" {\n  provisioner "local-exec" { command = "exit 1" }\n}\n',
+    )
+    deployed.replace(
+        "deployments/api.yaml",
+        "  components:\n    terraform:\n",
+        "  components:\n    terraform:\n      jobs/broken: {component: broken}\n",
+    )
+    deployed.commit("A job that fails")
+    assert deployed.doit("rollout:api:dev").returncode == 1
+    text = refusal(deployed, "rollout:api:staging", "--promote-from", "dev")
+    assert "is not verified on dev: jobs/broken's latest rollout is failed" in text
+
+
+def test_refused_soak_not_elapsed(deployed: Repo) -> None:
+    deployed.replace(
+        "deployments/api.yaml", "        from: staging\n", "        from: staging\n        min_soak: 2h\n"
+    )
+    deployed.commit("Soak two hours on staging")
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "staging", "--approve")
+    assert "prod requires 2h there first" in text and "promote again after" in text
+
+
+def test_refused_rejected_commit(deployed: Repo) -> None:
+    rejected = deployed.cli("reject", "api", "--git-sha", "HEAD", "--reason", "breaks checkout")
+    assert rejected.returncode == 0, rejected.stderr
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "staging", "--approve")
+    assert "was rejected by ada@example.com: breaks checkout" in text
+
+
+def test_refused_too_few_approvals(deployed: Repo) -> None:
+    set_prod_rule(deployed, "        requires_approval: {count: 3}\n")
+    ok = deployed.cli(
+        "approve",
+        "api",
+        "--target",
+        "prod",
+        "--git-sha",
+        "HEAD~1",
+        env={"ATMOS_TASKS_ACTOR": "bob@example.com"},
+    )
+    assert ok.returncode == 0, ok.stderr
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "staging", "--approve")
+    assert "prod requires 3 approval(s)" in text and "found 2 (ada@example.com, bob@example.com)" in text
+    assert "atmos-tasks approve api --target prod" in text
+
+
+def test_refused_self_approval_when_prevented(deployed: Repo) -> None:
+    set_prod_rule(deployed, "        requires_approval: {count: 1, prevent_self_approval: true}\n")
+    mine = deployed.cli("approve", "api", "--target", "prod", "--git-sha", "HEAD~1")
+    assert mine.returncode == 0
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "staging")
+    assert "your own approval does not count" in text
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "staging", "--approve")
+    assert "does not accept its deployer's approval" in text
+    other = deployed.cli(
+        "approve",
+        "api",
+        "--target",
+        "prod",
+        "--git-sha",
+        "HEAD~1",
+        env={"ATMOS_TASKS_ACTOR": "carol@example.com"},
+    )
+    assert other.returncode == 0
+    assert deployed.doit("rollout:api:prod", "--promote-from", "staging").returncode == 0
+
+
+def test_refused_manual_approval_without_a_terminal(deployed: Repo) -> None:
+    text = refusal(deployed, "rollout:api:prod", "--promote-from", "staging")
+    assert "requires manual approval" in text and "no terminal" in text
+
+
+def test_refused_rollback_to_a_commit_never_deployed_there(deployed: Repo) -> None:
+    deployed.write("notes.md", "a commit that only dev will see\n")
+    newer = deployed.commit("Only on dev")
+    assert deployed.doit("rollout:api:dev").returncode == 0
+    text = refusal(deployed, "rollout:api:staging", "--git-sha", newer)
+    assert f"{newer[:7]} was never deployed to staging" in text
+
+
+def test_ci_approval_is_recorded_from_the_environment(deployed: Repo) -> None:
+    deployed.replace("deployments/api.yaml", "approval_method: manual", "approval_method: ci")
+    deployed.commit("Approve prod in CI")
+    outside = refusal(deployed, "rollout:api:prod", "--promote-from", "staging")
+    assert "this is not a CI run" in outside
+    ci = {"GITHUB_ACTIONS": "true", "GITHUB_ACTOR": "octocat", "GITHUB_RUN_ID": "4242"}
+    proc = deployed.doit("rollout:api:prod", "--promote-from", "staging", env=ci)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    commit = target_commit(deployed, "prod")
+    note = json.loads(deployed.git("notes", "--ref=refs/notes/atmos/api/approvals", "show", commit))
+    assert note["approvals"] == [
+        {"target": "prod", "method": "ci", "by": "octocat", "at": note["approvals"][0]["at"], "run": "4242"}
+    ]
+    tag = status(deployed, "--target", "prod")["api"]["prod"]["ecr/api"]["tag"]
+    message = deployed.tag_message(tag)
+    assert "deployed_by: octocat" in message and '"ci_run": "4242"' in message
+
+
+def test_promotion_graph_and_status(deployed: Repo) -> None:
+    text = deployed.cli("promotion-graph", "api").stdout
+    assert "dev → staging" in text and "staging → prod  (1 approval(s), manual)" in text
+    mermaid = deployed.cli("promotion-graph", "api", "--format", "mermaid").stdout
+    assert 'staging -->|"1 approval(s), manual"| prod' in mermaid
+    data = json.loads(deployed.cli("promotion-status", "api", "--format", "json").stdout)
+    head = deployed.head()
+    assert data["targets"]["staging"]["sources"]["dev"]["blocked_by"] == [f"staging already runs {head[:7]}"]
+    prod = data["targets"]["prod"]["sources"]["staging"]
+    assert prod["commit"] == head and prod["approvals"] == {"required": 1, "recorded": 0}
+    assert not prod["ready"]
+
+
+def clone(remote: Path, path: Path, env: dict[str, str], email: str) -> Repo:
+    subprocess.run(["git", "clone", "-q", str(remote), str(path)], env=env, check=True)
+    repo = Repo(path, env)
+    repo.git("config", "user.email", email)
+    return repo
+
+
+def test_two_clones_race_for_one_target_and_exactly_one_records(
+    deployed: Repo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], env=env, check=True)
+    deployed.git("remote", "add", "origin", str(remote))
+    deployed.git(
+        "push", "-q", "origin", "main", "refs/atmos/*:refs/atmos/*", "refs/tags/atmos/*:refs/tags/atmos/*"
+    )
+    one = clone(remote, tmp_path / "one", env, "one@example.com")
+    two = clone(remote, tmp_path / "two", env, "two@example.com")
+    for repo in (one, two):
+        repo.write("bump.txt", "1\n")
+    one.commit("Bump")
+    shutil.copy(one.path / "bump.txt", two.path / "bump.txt")
+    two.git("add", "-A")
+    two.git("commit", "-q", "-m", "Bump")
+    command = [sys.executable, "-m", "doit", "rollout:api:dev", "--remote", "origin"]
+    runs = [
+        subprocess.Popen(
+            command, cwd=r.path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for r in (one, two)
+    ]
+    outputs = [p.communicate(timeout=300) for p in runs]
+    codes = sorted(p.returncode for p in runs)
+    assert codes == [0, 3], outputs
+    loser = "".join(outputs[[p.returncode for p in runs].index(3)])
+    assert "moved on origin while this rollout ran" in loser and "nothing was recorded" in loser
+    remote_refs = subprocess.run(
+        [
+            "git",
+            "for-each-ref",
+            "--format=%(refname) %(objectname) %(*objectname)",
+            "refs/atmos/deployments/api/dev/",
+            "refs/tags/atmos/deployments/api/dev/",
+        ],
+        cwd=remote,
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout.split("\n")
+    refs = dict(line.split(" ")[:2] for line in remote_refs if line.startswith("refs/atmos/"))
+    tags = [line.split(" ") for line in remote_refs if line.startswith("refs/tags/")]
+    winner = next(r for r, p in zip((one, two), runs, strict=True) if p.returncode == 0)
+    assert set(refs.values()) == {winner.head()} and len(refs) == 3
+    newest = [t for t in tags if t[2] == winner.head()]
+    assert len(newest) == 3  # the winner's tags, complete; none of the loser's
+    assert len(tags) == 6  # plus the first dev rollout's three
+    loser_repo = one if winner is two else two
+    assert {sha for sha in loser_repo.refs("refs/atmos/deployments/api/dev/").values()} != {loser_repo.head()}
+
+
+def test_concurrent_approvals_for_different_targets_both_land(
+    deployed: Repo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], env=env, check=True)
+    deployed.git("remote", "add", "origin", str(remote))
+    deployed.git("push", "-q", "origin", "main")
+    head = deployed.head()
+    clones = [clone(remote, tmp_path / f"c{i}", env, f"approver{i}@example.com") for i in range(4)]
+    targets = ["staging", "prod", "staging", "prod"]
+    runs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "atmos_tasks.cli",
+                "approve",
+                "api",
+                "--target",
+                t,
+                "--git-sha",
+                head,
+                "--remote",
+                "origin",
+            ],
+            cwd=c.path,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for c, t in zip(clones, targets, strict=True)
+    ]
+    outputs = [p.communicate(timeout=120) for p in runs]
+    assert [p.returncode for p in runs] == [0, 0, 0, 0], outputs
+    note = subprocess.run(
+        ["git", "notes", "--ref=refs/notes/atmos/api/approvals", "show", head],
+        cwd=remote,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    entries = json.loads(note.stdout)["approvals"]
+    assert sorted((a["target"], a["by"]) for a in entries) == sorted(
+        (t, f"approver{i}@example.com") for i, t in enumerate(targets)
+    )
