@@ -37,6 +37,7 @@ FIELDS = (
     "changes",
     "metadata",
 )
+_LINE = re.compile(r"^([a-z_]+): *(.*?)\s*$", re.MULTILINE)
 _PLAIN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./@:+-]*$")
 _NOT_PLAIN = re.compile(
     r"^(?:[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?|[-+]?\.[0-9]+|0x[0-9a-fA-F]+|0o[0-7]+"
@@ -126,11 +127,9 @@ def parse_message(text: str, tag: str | None = None) -> DeploymentRecord | None:
     if not sep:
         return None
     values: dict[str, Any] = {}
-    for line in body.splitlines():
-        name, colon, raw = line.partition(": ")
-        if not colon or name not in FIELDS:
+    for name, raw in _LINE.findall(body):
+        if name not in FIELDS:
             continue
-        raw = raw.strip()
         if name == "metadata":
             try:
                 values[name] = json.loads(raw)
