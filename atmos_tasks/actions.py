@@ -3,6 +3,9 @@
 A component's failure is a value (`status: failed`), not a doit failure: independent components
 go on, dependants see it through `getargs` and skip, and the `record` finalizer still runs and
 tags the failure. The finalizer then fails the run (exit 1) when any component failed.
+
+`upstream` maps each `getargs` key to what it carries: ("outputs", component) for a dependency's
+apply, ("image", component) for a nixpack component's build (or tests).
 """
 
 from __future__ import annotations
@@ -11,23 +14,41 @@ from typing import Any
 
 from atmos_tasks.executors import Job, executor_for
 
+READY = {"outputs": "applied", "image": "built"}
 
-def plan_component(job: Job, upstream: dict[str, str], **values: Any) -> dict[str, Any]:
-    """Plan one component; `values` holds each dependency's apply result, keyed as in `upstream`."""
-    blocked = sorted(
-        upstream[key]
-        for key, result in values.items()
-        if key in upstream and (result or {}).get("status") != "applied"
-    )
+
+def _upstream(
+    upstream: dict[str, tuple[str, str]], values: dict[str, Any]
+) -> tuple[list[str], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    blocked, outputs, images = [], {}, {}
+    for key, (kind, name) in upstream.items():
+        result = values.get(key) or {}
+        if result.get("status") != READY[kind]:
+            blocked.append(name)
+        elif kind == "outputs":
+            outputs[name] = result.get("outputs", {})
+        else:
+            images[name] = result
+    return sorted(blocked), outputs, images
+
+
+def _failure(err: Exception, workdir: str | None = None) -> dict[str, Any]:
+    """A bug or an environment problem: still a value, never a traceback."""
+    found: dict[str, Any] = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+    if workdir:
+        found["workdir"] = workdir
+    return found
+
+
+def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
+    """Plan one Terraform component once its dependencies are applied and its images built."""
+    blocked, outputs, images = _upstream(upstream, values)
     if blocked:
-        return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not apply"}
-    outputs = {
-        upstream[key]: (result or {}).get("outputs", {}) for key, result in values.items() if key in upstream
-    }
+        return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
     try:
-        return executor_for(job.kind).plan(job, outputs)
-    except Exception as err:  # a bug or an environment problem: still a value, never a traceback
-        return {"status": "failed", "error": f"{type(err).__name__}: {err}", "workdir": job.workdir}
+        return executor_for(job.kind).plan(job, outputs, images)
+    except Exception as err:
+        return _failure(err, job.workdir)
 
 
 def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str, Any]:
@@ -39,4 +60,32 @@ def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str,
     try:
         return executor_for(job.kind).apply(job, plan)
     except Exception as err:
-        return {"status": "failed", "error": f"{type(err).__name__}: {err}", "workdir": job.workdir}
+        return _failure(err, job.workdir)
+
+
+def build_component(job: Any, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
+    """Build (or reuse) one nixpack image once the components it depends on are applied."""
+    from atmos_tasks.build.stage import build_image
+
+    blocked, outputs, _images = _upstream(upstream, values)
+    if blocked:
+        return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
+    try:
+        return build_image(job, outputs=outputs)
+    except Exception as err:
+        return _failure(err)
+
+
+def reuse_component(record: dict[str, Any]) -> dict[str, Any]:
+    from atmos_tasks.build.stage import reuse_build
+
+    return reuse_build(record)
+
+
+def test_component(job: Any, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
+    from atmos_tasks.build.stage import test_image
+
+    try:
+        return test_image(job, command, build)
+    except Exception as err:
+        return {**build, **_failure(err)}

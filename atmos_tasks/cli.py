@@ -173,6 +173,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
         run += ["-n", str(args.jobs)]
     task = f"{args.kind}:{args.deployment}:{target}"
     run.append(task)
+    if args.kind == "build" and args.skip_push:
+        run.append("--skip-push")
     if args.kind == "rollout":
         if args.promote_from:
             run += ["--promote-from", args.promote_from]
@@ -305,6 +307,81 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     )
     print(f"  atmos-tasks validate {args.name} && atmos-tasks describe {args.name}")
     return 0
+
+
+def cmd_build(args: argparse.Namespace) -> int:
+    if not args.plan:
+        args.kind = "build"
+        return cmd_rollout(args)
+    from atmos_tasks.engine import compile_plans
+    from atmos_tasks.invocation import Invocation, RolloutOptions, Selected
+
+    root = _repo_root(args)
+    target = args.target or _default_target(root, args.deployment)
+    invocation = Invocation("list", [Selected("build", args.deployment, target, "*", RolloutOptions())])
+    (plan,) = compile_plans(_workspace(args), invocation)
+    data = {
+        ref.name: {
+            "source": str(job.source_dir),
+            "source_hash": job.source_hash,
+            "plan_hash": job.plan_hash,
+            "image": f"{job.name(job.registry)}:{job.tag}",
+            "plan": json.loads(job.plan_json),
+        }
+        for ref, job in plan.builds.items()
+        if args.component is None or ref.name == args.component
+    }
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    return 0
+
+
+def cmd_sbom(args: argparse.Namespace) -> int:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import read_note
+    from atmos_tasks.queries import status
+    from atmos_tasks.record import SBOM
+
+    repo = GitRepo(_repo_root(args))
+    deployed = status(repo, args.deployment, args.target).get(args.deployment, {}).get(args.target, {})
+    commits = sorted({entry["git_sha"] for entry in deployed.values() if entry.get("git_sha")})
+    if not commits:
+        raise AtmosError.single(
+            f"{args.target} runs nothing of {args.deployment}",
+            None,
+            f"roll it out first: doit rollout:{args.deployment}:{args.target}",
+        )
+    commit = (args.git_sha and _commit(repo, args.git_sha)) or commits[-1]
+    bom = read_note(repo, args.deployment, SBOM, commit).get("targets", {}).get(args.target)
+    if bom is None:
+        raise AtmosError.single(
+            f"no SBOM recorded for {args.deployment}/{args.target} at {commit[:7]}",
+            None,
+            "SBOMs are recorded by rollouts; roll the target out again to record one",
+        )
+    if args.component:
+        bom = _sbom_component(bom, args.component)
+    sys.stdout.write(json.dumps(bom, indent=2) + "\n")
+    return 0
+
+
+def _sbom_component(bom: dict[str, Any], name: str) -> dict[str, Any]:
+    """The part of an aggregated SBOM that describes one component."""
+    for component in bom.get("components", []):
+        if component.get("name") == name:
+            return {
+                **bom,
+                "components": [component],
+                "dependencies": [
+                    d
+                    for d in bom.get("dependencies", [])
+                    if str(d.get("ref", "")).startswith(component.get("bom-ref", "\0"))
+                ],
+            }
+    raise AtmosError.single(
+        f"the SBOM has no component {name!r}",
+        None,
+        "components: " + ", ".join(c.get("name", "?") for c in bom.get("components", [])),
+    )
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -590,6 +667,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dry-run", action="store_true", dest="dry_run", help="print the manifest, write nothing")
     p.add_argument("--force", action="store_true", help="replace an existing file")
     p.set_defaults(func=cmd_migrate)
+
+    p = sub.add_parser("build", help="build the nixpack images of a deployment (runs the doit tasks)")
+    p.add_argument("deployment")
+    p.add_argument("--target", help="default: the manifest's context.default_target")
+    p.add_argument("--component")
+    p.add_argument("--plan", action="store_true", help="print each image's build plan, build nothing")
+    p.add_argument("--skip-push", action="store_true", dest="skip_push")
+    p.add_argument("-n", "--jobs", type=int, default=1)
+    p.set_defaults(
+        func=cmd_build, promote_from=None, git_sha=None, approve=False, allow_dirty=False, remote=None
+    )
+
+    p = sub.add_parser("sbom", help="the CycloneDX SBOM of what a target runs")
+    p.add_argument("deployment")
+    p.add_argument("--target", required=True)
+    p.add_argument("--component")
+    p.add_argument("--git-sha", dest="git_sha", help="default: the commit the target runs")
+    p.set_defaults(func=cmd_sbom)
 
     p = sub.add_parser("diff", help="how two targets (or commits) differ")
     p.add_argument("deployment")

@@ -28,6 +28,11 @@ class RepoConfig:
     work_root: Path | None = None
 
     @property
+    def work_root_path(self) -> Path:
+        """The checkout whose `.atmos/` holds working data (the main one, also for worktrees)."""
+        return self.work_root or self.root
+
+    @property
     def work_dir(self) -> Path:
         """`.atmos/`: local working data, never committed."""
         return (self.work_root or self.root) / ".atmos"

@@ -19,7 +19,7 @@ from atmos_tasks.manifest import (
 )
 from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
 from atmos_tasks.stacks import Origin, StackLoader, stack_name
-from atmos_tasks.templates import is_template, output_references
+from atmos_tasks.templates import is_template, output_references, references
 from atmos_tasks.tracking import leaf
 from atmos_tasks.yamlio import load_positioned, locate
 
@@ -135,7 +135,7 @@ def _flatten(prov: Any, positions: _Positions, prefix: str = "") -> dict[str, st
 
 def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
     """Rendered vars, except values that read a dependency's outputs: those stay as written."""
-    if not component.output_refs:
+    if not component.deferred:
         return component.vars
 
     def merge(template: Any, rendered: Any) -> Any:
@@ -143,7 +143,9 @@ def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
             return {k: merge(template.get(k), v) for k, v in rendered.items()}
         if isinstance(template, list) and isinstance(rendered, list) and len(template) == len(rendered):
             return [merge(t, r) for t, r in zip(template, rendered, strict=True)]
-        if isinstance(template, str) and is_template(template) and output_references(template):
+        if isinstance(template, str) and is_template(template) and (
+            output_references(template) or references(template, "nixpack")
+        ):
             return template
         return rendered
 
@@ -154,6 +156,31 @@ def describe_component(
     workspace: Any, resolved: ResolvedTarget, component: ResolvedComponent, positions: _Positions | None
 ) -> dict[str, Any]:
     config = workspace.config
+    if component.image is not None:
+        image = component.image
+        out: dict[str, Any] = {
+            "type": component.ref.type,
+            "source": config.shown(image.source_dir),
+            "image": {"registry": image.registry, "repository": image.repository, "publish": image.publish},
+            "vars": _shown_vars(component),
+            "settings": component.settings,
+            "env": component.env,
+            "metadata": component.metadata,
+            "depends_on": [str(d) for d in component.depends_on],
+        }
+    else:
+        out = _describe_terraform(config, resolved, component)
+    if positions is not None:
+        out["provenance"] = {
+            section: _flatten(component.provenance.get(section, {}), positions)
+            for section in ("vars", "settings", "env")
+        }
+    return out
+
+
+def _describe_terraform(
+    config: Any, resolved: ResolvedTarget, component: ResolvedComponent
+) -> dict[str, Any]:
     stack = (
         stack_name(config, resolved.top_stack, resolved.top_stack_data, component.vars)
         if resolved.top_stack
@@ -174,11 +201,8 @@ def describe_component(
         "depends_on": [str(d) for d in component.depends_on],
         "workdir": config.shown(workdir),
     }
-    if positions is not None:
-        out["provenance"] = {
-            section: _flatten(component.provenance.get(section, {}), positions)
-            for section in ("vars", "settings", "env")
-        }
+    if component.bindings:
+        out["bindings"] = {var: f"nixpack/{image}" for var, image in component.bindings.items()}
     return out
 
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import fnmatch
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, Location, Problem, refused
@@ -22,9 +22,12 @@ from atmos_tasks.hashing import StatCache, hash_json
 from atmos_tasks.invocation import Invocation, RolloutOptions
 from atmos_tasks.manifest import ComponentRef, Manifest, list_manifest_paths, load_deployment
 from atmos_tasks.promotion import Source
-from atmos_tasks.resolve import GitInfo, ResolvedTarget, resolve_target
+from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
 from atmos_tasks.stacks import StackLoader
 from atmos_tasks.tracking import leaf, read_records
+
+if TYPE_CHECKING:
+    from atmos_tasks.build.stage import BuildJob
 
 
 @dataclass
@@ -41,6 +44,9 @@ class TargetPlan:
     root: Path
     source: Source | None = None
     remote: str | None = None
+    builds: dict[ComponentRef, BuildJob] = field(default_factory=dict)
+    # Promotions and rollbacks: the images the deployed commit's builds recorded.
+    recorded_builds: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def deployment(self) -> str:
@@ -64,6 +70,7 @@ class Workspace:
         self._variables: dict[str, Any] | None = None
         self._variables_dirty = False
         self._tree: WorkingTree | None = None
+        self._commit_times: dict[str, int] = {}
 
     def working_tree(self) -> WorkingTree:
         if self._tree is None:
@@ -83,6 +90,12 @@ class Workspace:
                 ]
             )
         return GitInfo(tree.head, tree.branch)
+
+    def commit_time(self, sha: str) -> int:
+        """SOURCE_DATE_EPOCH for builds of `sha`: its commit time (0 before the first commit)."""
+        if sha not in self._commit_times:
+            self._commit_times[sha] = self.repo.commit_time(sha) if sha.strip("0") else 0
+        return self._commit_times[sha]
 
     def module_digest(self, module_dir: Path) -> str:
         digest = self._digests.get(module_dir)
@@ -312,6 +325,19 @@ def compile_source(
     )
     plan.root = workspace.root
     plan.source = source
+    if plan.builds:
+        from atmos_tasks.build.stage import BUILDS
+
+        recorded = read_note(repo, deployment, BUILDS, commit)
+        for ref in plan.builds:
+            entry = recorded.get(ref.name)
+            if not isinstance(entry, dict) or "digest" not in entry:
+                raise promotion.refused(
+                    f"{commit[:7]} has no recorded build of {ref}; promotion and rollback reuse the image "
+                    "a rollout built and never rebuild",
+                    f"roll out {commit[:7]} from a checkout first (it builds and records the image)",
+                )
+            plan.recorded_builds[ref] = entry
     at_commit.save_caches()
     if source.approvals:
         update_note(
@@ -324,6 +350,109 @@ def compile_source(
             remote,
         )
     return plan
+
+
+def terraform_job(workspace: Workspace, resolved: ResolvedTarget, component: ResolvedComponent) -> Job:
+    config = workspace.config
+    assert component.module_dir is not None
+    module_digest = workspace.module_digest(component.module_dir)
+    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+    static_key = hash_json(
+        {
+            "module": module_digest,
+            "folder": component.folder,
+            "vars": component.vars,
+            "env": component.env,
+            "backend_type": component.backend_type,
+            "backend": component.backend,
+            "command": config.terraform_command,
+            "workdir": config.shown(workdir),
+            "bindings": component.bindings,
+        }
+    )
+    return Job(
+        kind=component.ref.type,
+        deployment=resolved.deployment,
+        target=resolved.target,
+        component=component.name,
+        root=str(config.work_root_path),
+        workdir=str(workdir),
+        module_dir=str(component.module_dir),
+        vars=component.vars,
+        env=component.env,
+        backend_type=component.backend_type,
+        backend=component.backend,
+        command=config.terraform_command,
+        static_key=static_key,
+        module_digest=module_digest,
+        vars_template=component.vars_template,
+        output_refs=tuple(r.name for r in component.output_refs),
+        image_refs=tuple(r.name for r in component.image_refs),
+        bindings=dict(component.bindings),
+        template_context=resolved.template_context if component.deferred else {},
+    )
+
+
+def build_job(
+    workspace: Workspace,
+    manifest: Manifest,
+    resolved: ResolvedTarget,
+    component: ResolvedComponent,
+    git: GitInfo,
+    dirty: list[str],
+    skip_push: bool = False,
+) -> BuildJob:
+    """The plan, source hash and key of one image, decided before anything runs."""
+    from atmos_tasks.build.errors import BuildError
+    from atmos_tasks.build.planner import make_plan, source_hash
+    from atmos_tasks.build.stage import BuildJob
+
+    image = component.image
+    assert image is not None
+    where = manifest.locate([*manifest.component_keypath(component.ref), "settings"])
+    try:
+        plan = make_plan(image.source_dir, image.settings)
+        source = source_hash(image.source_dir, plan.copy.exclude, hash_file=workspace.stat_cache.file)
+    except BuildError as err:
+        raise AtmosError.single(
+            f"{component.ref}: {err}",
+            where,
+            "fix settings.nixpack or the source tree",
+            exit_code=err.exit_code,
+        ) from None
+    key = hash_json(
+        {
+            "source": source,
+            "plan": plan.plan_hash(),
+            "settings": image.settings,
+            "registry": image.registry,
+            "repository": image.repository,
+            "publish": image.publish,
+            "skip_push": skip_push,
+        }
+    )
+    return BuildJob(
+        deployment=resolved.deployment,
+        target=resolved.target,
+        component=component.name,
+        root=str(workspace.config.work_root_path),
+        source_dir=str(image.source_dir),
+        plan_json=plan.to_json(),
+        plan_hash=plan.plan_hash(),
+        source_hash=source,
+        settings=image.settings,
+        registry=image.registry,
+        repository=image.repository,
+        publish=image.publish,
+        key=key,
+        commit=git.sha,
+        source_date_epoch=workspace.commit_time(git.sha),
+        record_build=not dirty,
+        skip_push=skip_push,
+        vars_template=component.vars if component.output_refs else {},
+        output_refs=tuple(r.name for r in component.output_refs),
+        template_context=resolved.template_context if component.output_refs else {},
+    )
 
 
 def compile_target(
@@ -356,45 +485,17 @@ def compile_target(
                 pending += [d for d in resolved.components[ref].depends_on if d in resolved.components]
         resolved.components = {ref: c for ref, c in resolved.components.items() if ref in keep}
     jobs: dict[ComponentRef, Job] = {}
+    builds: dict[ComponentRef, BuildJob] = {}
     for ref, component in resolved.components.items():
-        assert component.module_dir is not None
-        module_digest = workspace.module_digest(component.module_dir)
-        workdir = config.work_dir / "workdir" / resolved.deployment / target / leaf(ref.name)
-        static_key = hash_json(
-            {
-                "module": module_digest,
-                "folder": component.folder,
-                "vars": component.vars,
-                "env": component.env,
-                "backend_type": component.backend_type,
-                "backend": component.backend,
-                "command": config.terraform_command,
-                "workdir": config.shown(workdir),
-            }
-        )
-        jobs[ref] = Job(
-            kind=ref.type,
-            deployment=resolved.deployment,
-            target=target,
-            component=ref.name,
-            root=str(config.root),
-            workdir=str(workdir),
-            module_dir=str(component.module_dir),
-            vars=component.vars,
-            env=component.env,
-            backend_type=component.backend_type,
-            backend=component.backend,
-            command=config.terraform_command,
-            static_key=static_key,
-            module_digest=module_digest,
-            vars_template=component.vars_template,
-            output_refs=tuple(r.name for r in component.output_refs),
-            template_context=resolved.template_context if component.output_refs else {},
-        )
+        if component.image is not None:
+            builds[ref] = build_job(workspace, manifest, resolved, component, git, dirty, options.skip_push)
+        else:
+            jobs[ref] = terraform_job(workspace, resolved, component)
     return TargetPlan(
         manifest=manifest,
         resolved=resolved,
         jobs=jobs,
+        builds=builds,
         order=resolved.order(),
         options=options,
         git=git,

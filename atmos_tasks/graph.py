@@ -14,10 +14,17 @@ from typing import Any
 
 from doit.tools import config_changed
 
-from atmos_tasks.actions import apply_component, plan_component
+from atmos_tasks.actions import (
+    apply_component,
+    build_component,
+    plan_component,
+    reuse_component,
+    test_component,
+)
 from atmos_tasks.engine import TargetPlan
 from atmos_tasks.executors.terraform import PLAN_FILE
-from atmos_tasks.invocation import ROLLOUT_PARAMS
+from atmos_tasks.hashing import hash_json
+from atmos_tasks.invocation import BUILD_PARAMS, ROLLOUT_PARAMS
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
 
@@ -47,14 +54,87 @@ def _sub(kind: str, deployment: str, target: str, component: str | None = None) 
     return task_id(kind, deployment, target, component).split(":", 1)[1]
 
 
+def _meta(kind: str, dep: str, target: str, ref: ComponentRef) -> dict[str, Any]:
+    return {"atmos": {"kind": kind, "deployment": dep, "target": target, "component": str(ref)}}
+
+
+def _upstream(
+    plan: TargetPlan, ref: ComponentRef, produces: dict[ComponentRef, str]
+) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, None]], list[str]]:
+    """getargs keys for a component's dependencies: applies (outputs) and builds (images)."""
+    upstream: dict[str, tuple[str, str]] = {}
+    getargs: dict[str, tuple[str, None]] = {}
+    for index, dep in enumerate(d for d in plan.resolved.components[ref].depends_on if d in produces):
+        key = f"{'img' if dep.type == 'nixpack' else 'up'}_{index}"
+        upstream[key] = ("image" if dep.type == "nixpack" else "outputs", dep.name)
+        getargs[key] = (produces[dep], None)
+    return upstream, getargs, [task for task, _ in getargs.values()]
+
+
+def build_tasks_of(
+    plan: TargetPlan, ref: ComponentRef, produces: dict[ComponentRef, str]
+) -> Iterator[TaskDict]:
+    """build: (or, for a promotion, the recorded image) and the optional test: of one image."""
+    dep, target = plan.deployment, plan.target
+    build_id = task_id("build", dep, target, ref.name)
+    recorded = plan.recorded_builds.get(ref)
+    job = plan.builds[ref]
+    if recorded is not None:
+        yield {
+            "basename": "build",
+            "name": _sub("build", dep, target, ref.name),
+            "doc": f"reuse the recorded image of {ref}",
+            "actions": [(reuse_component, [recorded])],
+            "uptodate": [config_changed(str(recorded.get("digest"))), LastStatus("built")],
+            "verbosity": 0,
+            "meta": _meta("reuse", dep, target, ref),
+        }
+    else:
+        upstream, getargs, after = _upstream(plan, ref, produces)
+        yield {
+            "basename": "build",
+            "name": _sub("build", dep, target, ref.name),
+            "doc": f"build the {ref} image for {dep}/{target}",
+            "actions": [(build_component, [job, upstream])],
+            "getargs": getargs,
+            "task_dep": after,
+            "uptodate": [config_changed(job.key), LastStatus("built")],
+            "verbosity": 0,
+            "meta": _meta("build", dep, target, ref),
+        }
+    command = job.settings.get("test_cmd")
+    if command and recorded is None:
+        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+        yield {
+            "basename": "test",
+            "name": _sub("test", dep, target, ref.name),
+            "doc": f"run the tests of {ref} inside its image",
+            "actions": [(test_component, [job, argv])],
+            "getargs": {"build": (build_id, None)},
+            "task_dep": [build_id],
+            "uptodate": [config_changed(hash_json([job.key, argv])), LastStatus("built")],
+            "verbosity": 0,
+            "meta": _meta("test", dep, target, ref),
+        }
+
+
 def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
     dep, target = plan.deployment, plan.target
-    applies: list[str] = []
+    finals: list[str] = []
     record_args: dict[str, tuple[str, None]] = {}
+    produces: dict[ComponentRef, str] = {}
     for index, ref in enumerate(plan.order):
+        if ref in plan.builds:
+            tasks = list(build_tasks_of(plan, ref, produces))
+            # doit consumes the dictionaries it is given (it pops `basename`): name the last one first.
+            last = f"{tasks[-1]['basename']}:{tasks[-1]['name']}"
+            yield from tasks
+            produces[ref] = last
+            finals.append(last)
+            record_args[f"apply_{index}"] = (last, None)
+            continue
         job = plan.jobs[ref]
-        deps: list[ComponentRef] = [d for d in plan.resolved.components[ref].depends_on if d in plan.jobs]
-        upstream = {f"up_{i}": d.name for i, d in enumerate(deps)}
+        upstream, getargs, after = _upstream(plan, ref, produces)
         plan_id = task_id("plan", dep, target, ref.name)
         apply_id = task_id("apply", dep, target, ref.name)
         yield {
@@ -62,15 +142,12 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             "name": _sub("plan", dep, target, ref.name),
             "doc": f"terraform plan of {ref} for {dep}/{target}",
             "actions": [(plan_component, [job, upstream])],
-            "getargs": {
-                key: (task_id("apply", dep, target, d.name), None)
-                for key, d in zip(upstream, deps, strict=True)
-            },
-            "task_dep": [task_id("apply", dep, target, d.name) for d in deps],
+            "getargs": getargs,
+            "task_dep": after,
             "uptodate": [config_changed(job.static_key), LastStatus("planned")],
             "targets": [str(Path(job.workdir) / PLAN_FILE)],
             "verbosity": 0,
-            "meta": {"atmos": {"kind": "plan", "deployment": dep, "target": target, "component": str(ref)}},
+            "meta": _meta("plan", dep, target, ref),
         }
         yield {
             "basename": "apply",
@@ -82,11 +159,21 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             "uptodate": [LastStatus("applied")],
             "params": ROLLOUT_PARAMS,
             "verbosity": 0,
-            "meta": {"atmos": {"kind": "apply", "deployment": dep, "target": target, "component": str(ref)}},
+            "meta": _meta("apply", dep, target, ref),
         }
-        applies.append(apply_id)
+        produces[ref] = apply_id
+        finals.append(apply_id)
         record_args[f"plan_{index}"] = (plan_id, None)
         record_args[f"apply_{index}"] = (apply_id, None)
+    if plan.builds:
+        yield {
+            "basename": "build",
+            "name": _sub("build", dep, target),
+            "doc": f"build every image of {dep} for {target}",
+            "actions": None,
+            "task_dep": [task_id("build", dep, target, ref.name) for ref in plan.order if ref in plan.builds],
+            "params": BUILD_PARAMS,
+        }
     source = plan.source
     approvers = source.approvers if source else []
     spec = RecordSpec(
@@ -101,6 +188,12 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         rollback=bool(source and source.rollback),
         metadata={"approver": ", ".join(approvers)} if approvers else {},
         remote=plan.remote,
+        parts={
+            **{ref.name: {"source": str(job.source_dir)} for ref, job in plan.builds.items()},
+            **{
+                ref.name: {"module": job.module_dir, "workdir": job.workdir} for ref, job in plan.jobs.items()
+            },
+        },
     )
     yield {
         "basename": "record",
@@ -108,7 +201,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         "doc": f"record the rollout of {dep} to {target} in Git",
         "actions": [(record_rollout, [spec])],
         "getargs": record_args,
-        "task_dep": applies,
+        "task_dep": finals,
         "uptodate": [False],
         "verbosity": 0,
         "meta": {"atmos": {"kind": "record", "deployment": dep, "target": target}},

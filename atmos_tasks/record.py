@@ -53,9 +53,10 @@ class RecordSpec:
     dirty: bool = False
     promoted_from: str | None = None
     rollback: bool = False
-    images: dict[str, str] = field(default_factory=dict)
     metadata: dict[str, Any] = field(default_factory=dict)
     remote: str | None = None
+    # What each component is made of, for the SBOM: {"nixpack": source dir} or {"terraform": module, workdir}.
+    parts: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -110,8 +111,8 @@ def decide(
         state = states.get((spec.deployment, spec.target, name)) or ComponentState(
             spec.deployment, spec.target, name
         )
-        status = applied.get("status")
-        inputs_hash = str(plan.get("inputs_hash", ""))
+        status = "applied" if applied.get("status") == "built" else applied.get("status")
+        inputs_hash = str(plan.get("inputs_hash") or applied.get("inputs_hash") or "")
         base: dict[str, Any] = {
             "deployment": spec.deployment,
             "target": spec.target,
@@ -122,7 +123,7 @@ def decide(
             "timestamp": stamp,
             "inputs_hash": inputs_hash,
             "promoted_from": spec.promoted_from,
-            "image": spec.images.get(name),
+            "image": applied.get("image") if kind == "nixpack" else plan.get("image"),
             "metadata": dict(metadata),
         }
         if status == "applied":
@@ -256,7 +257,78 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         "failed": decision.failed,
         "skipped": decision.skipped,
     }
+    if not spec.dirty and any(r.type == "nixpack" and r.status == "success" for r in decision.records):
+        record_builds(repo, spec, outcomes)
+    if spec.parts and any(r.status != "failed" for r in decision.records):
+        try:
+            record_sbom(repo, spec, outcomes)
+            summary["sbom"] = f"refs/notes/atmos/{spec.deployment}/sbom"
+        except Exception as err:  # an SBOM problem must not undo a recorded rollout
+            summary["sbom_error"] = f"{type(err).__name__}: {err}"
     if decision.failed:
         names = ", ".join(decision.failed)
         return RolloutFailed(f"rollout of {spec.deployment} to {spec.target} failed: {names}", summary)
     return summary
+
+
+SBOM = "sbom"
+
+
+def record_builds(
+    repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """The images this commit now runs, in its `builds` note: an image built for an earlier commit
+    with the same source (its build task up to date) is recorded here too, so promotions find it."""
+    from atmos_tasks.build.stage import BUILDS, merge_builds
+    from atmos_tasks.notes import read_note, update_note
+
+    recorded = read_note(repo, spec.deployment, BUILDS, spec.git_sha)
+    missing = {}
+    for kind, name in spec.components:
+        entry = outcomes.get(name, ({}, {}))[1].get("record")
+        if (
+            kind == "nixpack"
+            and isinstance(entry, dict)
+            and recorded.get(name, {}).get("digest") != entry["digest"]
+        ):
+            missing[name] = {**entry, "built_at": recorded.get(name, {}).get("built_at") or "carried over"}
+    if missing:
+        update_note(repo, spec.deployment, BUILDS, spec.git_sha, missing, merge_builds, spec.remote)
+
+
+def record_sbom(
+    repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """The deployment's CycloneDX SBOM for this target, in the `sbom` note of the deployed commit."""
+    from atmos_tasks.build.sbom import (
+        aggregate,
+        build_sbom,
+        components_from_lockfiles,
+        components_from_terraform,
+    )
+    from atmos_tasks.notes import update_note
+
+    per_component = {}
+    for name, part in spec.parts.items():
+        plan, applied = outcomes.get(name, ({}, {}))
+        image = applied.get("image") if "source" in part else plan.get("image")
+        if "source" in part:
+            found = components_from_lockfiles(part["source"])
+        else:
+            folder = (
+                part["workdir"]
+                if (Path(part["workdir"]) / ".terraform.lock.hcl").is_file()
+                else part["module"]
+            )
+            found = components_from_terraform(folder)
+        per_component[name] = build_sbom(name, spec.git_sha[:12], found, image=image)
+    bom = aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
+    update_note(
+        repo,
+        spec.deployment,
+        SBOM,
+        spec.git_sha,
+        {"targets": {spec.target: bom}},
+        lambda current, change: {**current, "targets": {**current.get("targets", {}), **change["targets"]}},
+        spec.remote,
+    )

@@ -1,20 +1,29 @@
 """Rollout progress for doit: one line per component step, with timings, then what was recorded.
 
-Colour on a terminal (rich), plain lines otherwise; NO_COLOR is honoured. It also turns a
-refusal at record time (a lost ref race) into exit code 3 (SPEC §13), which doit itself cannot
-express: after the run completes it raises SystemExit with that code.
+Colour on a terminal, plain lines otherwise; NO_COLOR is honoured. Lines carry a tiny markup
+(`[green]✓[/]`) turned into ANSI codes here: the reporter runs on every no-op rollout, where
+importing a rich console would cost more than the whole up-to-date check.
+
+It also turns a refusal at record time (a lost ref race) into exit code 3 (SPEC §13), which doit
+itself cannot express: after the run completes it raises SystemExit with that code.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import time
 from typing import Any, TextIO
 
 VERBS = {
+    "build": {"run": "building", "built": "built", "uptodate": "image up to date"},
+    "reuse": {"run": "reusing the recorded image", "built": "image reused", "uptodate": "image up to date"},
+    "test": {"run": "testing", "built": "tests passed", "uptodate": "tests up to date"},
     "plan": {"run": "planning", "planned": "planned", "uptodate": "plan up to date"},
     "apply": {"run": "applying", "applied": "applied", "uptodate": "apply up to date"},
 }
+_STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
+_MARKUP = re.compile(r"\[(/|[a-z ]+)\]")
 
 
 def _meta(task: Any) -> dict[str, Any]:
@@ -27,11 +36,9 @@ class RolloutReporter:
     desc = "per-component rollout progress with timings (atmos-tasks)"
 
     def __init__(self, outstream: TextIO, options: dict[str, Any]) -> None:
-        from rich.console import Console
-
-        self.console = Console(
-            file=outstream, highlight=False, soft_wrap=True, no_color=bool(os.environ.get("NO_COLOR"))
-        )
+        self.out = outstream
+        isatty = getattr(outstream, "isatty", lambda: False)
+        self.color = bool(isatty()) and not os.environ.get("NO_COLOR")
         self.started: dict[str, float] = {}
         self.t0 = time.monotonic()
         self.rollouts: list[dict[str, Any]] = []
@@ -40,8 +47,18 @@ class RolloutReporter:
         self.exit_code = 0
         self.failed_components = 0
 
+    def _style(self, match: re.Match[str]) -> str:
+        if not self.color:
+            return ""
+        name = match.group(1)
+        if name == "/":
+            return "\033[0m"
+        codes = [_STYLES[word] for word in name.split() if word in _STYLES]
+        return f"\033[{';'.join(codes)}m" if codes else match.group(0)
+
     def _line(self, text: str) -> None:
-        self.console.print(text)
+        self.out.write(_MARKUP.sub(self._style, text) + "\n")
+        self.out.flush()
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         seen = set()
@@ -101,16 +118,20 @@ class RolloutReporter:
         status = values.get("status")
         elapsed = self._elapsed(task)
         name = meta["component"]
-        if status in ("planned", "applied"):
+        kind = meta["kind"]
+        if status in VERBS[kind]:
             detail = ""
             if status == "planned":
                 detail = ", changes" if values.get("has_changes") else ", no changes"
-            self._line(f"  [green]✓[/] {name}: {VERBS[meta['kind']][status]}{detail}{elapsed}")
+            elif kind in ("build", "reuse"):
+                how = "recorded image reused" if values.get("reused") else f"with {values.get('builder')}"
+                detail = f" ({how}) {values.get('digest', '')[:19]}"
+            self._line(f"  [green]✓[/] {name}: {VERBS[kind][status]}{detail}{elapsed}")
         elif status == "skipped":
             self._line(f"  [yellow]-[/] {name}: skipped, {values.get('reason', '')}")
         else:
             self.failed_components += 1
-            self._line(f"  [red]✗[/] {name}: {meta['kind']} failed{elapsed}")
+            self._line(f"  [red]✗[/] {name}: {kind} failed{elapsed}")
             for line in str(values.get("error", "")).splitlines():
                 self._line(f"      {line}")
             if values.get("workdir"):
@@ -180,3 +201,5 @@ class RolloutReporter:
             )
         for name, reason in summary.get("skipped", {}).items():
             self._line(f"    [yellow]not deployed[/]: {name} ({reason})")
+        if summary.get("sbom_error"):
+            self._line(f"    [yellow]SBOM not recorded[/]: {summary['sbom_error']}")

@@ -27,7 +27,7 @@ from atmos_tasks.stacks import (
     merge_all,
     origin_location,
 )
-from atmos_tasks.templates import PendingOutputs, TemplateError, references_in, render_tree
+from atmos_tasks.templates import PendingOutputs, TemplateError, is_template, references_in, render_tree
 from atmos_tasks.tracking import leaf
 
 
@@ -41,31 +41,53 @@ class GitInfo:
         return self.sha[:7]
 
 
+@dataclass(frozen=True)
+class ImageSpec:
+    """How to build a nixpack component's image (SPEC §8)."""
+
+    source_dir: Path
+    settings: dict[str, Any]
+    registry: str | None
+    repository: str
+    publish: bool
+
+    @property
+    def name(self) -> str:
+        return f"{self.registry}/{self.repository}" if self.registry else self.repository
+
+
 @dataclass
 class ResolvedComponent:
-    """A component with everything merged and rendered for one target."""
+    """A component with everything merged and rendered for one target (terraform or nixpack)."""
 
     deployment: str
     target: str
     ref: ComponentRef
-    folder: str
-    module_dir: Path | None
     vars: dict[str, Any]
     settings: dict[str, Any]
     env: dict[str, str]
-    backend_type: str
-    backend: dict[str, Any]
     metadata: dict[str, Any]
-    inheritance: list[str]
     depends_on: list[ComponentRef]
-    # Values that read a dependency's outputs: rendered again when those outputs exist.
+    folder: str = ""
+    module_dir: Path | None = None
+    backend_type: str = ""
+    backend: dict[str, Any] = field(default_factory=dict)
+    inheritance: list[str] = field(default_factory=list)
+    image: ImageSpec | None = None
+    # Values known only later are rendered again then: a dependency's outputs, a built image.
     vars_template: dict[str, Any] = field(default_factory=dict)
     output_refs: list[ComponentRef] = field(default_factory=list)
+    image_refs: list[ComponentRef] = field(default_factory=list)
+    bindings: dict[str, str] = field(default_factory=dict)  # var → nixpack component injected there
     provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         return self.ref.name
+
+    @property
+    def deferred(self) -> bool:
+        return bool(self.output_refs or self.image_refs)
 
 
 @dataclass
@@ -145,11 +167,19 @@ def resolve_target(
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}
     disabled: list[ComponentRef] = []
+    images = [ref for ref in components if ref.type == "nixpack"]
+    for ref in images:
+        try:
+            resolved[ref] = _resolve_image(manifest, config, target, ref, context)
+        except AtmosError as err:
+            problems += err.problems
     for ref in components:
         if ref.type != "terraform":
             continue
         try:
-            found = _resolve_one(manifest, config, target, ref, merged, context, declared_variables)
+            found = _resolve_terraform(
+                manifest, config, target, ref, merged, context, declared_variables, images
+            )
         except AtmosError as err:
             problems += err.problems
             continue
@@ -178,7 +208,170 @@ def _manifest_layer(manifest: Manifest, keypath: list[str | int], value: dict[st
     return Sourced(value, _prov_of(value, manifest.shown, ("deployment", *keypath)))
 
 
-def _resolve_one(
+TEMPLATE_HINT = (
+    "available: deployment.*, target.*, context.*, git.{sha,short_sha,branch}, "
+    'nixpack.<name>.{image,digest,registry,repository}, component["<name>"].outputs.*'
+)
+
+
+def _referenced(
+    manifest: Manifest, ref: ComponentRef, where: Location, sections: list[Sourced]
+) -> tuple[list[ComponentRef], list[ComponentRef]]:
+    """Components whose outputs, and nixpack components whose images, the templates read."""
+    problems: list[Problem] = []
+    outputs: list[ComponentRef] = []
+    images: list[ComponentRef] = []
+    for root, kind, bucket in (("component", "terraform", outputs), ("nixpack", "nixpack", images)):
+        names: set[str] = set()
+        for sourced in sections:
+            names |= references_in(sourced.value, root)
+        for name in sorted(names):
+            found = manifest.find_component(name if root == "component" else f"nixpack/{name}")
+            if found is None or found.type != kind:
+                what = (
+                    'component["<name>"].outputs.<output>' if root == "component" else "nixpack.<name>.image"
+                )
+                problems.append(
+                    Problem(
+                        f"{ref} reads {root} {name!r}, which is not a {kind} component of this deployment",
+                        where,
+                        f"reference a {kind} component as {what}",
+                    )
+                )
+            else:
+                bucket.append(found)
+    if problems:
+        raise AtmosError(problems)
+    return outputs, images
+
+
+def _render(
+    config: RepoConfig,
+    ref: ComponentRef,
+    where: Location,
+    sections: dict[str, Sourced],
+    context: dict[str, Any],
+    outputs: list[ComponentRef],
+    images: list[ComponentRef],
+) -> dict[str, Any]:
+    render_context = {
+        **context,
+        "component": {r.name: {"outputs": PendingOutputs(r.name)} for r in outputs},
+        "nixpack": {r.name: PendingOutputs(r.name, "image") for r in images},
+    }
+    rendered = {}
+    for section, sourced in sections.items():
+        try:
+            rendered[section] = render_tree(sourced.value, render_context)
+        except TemplateError as err:
+            origin = find_origin(sourced.prov, list(err.keypath))
+            location = origin_location(config, origin) if isinstance(origin, Origin) else where
+            key = ".".join(str(p) for p in (section, *err.keypath))
+            raise AtmosError([Problem(f"{ref}: {key}: {err.message}", location, TEMPLATE_HINT)]) from None
+    return rendered
+
+
+def _resolve_image(
+    manifest: Manifest, config: RepoConfig, target: str, ref: ComponentRef, context: dict[str, Any]
+) -> ResolvedComponent:
+    """A nixpack component: the manifest alone configures it (`vars.source`, `vars.image`, settings)."""
+    component = manifest.components()[ref]
+    base = manifest.component_keypath(ref)
+    where = manifest.locate(base, at_key=True)
+    sections = {
+        "vars": _manifest_layer(manifest, [*base, "vars"], component.vars),
+        "settings": _manifest_layer(manifest, [*base, "settings"], component.settings),
+        "env": _manifest_layer(manifest, [*base, "env"], dict(component.env)),
+    }
+    outputs, images = _referenced(manifest, ref, where, list(sections.values()))
+    rendered = _render(config, ref, where, sections, context, outputs, images)
+    variables = rendered["vars"]
+    source = variables.get("source")
+    if not isinstance(source, str) or not source:
+        raise AtmosError(
+            [
+                Problem(
+                    f"{ref} has no vars.source",
+                    manifest.locate([*base, "vars"]),
+                    "set vars.source to the folder of its source, e.g. ./services/api",
+                )
+            ]
+        )
+    source_dir = (config.root / source).resolve()
+    if not source_dir.is_dir():
+        raise AtmosError(
+            [
+                Problem(
+                    f"{ref}: source folder {source!r} does not exist",
+                    manifest.locate([*base, "vars", "source"]),
+                    "give a folder relative to the repository, e.g. ./services/api",
+                )
+            ]
+        )
+    image = _mapping(variables.get("image"))
+    nixpack = _mapping(rendered["settings"].get("nixpack"))
+    registry = image.get("registry") if isinstance(image.get("registry"), str) else None
+    name = image.get("name")
+    repository = name if isinstance(name, str) else f"{manifest.name}/{ref.name.replace('/', '-')}"
+    return ResolvedComponent(
+        deployment=manifest.name,
+        target=target,
+        ref=ref,
+        vars=variables,
+        settings=rendered["settings"],
+        env={k: str(v) for k, v in rendered["env"].items()},
+        metadata=component.metadata.model_dump(),
+        depends_on=sorted(set(manifest.dependencies(ref)) | set(outputs) | set(images)),
+        image=ImageSpec(
+            source_dir=source_dir,
+            settings=dict(nixpack),
+            registry=registry,
+            repository=repository.lower(),
+            publish=bool(nixpack.get("publish", True)) and registry is not None,
+        ),
+        output_refs=outputs,
+        image_refs=images,
+        provenance={name: sourced.prov for name, sourced in sections.items()},
+    )
+
+
+def _mapping(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _binding(
+    manifest: Manifest,
+    ref: ComponentRef,
+    labels: dict[str, str],
+    variables: dict[str, Any],
+    images: list[ComponentRef],
+    where: Location,
+) -> ComponentRef | None:
+    """The nixpack component bound to a terraform component: by labels, else by container name."""
+    components = manifest.components()
+    by_labels = [
+        image
+        for image in images
+        if components[image].metadata.labels
+        and all(labels.get(k) == v for k, v in components[image].metadata.labels.items())
+    ]
+    container = _mapping(variables.get("container"))
+    by_name = [image for image in images if container.get("name") == image.name]
+    found = by_labels or by_name
+    if len(found) > 1:
+        raise AtmosError(
+            [
+                Problem(
+                    f"{ref} matches several nixpack components ({', '.join(str(f) for f in found)})",
+                    where,
+                    "make the labels tell them apart, or write the image var explicitly as a template",
+                )
+            ]
+        )
+    return found[0] if found else None
+
+
+def _resolve_terraform(
     manifest: Manifest,
     config: RepoConfig,
     target: str,
@@ -186,6 +379,7 @@ def _resolve_one(
     merged: Sourced,
     context: dict[str, Any],
     declared_variables: DeclaredVariables,
+    images: list[ComponentRef],
 ) -> ResolvedComponent | None:
     """None when the stacks disable the component (metadata.enabled: false)."""
     model = manifest.model
@@ -231,58 +425,31 @@ def _resolve_one(
     target_context = model.targets[target].context
     declared = declared_variables(module_dir)
     context_vars = {k: v for k, v in target_context.items() if declared is None or k in declared}
-    vars_layers = [
-        stack.vars,
-        _manifest_layer(manifest, [*base, "vars"], component.vars),
-        _manifest_layer(manifest, ["targets", target, "context"], context_vars),
-    ]
-    vars_sourced = merge_all(vars_layers, config.list_merge_strategy)
+    vars_sourced = merge_all(
+        [
+            stack.vars,
+            _manifest_layer(manifest, [*base, "vars"], component.vars),
+            _manifest_layer(manifest, ["targets", target, "context"], context_vars),
+        ],
+        config.list_merge_strategy,
+    )
     settings = merge_all(
         [stack.settings, _manifest_layer(manifest, [*base, "settings"], component.settings)],
         config.list_merge_strategy,
     )
     env = merge_all([stack.env, _manifest_layer(manifest, [*base, "env"], dict(component.env))])
-    refs = sorted(
-        references_in(vars_sourced.value) | references_in(env.value) | references_in(settings.value)
-    )
-    output_refs: list[ComponentRef] = []
-    problems: list[Problem] = []
-    for name in refs:
-        found = manifest.find_component(name)
-        if found is None:
-            problems.append(
-                Problem(
-                    f"{ref} reads outputs of {name!r}, which is not a component of this deployment",
-                    where,
-                    'reference a component as component["<name>"].outputs.<output>',
-                )
-            )
-        else:
-            output_refs.append(found)
-    if problems:
-        raise AtmosError(problems)
-    render_context = {
-        **context,
-        "component": {r.name: {"outputs": PendingOutputs(r.name)} for r in output_refs},
-    }
-    rendered = {}
-    for section, sourced in (("vars", vars_sourced), ("settings", settings), ("env", env)):
-        try:
-            rendered[section] = render_tree(sourced.value, render_context)
-        except TemplateError as err:
-            origin = find_origin(sourced.prov, list(err.keypath))
-            location = origin_location(config, origin) if isinstance(origin, Origin) else where
-            key = ".".join(str(p) for p in (section, *err.keypath))
-            raise AtmosError(
-                [
-                    Problem(
-                        f"{ref}: {key}: {err.message}",
-                        location,
-                        "available: deployment.*, target.*, context.*, git.{sha,short_sha,branch}, "
-                        'nixpack.<name>.*, component["<name>"].outputs.*',
-                    )
-                ]
-            ) from None
+    sections = {"vars": vars_sourced, "settings": settings, "env": env}
+    outputs, image_refs = _referenced(manifest, ref, where, list(sections.values()))
+    rendered = _render(config, ref, where, sections, context, outputs, image_refs)
+    binding = _mapping(rendered["settings"].get("binding"))
+    var = str(binding.get("var", "image"))
+    bindings: dict[str, str] = {}
+    bound = _binding(manifest, ref, component.metadata.labels, rendered["vars"], images, where)
+    explicit = vars_sourced.value.get(var)
+    if bound is not None and not (isinstance(explicit, str) and is_template(explicit)):
+        bindings[var] = bound.name
+        image_refs = sorted(set(image_refs) | {bound})
+        rendered["vars"][var] = f"(image of {bound.name})"
     backend_type = component.backend_type or stack.backend_type or "local"
     if component.backend:
         backend = dict(component.backend.get(backend_type, component.backend))
@@ -292,24 +459,25 @@ def _resolve_one(
         backend = {}
     if backend_type == "local" and "path" not in backend:
         backend = {**backend, **default_backend(config, model.name, target, ref.name)}
-    explicit = manifest.dependencies(ref)
-    depends_on = sorted(set(explicit) | set(output_refs))
+    deferred = bool(outputs or image_refs)
     return ResolvedComponent(
         deployment=model.name,
         target=target,
         ref=ref,
-        folder=folder,
-        module_dir=module_dir,
         vars=rendered["vars"],
         settings=rendered["settings"],
         env={k: str(v) for k, v in rendered["env"].items()},
+        metadata={**stack.metadata, **component.metadata.model_dump()},
+        depends_on=sorted(set(manifest.dependencies(ref)) | set(outputs) | set(image_refs)),
+        folder=folder,
+        module_dir=module_dir,
         backend_type=backend_type,
         backend=backend,
-        metadata={**stack.metadata, **component.metadata.model_dump()},
         inheritance=stack.inheritance,
-        depends_on=depends_on,
-        vars_template=vars_sourced.value if output_refs else {},
-        output_refs=output_refs,
+        vars_template=vars_sourced.value if deferred else {},
+        output_refs=outputs,
+        image_refs=image_refs,
+        bindings=bindings,
         provenance={"vars": vars_sourced.prov, "settings": settings.prov, "env": env.prov},
     )
 
@@ -326,25 +494,9 @@ def _check_references(manifest: Manifest, resolved: dict[ComponentRef, ResolvedC
     first = cycle[0]
     return [
         Problem(
-            "dependency cycle (depends_on and output references): " + " → ".join(str(r) for r in cycle),
+            "dependency cycle (depends_on, output references and bindings): "
+            + " → ".join(str(r) for r in cycle),
             manifest.locate(manifest.component_keypath(first), at_key=True),
             "a component cannot read the outputs of a component that depends on it",
         )
     ]
-
-
-def render_with_outputs(
-    component: ResolvedComponent, context: dict[str, Any], outputs: dict[str, dict[str, Any]]
-) -> dict[str, Any]:
-    """Render the vars again now that dependency outputs exist (plan time)."""
-    if not component.output_refs:
-        return component.vars
-    render_context = {
-        **context,
-        "component": {r.name: {"outputs": outputs.get(r.name, {})} for r in component.output_refs},
-    }
-    return dict(render_tree(component.vars_template, render_context))
-
-
-def location_of(config: RepoConfig, origin: Origin | None) -> Location | None:
-    return origin_location(config, origin) if origin else None

@@ -36,8 +36,8 @@ def is_template(value: Any) -> bool:
     return isinstance(value, str) and ("{{" in value or "{%" in value)
 
 
-def output_references(source: str) -> set[str]:
-    """Component names whose outputs a template reads (`component["ecr/api"].outputs…`)."""
+def references(source: str, root: str = "component") -> set[str]:
+    """Names a template reads under `root`: `component["ecr/api"].outputs…`, `nixpack.api.image`."""
     found: set[str] = set()
     try:
         tree = environment().parse(source)
@@ -45,7 +45,7 @@ def output_references(source: str) -> set[str]:
         return found
     for node in tree.find_all((nodes.Getitem, nodes.Getattr)):
         base = getattr(node, "node", None)
-        if isinstance(base, nodes.Name) and base.name == "component":
+        if isinstance(base, nodes.Name) and base.name == root:
             if isinstance(node, nodes.Getitem) and isinstance(node.arg, nodes.Const):
                 found.add(str(node.arg.value))
             elif isinstance(node, nodes.Getattr):
@@ -53,10 +53,15 @@ def output_references(source: str) -> set[str]:
     return found
 
 
-def references_in(value: Any) -> set[str]:
+def output_references(source: str) -> set[str]:
+    """Component names whose outputs a template reads; known only once they are applied."""
+    return references(source, "component")
+
+
+def references_in(value: Any, root: str = "component") -> set[str]:
     found: set[str] = set()
     walk_strings(
-        value, lambda _path, text: found.update(output_references(text)) if is_template(text) else None
+        value, lambda _path, text: found.update(references(text, root)) if is_template(text) else None
     )
     return found
 
@@ -104,14 +109,16 @@ def render_tree(value: Any, context: dict[str, Any], path: KeyPath = ()) -> Any:
 
 
 class PendingOutputs(dict[str, Any]):
-    """Stands in for a dependency's outputs before it is applied: any key renders as a marker."""
+    """Stands in for values known only later (a dependency's outputs, a built image): any key
+    renders as a marker naming what it waits for."""
 
-    def __init__(self, component: str) -> None:
+    def __init__(self, component: str, what: str = "outputs") -> None:
         super().__init__()
         self.component = component
+        self.what = what
 
     def __missing__(self, key: str) -> str:
-        return f"(outputs of {self.component}: {key})"
+        return f"({self.what} of {self.component}: {key})"
 
     def __contains__(self, key: object) -> bool:
         return True

@@ -22,6 +22,7 @@ from atmos_tasks.errors import AtmosError, Location, Problem
 KeyPath = Sequence[str | int]
 
 _TAG = re.compile(r"tag '(![^']*)'")
+_DUPLICATE = re.compile(r'found duplicate key "([^"]*)"')
 
 
 class _PlainConstructor(SafeConstructor):
@@ -65,8 +66,11 @@ def _yaml_problem(err: YAMLError, shown: str) -> Problem:
                 "replace it with a plain value; YAML functions (!include, !env, !terraform.output, …) "
                 "are out of scope",
             )
-        if "duplicate key" in text:
-            return Problem(text, location, "remove one of the two entries")
+        duplicate = _DUPLICATE.search(text)
+        if duplicate:
+            return Problem(
+                f"duplicate key {duplicate.group(1)!r}", location, "remove or merge one of the two entries"
+            )
         return Problem(f"invalid YAML: {text}", location, "fix the YAML syntax at this position")
     return Problem(f"invalid YAML: {err}", Location(shown), "fix the YAML syntax")
 

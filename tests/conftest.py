@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+# A real Docker engine, a real registry and locally made base images (docker_env.py).
+pytest_plugins = ["tests.docker_env"]
+
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 

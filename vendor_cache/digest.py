@@ -7,13 +7,15 @@ the same content reached from two sources, or checked out at different times, ha
 from __future__ import annotations
 
 import os
+import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import blake3
 
 CHUNK = 1 << 20
+DIGEST = re.compile(r"^[0-9a-f]{64}$")
 # Terraform's own working files never belong to a module's content.
 IGNORED_DIRS = frozenset({".terraform", ".git"})
 IGNORED_FILES = frozenset({"terraform.tfstate", "terraform.tfstate.backup", ".terraform.tfstate.lock.info"})
@@ -46,11 +48,21 @@ def iter_tree(root: Path) -> Iterator[tuple[str, os.stat_result]]:
     yield from entries
 
 
+def digest_entries(entries: Iterable[tuple[str, bool, str]]) -> str:
+    """Tree digest of (relative path, executable, file digest) entries given in sorted path order."""
+    hasher = blake3.blake3()
+    for rel, executable, digest in entries:
+        hasher.update(f"{rel}\0{'x' if executable else '-'}\0{digest}\n".encode())
+    return hasher.hexdigest()
+
+
+def is_executable(info: os.stat_result) -> bool:
+    return bool(info.st_mode & stat.S_IXUSR)
+
+
 def tree_digest(root: Path, hash_file: Callable[[Path, os.stat_result], str] | None = None) -> str:
     """Digest of the tree at `root`; `hash_file` may answer from a stat cache."""
-    hasher = blake3.blake3()
-    for rel, info in iter_tree(root):
-        digest = hash_file(root / rel, info) if hash_file else file_digest(root / rel)
-        executable = "x" if info.st_mode & stat.S_IXUSR else "-"
-        hasher.update(f"{rel}\0{executable}\0{digest}\n".encode())
-    return hasher.hexdigest()
+    return digest_entries(
+        (rel, is_executable(info), hash_file(root / rel, info) if hash_file else file_digest(root / rel))
+        for rel, info in iter_tree(root)
+    )

@@ -31,11 +31,15 @@ class Job:
     module_digest: str
     vars_template: dict[str, Any] = field(default_factory=dict)
     output_refs: tuple[str, ...] = ()
+    image_refs: tuple[str, ...] = ()
+    bindings: dict[str, str] = field(default_factory=dict)
     template_context: dict[str, Any] = field(default_factory=dict)
 
 
 class Executor(Protocol):
-    def plan(self, job: Job, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def plan(
+        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
         """Prepare and plan; returns the task's values (status, inputs_hash, plan_id, …)."""
 
     def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:

@@ -194,6 +194,11 @@ def _tail(text: str) -> str:
     return "\n".join(lines[start : start + LOG_TAIL])
 
 
+def _image_context(build: dict[str, Any]) -> dict[str, Any]:
+    """What templates see as `nixpack.<name>`."""
+    return {key: build.get(key, "") for key in ("image", "digest", "registry", "repository")}
+
+
 class TerraformExecutor:
     def _run(
         self, job: Job, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
@@ -234,19 +239,26 @@ class TerraformExecutor:
             self._run(job, "init", ["init", "-input=false", "-no-color", "-reconfigure"], env)
         marker.write_text(wanted)
 
-    def plan(self, job: Job, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def plan(
+        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
         workdir = Path(job.workdir)
         try:
             variables = job.vars
-            if job.output_refs:
+            if job.output_refs or job.image_refs:
                 context = {
                     **job.template_context,
                     "component": {name: {"outputs": outputs.get(name, {})} for name in job.output_refs},
+                    "nixpack": {name: _image_context(images.get(name, {})) for name in job.image_refs},
                 }
                 variables = dict(render_tree(job.vars_template, context))
         except TemplateError as err:
             key = ".".join(str(p) for p in ("vars", *err.keypath))
             return {"status": "failed", "error": f"{key}: {err.message}", "workdir": str(workdir)}
+        bound = None
+        for var, image in job.bindings.items():
+            bound = images[image]["image"]
+            variables[var] = bound
         inputs_hash = hash_json(
             {
                 "module": job.module_digest,
@@ -286,13 +298,16 @@ class TerraformExecutor:
                 "workdir": str(workdir),
                 "inputs_hash": inputs_hash,
             }
-        return {
+        planned: dict[str, Any] = {
             "status": "planned",
             "inputs_hash": inputs_hash,
             "plan_id": uuid.uuid4().hex,
             "has_changes": code == 2,
             "workdir": str(workdir),
         }
+        if bound:
+            planned["image"] = bound
+        return planned
 
     def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
         workdir = Path(job.workdir)

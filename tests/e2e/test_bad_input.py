@@ -146,7 +146,7 @@ CASES = {
         "folder 'ecrx' is neither",
     ),
     "one name under two types": Case(
-        edit(MANIFEST, "    terraform:\n", "    nixpack:\n      ecr/api: {}\n    terraform:\n"),
+        edit(MANIFEST, "    nixpack:\n", "    nixpack:\n      ecr/api: {}\n"),
         MANIFEST,
         "ecr/api: {}",
         "defined under both",

@@ -40,6 +40,7 @@ def test_list_filters_by_label(repo: Repo) -> None:
         "terraform/ecr/api",
         "terraform/ecs/taskdef-api",
         "terraform/ecs/service-api",
+        "nixpack/api",
     ]
     assert (
         json.loads(repo.cli("list", "--label", "team=platform", "--format", "json").stdout)[0]["name"]
@@ -56,7 +57,13 @@ def test_describe_json_shape_and_provenance(repo: Repo) -> None:
     assert data["deployment"] == "api" and list(data["targets"]) == ["dev", "staging", "prod"]
     prod = data["targets"]["prod"]
     assert prod["stacks"][-1] == "deploy/prod" and prod["context"]["replicas"] == 4
-    assert list(prod["components"]) == ["ecr/api", "ecs/taskdef-api", "ecs/service-api"]
+    assert list(prod["components"]) == ["ecr/api", "api", "ecs/taskdef-api", "ecs/service-api"]
+    image = prod["components"]["api"]
+    assert image["type"] == "nixpack" and image["source"] == "services/api"
+    assert image["image"] == {"registry": None, "repository": "acme/api", "publish": False}
+    taskdef = prod["components"]["ecs/taskdef-api"]
+    assert taskdef["bindings"] == {"image": "nixpack/api"}
+    assert taskdef["depends_on"] == ["nixpack/api", "terraform/ecr/api"]
     service = prod["components"]["ecs/service-api"]
     assert set(service) == COMPONENT_KEYS | {"provenance"}
     assert service["component"] == "ecs-service" and service["stack"] == "platform-ue2-prod"
@@ -117,6 +124,7 @@ def test_graph_formats(repo: Repo) -> None:
     assert lines == [
         "plan:api:dev:ecr/api",
         "apply:api:dev:ecr/api",
+        "build:api:dev:api",
         "plan:api:dev:ecs/taskdef-api",
         "apply:api:dev:ecs/taskdef-api",
         "plan:api:dev:ecs/service-api",
@@ -125,7 +133,7 @@ def test_graph_formats(repo: Repo) -> None:
         "rollout:api:dev",
     ]
     mermaid = repo.cli("graph", "api", "--target", "dev", "--format", "mermaid").stdout
-    assert mermaid.startswith("flowchart TD") and mermaid.count("-->") == 9
+    assert mermaid.startswith("flowchart TD") and mermaid.count("-->") == 12
     dot = repo.cli("graph", "api", "--target", "dev", "--format", "dot").stdout
     assert '"apply:api:dev:ecr/api" -> "plan:api:dev:ecs/taskdef-api";' in dot
 

@@ -56,7 +56,7 @@ def add_components(repo: Repo, components: dict[str, dict], replace: bool = Fals
     path = repo.path / "deployments/api.yaml"
     data = yaml.load(path.read_text())
     if replace:
-        data["deployment"]["components"]["terraform"] = {}
+        data["deployment"]["components"] = {"terraform": {}}
     for name, spec in components.items():
         data["deployment"]["components"]["terraform"][name] = spec
     with path.open("w") as handle:
@@ -99,7 +99,7 @@ def test_failed_apply_exits_1_keeps_ref_records_failure_and_lets_others_finish(r
     workdir = repo.path / ".atmos/workdir/api/dev/jobs%2Fmigrate"
     assert f"workdir kept: {workdir}" in out
     assert (workdir / "main.tf").is_file() and (workdir / "atmos-apply.log").is_file()
-    assert "jobs/after-migrate: skipped, dependency jobs/migrate did not apply" in out
+    assert "jobs/after-migrate: skipped, dependency jobs/migrate did not complete" in out
 
     refs = repo.refs()
     assert refs[ref] == good  # the failed component's ref stays where it was
@@ -152,7 +152,7 @@ def test_two_runs_on_one_target_are_serialized_and_the_second_finds_work_done(re
     assert first.returncode == 0 and second.returncode == 0, outs
     applied = [len(re.findall(r": applied \(", out)) for out, _ in outs]
     assert sorted(applied) == [0, 3]  # one run did the work, the other found it up to date
-    assert len(repo.tags()) == 3
+    assert len(repo.tags()) == 4
 
 
 def test_a_held_lock_on_dev_does_not_block_staging(repo: Repo) -> None:
@@ -164,4 +164,4 @@ def test_a_held_lock_on_dev_does_not_block_staging(repo: Repo) -> None:
         proc = repo.doit("rollout:api:staging")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "waiting" not in proc.stderr
-    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 3
+    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 4

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import Repo, make_repo
 
-COMPONENTS = ["ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+COMPONENTS = ["api", "ecr/api", "ecs/service-api", "ecs/taskdef-api"]
 
 
 @pytest.fixture(scope="session")
@@ -142,8 +142,8 @@ def test_a_component_added_later_is_not_promoted(deployed: Repo) -> None:
     deployed.write("components/terraform/extra/main.tf", 'resource "null_resource" "x" {}\n')
     deployed.replace(
         "deployments/api.yaml",
-        "  components:\n    terraform:\n",
-        "  components:\n    terraform:\n      extra/cron: {component: extra}\n",
+        "    terraform:\n",
+        "    terraform:\n      extra/cron: {component: extra}\n",
     )
     deployed.commit("A component added after the dev rollout")
     for run in (
@@ -184,8 +184,8 @@ def test_refused_unverified_source(deployed: Repo) -> None:
     )
     deployed.replace(
         "deployments/api.yaml",
-        "  components:\n    terraform:\n",
-        "  components:\n    terraform:\n      jobs/broken: {component: broken}\n",
+        "    terraform:\n",
+        "    terraform:\n      jobs/broken: {component: broken}\n",
     )
     deployed.commit("A job that fails")
     assert deployed.doit("rollout:api:dev").returncode == 1
@@ -343,10 +343,10 @@ def test_two_clones_race_for_one_target_and_exactly_one_records(
     refs = dict(line.split(" ")[:2] for line in remote_refs if line.startswith("refs/atmos/"))
     tags = [line.split(" ") for line in remote_refs if line.startswith("refs/tags/")]
     winner = next(r for r, p in zip((one, two), runs, strict=True) if p.returncode == 0)
-    assert set(refs.values()) == {winner.head()} and len(refs) == 3
+    assert set(refs.values()) == {winner.head()} and len(refs) == 4
     newest = [t for t in tags if t[2] == winner.head()]
-    assert len(newest) == 3  # the winner's tags, complete; none of the loser's
-    assert len(tags) == 6  # plus the first dev rollout's three
+    assert len(newest) == 4  # the winner's tags, complete; none of the loser's
+    assert len(tags) == 8  # plus the first dev rollout's four
     loser_repo = one if winner is two else two
     assert {sha for sha in loser_repo.refs("refs/atmos/deployments/api/dev/").values()} != {loser_repo.head()}
 

@@ -67,13 +67,17 @@ def test_status_json_shape_after_a_rollout(repo: Repo) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert list(data) == ["api"] and list(data["api"]) == ["dev"]
-    assert sorted(data["api"]["dev"]) == ["ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+    assert sorted(data["api"]["dev"]) == ["api", "ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+    assert data["api"]["dev"]["api"]["type"] == "nixpack" and data["api"]["dev"]["api"]["image"].startswith(
+        "acme/api@sha256:"
+    )
+    assert data["api"]["dev"]["ecs/taskdef-api"]["image"] == data["api"]["dev"]["api"]["image"]
     for entry in data["api"]["dev"].values():
         assert entry["git_sha"] == head
         assert entry["deployed_by"] == "ada@example.com"
         assert entry["status"] == "success"
         assert entry["deployed_at"].endswith("Z")
-        assert entry["type"] == "terraform"
+        assert entry["type"] in ("terraform", "nixpack")
         assert entry["tag"].startswith("atmos/deployments/api/dev/")
     table = repo.cli("status", "api")
     assert "ecs/service-api" in table.stdout and head[:7] in table.stdout and "success" in table.stdout

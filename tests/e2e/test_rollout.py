@@ -9,17 +9,19 @@ from ruamel.yaml import YAML
 
 from tests.conftest import Repo
 
-COMPONENTS = ["ecr/api", "ecs/taskdef-api", "ecs/service-api"]
+COMPONENTS = ["ecr/api", "ecs/taskdef-api", "ecs/service-api"]  # the Terraform ones, in order
 LEAVES = {
     "ecr/api": "ecr%2Fapi",
+    "api": "api",
     "ecs/taskdef-api": "ecs%2Ftaskdef-api",
     "ecs/service-api": "ecs%2Fservice-api",
 }
 MESSAGE = re.compile(
     r"\AapiVersion: atmos\.tools/v1alpha1\nkind: Deployment\n---\n"
-    r"deployment: api\ntarget: dev\ncomponent: (?P<component>[a-z/-]+)\ntype: terraform\n"
+    r"deployment: api\ntarget: dev\ncomponent: (?P<component>[a-z/-]+)\ntype: (?P<type>terraform|nixpack)\n"
     r"git_sha: (?P<sha>[0-9a-f]{40})\ndeployed_by: ada@example\.com\n"
     r"timestamp: \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\nstatus: success\n"
+    r"(?:image: (?P<image>acme/api@sha256:[0-9a-f]{64})\n)?"
     r"inputs_hash: [0-9a-f]{64}\nchanges: (?P<changes>applied|none)\n\Z"
 )
 
@@ -36,10 +38,12 @@ def test_first_rollout_applies_in_order_and_records_refs_and_tags(repo: Repo) ->
     assert steps(out, "applied") == COMPONENTS  # dependency order
     assert re.search(r"terraform/ecs/service-api: applied \(\d+\.\ds\)", out)  # timings shown
     head = repo.head()
+    assert re.search(r"nixpack/api: built \(with oci\) sha256:", out)  # no Docker engine here
     refs = repo.refs("refs/atmos/deployments/api/dev/")
-    assert refs == {f"refs/atmos/deployments/api/dev/{LEAVES[c]}": head for c in COMPONENTS}
+    assert refs == {f"refs/atmos/deployments/api/dev/{leaf}": head for leaf in LEAVES.values()}
     tags = repo.tags("atmos/deployments/api/dev/")
-    assert len(tags) == 3
+    assert len(tags) == 4
+    images = {}
     for component, leaf in LEAVES.items():
         (tag,) = [t for t in tags if t.startswith(f"atmos/deployments/api/dev/{leaf}/")]
         assert re.fullmatch(
@@ -49,10 +53,15 @@ def test_first_rollout_applies_in_order_and_records_refs_and_tags(repo: Repo) ->
         match = MESSAGE.match(message)
         assert match, message
         assert match["component"] == component and match["sha"] == head and match["changes"] == "applied"
+        assert match["type"] == ("nixpack" if component == "api" else "terraform")
+        images[component] = match["image"]
         header, body = list(YAML(typ="safe").load_all(message))
         assert header == {"apiVersion": "atmos.tools/v1alpha1", "kind": "Deployment"}
         assert body["component"] == component and body["git_sha"] == head
         assert repo.git("rev-parse", f"{tag}^{{commit}}") == head
+    # The built image is recorded on the image and on the component it is bound to, only those.
+    assert images["api"] and images["ecs/taskdef-api"] == images["api"]
+    assert images["ecr/api"] is None and images["ecs/service-api"] is None
     # Rollouts never dirty the tree: .atmos/ is ignored.
     assert repo.git("status", "--porcelain") == ""
 
@@ -62,7 +71,9 @@ def test_target_context_reaches_module_outputs(repo: Repo) -> None:
     state = json.loads((repo.path / ".atmos/state/api/dev/ecs/taskdef-api.tfstate").read_text())
     outputs = {k: v["value"] for k, v in state["outputs"].items()}
     assert outputs["cpu"] == 256 and outputs["memory"] == 512
-    assert outputs["image"] == "123456789012.dkr.ecr.us-east-2.amazonaws.com/acme-dev-api:latest"
+    # The image built from services/api, bound through the `app: api` label.
+    built = repo.tag_message(repo.tags("atmos/deployments/api/dev/api/")[0])
+    assert outputs["image"].startswith("acme/api@sha256:") and f"image: {outputs['image']}" in built
     service = json.loads((repo.path / ".atmos/state/api/dev/ecs/service-api.tfstate").read_text())
     assert service["outputs"]["desired_count"]["value"] == 1
     assert service["outputs"]["task_definition_arn"]["value"] == outputs["task_definition_arn"]
@@ -76,6 +87,7 @@ def test_second_rollout_is_a_no_op_and_a_change_replans_only_what_it_touches(rep
     assert again.returncode == 0, again.stdout + again.stderr
     assert steps(again.stdout, "planned") == [] and steps(again.stdout, "applied") == []
     assert steps(again.stdout, "plan up to date") == COMPONENTS
+    assert "nixpack/api: image up to date" in again.stdout and "building" not in again.stdout
     assert repo.tags() == first_tags
     assert "Nothing to record" in again.stdout
 
@@ -86,17 +98,19 @@ def test_second_rollout_is_a_no_op_and_a_change_replans_only_what_it_touches(rep
     assert steps(changed.stdout, "planned") == ["ecs/taskdef-api", "ecs/service-api"]
     assert steps(changed.stdout, "applied") == ["ecs/taskdef-api", "ecs/service-api"]
     assert steps(changed.stdout, "plan up to date") == ["ecr/api"]
+    assert "nixpack/api: image up to date" in changed.stdout
     refs = repo.refs("refs/atmos/deployments/api/dev/")
     assert set(refs.values()) == {head}
     new_tags = sorted(set(repo.tags()) - set(first_tags))
-    assert len(new_tags) == 3
+    assert len(new_tags) == 4
     changes = {
         c: re.search(r"changes: (\w+)", repo.tag_message(t))[1]  # type: ignore[index]
         for c, leaf in LEAVES.items()
         for t in new_tags
-        if f"/{leaf}/" in t
+        if f"/dev/{leaf}/" in t
     }
-    assert changes == {"ecr/api": "none", "ecs/taskdef-api": "applied", "ecs/service-api": "applied"}
+    expected = {"ecr/api": "none", "api": "none", "ecs/taskdef-api": "applied", "ecs/service-api": "applied"}
+    assert changes == expected
 
 
 def test_dirty_tree_is_refused_unless_allowed_and_then_recorded(repo: Repo) -> None:
@@ -111,9 +125,11 @@ def test_dirty_tree_is_refused_unless_allowed_and_then_recorded(repo: Repo) -> N
     allowed = repo.doit("rollout:api:dev", "--allow-dirty")
     assert allowed.returncode == 0, allowed.stdout + allowed.stderr
     tags = repo.tags()
-    assert len(tags) == 3
+    assert len(tags) == 4
     for tag in tags:
         assert 'metadata: {"allow_dirty": true}' in repo.tag_message(tag)
+    # What a dirty tree built is not recorded as the commit's build.
+    assert repo.run("git", "notes", "--ref=refs/notes/atmos/api/builds", "list").stdout == ""
     state = json.loads((repo.path / ".atmos/state/api/dev/ecs/service-api.tfstate").read_text())
     assert state["outputs"]["cluster_arn"]["value"].endswith("cluster/app-ecs-2")
 

@@ -1,0 +1,498 @@
+"""CycloneDX SBOMs from lock files and Terraform modules, per component and per deployment (SPEC §8).
+
+Lock files are parsed into plain `Package` records by pure functions; only turning them into
+`cyclonedx` components, BOMs and validating them imports cyclonedx-python-lib, inside the
+functions, so importing this module stays cheap. `python-hcl2` is imported the same way.
+
+Package URLs: `pkg:pypi`, `pkg:npm`, `pkg:golang`, `pkg:cargo` as the purl spec defines them.
+Terraform has no registered purl type; providers and registry modules use `pkg:terraform/…`
+mirroring their registry address (`pkg:terraform/hashicorp/null@3.2.2`,
+`pkg:terraform/terraform-aws-modules/vpc/aws@5.5.1`, with `repository_url` for registries other
+than registry.terraform.io), modules from GitHub `pkg:github/org/repo@ref#subdir`, other Git or
+HTTP sources `pkg:generic/<name>@<ref>` with `vcs_url` or `download_url`. Local modules have no
+purl. A version is only a version when it is exact; a constraint (`>=2`, `~> 5.0`) is kept as the
+property `atmos:version-constraint` and the component carries no version.
+
+BOMs are CycloneDX 1.6 JSON without a timestamp unless one is given, and with a serial number
+derived from their content, so the same inputs give the same document.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import tomllib
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from atmos_tasks import __version__
+from atmos_tasks.build.errors import BuildError
+from atmos_tasks.build.sourcetree import require_source_dir
+
+if TYPE_CHECKING:
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component
+
+SPEC_VERSION = "1.6"
+TERRAFORM_REGISTRY = "registry.terraform.io"
+_SERIAL_NAMESPACE = uuid.UUID("6f1d6c1e-2a53-4f0c-9b8e-6d7a7c1f0b5a")
+_EXACT_VERSION = re.compile(r"=?\s*(v?\d+(?:\.\d+)*(?:[-+][0-9A-Za-z.+-]+)?)")
+
+
+@dataclass(frozen=True)
+class Package:
+    """One dependency as read from a lock file, before it becomes a CycloneDX component."""
+
+    type: str
+    name: str
+    version: str | None = None
+    namespace: str | None = None
+    qualifiers: tuple[tuple[str, str], ...] = ()
+    subpath: str | None = None
+    optional: bool = False
+    properties: tuple[tuple[str, str], ...] = ()
+    display_name: str | None = None
+    bom_ref: str | None = None
+
+    def purl(self) -> str | None:
+        if self.type == "local":
+            return None
+        from packageurl import PackageURL
+
+        return str(
+            PackageURL(
+                type=self.type,
+                namespace=self.namespace,
+                name=self.name,
+                version=self.version,
+                qualifiers=dict(self.qualifiers) or None,
+                subpath=self.subpath,
+            )
+        )
+
+    def ref(self) -> str:
+        return self.bom_ref or self.purl() or f"{self.type}/{self.name}"
+
+
+# --- lock files ---------------------------------------------------------------------------------
+
+
+def parse_requirements(text: str) -> list[Package]:
+    """`name==version` pins, and unpinned names without a version; options, URLs and comments are skipped."""
+    packages = []
+    for line in re.sub(r"\\\r?\n", " ", text).splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).split(" --")[0].split(";")[0].strip()
+        match = re.fullmatch(r"([A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)\s*(?:\[[^\]]*\])?\s*(.*)", line)
+        if not line or line.startswith("-") or not match:
+            continue
+        name, spec = match.group(1), match.group(2).strip()
+        if spec and spec[0] not in "=<>!~@":
+            continue  # a bare URL or VCS reference (https://…, git+https://…) names no package
+        if spec.startswith("@"):
+            packages.append(Package("pypi", name))
+            continue
+        pinned = re.fullmatch(r"===?\s*([^\s,*]+)", spec)
+        constraint = (("atmos:version-constraint", spec),) if spec and not pinned else ()
+        packages.append(Package("pypi", name, pinned.group(1) if pinned else None, properties=constraint))
+    return packages
+
+
+def parse_poetry_lock(text: str) -> list[Package]:
+    packages = []
+    for entry in tomllib.loads(text).get("package", []):
+        source = entry.get("source") or {}
+        qualifiers: tuple[tuple[str, str], ...] = ()
+        if source.get("type") == "git":
+            commit = source.get("resolved_reference") or source.get("reference")
+            qualifiers = (("vcs_url", f"git+{source['url']}" + (f"@{commit}" if commit else "")),)
+        packages.append(Package("pypi", entry["name"], entry.get("version"), qualifiers=qualifiers))
+    return packages
+
+
+def parse_pipfile_lock(text: str) -> list[Package]:
+    data = json.loads(text)
+    packages = []
+    for section, optional in (("default", False), ("develop", True)):
+        for name, meta in sorted((data.get(section) or {}).items()):
+            pinned = re.fullmatch(r"===?(.+)", str((meta or {}).get("version", "")))
+            packages.append(Package("pypi", name, pinned.group(1) if pinned else None, optional=optional))
+    return packages
+
+
+def _npm(name: str, version: object, dev: bool) -> Package:
+    namespace, _, bare = name.rpartition("/")
+    # A git or tarball dependency records its URL where a version would be; that is no version.
+    exact = version if isinstance(version, str) and _EXACT_VERSION.fullmatch(version) else None
+    return Package("npm", bare, exact, namespace=namespace or None, optional=dev)
+
+
+def parse_package_lock(text: str) -> list[Package]:
+    """npm lockfileVersion 2 and 3 (`packages`), and 1 (nested `dependencies`)."""
+    data = json.loads(text)
+    packages = []
+    if isinstance(data.get("packages"), dict):
+        for key, meta in data["packages"].items():
+            # "" is the project itself; keys without node_modules/ are workspace folders.
+            if "node_modules/" not in key or meta.get("link"):
+                continue
+            name = meta.get("name") or key.rsplit("node_modules/", 1)[1]
+            packages.append(_npm(name, meta.get("version"), bool(meta.get("dev"))))
+        return packages
+
+    def walk(dependencies: Mapping[str, Any]) -> None:
+        for name, meta in dependencies.items():
+            packages.append(_npm(name, meta.get("version"), bool(meta.get("dev"))))
+            walk(meta.get("dependencies") or {})
+
+    walk(data.get("dependencies") or {})
+    return packages
+
+
+def parse_go_sum(text: str) -> list[Package]:
+    """One package per module version; the `/go.mod`-only hash lines name the same module."""
+    seen: dict[tuple[str, str], Package] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 3:
+            continue
+        module, version = fields[0], fields[1].removesuffix("/go.mod")
+        namespace, _, name = module.rpartition("/")
+        seen.setdefault((module, version), Package("golang", name, version, namespace=namespace or None))
+    return list(seen.values())
+
+
+def parse_cargo_lock(text: str) -> list[Package]:
+    """Crates with a source; those without are the workspace's own crates, not dependencies."""
+    packages = []
+    for entry in tomllib.loads(text).get("package", []):
+        source = entry.get("source")
+        if not source:
+            continue
+        qualifiers: tuple[tuple[str, str], ...] = ()
+        if source.startswith("git+"):
+            # git+URL?rev=…#<commit>: purl's vcs_url form is git+URL@<commit>.
+            url, _, commit = source.partition("#")
+            qualifiers = (("vcs_url", url.partition("?")[0] + (f"@{commit}" if commit else "")),)
+        elif "crates.io" not in source:
+            qualifiers = (("repository_url", source.partition("+")[2]),)
+        packages.append(Package("cargo", entry["name"], entry.get("version"), qualifiers=qualifiers))
+    return packages
+
+
+LOCKFILES: tuple[tuple[str, Any], ...] = (
+    ("requirements.txt", parse_requirements),
+    ("poetry.lock", parse_poetry_lock),
+    ("Pipfile.lock", parse_pipfile_lock),
+    ("package-lock.json", parse_package_lock),
+    ("npm-shrinkwrap.json", parse_package_lock),
+    ("go.sum", parse_go_sum),
+    ("Cargo.lock", parse_cargo_lock),
+)
+
+
+def packages_from_lockfiles(source_dir: Path | str) -> list[Package]:
+    """Every package of the lock files at the root of `source_dir`, deduplicated, sorted by purl."""
+    root = require_source_dir(source_dir)
+    found: dict[str, Package] = {}
+    for filename, parse in LOCKFILES:
+        path = root / filename
+        if not path.is_file():
+            continue
+        try:
+            packages = parse(path.read_text())
+        except (ValueError, KeyError, TypeError, AttributeError, tomllib.TOMLDecodeError) as error:
+            raise BuildError(
+                f"{source_dir}/{filename} could not be read as a lock file ({error}); fix it"
+            ) from None
+        for package in packages:
+            found.setdefault(package.ref(), package)
+    return [found[ref] for ref in sorted(found)]
+
+
+def components_from_lockfiles(source_dir: Path | str) -> list[Component]:
+    """Components for requirements.txt, poetry.lock, Pipfile.lock, package-lock.json, go.sum, Cargo.lock."""
+    return [to_component(package) for package in packages_from_lockfiles(source_dir)]
+
+
+# --- Terraform ----------------------------------------------------------------------------------
+
+
+def _unquote(value: object) -> str | None:
+    """A literal string from python-hcl2, whose versions differ in keeping the quotes."""
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if not isinstance(value, str):
+        return None
+    return value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
+
+
+def _load_hcl(path: Path) -> dict[str, Any]:
+    import hcl2
+
+    try:
+        return dict(hcl2.loads(path.read_text()))
+    # python-hcl2 raises lark's parse errors, which share no narrower base class.
+    except Exception as error:
+        raise BuildError(f"{path} is not valid HCL ({str(error).splitlines()[0]}); fix the file") from None
+
+
+def _blocks(document: Mapping[str, Any], kind: str) -> Iterable[tuple[str, Mapping[str, Any]]]:
+    for block in document.get(kind) or []:
+        for label, body in block.items():
+            yield _unquote(label) or label, body
+
+
+def _version(value: str | None) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """(exact version or None, constraint property when it is not exact)."""
+    if not value:
+        return None, ()
+    exact = _EXACT_VERSION.fullmatch(value.strip())
+    if exact:
+        return exact.group(1), ()
+    return None, (("atmos:version-constraint", value),)
+
+
+def _provider_package(address: str, body: Mapping[str, Any]) -> Package:
+    parts = address.split("/")
+    host, namespace, name = (
+        (parts[0], parts[1], parts[2]) if len(parts) == 3 else (TERRAFORM_REGISTRY, *parts[-2:])
+    )
+    version, constraint = _version(_unquote(body.get("version")))
+    constraints = _unquote(body.get("constraints"))
+    properties = [("terraform:kind", "provider"), *constraint]
+    if constraints:
+        properties.append(("terraform:constraints", constraints))
+    qualifiers = () if host == TERRAFORM_REGISTRY else (("repository_url", host),)
+    return Package(
+        "terraform",
+        name,
+        version,
+        namespace=namespace,
+        qualifiers=qualifiers,
+        properties=tuple(properties),
+        display_name=f"{namespace}/{name}",
+    )
+
+
+_REGISTRY_MODULE = re.compile(r"(?:([a-z0-9.-]+\.[a-z]{2,}(?::\d+)?)/)?([\w-]+)/([\w-]+)/([\w-]+)(?://(.+))?")
+_GIT_SUFFIX = re.compile(r"\.git$")
+_ARCHIVE_SUFFIX = re.compile(r"\.(git|zip|tar|tgz|tar\.gz|tar\.bz2|tar\.xz)$")
+
+
+def _module_package(call: str, source: str, version_text: str | None) -> Package:
+    version, constraint = _version(version_text)
+    properties = (("terraform:kind", "module"), ("terraform:module-call", call), ("terraform:source", source))
+    if source.startswith(("./", "../", "/")):
+        return Package("local", call, properties=properties, display_name=call, bom_ref=f"module.{call}")
+    registry = _REGISTRY_MODULE.fullmatch(source)
+    if registry and not source.startswith(("github.com/", "bitbucket.org/")):
+        host, namespace, name, system, subdir = registry.groups()
+        return Package(
+            "terraform",
+            system,
+            version,
+            namespace=f"{namespace}/{name}",
+            qualifiers=(("repository_url", host),) if host and host != TERRAFORM_REGISTRY else (),
+            subpath=subdir,
+            properties=properties + constraint,
+            display_name=f"{namespace}/{name}/{system}",
+        )
+    address, _, query = source.removeprefix("git::").partition("?")
+    ref = dict(p.partition("=")[::2] for p in query.split("&") if p).get("ref")
+    scheme, sep, rest = address.partition("://")
+    location, _, subdir = (rest if sep else scheme).partition("//")
+    if location.startswith("github.com/") and location.count("/") >= 2:
+        _, org, repo = location.split("/")[:3]
+        return Package(
+            "github",
+            _GIT_SUFFIX.sub("", repo),
+            ref,
+            namespace=org,
+            subpath=subdir or None,
+            properties=properties,
+            display_name=f"{org}/{_GIT_SUFFIX.sub('', repo)}",
+        )
+    url = f"{scheme}://{location}" if sep else f"https://{location}"
+    is_git = source.startswith("git::") or location.endswith(".git")
+    name = _ARCHIVE_SUFFIX.sub("", location.rstrip("/").rsplit("/", 1)[-1]) or call
+    qualifier = ("vcs_url", f"git+{url}") if is_git else ("download_url", source)
+    return Package(
+        "generic",
+        name,
+        ref or version,
+        qualifiers=(qualifier,),
+        subpath=subdir or None,
+        properties=properties + constraint,
+        display_name=name,
+    )
+
+
+def packages_from_terraform(module_dir: Path | str) -> list[Package]:
+    """Providers of `.terraform.lock.hcl` and the module calls of `*.tf` in `module_dir`."""
+    root = require_source_dir(module_dir)
+    packages: dict[str, Package] = {}
+    lock = root / ".terraform.lock.hcl"
+    if lock.is_file():
+        for address, body in _blocks(_load_hcl(lock), "provider"):
+            package = _provider_package(address, body)
+            packages[package.ref()] = package
+    for path in sorted(root.glob("*.tf")):
+        for call, body in _blocks(_load_hcl(path), "module"):
+            source = _unquote(body.get("source"))
+            if not source:
+                raise BuildError(f"{path}: module {call!r} has no literal source; Terraform requires one")
+            package = _module_package(call, source, _unquote(body.get("version")))
+            previous = packages.get(package.ref())
+            if previous is not None:
+                # The same module called twice is one dependency; keep every call's name.
+                calls = tuple(p for p in package.properties if p[0] == "terraform:module-call")
+                package = dataclasses.replace(previous, properties=previous.properties + calls)
+            packages[package.ref()] = package
+    return [packages[ref] for ref in sorted(packages)]
+
+
+def components_from_terraform(module_dir: Path | str) -> list[Component]:
+    return [to_component(package) for package in packages_from_terraform(module_dir)]
+
+
+# --- BOMs ---------------------------------------------------------------------------------------
+
+
+def to_component(package: Package) -> Component:
+    from cyclonedx.model import Property
+    from cyclonedx.model.component import Component, ComponentScope, ComponentType
+    from packageurl import PackageURL
+
+    purl = package.purl()
+    return Component(
+        name=package.display_name
+        or (f"{package.namespace}/{package.name}" if package.namespace else package.name),
+        version=package.version,
+        type=ComponentType.LIBRARY,
+        purl=PackageURL.from_string(purl) if purl else None,
+        bom_ref=package.ref(),
+        scope=ComponentScope.OPTIONAL if package.optional else None,
+        properties=[Property(name=name, value=value) for name, value in package.properties],
+    )
+
+
+def image_package(image: str) -> Package:
+    """`registry/repository@sha256:…` as `pkg:oci/<name>@sha256:…?repository_url=registry/repository`."""
+    repository, _, digest = image.partition("@")
+    if not digest.startswith("sha256:"):
+        raise BuildError(f"image {image!r} is not pinned: give registry/repository@sha256:<digest>")
+    head, _, last = repository.rpartition("/")
+    # A tag (`repo:tag@digest`) is not part of the name; a registry's port is never in the last segment.
+    name = last.split(":")[0]
+    location = f"{head}/{name}" if head else name
+    return Package("oci", name.lower(), digest, qualifiers=(("repository_url", location),))
+
+
+def _new_bom(seed: str, timestamp: datetime | None) -> Bom:
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+
+    bom = Bom(serial_number=uuid.uuid5(_SERIAL_NAMESPACE, seed))
+    # The library stamps "now" by default; None leaves it out, so equal inputs give equal BOMs.
+    bom.metadata.timestamp = timestamp  # type: ignore[assignment]
+    bom.metadata.tools.components.add(
+        Component(name="atmos-tasks", version=__version__, type=ComponentType.APPLICATION)
+    )
+    return bom
+
+
+def _to_dict(bom: Bom) -> dict[str, Any]:
+    from cyclonedx.output.json import JsonV1Dot6
+
+    return dict(json.loads(JsonV1Dot6(bom).output_as_string()))
+
+
+def build_sbom(
+    name: str,
+    version: str | None,
+    components: Sequence[Component],
+    image: str | None = None,
+    *,
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """A CycloneDX 1.6 BOM of one component: an application, or with `image`, the container built from it."""
+    from cyclonedx.model.component import Component, ComponentType
+    from packageurl import PackageURL
+
+    refs = sorted(str(c.bom_ref.value) for c in components)
+    bom = _new_bom(json.dumps([name, version, image, refs]), timestamp)
+    if image is not None:
+        package = image_package(image)
+        root = Component(
+            name=name,
+            version=package.version,
+            type=ComponentType.CONTAINER,
+            purl=PackageURL.from_string(str(package.purl())),
+            bom_ref=name,
+        )
+    else:
+        root = Component(name=name, version=version, type=ComponentType.APPLICATION, bom_ref=name)
+    bom.metadata.component = root
+    bom.components.update(components)
+    bom.register_dependency(root, components)
+    return _to_dict(bom)
+
+
+def aggregate(
+    deployment: str,
+    per_component: Mapping[str, Mapping[str, Any]],
+    *,
+    version: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """One BOM for a deployment: each component's BOM becomes a component with its dependencies nested.
+
+    Keys of `per_component` (e.g. `nixpack/api`, `terraform/ecs/service-api`) become the parents'
+    bom-refs, and nested bom-refs are prefixed with them (`nixpack/api:pkg:pypi/flask@3.0.0`) so
+    that the same library used by two components stays two distinct, valid entries.
+    """
+    from cyclonedx.model.bom import Bom
+    from cyclonedx.model.component import Component, ComponentType
+
+    bom = _new_bom(json.dumps([deployment, version, sorted(per_component)]), timestamp)
+    root = Component(
+        name=deployment, version=version, type=ComponentType.APPLICATION, bom_ref=f"deployment/{deployment}"
+    )
+    bom.metadata.component = root
+    for key in sorted(per_component):
+        sub = Bom.from_json(dict(per_component[key]))  # type: ignore[attr-defined]
+        parent = sub.metadata.component
+        if parent is None:
+            raise BuildError(f"the SBOM of {key} has no metadata.component; build it with build_sbom()")
+        by_ref: dict[str, Component] = {str(parent.bom_ref.value): parent}
+        by_ref.update({str(c.bom_ref.value): c for c in sub.components})
+        edges = [(str(d.ref.value), [str(t.ref.value) for t in d.dependencies]) for d in sub.dependencies]
+        for old, component in by_ref.items():
+            component.bom_ref.value = key if component is parent else f"{key}:{old}"
+        parent.components = list(sub.components)
+        bom.components.add(parent)
+        bom.register_dependency(root, [parent])
+        for source, targets in edges:
+            if source in by_ref:
+                bom.register_dependency(by_ref[source], [by_ref[t] for t in targets if t in by_ref])
+    return _to_dict(bom)
+
+
+def validate(sbom: Mapping[str, Any] | str) -> list[str]:
+    """Problems found by the CycloneDX 1.6 JSON schema shipped with cyclonedx-python-lib; empty when valid."""
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = sbom if isinstance(sbom, str) else json.dumps(sbom)
+    errors = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text, all_errors=True)
+    problems = []
+    for error in errors or ():
+        detail = getattr(error, "data", None)
+        path = "/".join(str(p) for p in getattr(detail, "absolute_path", ()))
+        problems.append(f"{path or '(root)'}: {getattr(detail, 'message', error)}")
+    return problems

@@ -1,0 +1,248 @@
+"""The work behind `build:` and `test:` tasks (SPEC §6, §8).
+
+A build is keyed on the source tree's content hash, its plan and settings. Before building, the
+`builds` note of the commit is consulted: an image already built from the same source and plan
+(for another target, or before the local task state was lost) is reused, never rebuilt. After a
+build, the note records it, so promotion and rollback reuse the digest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.build.errors import BuildError
+from atmos_tasks.build.planner import BuildPlan, choose_builder, parse_settings
+from atmos_tasks.templates import TemplateError, render_tree
+
+BUILDS = "builds"
+TESTS = "test-results"
+
+
+@dataclass(frozen=True)
+class BuildJob:
+    """Everything one image build needs; picklable, decided at compile time."""
+
+    deployment: str
+    target: str
+    component: str
+    root: str
+    source_dir: str
+    plan_json: str
+    plan_hash: str
+    source_hash: str
+    settings: dict[str, Any]
+    registry: str | None
+    repository: str
+    publish: bool
+    key: str
+    commit: str
+    source_date_epoch: int
+    record_build: bool
+    skip_push: bool = False
+    vars_template: dict[str, Any] = field(default_factory=dict)
+    output_refs: tuple[str, ...] = ()
+    template_context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"src-{self.source_hash[:12]}"
+
+    def name(self, registry: str | None) -> str:
+        return f"{registry}/{self.repository}" if registry else self.repository
+
+
+def _registry(job: BuildJob, outputs: dict[str, dict[str, Any]]) -> str | None:
+    """The registry, rendered again when it reads a dependency's outputs (e.g. an ECR URL)."""
+    if not job.output_refs:
+        return job.registry
+    context = {
+        **job.template_context,
+        "component": {name: {"outputs": outputs.get(name, {})} for name in job.output_refs},
+    }
+    image = render_tree(job.vars_template, context).get("image") or {}
+    registry = image.get("registry") if isinstance(image, dict) else None
+    return registry if isinstance(registry, str) else None
+
+
+def _values(job: BuildJob, registry: str | None, digest: str, builder: str, reused: bool) -> dict[str, Any]:
+    name = job.name(registry)
+    plan = BuildPlan.from_json(job.plan_json)
+    return {
+        "record": {
+            "image": f"{name}@{digest}",
+            "digest": digest,
+            "registry": registry or "",
+            "repository": job.repository,
+            "provider": plan.provider,
+            "plan_hash": job.plan_hash,
+            "source_hash": job.source_hash,
+            "builder": builder,
+            "pushed": job.publish and bool(registry) and not job.skip_push,
+            "plan": plan.to_dict(),
+        },
+        "status": "built",
+        "image": f"{name}@{digest}",
+        "digest": digest,
+        "registry": registry or "",
+        "repository": job.repository,
+        "builder": builder,
+        "reused": reused,
+        "inputs_hash": image_inputs_hash(job.source_hash, digest),
+    }
+
+
+def _recorded(job: BuildJob, registry: str | None) -> dict[str, Any] | None:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import read_note
+
+    entry = read_note(GitRepo(Path(job.root)), job.deployment, BUILDS, job.commit).get(job.component)
+    if (
+        isinstance(entry, dict)
+        and entry.get("source_hash") == job.source_hash
+        and entry.get("plan_hash") == job.plan_hash
+        and entry.get("repository") == job.repository
+        and (entry.get("registry") or None) == registry
+        and entry.get("pushed", False) == (job.publish and bool(registry))
+    ):
+        return entry
+    return None
+
+
+def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Build (or reuse) one image; returns the build task's values, a failure as a value."""
+    try:
+        registry = _registry(job, outputs or {})
+    except TemplateError as err:
+        return {"status": "failed", "error": f"vars.{'.'.join(map(str, err.keypath))}: {err.message}"}
+    push = job.publish and bool(registry) and not job.skip_push
+    try:
+        recorded = _recorded(job, registry) if push or not job.publish else None
+        if recorded is not None:
+            return _values(job, registry, recorded["digest"], recorded.get("builder", "recorded"), True)
+        plan = BuildPlan.from_json(job.plan_json)
+        settings = parse_settings(job.settings)
+        backend = _backend(plan, settings.builder)
+        if backend == "docker":
+            digest = _docker(job, plan, registry, push)
+        else:
+            digest = _oci(job, plan, registry, push)
+    except BuildError as err:
+        return {"status": "failed", "error": str(err)}
+    values = _values(job, registry, digest, backend, False)
+    if job.record_build and (push or not job.publish):
+        _record(job, values["record"])
+    return values
+
+
+def _backend(plan: BuildPlan, builder: Any) -> str:
+    from atmos_tasks.build.docker import engine_available
+
+    wants_engine = builder == "docker" or builder == "auto"
+    return choose_builder(plan, builder, engine_available() if wants_engine else False)
+
+
+def _docker(job: BuildJob, plan: BuildPlan, registry: str | None, push: bool) -> str:
+    from atmos_tasks.build import docker
+
+    reference = f"{job.name(registry)}:{job.tag}"
+    image_id = docker.build(plan, Path(job.source_dir), reference, job.source_date_epoch)
+    return docker.push(reference) if push else image_id
+
+
+def _oci(job: BuildJob, plan: BuildPlan, registry: str | None, push: bool) -> str:
+    from atmos_tasks.build.oci import build_layout, push_layout
+
+    base = None
+    if plan.base_image_path:
+        base = Path(job.root) / plan.base_image_path
+    layout = (
+        Path(job.root) / ".atmos" / "images" / job.deployment / job.component.replace("/", "%2F") / job.tag
+    )
+    image = build_layout(
+        plan, job.source_dir, layout, base=base, source_date_epoch=job.source_date_epoch, ref_name=job.tag
+    )
+    if push and registry:
+        return push_layout(layout, registry, job.repository, job.tag)
+    return image.manifest_digest
+
+
+def _record(job: BuildJob, entry: dict[str, Any]) -> None:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import update_note
+
+    entry = {**entry, "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    update_note(
+        GitRepo(Path(job.root)), job.deployment, BUILDS, job.commit, {job.component: entry}, merge_builds
+    )
+
+
+def merge_builds(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    return {**current, **change}
+
+
+def reuse_build(record: dict[str, Any]) -> dict[str, Any]:
+    """A promotion or rollback: the image the deployed commit's build recorded, never rebuilt."""
+    return {
+        "status": "built",
+        "image": record["image"],
+        "digest": record["digest"],
+        "registry": record.get("registry", ""),
+        "repository": record.get("repository", ""),
+        "builder": record.get("builder", "recorded"),
+        "reused": True,
+        "inputs_hash": image_inputs_hash(str(record.get("source_hash")), record["digest"]),
+        "record": record,
+    }
+
+
+def image_inputs_hash(source_hash: str, digest: str) -> str:
+    """What a nixpack component's record calls its inputs: the source it was built from, and the image."""
+    return hashlib.sha256(f"{source_hash}\0{digest}".encode()).hexdigest()
+
+
+def test_image(job: BuildJob, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
+    """Run the component's tests inside its built image; the values pass the build through."""
+    from atmos_tasks.build import docker
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.notes import update_note
+
+    if build.get("status") != "built":
+        return {**build, "status": "skipped", "reason": "the image was not built"}
+    if build.get("builder") != "docker" and not build.get("reused"):
+        return {**build, "status": "failed", "error": "test_cmd needs a Docker engine to run the image"}
+    reference = build["image"] if build.get("registry") else f"{job.repository}:{job.tag}"
+    try:
+        run = docker.run_tests(reference, command)
+    except BuildError as err:
+        return {**build, "status": "failed", "error": str(err)}
+    if job.record_build:
+        entry = {
+            "passed": run.passed,
+            "exit_code": run.exit_code,
+            "digest": build["digest"],
+            "ran_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "junit": run.junit,
+        }
+        update_note(
+            GitRepo(Path(job.root)),
+            job.deployment,
+            TESTS,
+            job.commit,
+            {job.target: {job.component: entry}},
+            _merge_targets,
+        )
+    if not run.passed:
+        tail = "\n".join(run.output.splitlines()[-15:])
+        return {**build, "status": "failed", "error": f"tests failed (exit {run.exit_code}):\n{tail}"}
+    return {**build, "tests": "passed"}
+
+
+def _merge_targets(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(current)
+    for target, components in change.items():
+        merged[target] = {**merged.get(target, {}), **components}
+    return merged

@@ -1,0 +1,205 @@
+"""The store itself: atomic read-only objects, workspaces of hard links, verify, stats and clean."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.vendor_cache.conftest import VPC_V1, ModuleRepo, files_of, write_tree
+from vendor_cache import MissingObjectError, SourceError, Store, VendorEntry, is_intact, tree_digest
+
+
+def test_insert_is_content_addressed_read_only_and_deduplicated(store: Store, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "src", VPC_V1)
+    write_tree(src, {".terraform/providers/p": "binary", "terraform.tfstate": "{}"})
+    digest = store.insert_tree(src)
+    assert digest == tree_digest(src)
+    obj = store.object_path(digest)
+    assert files_of(obj) == VPC_V1
+    assert all(not (p.stat().st_mode & 0o222) for p in [obj, *obj.rglob("*")])
+    assert store.insert_tree(write_tree(tmp_path / "again", VPC_V1)) == digest
+    assert store.objects() == [digest]
+    info = store.object_info(digest)
+    assert info is not None and info.files == len(VPC_V1)
+    assert info.bytes == sum(len(text) for text in VPC_V1.values())
+    assert list((store.root / "tmp").iterdir()) == []
+
+
+def test_symlinks_leaving_a_local_module_are_refused(store: Store, tmp_path: Path) -> None:
+    (tmp_path / "secret").write_text("key")
+    src = write_tree(tmp_path / "src", {"main.tf": "# m\n"})
+    (src / "inside.tf").symlink_to("main.tf")
+    assert files_of(store.object_path(store.insert_tree(src)))["inside.tf"] == "# m\n"
+    (src / "leak.tf").symlink_to(tmp_path / "secret")
+    with pytest.raises(SourceError, match=r"leak\.tf is a symlink to .*, outside the module"):
+        store.insert_tree(src)
+
+
+def test_directory_symlinks_are_refused_unless_excluded(store: Store, tmp_path: Path) -> None:
+    write_tree(tmp_path / "shared", {"common.tf": "# c\n"})
+    src = write_tree(tmp_path / "src", {"main.tf": "# m\n"})
+    (src / "shared").symlink_to(tmp_path / "shared")
+    with pytest.raises(SourceError, match="shared is a symlink to a directory"):
+        store.insert_tree(src)
+    assert files_of(store.object_path(store.insert_tree(src, excluded=["shared"]))) == {"main.tf": "# m\n"}
+
+
+def test_materialize_links_into_the_object(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    dest = store.workspace("api", "dev", "vpc")
+    done = store.materialize(digest, dest)
+    assert (done.linked, done.copied) == (len(VPC_V1), 0)
+    assert (dest / "README.md").stat().st_ino == (store.object_path(digest) / "README.md").stat().st_ino
+    assert is_intact(dest, digest)
+    assert dest.stat().st_mode & 0o200 and (dest / "modules").stat().st_mode & 0o200, "dirs stay writable"
+    assert not (dest / "README.md").stat().st_mode & 0o222, "files share the object's read-only inode"
+    # Terraform writes its working files into the workspace; they do not make it less intact.
+    (dest / ".terraform").mkdir()
+    (dest / ".terraform" / "plugin").write_text("x")
+    assert is_intact(dest, digest)
+    (dest / "extra.tf").write_text("# drift\n")
+    assert not is_intact(dest, digest)
+
+
+def test_materialize_copies_when_asked_to(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    dest = tmp_path / "ws"
+    done = store.materialize(digest, dest, link=False)
+    assert (done.linked, done.copied) == (0, len(VPC_V1))
+    assert (dest / "modules/vpc/main.tf").stat().st_nlink == 1
+    assert os.access(dest / "modules/vpc/scripts/plan.sh", os.X_OK)
+    assert is_intact(dest, digest)
+
+
+def test_materialize_across_devices_falls_back_to_copies(store: Store, tmp_path: Path) -> None:
+    shm = Path("/dev/shm")
+    if not shm.is_dir() or not os.access(shm, os.W_OK) or shm.stat().st_dev == tmp_path.stat().st_dev:
+        pytest.skip("needs a writable /dev/shm on another filesystem than the store")
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    with tempfile.TemporaryDirectory(dir=shm) as other:
+        done = store.materialize(digest, Path(other) / "ws")
+        assert (done.linked, done.copied) == (0, len(VPC_V1))
+        assert is_intact(Path(other) / "ws", digest)
+
+
+def test_materialize_replaces_a_workspace_whole(store: Store, tmp_path: Path) -> None:
+    old = store.insert_tree(write_tree(tmp_path / "old", {"main.tf": "# old\n", "gone.tf": "# gone\n"}))
+    new = store.insert_tree(write_tree(tmp_path / "new", {"main.tf": "# new\n"}))
+    dest = store.workspace("api", "dev", "ecs/service")
+    store.materialize(old, dest)
+    store.materialize(new, dest)
+    assert files_of(dest) == {"main.tf": "# new\n"}
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["service"], "no temp siblings left behind"
+
+
+def test_materialize_of_an_unknown_object_says_how_to_fix_it(store: Store, tmp_path: Path) -> None:
+    with pytest.raises(MissingObjectError, match="not in the store") as raised:
+        store.materialize("0" * 64, tmp_path / "ws")
+    assert "vendor pull" in str(raised.value)
+    assert not (tmp_path / "ws").exists()
+
+
+def _flip_a_byte(path: Path) -> None:
+    mode = path.stat().st_mode
+    path.parent.chmod(0o755)
+    path.chmod(0o644)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 0x01
+    path.write_bytes(bytes(data))
+    path.chmod(mode)
+    path.parent.chmod(0o555)
+
+
+def test_a_flipped_byte_is_detected_evicted_and_fetched_again(store: Store, module_repo: ModuleRepo) -> None:
+    entry = VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0")
+    first = store.vendor("api", "dev", entry)
+    assert store.verify(first.digest)
+    _flip_a_byte(store.object_path(first.digest) / "main.tf")
+
+    assert not store.verify(first.digest)
+    assert store.objects() == []
+    again = store.fetch(entry)
+    assert not again.from_cache and again.digest == first.digest
+    assert store.verify(first.digest)
+    # The workspace shared the corrupted inode; the next vendor notices and relinks it.
+    assert not is_intact(first.path, first.digest)
+    redo = store.vendor("api", "dev", entry, verify=True)
+    assert redo.materialized and is_intact(redo.path, first.digest)
+
+
+def test_vendor_with_verify_evicts_and_refetches_a_corrupt_object(
+    store: Store, module_repo: ModuleRepo
+) -> None:
+    entry = VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0")
+    first = store.vendor("api", "dev", entry)
+    _flip_a_byte(store.object_path(first.digest) / "variables.tf")
+    redo = store.vendor("api", "dev", entry, verify=True)
+    assert redo.fetched and redo.digest == first.digest
+    assert tree_digest(store.object_path(first.digest)) == first.digest
+
+
+def test_three_targets_on_one_version_store_it_once(store: Store, module_repo: ModuleRepo) -> None:
+    entry = VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0")
+    results = [store.vendor("api", target, entry) for target in ("dev", "staging", "prod")]
+    assert [r.fetched for r in results] == [True, False, False]
+    stats = store.stats()
+    assert (stats.objects, stats.workspaces) == (1, 3)
+    assert stats.workspace_bytes == 3 * stats.object_bytes
+    assert stats.disk_bytes == stats.referenced_bytes == stats.object_bytes
+    assert stats.saved_bytes == 2 * stats.object_bytes > 0
+
+
+def test_local_sources_are_reread_so_edits_show_up(store: Store, tmp_path: Path) -> None:
+    src = write_tree(tmp_path / "modules/vpc-1", {"main.tf": "# a\n"})
+    entry = VendorEntry("vpc", "modules/vpc-{{ version }}", "1", base_dir=tmp_path)
+    first = store.vendor("api", "dev", entry)
+    assert not store.vendor("api", "dev", entry).materialized
+    (src / "main.tf").write_text("# b\n")
+    second = store.vendor("api", "dev", entry)
+    assert second.digest != first.digest and second.materialized
+    assert (second.path / "main.tf").read_text() == "# b\n"
+
+
+def test_clean_dry_run_reports_and_force_removes(
+    store: Store, module_repo: ModuleRepo, tmp_path: Path
+) -> None:
+    kept = store.vendor("api", "dev", VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0"))
+    unreferenced = store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.1.0")).digest
+    stale_ws = store.workspace("api", "dev", "old-component")
+    store.materialize(kept.digest, stale_ws)
+    unlocked_ws = store.workspace("web", "dev", "vpc")
+    store.materialize(kept.digest, unlocked_ws)
+    leftover = store.root / "tmp" / ".vendor-tmp-99999999-dead"
+    write_tree(leftover, {"half.tf": "#"})
+
+    report = store.clean()
+    assert report.dry_run
+    assert report.objects == (unreferenced,)
+    assert set(report.workspaces) == {stale_ws, unlocked_ws}
+    assert report.temporary == (leftover,)
+    assert report.bytes > 0
+    assert store.has(unreferenced) and stale_ws.exists() and leftover.exists()
+
+    assert store.clean(older_than=3600, dry_run=False).objects == ()
+    assert store.has(unreferenced) and stale_ws.exists() and not leftover.exists()
+
+    removed = store.clean(dry_run=False)
+    assert removed.objects == (unreferenced,) and not removed.dry_run
+    assert store.objects() == [kept.digest]
+    assert not stale_ws.exists() and not unlocked_ws.exists()
+    assert is_intact(kept.path, kept.digest)
+    assert store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0")).from_cache
+    assert store.clean() == type(report)((), (), (), 0, True)
+
+
+def test_clean_older_than_spares_recently_used_objects(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", {"main.tf": "#"}))
+    long_ago = time.time() - 7200
+    os.utime(store.object_path(digest), (long_ago, long_ago))
+    assert store.clean(older_than=3600).objects == (digest,)
+    store.materialize(digest, tmp_path / "ws")
+    assert store.clean(older_than=3600).objects == ()

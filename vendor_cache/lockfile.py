@@ -1,0 +1,156 @@
+"""`.vendor-lock.yaml`: what vendoring resolved for one deployment target (SPEC §7).
+
+The manifest says what the user asked for; the lock says what that resolved to (digest, Git commit).
+Under `--frozen` the lock is the only truth and a manifest that no longer matches it is an error.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vendor_cache.digest import DIGEST
+from vendor_cache.entries import VendorEntry
+from vendor_cache.errors import LockError
+from vendor_cache.fsops import temp_name
+
+LOCK_SCHEMA = 1
+HEADER = (
+    "Written by vendor_cache (vendor pull): what each component's source resolved to.\n"
+    "With --frozen, vendoring uses exactly these digests and never touches the network."
+)
+
+
+@dataclass(frozen=True)
+class LockedComponent:
+    source: str
+    version: str | None
+    digest: str
+    commit: str | None = None
+    included_paths: tuple[str, ...] = ()
+    excluded_paths: tuple[str, ...] = ()
+
+    @classmethod
+    def from_entry(cls, entry: VendorEntry, digest: str, commit: str | None) -> LockedComponent:
+        return cls(
+            entry.source,
+            entry.version,
+            digest,
+            commit,
+            tuple(entry.included_paths),
+            tuple(entry.excluded_paths),
+        )
+
+    def differences(self, entry: VendorEntry) -> list[str]:
+        """How `entry` differs from what was locked, one phrase per field; empty when it matches."""
+        pairs = [
+            ("source", self.source, entry.source),
+            ("version", self.version, entry.version),
+            ("included_paths", list(self.included_paths), list(entry.included_paths)),
+            ("excluded_paths", list(self.excluded_paths), list(entry.excluded_paths)),
+        ]
+        return [
+            f"{name}: lock has {locked!r}, manifest has {wanted!r}"
+            for name, locked, wanted in pairs
+            if locked != wanted
+        ]
+
+    def matches(self, entry: VendorEntry) -> bool:
+        return not self.differences(entry)
+
+
+@dataclass(frozen=True)
+class VendorLock:
+    components: Mapping[str, LockedComponent] = field(default_factory=dict)
+
+
+def read_lock(path: Path) -> VendorLock:
+    """The lock at `path`; an empty lock when there is no file."""
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return VendorLock()
+    return parse_lock(text, path)
+
+
+def parse_lock(text: str, path: Path) -> VendorLock:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = YAML(typ="safe").load(text)
+    except YAMLError as error:
+        raise _unusable(path, f"is not valid YAML: {error}") from None
+    if not isinstance(document, dict) or document.get("schema") != LOCK_SCHEMA:
+        raise _unusable(path, f"is not a schema {LOCK_SCHEMA} vendor lock")
+    raw = document.get("components") or {}
+    if not isinstance(raw, dict):
+        raise _unusable(path, "has a `components` that is not a mapping")
+    return VendorLock({str(name): _component(path, str(name), item) for name, item in raw.items()})
+
+
+def dump_lock(lock: VendorLock) -> str:
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap
+
+    document = CommentedMap(schema=LOCK_SCHEMA, components={})
+    document.yaml_set_start_comment(HEADER)
+    for name in sorted(lock.components):
+        locked = lock.components[name]
+        item: dict[str, Any] = {"source": locked.source}
+        if locked.version is not None:
+            item["version"] = locked.version
+        item["digest"] = locked.digest
+        if locked.commit:
+            item["commit"] = locked.commit
+        if locked.included_paths:
+            item["included_paths"] = list(locked.included_paths)
+        if locked.excluded_paths:
+            item["excluded_paths"] = list(locked.excluded_paths)
+        document["components"][name] = item
+    out = io.StringIO()
+    yaml = YAML()
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.dump(document, out)
+    return out.getvalue()
+
+
+def write_lock(path: Path, lock: VendorLock) -> None:
+    """Replace the lock atomically: readers see the old file or the new one, never a torn write."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / temp_name()
+    try:
+        tmp.write_text(dump_lock(lock))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _component(path: Path, name: str, item: Any) -> LockedComponent:
+    if not isinstance(item, dict):
+        raise _unusable(path, f"has a component {name!r} that is not a mapping")
+    digest, source, version = item.get("digest"), item.get("source"), item.get("version")
+    if not isinstance(digest, str) or not DIGEST.match(digest):
+        raise _unusable(path, f"has no valid digest for component {name!r}")
+    if not isinstance(source, str) or not (version is None or isinstance(version, str)):
+        raise _unusable(path, f"has no valid source/version for component {name!r}")
+    commit = item.get("commit")
+    return LockedComponent(
+        source=source,
+        version=version,
+        digest=digest,
+        commit=str(commit) if commit else None,
+        included_paths=tuple(str(p) for p in item.get("included_paths") or ()),
+        excluded_paths=tuple(str(p) for p in item.get("excluded_paths") or ()),
+    )
+
+
+def _unusable(path: Path, problem: str) -> LockError:
+    return LockError(
+        f"the vendor lock {path} {problem}",
+        hint="delete it and run vendor pull (without --frozen) to write a new one",
+    )
