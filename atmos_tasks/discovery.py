@@ -143,8 +143,10 @@ def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
             return {k: merge(template.get(k), v) for k, v in rendered.items()}
         if isinstance(template, list) and isinstance(rendered, list) and len(template) == len(rendered):
             return [merge(t, r) for t, r in zip(template, rendered, strict=True)]
-        if isinstance(template, str) and is_template(template) and (
-            output_references(template) or references(template, "nixpack")
+        if (
+            isinstance(template, str)
+            and is_template(template)
+            and (output_references(template) or references(template, "nixpack"))
         ):
             return template
         return rendered

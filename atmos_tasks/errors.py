@@ -5,7 +5,7 @@ Exit codes (SPEC §13): 0 success, 1 a task failed, 2 bad input, 3 refused by po
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 EXIT_OK = 0
@@ -30,10 +30,49 @@ class Location:
         return f"{self.file}:{self.line}:{self.column}"
 
 
+class LazyLocation:
+    """A location looked up only when it is shown: finding it means parsing a file again."""
+
+    def __init__(self, find: Callable[[], Location]) -> None:
+        self._find = find
+        self._found: Location | None = None
+
+    def resolve(self) -> Location:
+        if self._found is None:
+            self._found = self._find()
+        return self._found
+
+    @property
+    def file(self) -> str:
+        return self.resolve().file
+
+    @property
+    def line(self) -> int | None:
+        return self.resolve().line
+
+    @property
+    def column(self) -> int | None:
+        return self.resolve().column
+
+    def __str__(self) -> str:
+        return str(self.resolve())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, LazyLocation):
+            other = other.resolve()
+        return self.resolve() == other
+
+    def __hash__(self) -> int:
+        return hash(self.resolve())
+
+
+Where = Location | LazyLocation
+
+
 @dataclass(frozen=True)
 class Problem:
     message: str
-    location: Location | None = None
+    location: Where | None = None
     hint: str | None = None
 
     def render(self) -> str:
@@ -55,14 +94,14 @@ class AtmosError(Exception):
     def single(
         cls,
         message: str,
-        location: Location | None = None,
+        location: Where | None = None,
         hint: str | None = None,
         exit_code: int = EXIT_BAD_INPUT,
     ) -> AtmosError:
         return cls([Problem(message, location, hint)], exit_code)
 
 
-def bad_input(message: str, location: Location | None = None, hint: str | None = None) -> AtmosError:
+def bad_input(message: str, location: Where | None = None, hint: str | None = None) -> AtmosError:
     return AtmosError.single(message, location, hint, EXIT_BAD_INPUT)
 
 

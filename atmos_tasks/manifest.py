@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import datetime
 import difflib
 import re
 import types
 import typing
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationError
 
 from atmos_tasks.config import RepoConfig
-from atmos_tasks.errors import AtmosError, Location, Problem
-from atmos_tasks.yamlio import KeyPath, load_positioned, locate
+from atmos_tasks.errors import AtmosError, LazyLocation, Location, Problem
+from atmos_tasks.yamlio import KeyPath, load_data, load_positioned, locate
 
 COMPONENT_TYPES = ("terraform", "nixpack", "helmfile")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
@@ -172,15 +172,22 @@ class Manifest:
     model: Deployment
     path: Path
     shown: str
-    positions: Any
+
+    @cached_property
+    def positions(self) -> Any:
+        """Line and column of every key: the round-trip parse is slow, so only when asked."""
+        return load_positioned(self.path, self.shown)
 
     @property
     def name(self) -> str:
         return self.model.name
 
-    def locate(self, keypath: KeyPath, *, at_key: bool = False) -> Location:
-        found = locate(self.positions, ["deployment", *keypath], at_key=at_key)
-        return Location(self.shown, *found) if found else Location(self.shown)
+    def locate(self, keypath: KeyPath, *, at_key: bool = False) -> LazyLocation:
+        def find() -> Location:
+            found = locate(self.positions, ["deployment", *keypath], at_key=at_key)
+            return Location(self.shown, *found) if found else Location(self.shown)
+
+        return LazyLocation(find)
 
     def components(self) -> dict[ComponentRef, Component]:
         found: dict[ComponentRef, Component] = {}
@@ -294,7 +301,8 @@ _FIELD_HINTS = {
 }
 
 
-def _pydantic_problems(err: ValidationError, data: Any, positions: Any, shown: str) -> list[Problem]:
+def _pydantic_problems(err: ValidationError, data: Any, path: Path, shown: str) -> list[Problem]:
+    positions = load_positioned(path, shown)
     problems: list[Problem] = []
     seen: set[tuple[Any, ...]] = set()
     for error in err.errors():
@@ -356,26 +364,29 @@ def inspect_manifest(path: Path, config: RepoConfig) -> tuple[Manifest | None, l
     if not path.is_file():
         return None, [Problem("manifest not found", Location(shown), "create the file or fix the name")]
     try:
-        positions = load_positioned(path, shown)
-        if not isinstance(positions, dict):
-            raise AtmosError(
-                [Problem("a manifest must be a mapping with a 'deployment:' key", Location(shown, 1, 1))]
-            )
-        data = _plain(positions, shown, positions)
+        data = load_data(path, shown)
     except AtmosError as err:
         return None, err.problems
+    if not isinstance(data, dict):
+        return None, [
+            Problem(
+                "a manifest must be a mapping with a 'deployment:' key",
+                Location(shown, 1, 1),
+                "start the file with 'deployment:'",
+            )
+        ]
     problems: list[Problem] = []
     pruned: list[list[Any]] = []
     for _round in range(5):
         try:
             parsed = ManifestFile.model_validate(data)
         except ValidationError as err:
-            found = _pydantic_problems(err, data, positions, shown)
+            found = _pydantic_problems(err, data, path, shown)
             problems += [p for p in found if p not in problems and not _caused_by(p, pruned)]
             if not _prune(data, err, pruned):
                 return None, problems
             continue
-        manifest = Manifest(parsed.deployment, path, shown, positions)
+        manifest = Manifest(parsed.deployment, path, shown)
         return manifest, problems + check_manifest(manifest, config)
     return None, problems
 
@@ -406,40 +417,6 @@ def _prune(data: Any, err: ValidationError, pruned: list[list[Any]]) -> bool:
             del parent[key]
             pruned.append(present)
     return bool(doomed)
-
-
-def _plain(node: Any, manifest_shown: str, root: Any, path: tuple[Any, ...] = ()) -> Any:
-    """Round-trip nodes as plain Python values; YAML functions (`!include`, …) are refused."""
-    tag = getattr(getattr(node, "tag", None), "value", None)
-    if isinstance(tag, str) and tag.startswith("!"):
-        found = locate(root, list(path))
-        raise AtmosError(
-            [
-                Problem(
-                    f"YAML function {tag} is not supported",
-                    Location(manifest_shown, *found) if found else Location(manifest_shown),
-                    "replace it with a plain value",
-                )
-            ]
-        )
-    if isinstance(node, dict):
-        return {
-            (k if isinstance(k, str) else str(k)): _plain(v, manifest_shown, root, (*path, k))
-            for k, v in node.items()
-        }
-    if isinstance(node, list):
-        return [_plain(v, manifest_shown, root, (*path, i)) for i, v in enumerate(node)]
-    if isinstance(node, datetime.date):
-        return node.isoformat()
-    if isinstance(node, bool):
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
 
 
 def stack_file(config: RepoConfig, name: str) -> Path | None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks.config import RepoConfig
-from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.errors import AtmosError, Problem, Where
 from atmos_tasks.manifest import ComponentRef, Manifest, find_cycle
 from atmos_tasks.stacks import (
     ComponentConfig,
@@ -159,7 +159,7 @@ def resolve_target(
     """Resolve every enabled component of a deployment for one target; all problems at once."""
     model = manifest.model
     spec = model.targets[target]
-    top = [(s, manifest.locate(["stacks", i])) for i, s in enumerate(model.stacks)]
+    top: list[tuple[str, Where]] = [(s, manifest.locate(["stacks", i])) for i, s in enumerate(model.stacks)]
     top += [(s, manifest.locate(["targets", target, "stacks", i])) for i, s in enumerate(spec.stacks)]
     merged = loader.load_closure(top)
     context = template_context(manifest, target, git)
@@ -215,7 +215,7 @@ TEMPLATE_HINT = (
 
 
 def _referenced(
-    manifest: Manifest, ref: ComponentRef, where: Location, sections: list[Sourced]
+    manifest: Manifest, ref: ComponentRef, where: Where, sections: list[Sourced]
 ) -> tuple[list[ComponentRef], list[ComponentRef]]:
     """Components whose outputs, and nixpack components whose images, the templates read."""
     problems: list[Problem] = []
@@ -248,7 +248,7 @@ def _referenced(
 def _render(
     config: RepoConfig,
     ref: ComponentRef,
-    where: Location,
+    where: Where,
     sections: dict[str, Sourced],
     context: dict[str, Any],
     outputs: list[ComponentRef],
@@ -345,7 +345,7 @@ def _binding(
     labels: dict[str, str],
     variables: dict[str, Any],
     images: list[ComponentRef],
-    where: Location,
+    where: Where,
 ) -> ComponentRef | None:
     """The nixpack component bound to a terraform component: by labels, else by container name."""
     components = manifest.components()
@@ -401,6 +401,7 @@ def _resolve_terraform(
     folder = component.component or stack.component
     module_dir = module_folder(config, folder)
     if module_dir is None:
+        folder_at: Where
         if component.component is not None:
             folder_at = manifest.locate([*manifest.component_keypath(ref), "component"])
         else:

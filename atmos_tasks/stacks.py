@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks.config import RepoConfig
-from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.errors import AtmosError, Location, Problem, Where
 from atmos_tasks.yamlio import load_data, locate_in_file
 
 # A provenance tree mirrors a value tree: a dict for a mapping, an Origin for anything else.
@@ -153,7 +153,7 @@ class StackLoader:
         self._files[path] = stack
         return stack
 
-    def top_level(self, name: str, where: Location) -> Path:
+    def top_level(self, name: str, where: Where) -> Path:
         path = self._match_one(self.config.stacks_base / name)
         if path is None:
             raise AtmosError(
@@ -186,7 +186,7 @@ class StackLoader:
             {Path(p) for pattern in patterns for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)}
         )
 
-    def load_closure(self, top: list[tuple[str, Location]], strategy: str | None = None) -> Sourced:
+    def load_closure(self, top: list[tuple[str, Where]], strategy: str | None = None) -> Sourced:
         """Merge the declared top-level stacks, each with its import closure, in order."""
         strategy = strategy or self.config.list_merge_strategy
         layers: list[Sourced] = []
@@ -362,7 +362,7 @@ class ComponentConfig:
 
 
 def component_config(
-    merged: Sourced, name: str, config: RepoConfig | None = None, where: Location | None = None
+    merged: Sourced, name: str, config: RepoConfig | None = None, where: Where | None = None
 ) -> ComponentConfig:
     """Resolve one terraform component: globals → bases → its own sections → overrides."""
     strategy = config.list_merge_strategy if config else "replace"
@@ -372,7 +372,7 @@ def component_config(
     metadata: dict[str, Any] = _nested(own.value, "metadata")
     inheritance: list[str] = []
 
-    def locate(component: str) -> Location | None:
+    def locate(component: str) -> Where | None:
         origin = find_origin(components.prov, [component, "metadata", "inherits"])
         if config is not None and origin is not None:
             return origin_location(config, origin)
@@ -426,7 +426,7 @@ def _bases(
     name: str,
     chain: list[str],
     inheritance: list[str],
-    locate: Callable[[str], Location | None],
+    locate: Callable[[str], Where | None],
 ) -> list[str]:
     """Bases in merge order (a base's own bases first); fills `inheritance` as Atmos reports it."""
     inherits = _nested(components.value.get(name) or {}, "metadata").get("inherits")

@@ -26,6 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import compile_package
+
 APPS = 500
 TENANTS = 20
 REGIONS = 10
@@ -196,6 +198,7 @@ def process_seconds(args: list[str], runs: int) -> float:
 
 
 def main() -> None:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", help="generate the repository here and keep it")
     args = parser.parse_args()

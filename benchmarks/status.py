@@ -24,6 +24,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from _common import compile_package
+
 DEPLOYMENTS = 500
 TARGETS = ("dev", "staging", "prod")
 COMPONENTS = 10
@@ -96,6 +98,7 @@ def seconds(args: list[str], cwd: Path, runs: int = 5) -> float:
 
 
 def main() -> None:
+    compile_package()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--loose", action="store_true", help="do not pack refs and objects (fresh repository)"

@@ -27,16 +27,11 @@ def isolated_env(home: Path) -> dict[str, str]:
     env = {
         key: value
         for key, value in os.environ.items()
+        # Bytecode is written: hundreds of subprocesses would otherwise each recompile the package.
         if not key.startswith(("GIT_", "TF_", "GITHUB_", "GITLAB_", "ATMOS_TASKS_", "CI", "DOIT_"))
+        and key != "PYTHONDONTWRITEBYTECODE"
     }
-    env.update(
-        {
-            "HOME": str(home),
-            "NO_COLOR": "1",
-            "GIT_CONFIG_NOSYSTEM": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-    )
+    env.update({"HOME": str(home), "NO_COLOR": "1", "GIT_CONFIG_NOSYSTEM": "1"})
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -135,7 +136,12 @@ def test_the_release_journey(deployed: Repo) -> None:
         (first, "success"),
     ]
     assert history[0]["rollback_of"] == second and history[1]["promoted_from"] == "staging"
-    assert "build:" not in prod.stdout + approved.stdout + rollback.stdout  # nothing rebuilt
+    # Promotions and the rollback reuse the image the dev rollout built: nothing is rebuilt.
+    # (The service's source never changed, so later promotions find the same image already in place.)
+    assert "nixpack/api: reusing the recorded image" in prod.stdout
+    for run in (prod, approved, rollback):
+        assert "building" not in run.stdout
+        assert re.search(r"nixpack/api: (image reused|image up to date)", run.stdout)
 
 
 def test_a_component_added_later_is_not_promoted(deployed: Repo) -> None:
