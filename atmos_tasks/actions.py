@@ -10,11 +10,12 @@ apply, ("image", component) for a nixpack component's build (or tests).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 from atmos_tasks.executors import Job, executor_for
 
-READY = {"outputs": "applied", "image": "built"}
+READY = {"outputs": "applied", "image": "built", "vendor": "vendored"}
 
 
 def _upstream(
@@ -24,10 +25,10 @@ def _upstream(
     for key, (kind, name) in upstream.items():
         result = values.get(key) or {}
         if result.get("status") != READY[kind]:
-            blocked.append(name)
+            blocked.append(f"vendoring of {name}" if kind == "vendor" else name)
         elif kind == "outputs":
             outputs[name] = result.get("outputs", {})
-        else:
+        elif kind == "image":
             images[name] = result
     return sorted(blocked), outputs, images
 
@@ -42,9 +43,16 @@ def _failure(err: Exception, workdir: str | None = None) -> dict[str, Any]:
 
 def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
     """Plan one Terraform component once its dependencies are applied and its images built."""
+    vendored = next((values[k] for k, (kind, _n) in upstream.items() if kind == "vendor"), None)
+    if vendored is not None and vendored.get("status") == "failed":
+        # The component's own module could not be vendored: that is this component failing.
+        return {"status": "failed", "error": f"vendoring failed: {vendored.get('error', '')}"}
     blocked, outputs, images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
+    if vendored is not None:
+        # The object the vendor task materialised is the module's identity from here on.
+        job = dataclasses.replace(job, module_digest=vendored["digest"])
     try:
         return executor_for(job.kind).plan(job, outputs, images)
     except Exception as err:

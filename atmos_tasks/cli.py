@@ -384,6 +384,197 @@ def _sbom_component(bom: dict[str, Any], name: str) -> dict[str, Any]:
     )
 
 
+def _vendored(args: argparse.Namespace) -> list[tuple[Any, str, list[Any]]]:
+    """(manifest, target, vendor entries) for each selected deployment and target."""
+    from atmos_tasks.discovery import load_for, resolve_all
+
+    workspace = _workspace(args)
+    names = [args.deployment] if args.deployment else workspace.deployment_names()
+    found = []
+    for name in names:
+        manifest = load_for(workspace, name)
+        targets = [args.target] if args.target else manifest.target_names()
+        for target, resolved in resolve_all(workspace, manifest, targets).items():
+            entries = [c.vendor for c in resolved.components.values() if c.vendor is not None]
+            if entries:
+                found.append((manifest, target, entries))
+    return found
+
+
+def _store(args: argparse.Namespace, manifest: Any = None) -> Any:
+    from atmos_tasks.config import load_config
+    from atmos_tasks.vendoring import store_root
+    from vendor_cache import Store
+
+    return Store(store_root(load_config(_repo_root(args)), manifest))
+
+
+def _vendor_error(err: Exception) -> AtmosError:
+    return AtmosError.single(
+        getattr(err, "message", str(err)),
+        None,
+        getattr(err, "hint", None),
+        exit_code=getattr(err, "exit_code", 1),
+    )
+
+
+def cmd_vendor_pull(args: argparse.Namespace) -> int:
+    from vendor_cache import VendorError
+
+    console = _console()
+    rows = []
+    progress = _vendor_progress(console)
+    try:
+        for manifest, target, entries in _vendored(args):
+            with _store(args, manifest) as store:
+                done = store.vendor_target(
+                    manifest.name,
+                    target,
+                    entries,
+                    frozen=args.frozen,
+                    update=args.update,
+                    verify=args.verify,
+                    progress=progress,
+                )
+            versions = {e.component: e.version for e in entries}
+            for item in done:
+                how = "fetched" if item.fetched else "cached"
+                rows.append(
+                    f"  ✓ {manifest.name}/{target} {item.component} {versions.get(item.component) or ''} "
+                    f"{item.digest[:12]} ({how}{', materialised' if item.materialized else ''})"
+                )
+    except VendorError as err:
+        raise _vendor_error(err) from None
+    for row in rows:
+        console.print(row)
+    console.print(f"{len(rows)} component(s) vendored" if rows else "Nothing to vendor.")
+    return 0
+
+
+def _vendor_progress(console: Any) -> Any:
+    """Progress lines for long pulls, on a terminal only."""
+    if not console.is_terminal:
+        return None
+    seen: set[tuple[str, str]] = set()
+
+    def report(event: Any) -> None:
+        key = (event.phase, event.subject)
+        if key not in seen:
+            seen.add(key)
+            console.print(f"  [dim]… {event.phase} {event.subject}[/]")
+
+    return report
+
+
+def cmd_vendor_status(args: argparse.Namespace) -> int:
+    from vendor_cache import VendorError
+
+    data: list[dict[str, Any]] = []
+    try:
+        for manifest, target, entries in _vendored(args):
+            versions = {e.component: e for e in entries}
+            with _store(args, manifest) as store:
+                for status in store.status(manifest.name, target, entries):
+                    entry = versions[status.component]
+                    data.append(
+                        {
+                            "deployment": manifest.name,
+                            "target": target,
+                            "component": status.component,
+                            "source": entry.source,
+                            "version": entry.version,
+                            "locked_digest": status.locked.digest if status.locked else None,
+                            "locked_commit": status.locked.commit if status.locked else None,
+                            "lock_matches": status.lock_matches,
+                            "object_present": status.object_present,
+                            "workspace_intact": status.workspace_intact,
+                        }
+                    )
+    except VendorError as err:
+        raise _vendor_error(err) from None
+
+    def table(found: list[dict[str, Any]]) -> None:
+        console = _console()
+        for row in found:
+            ok = row["lock_matches"] and row["object_present"] and row["workspace_intact"]
+            mark = "[green]✓[/]" if ok else "[yellow]![/]"
+            problems = [
+                text
+                for key, text in (
+                    ("lock_matches", "lock out of date"),
+                    ("object_present", "object missing"),
+                    ("workspace_intact", "workspace not intact"),
+                )
+                if not row[key]
+            ]
+            digest = (row["locked_digest"] or "not locked")[:12]
+            console.print(
+                f"{mark} {row['deployment']}/{row['target']} {row['component']} {row['version'] or ''} "
+                f"{digest}" + (f"  ({', '.join(problems)})" if problems else "")
+            )
+        if not found:
+            console.print("No vendored components.")
+
+    _emit(data, args.format, table)
+    return 0
+
+
+def cmd_vendor_stats(args: argparse.Namespace) -> int:
+    with _store(args) as store:
+        stats = store.stats()
+    data = {
+        "objects": stats.objects,
+        "object_bytes": stats.object_bytes,
+        "workspaces": stats.workspaces,
+        "workspace_bytes": stats.workspace_bytes,
+        "referenced_bytes": stats.referenced_bytes,
+        "disk_bytes": stats.disk_bytes,
+        "saved_bytes": stats.saved_bytes,
+        "saved_percent": round(100 * stats.saved_bytes / stats.workspace_bytes, 1)
+        if stats.workspace_bytes
+        else 0.0,
+    }
+
+    def table(found: dict[str, Any]) -> None:
+        console = _console()
+        console.print(f"objects      {found['objects']} ({found['object_bytes']} bytes)")
+        console.print(f"workspaces   {found['workspaces']} ({found['workspace_bytes']} bytes as copies)")
+        console.print(f"on disk      {found['disk_bytes']} bytes")
+        console.print(
+            f"saved        {found['saved_bytes']} bytes ({found['saved_percent']}%) by sharing objects"
+        )
+
+    _emit(data, args.format, table)
+    return 0
+
+
+def cmd_vendor_clean(args: argparse.Namespace) -> int:
+    from atmos_tasks.manifest import duration_seconds
+
+    older = duration_seconds(args.older_than) if args.older_than else None
+    with _store(args) as store:
+        report = store.clean(older_than=older, dry_run=not args.force)
+    data = {
+        "dry_run": report.dry_run,
+        "objects": list(report.objects),
+        "workspaces": [str(p) for p in report.workspaces],
+        "temporary": [str(p) for p in report.temporary],
+        "bytes": report.bytes,
+    }
+
+    def table(found: dict[str, Any]) -> None:
+        verb = "would remove" if found["dry_run"] else "removed"
+        print(
+            f"{verb}: {len(found['objects'])} object(s), {len(found['workspaces'])} workspace(s), "
+            f"{len(found['temporary'])} temporary folder(s), {found['bytes']} bytes"
+        )
+        if found["dry_run"]:
+            print("(a dry run: pass --force to remove them)")
+
+    _emit(data, args.format, table)
+    return 0
+
+
 def cmd_diff(args: argparse.Namespace) -> int:
     from atmos_tasks.compare import diff
 
@@ -685,6 +876,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--component")
     p.add_argument("--git-sha", dest="git_sha", help="default: the commit the target runs")
     p.set_defaults(func=cmd_sbom)
+
+    p = sub.add_parser("vendor", help="vendored modules: pull, status, stats, clean")
+    vendor = p.add_subparsers(dest="vendor_command", required=True, metavar="ACTION")
+    pull = vendor.add_parser("pull", help="fetch and materialise every vendored module")
+    status_p = vendor.add_parser("status", help="lock, store and workspace state of each vendored module")
+    for q in (pull, status_p):
+        q.add_argument("--deployment")
+        q.add_argument("--target")
+    pull.add_argument("--update", action="store_true", help="fetch again even when locked (moved tags)")
+    pull.add_argument("--frozen", action="store_true", help="use the lock file only; never touch the network")
+    pull.add_argument(
+        "--verify", action="store_true", help="re-hash objects; evict and re-fetch corrupt ones"
+    )
+    pull.set_defaults(func=cmd_vendor_pull)
+    status_p.add_argument("--format", choices=FORMATS, default="table")
+    status_p.set_defaults(func=cmd_vendor_status)
+    stats_p = vendor.add_parser("stats", help="objects, sizes, and what sharing them saves")
+    stats_p.add_argument("--format", choices=FORMATS, default="table")
+    stats_p.set_defaults(func=cmd_vendor_stats)
+    clean = vendor.add_parser("clean", help="remove unreferenced objects and stale workspaces (dry run)")
+    clean.add_argument("--older-than", dest="older_than", help="only what was last used before, e.g. 7d")
+    clean.add_argument("--force", action="store_true", help="really remove (default: dry run)")
+    clean.add_argument("--format", choices=FORMATS, default="table")
+    clean.set_defaults(func=cmd_vendor_clean)
 
     p = sub.add_parser("diff", help="how two targets (or commits) differ")
     p.add_argument("deployment")

@@ -21,6 +21,7 @@ from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, reso
 from atmos_tasks.stacks import Origin, StackLoader, stack_name
 from atmos_tasks.templates import is_template, output_references, references
 from atmos_tasks.tracking import leaf
+from atmos_tasks.vendoring import vendor_resolver
 from atmos_tasks.yamlio import load_positioned, locate
 
 NO_COMMIT = GitInfo("0" * 40, "")
@@ -83,7 +84,13 @@ def resolve_all(workspace: Any, manifest: Manifest, targets: list[str]) -> dict[
     for target in targets:
         try:
             out[target] = resolve_target(
-                manifest, workspace.config, target, git, loader, workspace.declared_variables
+                manifest,
+                workspace.config,
+                target,
+                git,
+                loader,
+                workspace.declared_variables,
+                vendor_resolver(workspace.config, manifest, target),
             )
         except AtmosError as err:
             problems += [p for p in err.problems if p not in problems]
@@ -261,7 +268,15 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
                 if any(manifest.locate(k) in missing for k in keys):
                     continue
                 try:
-                    resolve_target(manifest, config, target, git, loader, workspace.declared_variables)
+                    resolve_target(
+                        manifest,
+                        config,
+                        target,
+                        git,
+                        loader,
+                        workspace.declared_variables,
+                        vendor_resolver(config, manifest, target),
+                    )
                 except AtmosError as err:
                     problems += [p for p in err.problems if p not in problems]
         report["deployments"][path.stem] = {

@@ -28,6 +28,7 @@ from atmos_tasks.tracking import leaf, read_records
 
 if TYPE_CHECKING:
     from atmos_tasks.build.stage import BuildJob
+    from atmos_tasks.vendoring import VendorSpec
 
 
 @dataclass
@@ -45,6 +46,7 @@ class TargetPlan:
     source: Source | None = None
     remote: str | None = None
     builds: dict[ComponentRef, BuildJob] = field(default_factory=dict)
+    vendors: dict[ComponentRef, VendorSpec] = field(default_factory=dict)
     # Promotions and rollbacks: the images the deployed commit's builds recorded.
     recorded_builds: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
 
@@ -352,10 +354,16 @@ def compile_source(
     return plan
 
 
-def terraform_job(workspace: Workspace, resolved: ResolvedTarget, component: ResolvedComponent) -> Job:
+def terraform_job(
+    workspace: Workspace,
+    resolved: ResolvedTarget,
+    component: ResolvedComponent,
+    vendor_key: str | None = None,
+) -> Job:
+    """`vendor_key`: a vendored module's identity until its vendor task says which object it is."""
     config = workspace.config
     assert component.module_dir is not None
-    module_digest = workspace.module_digest(component.module_dir)
+    module_digest = vendor_key or workspace.module_digest(component.module_dir)
     workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
     static_key = hash_json(
         {
@@ -368,6 +376,7 @@ def terraform_job(workspace: Workspace, resolved: ResolvedTarget, component: Res
             "command": config.terraform_command,
             "workdir": config.shown(workdir),
             "bindings": component.bindings,
+            "context": component.deferred_context,
         }
     )
     return Job(
@@ -390,6 +399,7 @@ def terraform_job(workspace: Workspace, resolved: ResolvedTarget, component: Res
         image_refs=tuple(r.name for r in component.image_refs),
         bindings=dict(component.bindings),
         template_context=resolved.template_context if component.deferred else {},
+        context_vars=component.deferred_context,
     )
 
 
@@ -466,8 +476,18 @@ def compile_target(
     only: set[str] | None = None,
 ) -> TargetPlan:
     """`only`: these components and what they depend on (a narrowed promotion)."""
+    from atmos_tasks.vendoring import vendor_resolver, vendor_spec
+
     config = workspace.config
-    resolved = resolve_target(manifest, config, target, git, loader, workspace.declared_variables)
+    resolved = resolve_target(
+        manifest,
+        config,
+        target,
+        git,
+        loader,
+        workspace.declared_variables,
+        vendor_resolver(config, manifest, target),
+    )
     if only:
         unknown = only - {ref.name for ref in resolved.components}
         if unknown:
@@ -486,16 +506,21 @@ def compile_target(
         resolved.components = {ref: c for ref, c in resolved.components.items() if ref in keep}
     jobs: dict[ComponentRef, Job] = {}
     builds: dict[ComponentRef, BuildJob] = {}
+    vendors: dict[ComponentRef, VendorSpec] = {}
     for ref, component in resolved.components.items():
         if component.image is not None:
             builds[ref] = build_job(workspace, manifest, resolved, component, git, dirty, options.skip_push)
-        else:
-            jobs[ref] = terraform_job(workspace, resolved, component)
+            continue
+        vendor = vendor_spec(config, manifest, target, component.vendor) if component.vendor else None
+        if vendor is not None:
+            vendors[ref] = vendor
+        jobs[ref] = terraform_job(workspace, resolved, component, vendor.key if vendor else None)
     return TargetPlan(
         manifest=manifest,
         resolved=resolved,
         jobs=jobs,
         builds=builds,
+        vendors=vendors,
         order=resolved.order(),
         options=options,
         git=git,

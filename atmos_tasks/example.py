@@ -27,6 +27,36 @@ def _git(cwd: Path, *args: str) -> str:
     return proc.stdout.strip()
 
 
+def module_sources(versions: Path, bare: Path) -> None:
+    """The Git repository the example vendors its modules from: one tag per module version.
+
+    `<versions>/<module>/<version>/` becomes folder `<module>/` at tag `v<version>`, versions in
+    order, so `git::./.sources/modules.git//alarms?ref=v1.3.0` picks one.
+    """
+    work = bare.parent / "modules-work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    _git(work, "init", "-q", "-b", "main")
+    _git(work, "config", "user.email", "modules@example.com")
+    _git(work, "config", "user.name", "example modules")
+    releases = sorted(
+        (tuple(int(p) for p in version.name.split(".")), module.name, version)
+        for module in versions.iterdir()
+        if module.is_dir()
+        for version in module.iterdir()
+        if version.is_dir()
+    )
+    for number, name, folder in releases:
+        shutil.rmtree(work / name, ignore_errors=True)
+        shutil.copytree(folder, work / name)
+        _git(work, "add", "-A")
+        label = ".".join(map(str, number))
+        _git(work, "commit", "-q", "-m", f"{name} {label}")
+        _git(work, "tag", f"v{label}")
+    _git(bare.parent, "clone", "-q", "--bare", str(work), str(bare))
+    shutil.rmtree(work)
+
+
 def init_example(path: Path) -> Path:
     path = path.resolve()
     if path.exists() and any(path.iterdir()):
@@ -38,8 +68,11 @@ def init_example(path: Path) -> Path:
         source,
         path,
         dirs_exist_ok=True,
-        ignore=shutil.ignore_patterns(".atmos", ".doit.db*", "__pycache__", ".terraform", "*.tfstate*"),
+        ignore=shutil.ignore_patterns(
+            ".atmos", ".doit.db*", "__pycache__", ".terraform", "*.tfstate*", ".module-sources", ".sources"
+        ),
     )
+    module_sources(source / ".module-sources", path / ".sources" / "modules.git")
     _git(path, "init", "-q", "-b", "main")
     # A fresh machine may have no Git identity; the example still gets its first commit.
     if not subprocess.run(["git", "config", "user.email"], cwd=path, capture_output=True).stdout.strip():

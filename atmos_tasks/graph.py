@@ -27,6 +27,7 @@ from atmos_tasks.hashing import hash_json
 from atmos_tasks.invocation import BUILD_PARAMS, ROLLOUT_PARAMS
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
+from atmos_tasks.vendoring import WorkspaceIntact, vendor_component
 
 TaskDict = dict[str, Any]
 
@@ -135,6 +136,21 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             continue
         job = plan.jobs[ref]
         upstream, getargs, after = _upstream(plan, ref, produces)
+        vendor = plan.vendors.get(ref)
+        if vendor is not None:
+            vendor_id = task_id("vendor", dep, target, ref.name)
+            yield {
+                "basename": "vendor",
+                "name": _sub("vendor", dep, target, ref.name),
+                "doc": f"vendor the module of {ref} for {dep}/{target}",
+                "actions": [(vendor_component, [vendor])],
+                "uptodate": [config_changed(vendor.key), WorkspaceIntact(str(plan.root))],
+                "verbosity": 0,
+                "meta": _meta("vendor", dep, target, ref),
+            }
+            upstream["vnd"] = ("vendor", ref.name)
+            getargs["vnd"] = (vendor_id, None)
+            after = [*after, vendor_id]
         plan_id = task_id("plan", dep, target, ref.name)
         apply_id = task_id("apply", dep, target, ref.name)
         yield {

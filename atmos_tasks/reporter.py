@@ -16,6 +16,7 @@ import time
 from typing import Any, TextIO
 
 VERBS = {
+    "vendor": {"run": "vendoring", "vendored": "vendored", "uptodate": "module up to date"},
     "build": {"run": "building", "built": "built", "uptodate": "image up to date"},
     "reuse": {"run": "reusing the recorded image", "built": "image reused", "uptodate": "image up to date"},
     "test": {"run": "testing", "built": "tests passed", "uptodate": "tests up to date"},
@@ -123,6 +124,8 @@ class RolloutReporter:
             detail = ""
             if status == "planned":
                 detail = ", changes" if values.get("has_changes") else ", no changes"
+            elif kind == "vendor":
+                detail = f" {values.get('version') or ''} {values.get('digest', '')[:12]}".rstrip()
             elif kind in ("build", "reuse"):
                 how = "recorded image reused" if values.get("reused") else f"with {values.get('builder')}"
                 detail = f" ({how}) {values.get('digest', '')[:19]}"

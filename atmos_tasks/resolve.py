@@ -29,6 +29,7 @@ from atmos_tasks.stacks import (
 )
 from atmos_tasks.templates import PendingOutputs, TemplateError, is_template, references_in, render_tree
 from atmos_tasks.tracking import leaf
+from atmos_tasks.vendoring import VendorFor, store_root
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,10 @@ class ResolvedComponent:
     backend: dict[str, Any] = field(default_factory=dict)
     inheritance: list[str] = field(default_factory=list)
     image: ImageSpec | None = None
+    vendor: Any = None  # vendor_cache.VendorEntry of a vendored module
+    # A vendored module's files exist only once its vendor task ran: the target context it declares
+    # is chosen then (plan time), from these keys.
+    deferred_context: dict[str, Any] = field(default_factory=dict)
     # Values known only later are rendered again then: a dependency's outputs, a built image.
     vars_template: dict[str, Any] = field(default_factory=dict)
     output_refs: list[ComponentRef] = field(default_factory=list)
@@ -155,6 +160,7 @@ def resolve_target(
     git: GitInfo,
     loader: StackLoader,
     declared_variables: DeclaredVariables,
+    vendor_for: VendorFor | None = None,
 ) -> ResolvedTarget:
     """Resolve every enabled component of a deployment for one target; all problems at once."""
     model = manifest.model
@@ -178,7 +184,7 @@ def resolve_target(
             continue
         try:
             found = _resolve_terraform(
-                manifest, config, target, ref, merged, context, declared_variables, images
+                manifest, config, target, ref, merged, context, declared_variables, images, vendor_for
             )
         except AtmosError as err:
             problems += err.problems
@@ -380,6 +386,7 @@ def _resolve_terraform(
     context: dict[str, Any],
     declared_variables: DeclaredVariables,
     images: list[ComponentRef],
+    vendor_for: VendorFor | None = None,
 ) -> ResolvedComponent | None:
     """None when the stacks disable the component (metadata.enabled: false)."""
     model = manifest.model
@@ -399,7 +406,13 @@ def _resolve_terraform(
     if not stack.enabled:
         return None
     folder = component.component or stack.component
-    module_dir = module_folder(config, folder)
+    vendored = vendor_for(ref, folder, where) if vendor_for is not None else None
+    if vendored is not None:
+        module_dir: Path | None = (
+            store_root(config, manifest) / "deployments" / model.name / target / "terraform" / ref.name
+        )
+    else:
+        module_dir = module_folder(config, folder)
     if module_dir is None:
         folder_at: Where
         if component.component is not None:
@@ -424,8 +437,23 @@ def _resolve_terraform(
         )
     base = manifest.component_keypath(ref)
     target_context = model.targets[target].context
-    declared = declared_variables(module_dir)
-    context_vars = {k: v for k, v in target_context.items() if declared is None or k in declared}
+    deferred_context: dict[str, Any] = {}
+    if vendored is not None:
+        context_vars: dict[str, Any] = {}
+        deferred_context = dict(
+            _render(
+                config,
+                ref,
+                where,
+                {"context": _manifest_layer(manifest, ["targets", target, "context"], dict(target_context))},
+                context,
+                [],
+                [],
+            )["context"]
+        )
+    else:
+        declared = declared_variables(module_dir)
+        context_vars = {k: v for k, v in target_context.items() if declared is None or k in declared}
     vars_sourced = merge_all(
         [
             stack.vars,
@@ -479,6 +507,8 @@ def _resolve_terraform(
         output_refs=outputs,
         image_refs=image_refs,
         bindings=bindings,
+        vendor=vendored,
+        deferred_context=deferred_context,
         provenance={"vars": vars_sourced.prov, "settings": settings.prov, "env": env.prov},
     )
 

@@ -88,6 +88,10 @@ def parse_source(text: str, *, base_dir: Path) -> Source:
     address, _, query = rest.partition("?")
     scheme = urlsplit(address).scheme if "://" in address else ""
 
+    if forced == "git" and address.startswith(("./", "../")):
+        # A repository beside the one that vendors (`git::./modules.git//vpc`): anchored like a local path.
+        url, subdir = _split_subdir(address)
+        address = str((base_dir / url).resolve()) + (f"//{subdir}" if subdir else "")
     if forced == "git" or scheme in ("ssh", "git") or SCP_LIKE.match(address):
         return _git(text, address, query)
     if not scheme and address.startswith(GIT_HOST_SHORTHANDS):

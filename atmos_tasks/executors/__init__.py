@@ -34,6 +34,8 @@ class Job:
     image_refs: tuple[str, ...] = ()
     bindings: dict[str, str] = field(default_factory=dict)
     template_context: dict[str, Any] = field(default_factory=dict)
+    # The target context of a vendored module: kept to the variables it declares at plan time.
+    context_vars: dict[str, Any] = field(default_factory=dict)
 
 
 class Executor(Protocol):

@@ -255,6 +255,11 @@ class TerraformExecutor:
         except TemplateError as err:
             key = ".".join(str(p) for p in ("vars", *err.keypath))
             return {"status": "failed", "error": f"{key}: {err.message}", "workdir": str(workdir)}
+        if job.context_vars:
+            declared = declared_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root))
+            for key, value in job.context_vars.items():
+                if declared is None or key in declared:
+                    variables[key] = value
         bound = None
         for var, image in job.bindings.items():
             bound = images[image]["image"]
@@ -359,4 +364,19 @@ def declared_variables(module_dir: Path) -> set[str] | None:
                 return None
             for block in parsed.get("variable", []):
                 names.update(key.strip('"') for key in block)
+    return names
+
+
+def declared_variables_cached(module_dir: Path, digest: str, root: Path) -> set[str] | None:
+    """declared_variables, remembered by module digest in the cache compilation also uses."""
+    path = root / ".atmos" / "cache" / "tf-variables.json"
+    try:
+        cache = json.loads(path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if digest in cache:
+        return None if cache[digest] is None else set(cache[digest])
+    names = declared_variables(module_dir)
+    cache[digest] = None if names is None else sorted(names)
+    _write_if_changed(path, json.dumps(cache, sort_keys=True))
     return names

@@ -151,7 +151,9 @@ CASES = {
         "ecr/api: {}",
         "defined under both",
     ),
-    "bad target in the task name": Case(lambda repo: None, MANIFEST, "targets:", "has no target 'qa'"),
+    "bad target in the task name": Case(
+        lambda repo: None, MANIFEST, "  targets:\n    dev", "has no target 'qa'"
+    ),
 }
 
 

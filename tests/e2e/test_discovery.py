@@ -40,6 +40,7 @@ def test_list_filters_by_label(repo: Repo) -> None:
         "terraform/ecr/api",
         "terraform/ecs/taskdef-api",
         "terraform/ecs/service-api",
+        "terraform/monitoring/alarms-api",
         "nixpack/api",
     ]
     assert (
@@ -57,7 +58,13 @@ def test_describe_json_shape_and_provenance(repo: Repo) -> None:
     assert data["deployment"] == "api" and list(data["targets"]) == ["dev", "staging", "prod"]
     prod = data["targets"]["prod"]
     assert prod["stacks"][-1] == "deploy/prod" and prod["context"]["replicas"] == 4
-    assert list(prod["components"]) == ["ecr/api", "api", "ecs/taskdef-api", "ecs/service-api"]
+    assert list(prod["components"]) == [
+        "ecr/api",
+        "api",
+        "ecs/taskdef-api",
+        "ecs/service-api",
+        "monitoring/alarms-api",
+    ]
     image = prod["components"]["api"]
     assert image["type"] == "nixpack" and image["source"] == "services/api"
     assert image["image"] == {"registry": None, "repository": "acme/api", "publish": False}
@@ -129,11 +136,14 @@ def test_graph_formats(repo: Repo) -> None:
         "apply:api:dev:ecs/taskdef-api",
         "plan:api:dev:ecs/service-api",
         "apply:api:dev:ecs/service-api",
+        "vendor:api:dev:monitoring/alarms-api",
+        "plan:api:dev:monitoring/alarms-api",
+        "apply:api:dev:monitoring/alarms-api",
         "record:api:dev",
         "rollout:api:dev",
     ]
     mermaid = repo.cli("graph", "api", "--target", "dev", "--format", "mermaid").stdout
-    assert mermaid.startswith("flowchart TD") and mermaid.count("-->") == 12
+    assert mermaid.startswith("flowchart TD") and mermaid.count("-->") == 15
     dot = repo.cli("graph", "api", "--target", "dev", "--format", "dot").stdout
     assert '"apply:api:dev:ecr/api" -> "plan:api:dev:ecs/taskdef-api";' in dot
 

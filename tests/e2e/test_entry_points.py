@@ -29,7 +29,7 @@ def test_loader_plugin_needs_no_dodo_file(repo: Repo) -> None:
     assert "rollout:api:prod" in listed.stdout
     proc = repo.doit("rollout:api:staging")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 4
+    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 5
 
 
 def test_unknown_deployment_is_bad_input(repo: Repo) -> None:

@@ -151,8 +151,8 @@ def test_two_runs_on_one_target_are_serialized_and_the_second_finds_work_done(re
     outs = [p.communicate(timeout=300) for p in (first, second)]
     assert first.returncode == 0 and second.returncode == 0, outs
     applied = [len(re.findall(r": applied \(", out)) for out, _ in outs]
-    assert sorted(applied) == [0, 3]  # one run did the work, the other found it up to date
-    assert len(repo.tags()) == 4
+    assert sorted(applied) == [0, 4]  # one run did the work, the other found it up to date
+    assert len(repo.tags()) == 5
 
 
 def test_a_held_lock_on_dev_does_not_block_staging(repo: Repo) -> None:
@@ -164,4 +164,4 @@ def test_a_held_lock_on_dev_does_not_block_staging(repo: Repo) -> None:
         proc = repo.doit("rollout:api:staging")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "waiting" not in proc.stderr
-    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 4
+    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 5

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import Repo, make_repo
 
-COMPONENTS = ["api", "ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+COMPONENTS = ["api", "ecr/api", "ecs/service-api", "ecs/taskdef-api", "monitoring/alarms-api"]
 
 
 @pytest.fixture(scope="session")
@@ -297,8 +297,11 @@ def test_promotion_graph_and_status(deployed: Repo) -> None:
     assert not prod["ready"]
 
 
-def clone(remote: Path, path: Path, env: dict[str, str], email: str) -> Repo:
+def clone(remote: Path, path: Path, env: dict[str, str], email: str, sources: Path | None = None) -> Repo:
     subprocess.run(["git", "clone", "-q", str(remote), str(path)], env=env, check=True)
+    if sources is not None:
+        # The module repository the example vendors from sits beside each checkout.
+        shutil.copytree(sources, path / ".sources")
     repo = Repo(path, env)
     repo.git("config", "user.email", email)
     return repo
@@ -313,8 +316,8 @@ def test_two_clones_race_for_one_target_and_exactly_one_records(
     deployed.git(
         "push", "-q", "origin", "main", "refs/atmos/*:refs/atmos/*", "refs/tags/atmos/*:refs/tags/atmos/*"
     )
-    one = clone(remote, tmp_path / "one", env, "one@example.com")
-    two = clone(remote, tmp_path / "two", env, "two@example.com")
+    one = clone(remote, tmp_path / "one", env, "one@example.com", deployed.path / ".sources")
+    two = clone(remote, tmp_path / "two", env, "two@example.com", deployed.path / ".sources")
     for repo in (one, two):
         repo.write("bump.txt", "1\n")
     one.commit("Bump")
@@ -349,10 +352,10 @@ def test_two_clones_race_for_one_target_and_exactly_one_records(
     refs = dict(line.split(" ")[:2] for line in remote_refs if line.startswith("refs/atmos/"))
     tags = [line.split(" ") for line in remote_refs if line.startswith("refs/tags/")]
     winner = next(r for r, p in zip((one, two), runs, strict=True) if p.returncode == 0)
-    assert set(refs.values()) == {winner.head()} and len(refs) == 4
+    assert set(refs.values()) == {winner.head()} and len(refs) == 5
     newest = [t for t in tags if t[2] == winner.head()]
-    assert len(newest) == 4  # the winner's tags, complete; none of the loser's
-    assert len(tags) == 8  # plus the first dev rollout's four
+    assert len(newest) == 5  # the winner's tags, complete; none of the loser's
+    assert len(tags) == 10  # plus the first dev rollout's five
     loser_repo = one if winner is two else two
     assert {sha for sha in loser_repo.refs("refs/atmos/deployments/api/dev/").values()} != {loser_repo.head()}
 

@@ -67,7 +67,13 @@ def test_status_json_shape_after_a_rollout(repo: Repo) -> None:
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
     assert list(data) == ["api"] and list(data["api"]) == ["dev"]
-    assert sorted(data["api"]["dev"]) == ["api", "ecr/api", "ecs/service-api", "ecs/taskdef-api"]
+    assert sorted(data["api"]["dev"]) == [
+        "api",
+        "ecr/api",
+        "ecs/service-api",
+        "ecs/taskdef-api",
+        "monitoring/alarms-api",
+    ]
     assert data["api"]["dev"]["api"]["type"] == "nixpack" and data["api"]["dev"]["api"]["image"].startswith(
         "acme/api@sha256:"
     )

@@ -1,0 +1,171 @@
+"""Just-in-time vendoring of Terraform modules per deployment and target (SPEC §7).
+
+Which module a component uses comes from, in this order: the manifest's inline `vendor.components`,
+the file `vendor.manifest` names, the repository's `vendor.yaml` (filtered to this deployment's
+components), then auto-discovery (a `component.yaml` in the component's folder). Per target, an
+entry applies when its `labels` match the target's labels, so dev and prod can pin different
+versions of one module. The `vendor:` task materialises the chosen object from the
+content-addressable store into the target's workspace.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.config import RepoConfig
+from atmos_tasks.errors import AtmosError, Problem, Where
+from atmos_tasks.hashing import hash_json
+from atmos_tasks.manifest import ComponentRef, Manifest
+
+VendorFor = Callable[[ComponentRef, str, Where], Any]
+
+
+def store_root(config: RepoConfig, manifest: Manifest | None = None) -> Path:
+    cache = manifest.model.vendor.cache if manifest is not None else None
+    if cache is not None and cache.dir:
+        return (config.work_root_path / cache.dir).resolve()
+    return config.work_dir / "vendor-cache"
+
+
+def _problem(err: Exception, where: Where | None) -> AtmosError:
+    message = getattr(err, "message", str(err))
+    hint = getattr(err, "hint", None) or "fix the vendor entry"
+    return AtmosError([Problem(message, where, hint)], getattr(err, "exit_code", 2))
+
+
+def _component_yaml(path: Path, folder: str, base_dir: Path) -> Any:
+    """Atmos's per-component vendoring file (`kind: ComponentVendorConfig`), as one entry."""
+    from atmos_tasks.yamlio import load_data
+    from vendor_cache import VendorEntry
+    from vendor_cache.errors import ManifestError
+
+    data = load_data(path, str(path))
+    source = (data or {}).get("spec", {}).get("source", {}) if isinstance(data, dict) else {}
+    if not isinstance(source, dict) or not isinstance(source.get("uri"), str):
+        raise ManifestError(f"{path}: spec.source.uri is missing", hint="see Atmos's component.yaml format")
+    return VendorEntry(
+        component=folder,
+        source=source["uri"],
+        version=str(source["version"]) if source.get("version") is not None else None,
+        included_paths=tuple(source.get("included_paths") or ()),
+        excluded_paths=tuple(source.get("excluded_paths") or ()),
+        base_dir=base_dir,
+    )
+
+
+def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> VendorFor:
+    """A function that says, per terraform component, which vendor entry applies on `target`."""
+    from vendor_cache import VendorError, entries_from_manifest, read_vendor_yaml, resolve_entries
+
+    spec = manifest.model.vendor
+    labels = dict(manifest.model.targets[target].labels)
+    chosen: dict[str, Any] | None = None
+
+    def layers(names: set[str]) -> dict[str, Any]:
+        found: list[list[Any]] = []
+        items = [e.model_dump(exclude_none=True) for e in spec.components]
+        found.append(entries_from_manifest(items, base_dir=config.root))
+        if spec.manifest:
+            found.append(read_vendor_yaml(config.root / spec.manifest, components=names))
+        repository = (config.vendor_base or config.root) / "vendor.yaml"
+        if repository.is_file():
+            found.append(read_vendor_yaml(repository, components=names))
+        if spec.auto_discover:
+            found.append(
+                [
+                    _component_yaml(config.terraform_base / name / "component.yaml", name, config.root)
+                    for name in sorted(names)
+                    if (config.terraform_base / name / "component.yaml").is_file()
+                ]
+            )
+        return resolve_entries(found, labels)
+
+    names: set[str] = set()
+
+    def vendor_for(ref: ComponentRef, folder: str, where: Where) -> Any:
+        nonlocal chosen, names
+        wanted = {ref.name, folder}
+        if chosen is None or not wanted <= names:
+            names |= wanted
+            try:
+                chosen = layers(names)
+            except VendorError as err:
+                raise _problem(err, manifest.locate(["vendor"], at_key=True)) from None
+        entry = chosen.get(ref.name) or chosen.get(folder)
+        if entry is None:
+            return None
+        # A relative local path is part of the commit (a promotion reads it from its worktree); a
+        # relative Git repository (`git::./modules.git`) is beside the checkout, never in a commit.
+        base = config.work_root_path if entry.source.startswith("git::") else config.root
+        # The workspace is per component, even when entries name the shared folder.
+        return dataclasses.replace(entry, component=ref.name, base_dir=base)
+
+    return vendor_for
+
+
+@dataclass(frozen=True)
+class VendorSpec:
+    """One `vendor:` task: which entry, into which workspace of which store."""
+
+    store: str
+    deployment: str
+    target: str
+    entry: Any  # vendor_cache.VendorEntry
+    key: str
+
+
+def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any) -> VendorSpec:
+    """The task's key is the entry; the object it resolved to is checked by `WorkspaceIntact`
+    (a `vendor pull --update` that moves the lock re-materialises the workspace, and the task
+    runs again)."""
+    key = hash_json(
+        {
+            "source": entry.source,
+            "version": entry.version,
+            "included": list(entry.included_paths),
+            "excluded": list(entry.excluded_paths),
+        }
+    )
+    return VendorSpec(str(store_root(config, manifest)), manifest.name, target, entry, key)
+
+
+def vendor_component(spec: VendorSpec) -> dict[str, Any]:
+    """The `vendor:` action: the module in its workspace, a failure as a value."""
+    from vendor_cache import Store, VendorError
+
+    try:
+        with Store(spec.store) as store:
+            done = store.vendor(spec.deployment, spec.target, spec.entry)
+    except VendorError as err:
+        hint = f"\n  hint: {err.hint}" if getattr(err, "hint", None) else ""
+        return {"status": "failed", "error": f"{getattr(err, 'message', err)}{hint}"}
+    except Exception as err:
+        return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+    return {
+        "status": "vendored",
+        "digest": done.digest,
+        "commit": done.commit,
+        "path": str(done.path),
+        "source": spec.entry.rendered_source,
+        "version": spec.entry.version,
+    }
+
+
+class WorkspaceIntact:
+    """Up to date only while the workspace still holds exactly the vendored object."""
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        if values.get("status") != "vendored":
+            return False
+        from atmos_tasks.hashing import StatCache
+        from vendor_cache import is_intact
+
+        cache = StatCache(Path(self.root) / ".atmos" / "cache" / "stat-cache.json")
+        return bool(is_intact(Path(values["path"]), values["digest"], hash_file=cache.file))

@@ -1,0 +1,37 @@
+# CloudWatch-style alarms for a service (version 1.2.5). The null provider stands in for AWS.
+
+variable "service_name" {
+  type = string
+}
+
+variable "replicas" {
+  type        = number
+  description = "Expected running tasks: the alarm fires below this."
+}
+
+variable "cpu_threshold" {
+  type    = number
+  default = 80
+}
+
+locals {
+  alarms = {
+    cpu     = "${var.service_name}-cpu-above-${var.cpu_threshold}"
+    running = "${var.service_name}-running-below-${var.replicas}"
+  }
+}
+
+resource "null_resource" "alarm" {
+  for_each = local.alarms
+  triggers = {
+    name = each.value
+  }
+}
+
+output "alarm_names" {
+  value = sort(values(local.alarms))
+}
+
+output "module_version" {
+  value = "1.2.5"
+}

@@ -1,0 +1,154 @@
+"""Vendoring through rollouts and `atmos-tasks vendor`, from the example's real bare Git repository."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import tarfile
+from pathlib import Path
+
+from tests.conftest import Repo
+from tests.vendor_cache.conftest import HttpServer
+
+NONPROD = '        version: "1.3.0"\n'
+
+
+def status(repo: Repo, *args: str) -> list[dict]:
+    proc = repo.cli("vendor", "status", *args, "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def by_target(rows: list[dict]) -> dict[str, dict]:
+    return {row["target"]: row for row in rows}
+
+
+def add_qa_target(repo: Repo) -> None:
+    repo.replace(
+        "deployments/api.yaml",
+        "    staging:\n",
+        "    qa:\n      labels: { tier: nonprod }\n      stacks: [deploy/dev]\n"
+        "      context: { cpu: 256, memory: 512, replicas: 1 }\n    staging:\n",
+    )
+
+
+def test_targets_get_their_versions_and_one_version_is_stored_once(repo: Repo) -> None:
+    add_qa_target(repo)
+    repo.commit("A qa target")
+    pulled = repo.cli("vendor", "pull")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert "4 component(s) vendored" in pulled.stdout
+    rows = by_target(status(repo))
+    assert {t: r["version"] for t, r in rows.items()} == {
+        "dev": "1.3.0",
+        "qa": "1.3.0",
+        "staging": "1.3.0",
+        "prod": "1.2.5",
+    }
+    assert rows["dev"]["locked_digest"] == rows["qa"]["locked_digest"] == rows["staging"]["locked_digest"]
+    assert rows["prod"]["locked_digest"] != rows["dev"]["locked_digest"]
+    assert all(r["lock_matches"] and r["object_present"] and r["workspace_intact"] for r in rows.values())
+    assert rows["prod"]["locked_commit"] and rows["dev"]["locked_commit"] != rows["prod"]["locked_commit"]
+    stats = json.loads(repo.cli("vendor", "stats", "--format", "json").stdout)
+    # Three targets on 1.3.0 and one on 1.2.5: two objects, four workspaces of hard links.
+    assert stats["objects"] == 2 and stats["workspaces"] == 4
+    assert stats["saved_bytes"] > 0 and stats["disk_bytes"] == stats["object_bytes"]
+    workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api/main.tf"
+    other = repo.path / ".atmos/vendor-cache/deployments/api/qa/terraform/monitoring/alarms-api/main.tf"
+    assert os.path.samefile(workspace, other)  # the same object, linked twice
+    assert not os.access(workspace, os.W_OK) or os.geteuid() == 0
+    assert workspace.stat().st_mode & 0o222 == 0  # read-only
+
+
+def test_a_module_version_change_replans_only_the_components_that_use_it(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    repo.replace("deployments/api.yaml", NONPROD, '        version: "1.2.5"\n')
+    repo.commit("Back to alarms 1.2.5 everywhere")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.findall(r"terraform/(\S+): vendored", proc.stdout) == ["monitoring/alarms-api"]
+    assert re.findall(r"terraform/(\S+): planned", proc.stdout) == ["monitoring/alarms-api"]
+    state = json.loads((repo.path / ".atmos/state/api/dev/monitoring/alarms-api.tfstate").read_text())
+    assert state["outputs"]["module_version"]["value"] == "1.2.5"
+    tag = repo.tags("atmos/deployments/api/dev/monitoring%2Falarms-api/")[-1]
+    assert "changes: applied" in repo.tag_message(tag)
+
+
+def test_frozen_vendoring_works_without_the_source_and_a_stale_lock_is_an_error(repo: Repo) -> None:
+    assert repo.cli("vendor", "pull").returncode == 0
+    shutil.rmtree(repo.path / ".sources")  # the network source is gone
+    frozen = repo.cli("vendor", "pull", "--frozen")
+    assert frozen.returncode == 0, frozen.stdout + frozen.stderr
+    assert repo.doit("rollout:api:dev").returncode == 0  # locked: no fetch needed
+    repo.replace("deployments/api.yaml", NONPROD, '        version: "1.2.4"\n')
+    repo.commit("A version nobody pulled")
+    stale = repo.cli("vendor", "pull", "--frozen", "--target", "dev")
+    assert stale.returncode == 2
+    assert "version: lock has '1.3.0', manifest has '1.2.4'" in stale.stderr
+    assert "Traceback" not in stale.stderr
+    failed = repo.doit("rollout:api:dev")
+    assert failed.returncode == 1  # without the source, a new version cannot be vendored
+    assert "✗ terraform/monitoring/alarms-api: plan failed" in failed.stdout
+    assert "vendoring failed" in failed.stdout
+
+
+def test_verify_evicts_a_corrupted_object_and_fetches_it_again(repo: Repo) -> None:
+    assert repo.cli("vendor", "pull", "--target", "dev").returncode == 0
+    digest = status(repo, "--target", "dev")[0]["locked_digest"]
+    objects = repo.path / ".atmos/vendor-cache/objects" / digest
+    victim = next(p for p in sorted(objects.rglob("*.tf")))
+    victim.chmod(0o644)
+    data = bytearray(victim.read_bytes())
+    data[0] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    verified = repo.cli("vendor", "pull", "--target", "dev", "--verify")
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    assert "fetched" in verified.stdout
+    assert status(repo, "--target", "dev")[0]["locked_digest"] == digest
+    assert (objects / victim.relative_to(objects)).read_bytes()[0] == data[0] ^ 0xFF
+
+
+def test_clean_is_a_dry_run_unless_forced(repo: Repo) -> None:
+    assert repo.cli("vendor", "pull").returncode == 0
+    repo.replace("deployments/api.yaml", NONPROD, '        version: "1.2.5"\n')
+    repo.commit("Everyone on 1.2.5")
+    assert repo.cli("vendor", "pull").returncode == 0
+    dry = json.loads(repo.cli("vendor", "clean", "--format", "json").stdout)
+    assert dry["dry_run"] is True and len(dry["objects"]) == 1
+    assert json.loads(repo.cli("vendor", "stats", "--format", "json").stdout)["objects"] == 2
+    forced = json.loads(repo.cli("vendor", "clean", "--force", "--format", "json").stdout)
+    assert forced["dry_run"] is False and forced["objects"] == dry["objects"]
+    assert json.loads(repo.cli("vendor", "stats", "--format", "json").stdout)["objects"] == 1
+    assert not Path(repo.path / ".atmos/vendor-cache/objects" / dry["objects"][0]).exists()
+
+
+def test_an_unsafe_archive_is_bad_input_and_writes_nothing(repo: Repo, tmp_path: Path) -> None:
+    served = tmp_path / "served"
+    served.mkdir()
+    with tarfile.open(served / "alarms.tar.gz", "w:gz") as tar:
+        for name in ("main.tf", "../escape.tf"):
+            info = tarfile.TarInfo(name)
+            info.size = 3
+            tar.addfile(info, io.BytesIO(b"# x"))
+    server = HttpServer(served)
+    try:
+        repo.replace(
+            "deployments/api.yaml",
+            '"git::./.sources/modules.git//alarms?ref=v{{ version }}"',
+            f'"{server.url("alarms.tar.gz")}"',
+        )
+        repo.commit("Alarms from an archive")
+        pulled = repo.cli("vendor", "pull", "--target", "dev")
+    finally:
+        server.stop()
+    assert pulled.returncode == 2, pulled.stdout + pulled.stderr
+    assert "member '../escape.tf': `..` in the path" in pulled.stderr
+    assert "alarms.tar.gz" in pulled.stderr and "Traceback" not in pulled.stderr
+    cache = repo.path / ".atmos/vendor-cache"
+    assert not any((cache / "objects").glob("*")) if (cache / "objects").exists() else True
+    assert not (repo.path / "escape.tf").exists() and not (tmp_path / "escape.tf").exists()
+    assert not (cache / "deployments/api/dev/.vendor-lock.yaml").exists()
+    assert not (cache / "deployments/api/dev/terraform/monitoring/alarms-api").exists()
