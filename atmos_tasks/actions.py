@@ -46,7 +46,11 @@ def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any
     vendored = next((values[k] for k, (kind, _n) in upstream.items() if kind == "vendor"), None)
     if vendored is not None and vendored.get("status") == "failed":
         # The component's own module could not be vendored: that is this component failing.
-        return {"status": "failed", "error": f"vendoring failed: {vendored.get('error', '')}"}
+        return {
+            "status": "failed",
+            "error": f"vendoring failed: {vendored.get('error', '')}",
+            "after": "vendor",
+        }
     blocked, outputs, images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
@@ -64,7 +68,8 @@ def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str,
     if status == "skipped":
         return {"status": "skipped", "reason": plan.get("reason", "")}
     if status != "planned":
-        return {"status": "failed", "error": plan.get("error", "plan failed"), "workdir": plan.get("workdir")}
+        error = plan.get("error", "plan failed")
+        return {"status": "failed", "error": error, "workdir": plan.get("workdir"), "after": "plan"}
     try:
         return executor_for(job.kind).apply(job, plan)
     except Exception as err:

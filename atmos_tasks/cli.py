@@ -7,9 +7,10 @@ starts fast. Every error becomes one message and an exit code (SPEC §13), never
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -410,9 +411,12 @@ def _store(args: argparse.Namespace, manifest: Any = None) -> Any:
 
 
 def _vendor_error(err: Exception) -> AtmosError:
+    from atmos_tasks.errors import Location
+
+    origin = getattr(err, "origin", None)
     return AtmosError.single(
         getattr(err, "message", str(err)),
-        None,
+        Location(origin) if origin else None,
         getattr(err, "hint", None),
         exit_code=getattr(err, "exit_code", 1),
     )
@@ -423,26 +427,26 @@ def cmd_vendor_pull(args: argparse.Namespace) -> int:
 
     console = _console()
     rows = []
-    progress = _vendor_progress(console)
     try:
-        for manifest, target, entries in _vendored(args):
-            with _store(args, manifest) as store:
-                done = store.vendor_target(
-                    manifest.name,
-                    target,
-                    entries,
-                    frozen=args.frozen,
-                    update=args.update,
-                    verify=args.verify,
-                    progress=progress,
-                )
-            versions = {e.component: e.version for e in entries}
-            for item in done:
-                how = "fetched" if item.fetched else "cached"
-                rows.append(
-                    f"  ✓ {manifest.name}/{target} {item.component} {versions.get(item.component) or ''} "
-                    f"{item.digest[:12]} ({how}{', materialised' if item.materialized else ''})"
-                )
+        with _vendor_progress(console) as progress:
+            for manifest, target, entries in _vendored(args):
+                with _store(args, manifest) as store:
+                    done = store.vendor_target(
+                        manifest.name,
+                        target,
+                        entries,
+                        frozen=args.frozen,
+                        update=args.update,
+                        verify=args.verify,
+                        progress=progress,
+                    )
+                versions = {e.component: e.version for e in entries}
+                for item in done:
+                    how = "fetched" if item.fetched else "cached"
+                    rows.append(
+                        f"  ✓ {manifest.name}/{target} {item.component} {versions.get(item.component) or ''} "
+                        f"{item.digest[:12]} ({how}{', materialised' if item.materialized else ''})"
+                    )
     except VendorError as err:
         raise _vendor_error(err) from None
     for row in rows:
@@ -451,19 +455,53 @@ def cmd_vendor_pull(args: argparse.Namespace) -> int:
     return 0
 
 
-def _vendor_progress(console: Any) -> Any:
-    """Progress lines for long pulls, on a terminal only."""
+@contextlib.contextmanager
+def _vendor_progress(console: Any) -> Iterator[Any]:
+    """A progress display for long pulls, on a terminal only: a bar where the phase has a measure
+    (bytes downloaded, files extracted or stored), a spinner where it has none (git fetch)."""
     if not console.is_terminal:
-        return None
-    seen: set[tuple[str, str]] = set()
+        yield None
+        return
+    from rich.filesize import decimal
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn
 
-    def report(event: Any) -> None:
-        key = (event.phase, event.subject)
-        if key not in seen:
-            seen.add(key)
-            console.print(f"  [dim]… {event.phase} {event.subject}[/]")
+    bars: dict[tuple[str, str], Any] = {}
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.fields[amount]}"),
+        console=console,
+        transient=True,
+    ) as display:
 
-    return report
+        def report(event: Any) -> None:
+            key = (event.phase, event.subject)
+            task = bars.get(key)
+            if task is None:
+                for earlier in bars.values():  # phases follow each other: the last one is over
+                    display.update(earlier, visible=False)
+                subject = _short_path(event.subject)
+                task = bars[key] = display.add_task(f"{event.phase} {subject}", total=None, amount="")
+            if event.done is None:
+                return
+            if event.phase == "download":
+                amount = decimal(event.done) + (f"/{decimal(event.total)}" if event.total else "")
+            else:
+                amount = f"{event.done}/{event.total} files" if event.total else f"{event.done} files"
+            display.update(task, completed=event.done, total=event.total, amount=amount)
+
+        yield report
+
+
+def _short_path(subject: str) -> str:
+    """A workspace path relative to the current directory, and no wider than 72 columns."""
+    import os
+
+    if os.path.isabs(subject):
+        with contextlib.suppress(ValueError):
+            subject = os.path.relpath(subject)
+    return subject if len(subject) <= 72 else "…" + subject[-71:]
 
 
 def cmd_vendor_status(args: argparse.Namespace) -> int:

@@ -291,7 +291,7 @@ def record_builds(
             and isinstance(entry, dict)
             and recorded.get(name, {}).get("digest") != entry["digest"]
         ):
-            missing[name] = {**entry, "built_at": recorded.get(name, {}).get("built_at") or "carried over"}
+            missing[name] = entry  # with the time it was built, for whichever commit
     if missing:
         update_note(repo, spec.deployment, BUILDS, spec.git_sha, missing, merge_builds, spec.remote)
 

@@ -132,6 +132,10 @@ class RolloutReporter:
             self._line(f"  [green]✓[/] {name}: {VERBS[kind][status]}{detail}{elapsed}")
         elif status == "skipped":
             self._line(f"  [yellow]-[/] {name}: skipped, {values.get('reason', '')}")
+        elif values.get("after"):
+            # The error was shown where it happened, one step earlier.
+            self.failed_components += 1
+            self._line(f"  [red]✗[/] {name}: {kind} not attempted, {values['after']} failed")
         else:
             self.failed_components += 1
             self._line(f"  [red]✗[/] {name}: {kind} failed{elapsed}")

@@ -24,6 +24,22 @@ from atmos_tasks.manifest import ComponentRef, Manifest
 VendorFor = Callable[[ComponentRef, str, Where], Any]
 
 
+@dataclass(frozen=True)
+class EntryPlace:
+    """Where an inline vendor entry is written; the line is looked up only when an error shows it
+    (and the place travels to doit's worker processes, so it is plain data)."""
+
+    path: str
+    shown: str
+    index: int
+
+    def __str__(self) -> str:
+        from atmos_tasks.yamlio import locate_in_file
+
+        keypath: list[str | int] = ["deployment", "vendor", "components", self.index]
+        return str(locate_in_file(Path(self.path), self.shown, keypath))
+
+
 def store_root(config: RepoConfig, manifest: Manifest | None = None) -> Path:
     cache = manifest.model.vendor.cache if manifest is not None else None
     if cache is not None and cache.dir:
@@ -68,7 +84,8 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
     def layers(names: set[str]) -> dict[str, Any]:
         found: list[list[Any]] = []
         items = [e.model_dump(exclude_none=True) for e in spec.components]
-        found.append(entries_from_manifest(items, base_dir=config.root))
+        places = [EntryPlace(str(manifest.path), manifest.shown, index) for index in range(len(items))]
+        found.append(entries_from_manifest(items, base_dir=config.root, origins=places))
         if spec.manifest:
             found.append(read_vendor_yaml(config.root / spec.manifest, components=names))
         repository = (config.vendor_base or config.root) / "vendor.yaml"
@@ -141,8 +158,7 @@ def vendor_component(spec: VendorSpec) -> dict[str, Any]:
         with Store(spec.store) as store:
             done = store.vendor(spec.deployment, spec.target, spec.entry)
     except VendorError as err:
-        hint = f"\n  hint: {err.hint}" if getattr(err, "hint", None) else ""
-        return {"status": "failed", "error": f"{getattr(err, 'message', err)}{hint}"}
+        return {"status": "failed", "error": str(err)}
     except Exception as err:
         return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
     return {

@@ -9,7 +9,7 @@ holding a matching entry wins; inside a layer the most specific match wins (the 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ class VendorEntry:
     `labels` restricts the entry to targets whose labels have, for every key, one of the listed
     values; an entry without labels applies to every target. `base_dir` anchors a relative local
     source (None: the current directory). Sequences are stored as tuples, label values as tuples of
-    text (a single value counts as a list of one).
+    text (a single value counts as a list of one). `origin` says where the entry is written: its
+    `str()` (a `file:line`) prefixes the errors vendoring this entry raises; it is not compared.
     """
 
     component: str
@@ -38,6 +39,7 @@ class VendorEntry:
     labels: Mapping[str, Any] = field(default_factory=dict)
     tags: Sequence[str] = ()
     base_dir: Path | None = None
+    origin: Any = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
         if any(part in ("", ".", "..") for part in self.component.split("/")):
@@ -95,17 +97,21 @@ def resolve_entries(
 
 
 def entries_from_manifest(
-    items: Iterable[Mapping[str, Any]], *, base_dir: Path | None = None
+    items: Iterable[Mapping[str, Any]], *, base_dir: Path | None = None, origins: Sequence[Any] = ()
 ) -> list[VendorEntry]:
     """Per-component entries from manifest-style mappings.
 
     An item names its component(s) with `component: name` (Atmos vendor.yaml) or `targets: [names]`
     (the deployment manifest, SPEC §3), or both; it becomes one entry per named component.
+    `origins`, one per item, become the entries' `origin`.
     """
     entries: list[VendorEntry] = []
     for number, item in enumerate(items, 1):
         names = _component_names(item, f"vendor entry #{number}")
-        entries.extend(_entry(name, item, f"vendor entry #{number}", base_dir) for name in names)
+        origin = origins[number - 1] if number <= len(origins) else None
+        entries.extend(
+            replace(_entry(name, item, f"vendor entry #{number}", base_dir), origin=origin) for name in names
+        )
     return entries
 
 
@@ -177,7 +183,8 @@ def _read_vendor_file(path: Path, importers: tuple[Path, ...]) -> list[VendorEnt
             )
         if "component" not in item:
             raise ManifestError(f"{where} has no `component:`", hint="add `component: <name>` to the source")
-        entries.append(_entry(str(item["component"]), item, where, path.parent))
+        entry = _entry(str(item["component"]), item, where, path.parent)
+        entries.append(replace(entry, origin=f"{path}:{_line(spec['sources'], number - 1)}"))
     return entries
 
 

@@ -12,15 +12,19 @@ EXIT_BAD_INPUT = 2
 
 
 class VendorError(Exception):
+    """`origin` is where the entry at fault is written (`file:line`), when known."""
+
     exit_code = EXIT_BAD_INPUT
 
-    def __init__(self, message: str, *, hint: str | None = None) -> None:
+    def __init__(self, message: str, *, hint: str | None = None, origin: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.origin = origin
 
     def __str__(self) -> str:
-        return f"{self.message}\n  hint: {self.hint}" if self.hint else self.message
+        head = f"{self.origin}: {self.message}" if self.origin else self.message
+        return f"{head}\n  hint: {self.hint}" if self.hint else head
 
 
 class SourceError(VendorError):

@@ -324,7 +324,7 @@ class Store:
             raise VendorError("--frozen and --update contradict each other", hint="drop one of them")
         lock_path = self.lock_path(deployment, target)
         dest = self.workspace(deployment, target, entry.component)
-        with self._using():
+        with _blame(entry), self._using():
             locked = read_lock(lock_path).components.get(entry.component)
             fetched = False
             if frozen:
@@ -743,6 +743,17 @@ def _copy_file(name: str, src_dir: int, dst_dir: int, mode: int) -> None:
         open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode, dir_fd=dst_dir), "wb") as writer,
     ):
         shutil.copyfileobj(reader, writer)
+
+
+@contextmanager
+def _blame(entry: VendorEntry) -> Iterator[None]:
+    """Errors raised while vendoring `entry` name where the entry is written."""
+    try:
+        yield
+    except VendorError as err:
+        if err.origin is None and entry.origin is not None:
+            err.origin = str(entry.origin)
+        raise
 
 
 def _swap_in(build: Path, dest: Path) -> None:

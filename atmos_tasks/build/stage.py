@@ -68,7 +68,9 @@ def _registry(job: BuildJob, outputs: dict[str, dict[str, Any]]) -> str | None:
     return registry if isinstance(registry, str) else None
 
 
-def _values(job: BuildJob, registry: str | None, digest: str, builder: str, reused: bool) -> dict[str, Any]:
+def _values(
+    job: BuildJob, registry: str | None, digest: str, builder: str, reused: bool, built_at: str
+) -> dict[str, Any]:
     name = job.name(registry)
     plan = BuildPlan.from_json(job.plan_json)
     return {
@@ -83,6 +85,7 @@ def _values(job: BuildJob, registry: str | None, digest: str, builder: str, reus
             "builder": builder,
             "pushed": job.publish and bool(registry) and not job.skip_push,
             "plan": plan.to_dict(),
+            "built_at": built_at,
         },
         "status": "built",
         "image": f"{name}@{digest}",
@@ -122,7 +125,8 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
     try:
         recorded = _recorded(job, registry) if push or not job.publish else None
         if recorded is not None:
-            return _values(job, registry, recorded["digest"], recorded.get("builder", "recorded"), True)
+            builder = recorded.get("builder", "recorded")
+            return _values(job, registry, recorded["digest"], builder, True, recorded.get("built_at", ""))
         plan = BuildPlan.from_json(job.plan_json)
         settings = parse_settings(job.settings)
         backend = _backend(plan, settings.builder)
@@ -132,7 +136,7 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
             digest = _oci(job, plan, registry, push)
     except BuildError as err:
         return {"status": "failed", "error": str(err)}
-    values = _values(job, registry, digest, backend, False)
+    values = _values(job, registry, digest, backend, False, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
     if job.record_build and (push or not job.publish):
         _record(job, values["record"])
     return values
@@ -174,7 +178,6 @@ def _record(job: BuildJob, entry: dict[str, Any]) -> None:
     from atmos_tasks.gitrepo import GitRepo
     from atmos_tasks.notes import update_note
 
-    entry = {**entry, "built_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     update_note(
         GitRepo(Path(job.root)), job.deployment, BUILDS, job.commit, {job.component: entry}, merge_builds
     )

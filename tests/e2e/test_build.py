@@ -118,7 +118,7 @@ def test_only_the_edited_image_rebuilds_and_only_its_components_reapply(repo: Re
         }
 
     edit_manifest(repo, change)
-    repo.commit("An admin site")
+    site = repo.commit("An admin site")
     first = repo.doit("rollout:api:dev")
     assert first.returncode == 0, first.stdout + first.stderr
     again = repo.doit("rollout:api:dev")
@@ -138,6 +138,15 @@ def test_only_the_edited_image_rebuilds_and_only_its_components_reapply(repo: Re
     assert f"image: {new_image}" in latest_tag_message(repo, "dev", "ecs%2Ftaskdef-admin")
     assert "changes: none" in latest_tag_message(repo, "dev", "api")
     assert "changes: none" in latest_tag_message(repo, "dev", "ecs%2Ftaskdef-api")
+    # The unchanged image is recorded for the new commit too, with the time it was really built.
+    builds = {
+        sha: json.loads(repo.git("notes", "--ref=refs/notes/atmos/api/builds", "show", sha))
+        for sha in (site, "HEAD")
+    }
+    assert builds["HEAD"]["api"]["digest"] == builds[site]["api"]["digest"]
+    assert builds["HEAD"]["api"]["built_at"] == builds[site]["api"]["built_at"]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", builds["HEAD"]["api"]["built_at"])
+    assert builds["HEAD"]["admin"]["digest"] != builds[site]["admin"]["digest"]
 
 
 def test_oci_builds_are_reproducible_across_checkouts_and_push(

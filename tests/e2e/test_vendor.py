@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import pty
 import re
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -87,12 +91,21 @@ def test_frozen_vendoring_works_without_the_source_and_a_stale_lock_is_an_error(
     repo.commit("A version nobody pulled")
     stale = repo.cli("vendor", "pull", "--frozen", "--target", "dev")
     assert stale.returncode == 2
+    assert "deployments/api.yaml:20:9: component 'monitoring/alarms-api' no longer matches" in stale.stderr
     assert "version: lock has '1.3.0', manifest has '1.2.4'" in stale.stderr
     assert "Traceback" not in stale.stderr
     failed = repo.doit("rollout:api:dev")
     assert failed.returncode == 1  # without the source, a new version cannot be vendored
-    assert "✗ terraform/monitoring/alarms-api: plan failed" in failed.stdout
-    assert "vendoring failed" in failed.stdout
+    assert "✗ terraform/monitoring/alarms-api: vendor failed" in failed.stdout
+    # Where the entry is written, what is wrong, how to fix it; shown once, not again by plan and apply.
+    assert re.search(
+        r"deployments/api\.yaml:20:9: git could not fetch \S+/\.sources/modules\.git", failed.stdout
+    )
+    assert failed.stdout.count("could not fetch") == 1
+    assert "plan not attempted, vendor failed" in failed.stdout
+    assert "apply not attempted, plan failed" in failed.stdout
+    tag = repo.tags("atmos/deployments/api/dev/monitoring%2Falarms-api/")[-1]
+    assert "status: failed" in repo.tag_message(tag)
 
 
 def test_verify_evicts_a_corrupted_object_and_fetches_it_again(repo: Repo) -> None:
@@ -152,3 +165,29 @@ def test_an_unsafe_archive_is_bad_input_and_writes_nothing(repo: Repo, tmp_path:
     assert not (repo.path / "escape.tf").exists() and not (tmp_path / "escape.tf").exists()
     assert not (cache / "deployments/api/dev/.vendor-lock.yaml").exists()
     assert not (cache / "deployments/api/dev/terraform/monitoring/alarms-api").exists()
+
+
+def test_a_pull_shows_progress_on_a_terminal_only(repo: Repo) -> None:
+    piped = repo.cli("vendor", "pull", "--target", "prod")
+    assert piped.returncode == 0 and "checkout" not in piped.stdout and "\x1b[" not in piped.stdout
+    main, side = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atmos_tasks.cli", "vendor", "pull", "--target", "dev"],
+        cwd=repo.path,
+        env={**repo.env, "COLUMNS": "120"},
+        stdin=side,
+        stdout=side,
+        stderr=side,
+    )
+    os.close(side)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once the process has closed the terminal
+        while chunk := os.read(main, 65536):
+            shown += chunk
+    os.close(main)
+    assert proc.wait(timeout=120) == 0
+    text = shown.decode(errors="replace")
+    assert "fetch monitoring/alarms-api" in text and "checkout monitoring/alarms-api" in text
+    assert "materialize .atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api" in text
+    assert "\x1b[?25l" in text  # a live display (cursor hidden while it runs)
+    assert "api/dev monitoring/alarms-api 1.3.0" in text and "1 component(s) vendored" in text

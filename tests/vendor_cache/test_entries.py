@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -111,6 +112,10 @@ def test_read_vendor_yaml_filters_components_and_follows_imports(tmp_path: Path)
     assert vpc.rendered_source == "github.com/acme/modules.git//vpc?ref=1.10"
     assert vpc.included_paths == ("**/*.tf",) and vpc.excluded_paths == ("**/examples",)
     assert [e.component for e in read_vendor_yaml(tmp_path / "vendor.yaml", tags=["security"])] == ["sg"]
+    # Each entry knows the file and line it is written at, for the errors vendoring it may raise.
+    assert sg.origin == f"{tmp_path / 'vendor/extra.yaml'}:5"
+    assert str(vpc.origin).startswith(f"{tmp_path / 'vendor.yaml'}:")
+    assert sg == dataclasses.replace(sg, origin="elsewhere")  # not part of what the entry is
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.vendor_cache.conftest import VPC_V1, ModuleRepo, files_of, git, write_tree
-from vendor_cache import FetchError, SourceError, Store, VendorEntry
+from vendor_cache import FetchError, SourceError, Store, VendorEntry, entries_from_manifest
 
 VPC_FILES = {k.removeprefix("modules/vpc/"): v for k, v in VPC_V1.items() if k.startswith("modules/vpc/")}
 
@@ -118,3 +118,13 @@ def test_a_missing_repository_is_a_fetch_failure(store: Store, tmp_path: Path) -
     with pytest.raises(FetchError, match="git could not fetch") as raised:
         store.fetch(VendorEntry("vpc", f"file://{tmp_path}/absent.git?ref=v1"))
     assert raised.value.exit_code == 1
+
+
+def test_errors_name_where_the_entry_is_written(store: Store, module_repo: ModuleRepo) -> None:
+    entry = VendorEntry("vpc", module_repo.url + "//modules/vpc?ref=v9.9.9", origin="deployments/api.yaml:20")
+    with pytest.raises(SourceError) as raised:
+        store.vendor("api", "dev", entry)
+    assert raised.value.origin == "deployments/api.yaml:20"
+    assert str(raised.value).startswith("deployments/api.yaml:20: ref 'v9.9.9' is neither")
+    [entry] = entries_from_manifest([{"targets": ["vpc"], "source": "./vpc"}], origins=["api.yaml:7"])
+    assert entry.origin == "api.yaml:7"
