@@ -109,6 +109,16 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _duration_arg(text: str) -> str:
+    from atmos_tasks.manifest import duration_seconds
+
+    try:
+        duration_seconds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (write e.g. 30m, 12h or 7d)") from None
+    return text
+
+
 def _time_arg(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -183,6 +193,7 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             run += ["--git-sha", args.git_sha]
         if args.approve:
             run.append("--approve")
+    if args.kind in ("rollout", "build"):
         if args.allow_dirty:
             run.append("--allow-dirty")
         if args.component:
@@ -279,6 +290,35 @@ def cmd_graph(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_matrix(args: argparse.Namespace) -> int:
+    from atmos_tasks.discovery import load_for
+    from atmos_tasks.engine import compile_plans
+    from atmos_tasks.invocation import Invocation, RolloutOptions, Selected
+    from atmos_tasks.matrix import target_matrix
+
+    workspace = _workspace(args)
+    manifest = load_for(workspace, args.deployment)
+    if args.target not in manifest.model.targets:  # also keeps glob characters out of the selection
+        raise AtmosError.single(
+            f"deployment {manifest.name!r} has no target {args.target!r}",
+            manifest.locate(["targets"], at_key=True),
+            f"targets: {', '.join(manifest.target_names())}",
+        )
+    selected = Selected("rollout", manifest.name, args.target, "*", RolloutOptions())
+    (plan,) = compile_plans(workspace, Invocation("list", [selected]))
+    data = target_matrix(plan, args.waves)
+
+    def table(found: dict[str, Any]) -> None:
+        entries = [e for wave in found["waves"] for e in wave] if "waves" in found else found["include"]
+        width = max((len(e["component"]) for e in entries), default=0)
+        for entry in entries:
+            after = f"  after {', '.join(entry['depends_on'])}" if entry["depends_on"] else ""
+            print(f"  {entry['wave']}  {entry['component']:<{width}}  {entry['task']}{after}")
+
+    _emit(data, args.format, table)
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from atmos_tasks.config import load_config
     from atmos_tasks.manifest import load_manifest
@@ -330,7 +370,7 @@ def cmd_build(args: argparse.Namespace) -> int:
             "plan": json.loads(job.plan_json),
         }
         for ref, job in plan.builds.items()
-        if args.component is None or ref.name == args.component
+        if args.component is None or ref.name in args.component.split(",")
     }
     sys.stdout.write(json.dumps(data, indent=2) + "\n")
     return 0
@@ -344,14 +384,14 @@ def cmd_sbom(args: argparse.Namespace) -> int:
 
     repo = GitRepo(_repo_root(args))
     deployed = status(repo, args.deployment, args.target).get(args.deployment, {}).get(args.target, {})
-    commits = sorted({entry["git_sha"] for entry in deployed.values() if entry.get("git_sha")})
-    if not commits:
+    running = {name: entry for name, entry in deployed.items() if entry.get("git_sha")}
+    if not running:
         raise AtmosError.single(
             f"{args.target} runs nothing of {args.deployment}",
             None,
             f"roll it out first: doit rollout:{args.deployment}:{args.target}",
         )
-    commit = (args.git_sha and _commit(repo, args.git_sha)) or commits[-1]
+    commit = (args.git_sha and _commit(repo, args.git_sha)) or _sbom_commit(args, running)
     bom = read_note(repo, args.deployment, SBOM, commit).get("targets", {}).get(args.target)
     if bom is None:
         raise AtmosError.single(
@@ -365,17 +405,37 @@ def cmd_sbom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _sbom_commit(args: argparse.Namespace, running: dict[str, dict[str, Any]]) -> str:
+    """The commit `--component` runs, else the one deployed last (components may disagree)."""
+    if args.component in running:
+        return str(running[args.component]["git_sha"])
+    latest = max(running.values(), key=lambda e: (e.get("deployed_at") or "", e["git_sha"]))
+    commits = {e["git_sha"] for e in running.values()}
+    if len(commits) > 1:
+        shown = "; ".join(
+            f"{sha[:7]}: {', '.join(n for n, e in running.items() if e['git_sha'] == sha)}"
+            for sha in sorted(commits)
+        )
+        sys.stderr.write(
+            f"note: {args.target} runs several commits of {args.deployment} ({shown}); this is the SBOM of "
+            f"{latest['git_sha'][:7]}, deployed most recently (choose with --git-sha or --component)\n"
+        )
+    return str(latest["git_sha"])
+
+
 def _sbom_component(bom: dict[str, Any], name: str) -> dict[str, Any]:
     """The part of an aggregated SBOM that describes one component."""
     for component in bom.get("components", []):
         if component.get("name") == name:
+            # Nested bom-refs are `<component>:<ref>`: `api` must not take `api-admin:…` along.
+            ref = str(component.get("bom-ref", ""))
             return {
                 **bom,
                 "components": [component],
                 "dependencies": [
                     d
                     for d in bom.get("dependencies", [])
-                    if str(d.get("ref", "")).startswith(component.get("bom-ref", "\0"))
+                    if d.get("ref") == ref or str(d.get("ref", "")).startswith(f"{ref}:")
                 ],
             }
     raise AtmosError.single(
@@ -392,8 +452,18 @@ def _vendored(args: argparse.Namespace) -> list[tuple[Any, str, list[Any]]]:
     workspace = _workspace(args)
     names = [args.deployment] if args.deployment else workspace.deployment_names()
     found = []
-    for name in names:
-        manifest = load_for(workspace, name)
+    manifests = [load_for(workspace, name) for name in names]
+    if args.target and not any(args.target in m.model.targets for m in manifests):
+        if args.deployment:
+            raise AtmosError.single(
+                f"deployment {args.deployment!r} has no target {args.target!r}",
+                manifests[0].locate(["targets"], at_key=True),
+                f"targets: {', '.join(manifests[0].target_names())}",
+            )
+        raise AtmosError.single(f"no deployment has a target {args.target!r}", None, "check --target")
+    for manifest in manifests:
+        if args.target and args.target not in manifest.model.targets:
+            continue  # --target without --deployment: the deployments that have it
         targets = [args.target] if args.target else manifest.target_names()
         for target, resolved in resolve_all(workspace, manifest, targets).items():
             entries = [c.vendor for c in resolved.components.values() if c.vendor is not None]
@@ -410,6 +480,21 @@ def _store(args: argparse.Namespace, manifest: Any = None) -> Any:
     return Store(store_root(load_config(_repo_root(args)), manifest))
 
 
+def _stores(args: argparse.Namespace) -> list[Any]:
+    """Every store the repository's deployments use: the default one and any `vendor.cache.dir`."""
+    from atmos_tasks.config import load_config
+    from atmos_tasks.discovery import load_for
+    from atmos_tasks.vendoring import store_root
+    from vendor_cache import Store
+
+    config = load_config(_repo_root(args))
+    workspace = _workspace(args)
+    roots = {store_root(config)} | {
+        store_root(config, load_for(workspace, name)) for name in workspace.deployment_names()
+    }
+    return [Store(root) for root in sorted(roots)]
+
+
 def _vendor_error(err: Exception) -> AtmosError:
     from atmos_tasks.errors import Location
 
@@ -423,6 +508,7 @@ def _vendor_error(err: Exception) -> AtmosError:
 
 
 def cmd_vendor_pull(args: argparse.Namespace) -> int:
+    from atmos_tasks.vendoring import cache_ttl
     from vendor_cache import VendorError
 
     console = _console()
@@ -438,6 +524,7 @@ def cmd_vendor_pull(args: argparse.Namespace) -> int:
                         frozen=args.frozen,
                         update=args.update,
                         verify=args.verify,
+                        max_age=None if args.frozen else cache_ttl(manifest),
                         progress=progress,
                     )
                 versions = {e.component: e.version for e in entries}
@@ -539,11 +626,11 @@ def cmd_vendor_status(args: argparse.Namespace) -> int:
             problems = [
                 text
                 for key, text in (
-                    ("lock_matches", "lock out of date"),
+                    ("lock_matches", "lock out of date" if row["locked_digest"] else "not pulled yet"),
                     ("object_present", "object missing"),
                     ("workspace_intact", "workspace not intact"),
                 )
-                if not row[key]
+                if not row[key] and (key == "lock_matches" or row["locked_digest"])
             ]
             digest = (row["locked_digest"] or "not locked")[:12]
             console.print(
@@ -558,20 +645,16 @@ def cmd_vendor_status(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_stats(args: argparse.Namespace) -> int:
-    with _store(args) as store:
-        stats = store.stats()
-    data = {
-        "objects": stats.objects,
-        "object_bytes": stats.object_bytes,
-        "workspaces": stats.workspaces,
-        "workspace_bytes": stats.workspace_bytes,
-        "referenced_bytes": stats.referenced_bytes,
-        "disk_bytes": stats.disk_bytes,
-        "saved_bytes": stats.saved_bytes,
-        "saved_percent": round(100 * stats.saved_bytes / stats.workspace_bytes, 1)
-        if stats.workspace_bytes
-        else 0.0,
-    }
+    fields = ("objects", "object_bytes", "workspaces", "workspace_bytes", "referenced_bytes", "disk_bytes")
+    data: dict[str, Any] = dict.fromkeys((*fields, "saved_bytes"), 0)
+    for each in _stores(args):  # figures add up: stores share nothing
+        with each as store:
+            stats = store.stats()
+        for key in (*fields, "saved_bytes"):
+            data[key] += getattr(stats, key)
+    data["saved_percent"] = (
+        round(100 * data["saved_bytes"] / data["workspace_bytes"], 1) if data["workspace_bytes"] else 0.0
+    )
 
     def table(found: dict[str, Any]) -> None:
         console = _console()
@@ -590,15 +673,20 @@ def cmd_vendor_clean(args: argparse.Namespace) -> int:
     from atmos_tasks.manifest import duration_seconds
 
     older = duration_seconds(args.older_than) if args.older_than else None
-    with _store(args) as store:
-        report = store.clean(older_than=older, dry_run=not args.force)
-    data = {
-        "dry_run": report.dry_run,
-        "objects": list(report.objects),
-        "workspaces": [str(p) for p in report.workspaces],
-        "temporary": [str(p) for p in report.temporary],
-        "bytes": report.bytes,
+    data: dict[str, Any] = {
+        "dry_run": not args.force,
+        "objects": [],
+        "workspaces": [],
+        "temporary": [],
+        "bytes": 0,
     }
+    for each in _stores(args):
+        with each as store:
+            report = store.clean(older_than=older, dry_run=not args.force)
+        data["objects"] += list(report.objects)
+        data["workspaces"] += [str(p) for p in report.workspaces]
+        data["temporary"] += [str(p) for p in report.temporary]
+        data["bytes"] += report.bytes
 
     def table(found: dict[str, Any]) -> None:
         verb = "would remove" if found["dry_run"] else "removed"
@@ -748,9 +836,9 @@ def cmd_approve(args: argparse.Namespace) -> int:
     repo = GitRepo(_repo_root(args))
     remote = _remote(args)
     if remote:
-        from atmos_tasks.engine import REMOTE_REFSPECS
+        from atmos_tasks.engine import fetch_records
 
-        repo.fetch(remote, REMOTE_REFSPECS)
+        fetch_records(repo, remote)
     commit = _commit(repo, args.git_sha) if args.git_sha else None
     if commit is None:
         rule = manifest.model.targets[args.target].promotion
@@ -882,6 +970,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
     p.set_defaults(func=cmd_graph)
 
+    p = sub.add_parser("matrix", help="one target's components as a CI job matrix (GitHub Actions JSON)")
+    p.add_argument("deployment")
+    p.add_argument("--target", required=True)
+    p.add_argument("--waves", action="store_true", help="group components into waves of independent jobs")
+    p.add_argument("--format", choices=FORMATS, default="json")
+    p.set_defaults(func=cmd_matrix)
+
     p = sub.add_parser("migrate", help="a deployment manifest for existing top-level stacks")
     p.add_argument(
         "--from-stack",
@@ -900,13 +995,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("build", help="build the nixpack images of a deployment (runs the doit tasks)")
     p.add_argument("deployment")
     p.add_argument("--target", help="default: the manifest's context.default_target")
-    p.add_argument("--component")
+    p.add_argument("--component", help="only these images (comma-separated), with what they need")
     p.add_argument("--plan", action="store_true", help="print each image's build plan, build nothing")
     p.add_argument("--skip-push", action="store_true", dest="skip_push")
-    p.add_argument("-n", "--jobs", type=int, default=1)
-    p.set_defaults(
-        func=cmd_build, promote_from=None, git_sha=None, approve=False, allow_dirty=False, remote=None
+    p.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        dest="allow_dirty",
+        help="apply the Terraform components the images need from a dirty tree (recorded in their tags)",
     )
+    p.add_argument(
+        "--remote", help="sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)", metavar="NAME"
+    )
+    p.add_argument("-n", "--jobs", type=int, default=1)
+    p.set_defaults(func=cmd_build, promote_from=None, git_sha=None, approve=False)
 
     p = sub.add_parser("sbom", help="the CycloneDX SBOM of what a target runs")
     p.add_argument("deployment")
@@ -934,7 +1036,9 @@ def build_parser() -> argparse.ArgumentParser:
     stats_p.add_argument("--format", choices=FORMATS, default="table")
     stats_p.set_defaults(func=cmd_vendor_stats)
     clean = vendor.add_parser("clean", help="remove unreferenced objects and stale workspaces (dry run)")
-    clean.add_argument("--older-than", dest="older_than", help="only what was last used before, e.g. 7d")
+    clean.add_argument(
+        "--older-than", dest="older_than", type=_duration_arg, help="only what was last used before, e.g. 7d"
+    )
     clean.add_argument("--force", action="store_true", help="really remove (default: dry run)")
     clean.add_argument("--format", choices=FORMATS, default="table")
     clean.set_defaults(func=cmd_vendor_clean)

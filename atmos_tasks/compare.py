@@ -22,6 +22,7 @@ class Side:
     commit: str
     components: dict[str, dict[str, Any]]
     deployed_at: str | None = None
+    as_target: str | None = None  # the target whose context resolves a commit-only side
 
 
 def _side(
@@ -96,14 +97,15 @@ def _configuration(workspace: Any, deployment: str, side: Side, component: str |
     from atmos_tasks.discovery import resolve_all
     from atmos_tasks.engine import workspace_at
 
-    if side.target is None:
+    target = side.target or side.as_target
+    if target is None:
         return {}
     at = workspace_at(workspace, side.commit)
     manifest = load_deployment(at.config, deployment)
-    if side.target not in manifest.model.targets:
+    if target not in manifest.model.targets:
         return {}
-    resolved = resolve_all(at, manifest, [side.target])[side.target]
-    flat = _flatten(dict(manifest.model.targets[side.target].context), "context")
+    resolved = resolve_all(at, manifest, [target])[target]
+    flat = _flatten(dict(manifest.model.targets[target].context), "context")
     for ref, resolved_component in resolved.components.items():
         if component is None or ref.name == component:
             flat.update(_flatten(resolved_component.vars, f"{ref.name}.vars"))
@@ -124,15 +126,28 @@ def diff(
         raise AtmosError.single(
             "diff needs two sides", None, "give --from-target or --from-sha, and --to-target or --to-sha"
         )
-    load_deployment(workspace.config, deployment)
+    manifest = load_deployment(workspace.config, deployment)
     repo = workspace.repo
     states = read_records(repo, deployment)
     old = _side(repo, states, deployment, from_target, from_sha, component)
     new = _side(repo, states, deployment, to_target, to_sha, component)
+    # A commit on its own is read as the other side's target would run it (or the default target):
+    # "what would change if dev ran this commit".
+    default = manifest.model.context.default_target
+    for side, other in ((old, new), (new, old)):
+        if side.target is None:
+            side.as_target = other.target or default
+            if other.target is not None:
+                side.components = {name: {"git_sha": side.commit, "image": None} for name in other.components}
     components = {}
     for name in sorted(set(old.components) | set(new.components)):
         a, b = old.components.get(name), new.components.get(name)
-        changed = a is None or b is None or a["git_sha"] != b["git_sha"] or a.get("image") != b.get("image")
+        changed = (
+            a is None
+            or b is None
+            or a["git_sha"] != b["git_sha"]
+            or (a.get("image") is not None and b.get("image") is not None and a["image"] != b["image"])
+        )
         components[name] = {"from": a, "to": b, "changed": changed}
     before = _configuration(workspace, deployment, old, component)
     after = _configuration(workspace, deployment, new, component)
@@ -151,12 +166,14 @@ def diff(
         "from": {
             "label": old.label,
             "target": old.target,
+            "as_target": old.as_target,
             "git_sha": old.commit,
             "deployed_at": old.deployed_at,
         },
         "to": {
             "label": new.label,
             "target": new.target,
+            "as_target": new.as_target,
             "git_sha": new.commit,
             "deployed_at": new.deployed_at,
         },

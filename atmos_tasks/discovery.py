@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.errors import AtmosError, Location, Problem, unique
 from atmos_tasks.manifest import (
     ComponentRef,
     Manifest,
@@ -93,7 +93,7 @@ def resolve_all(workspace: Any, manifest: Manifest, targets: list[str]) -> dict[
                 vendor_resolver(workspace.config, manifest, target),
             )
         except AtmosError as err:
-            problems += [p for p in err.problems if p not in problems]
+            problems = unique([*problems, *err.problems])
     if problems:
         raise AtmosError(problems)
     workspace.save_caches()
@@ -278,7 +278,7 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
                         vendor_resolver(config, manifest, target),
                     )
                 except AtmosError as err:
-                    problems += [p for p in err.problems if p not in problems]
+                    problems = unique([*problems, *err.problems])
         report["deployments"][path.stem] = {
             "file": config.shown(path),
             "valid": not problems,

@@ -49,6 +49,8 @@ class TargetPlan:
     vendors: dict[ComponentRef, VendorSpec] = field(default_factory=dict)
     # Promotions and rollbacks: the images the deployed commit's builds recorded.
     recorded_builds: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
+    # A build run: only the selected images and what they need; the images are built, not deployed.
+    images_only: bool = False
 
     @property
     def deployment(self) -> str:
@@ -185,11 +187,20 @@ def selected_pairs(
     return pairs, manifests
 
 
+# Records mirror the remote (it is the truth about what is deployed). Notes are not in this list:
+# they are merged into the local ones (`fetch_records`), since they may hold entries not pushed yet.
 REMOTE_REFSPECS = (
     "+refs/atmos/*:refs/atmos/*",
     "+refs/tags/atmos/*:refs/tags/atmos/*",
-    "+refs/notes/atmos/*:refs/notes/atmos/*",
 )
+
+
+def fetch_records(repo: GitRepo, remote: str) -> None:
+    """The remote's refs, tags and notes in one fetch; notes merged, never overwritten or pruned."""
+    from atmos_tasks.notes import merge_fetched_notes, tracking_refspec
+
+    repo.fetch(remote, [*REMOTE_REFSPECS, tracking_refspec(remote)])
+    merge_fetched_notes(repo, remote)
 
 
 def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPlan]:
@@ -209,13 +220,14 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
         executes = invocation.deploys(deployment, target)
         if remote and executes and remote not in fetched:
             # Start from what the remote says is deployed: the record's leases are these values.
-            workspace.repo.fetch(remote, REMOTE_REFSPECS)
+            fetch_records(workspace.repo, remote)
             fetched.add(remote)
         try:
             if options.promote_from or options.git_sha:
                 plan = compile_source(workspace, manifest, target, options, executes, remote)
             else:
-                plan = compile_target(workspace, manifest, target, git, dirty, options, loader)
+                images = invocation.images(deployment, target)
+                plan = compile_target(workspace, manifest, target, git, dirty, options, loader, images=images)
             plan.remote = remote if executes else None
             plans.append(plan)
         except AtmosError as err:
@@ -227,12 +239,21 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
     for plan in plans:
         if plan.source is not None:
             continue
-        if invocation.deploys(plan.deployment, plan.target) and plan.dirty and not plan.options.allow_dirty:
-            shown = ", ".join(plan.dirty[:8]) + (
-                f" and {len(plan.dirty) - 8} more" if len(plan.dirty) > 8 else ""
-            )
+        if not invocation.deploys(plan.deployment, plan.target) or not plan.dirty or plan.options.allow_dirty:
+            continue
+        shown = ", ".join(plan.dirty[:8]) + (
+            f" and {len(plan.dirty) - 8} more" if len(plan.dirty) > 8 else ""
+        )
+        if not plan.images_only:
             raise refused(
                 f"the working tree has uncommitted changes ({shown}); what is deployed must be a commit",
+                "commit or stash them, or pass --allow-dirty (recorded in the deployment tag)",
+            )
+        if plan.jobs:  # images alone may be built from a dirty tree: they are then not recorded
+            needed = ", ".join(str(ref) for ref in plan.order if ref in plan.jobs)
+            raise refused(
+                f"building the images of {plan.deployment}/{plan.target} applies {needed} first, and the "
+                f"working tree has uncommitted changes ({shown}); what is deployed must be a commit",
                 "commit or stash them, or pass --allow-dirty (recorded in the deployment tag)",
             )
     workspace.save_caches()
@@ -439,6 +460,9 @@ def build_job(
             "repository": image.repository,
             "publish": image.publish,
             "skip_push": skip_push,
+            # A build from a dirty tree is not recorded: the same build from a clean one must run
+            # (or reuse the image) again, so that the commit gets its build record.
+            "recorded": not dirty,
         }
     )
     return BuildJob(
@@ -474,8 +498,10 @@ def compile_target(
     options: RolloutOptions,
     loader: StackLoader,
     only: set[str] | None = None,
+    images: set[str] | None = None,
 ) -> TargetPlan:
-    """`only`: these components and what they depend on (a narrowed promotion)."""
+    """`only`: these components and what they depend on (a narrowed promotion); `images`: these
+    nixpack components (`*`: all) and what they depend on (a build run)."""
     from atmos_tasks.vendoring import vendor_resolver, vendor_spec
 
     config = workspace.config
@@ -488,7 +514,17 @@ def compile_target(
         workspace.declared_variables,
         vendor_resolver(config, manifest, target),
     )
-    if only:
+    if images is not None:
+        names = [ref.name for ref in resolved.components if ref.type == "nixpack"]
+        unknown = images - {"*", *names}
+        if unknown:
+            raise AtmosError.single(
+                f"no nixpack component {', '.join(sorted(unknown))} on {target}",
+                manifest.locate(["components", "nixpack"], at_key=True),
+                f"images: {', '.join(names) or 'none'}",
+            )
+        only = {name for name in names if "*" in images or name in images}
+    if only is not None:
         unknown = only - {ref.name for ref in resolved.components}
         if unknown:
             raise AtmosError.single(
@@ -526,4 +562,5 @@ def compile_target(
         git=git,
         dirty=list(dirty),
         root=config.root,
+        images_only=images is not None,
     )

@@ -115,9 +115,22 @@ def raise_if_any(problems: Iterable[Problem]) -> None:
         raise AtmosError(found)
 
 
+def unique(problems: Iterable[Problem]) -> list[Problem]:
+    """Each problem once, in order: one mistake met by several targets or components is one problem."""
+    seen: set[str] = set()
+    found = []
+    for problem in problems:
+        text = problem.render()
+        if text not in seen:
+            seen.add(text)
+            found.append(problem)
+    return found
+
+
 def render_error(error: AtmosError) -> str:
     label = "refused" if error.exit_code == EXIT_REFUSED else "error"
-    lines = [f"{label}: {p.render()}" for p in error.problems]
-    if len(error.problems) > 1:
-        lines.append(f"{len(error.problems)} problems found")
+    problems = unique(error.problems)
+    lines = [f"{label}: {p.render()}" for p in problems]
+    if len(problems) > 1:
+        lines.append(f"{len(problems)} problems found")
     return "\n".join(lines)

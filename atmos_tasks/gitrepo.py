@@ -210,6 +210,28 @@ class GitRepo:
         finally:
             self.run("update-ref", "-d", scratch, check=False)
 
+    def notes_in(self, notes_commit: str) -> dict[str, str]:
+        """annotated object → note blob, read from a notes commit's tree (any fan-out)."""
+        proc = self.run("ls-tree", "-r", "-z", notes_commit)
+        found = {}
+        for entry in proc.stdout.split("\0"):
+            meta, _, path = entry.partition("\t")
+            fields = meta.split(" ")
+            name = path.replace("/", "")  # fan-out directories: ab/cdef… names object abcdef…
+            if len(fields) == 3 and fields[1] == "blob" and len(name) == 40:
+                found[name] = fields[2]
+        return found
+
+    def blob_text(self, sha: str) -> str:
+        return self.run("cat-file", "blob", sha).stdout
+
+    def notes_commit(self, notes: dict[str, str], parents: Sequence[str], message: str) -> str:
+        """A notes commit holding `notes` (object → blob) in a flat tree; Git reads any fan-out."""
+        lines = "".join(f"100644 blob {blob}\t{obj}\n" for obj, blob in sorted(notes.items()))
+        tree = self.run("mktree", input=lines).stdout.strip()
+        args = [arg for parent in parents for arg in ("-p", parent)]
+        return self.run("commit-tree", tree, *args, "-m", message).stdout.strip()
+
     # Worktrees, history between commits.
 
     def worktree(self, path: Path, commit: str) -> None:

@@ -9,10 +9,11 @@ rollout:<dep>:<target>    the group a user asks for
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from doit.tools import config_changed
+from doit.tools import config_changed, timeout
 
 from atmos_tasks.actions import (
     apply_component,
@@ -24,7 +25,7 @@ from atmos_tasks.actions import (
 from atmos_tasks.engine import TargetPlan
 from atmos_tasks.executors.terraform import PLAN_FILE
 from atmos_tasks.hashing import hash_json
-from atmos_tasks.invocation import BUILD_PARAMS, ROLLOUT_PARAMS
+from atmos_tasks.invocation import BUILD_GROUP_PARAMS, BUILD_PARAMS, ROLLOUT_PARAMS
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
 from atmos_tasks.vendoring import WorkspaceIntact, vendor_component
@@ -100,6 +101,7 @@ def build_tasks_of(
             "getargs": getargs,
             "task_dep": after,
             "uptodate": [config_changed(job.key), LastStatus("built")],
+            "params": BUILD_PARAMS,
             "verbosity": 0,
             "meta": _meta("build", dep, target, ref),
         }
@@ -114,6 +116,7 @@ def build_tasks_of(
             "getargs": {"build": (build_id, None)},
             "task_dep": [build_id],
             "uptodate": [config_changed(hash_json([job.key, argv])), LastStatus("built")],
+            "params": BUILD_PARAMS,
             "verbosity": 0,
             "meta": _meta("test", dep, target, ref),
         }
@@ -131,8 +134,10 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             last = f"{tasks[-1]['basename']}:{tasks[-1]['name']}"
             yield from tasks
             produces[ref] = last
-            finals.append(last)
-            record_args[f"apply_{index}"] = (last, None)
+            # A build run records its images' builds, not their tests: `build:` groups run no tests.
+            done = task_id("build", dep, target, ref.name) if plan.images_only else last
+            finals.append(done)
+            record_args[f"apply_{index}"] = (done, None)
             continue
         job = plan.jobs[ref]
         upstream, getargs, after = _upstream(plan, ref, produces)
@@ -144,7 +149,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
                 "name": _sub("vendor", dep, target, ref.name),
                 "doc": f"vendor the module of {ref} for {dep}/{target}",
                 "actions": [(vendor_component, [vendor])],
-                "uptodate": [config_changed(vendor.key), WorkspaceIntact(str(plan.root))],
+                "uptodate": [config_changed(vendor.key), WorkspaceIntact(str(plan.root))]
+                + ([timeout(timedelta(seconds=vendor.max_age))] if vendor.max_age is not None else []),
                 "verbosity": 0,
                 "meta": _meta("vendor", dep, target, ref),
             }
@@ -182,13 +188,15 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         record_args[f"plan_{index}"] = (plan_id, None)
         record_args[f"apply_{index}"] = (apply_id, None)
     if plan.builds:
+        builds = [task_id("build", dep, target, ref.name) for ref in plan.order if ref in plan.builds]
         yield {
             "basename": "build",
             "name": _sub("build", dep, target),
             "doc": f"build every image of {dep} for {target}",
             "actions": None,
-            "task_dep": [task_id("build", dep, target, ref.name) for ref in plan.order if ref in plan.builds],
-            "params": BUILD_PARAMS,
+            # A build run ends with the record of the Terraform components it applied on the way.
+            "task_dep": [task_id("record", dep, target)] if plan.images_only else builds,
+            "params": BUILD_GROUP_PARAMS,
         }
     source = plan.source
     approvers = source.approvers if source else []
@@ -204,12 +212,16 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         rollback=bool(source and source.rollback),
         metadata={"approver": ", ".join(approvers)} if approvers else {},
         remote=plan.remote,
-        parts={
+        # A build run's SBOM would describe a part of the target only: rollouts record it.
+        parts={}
+        if plan.images_only
+        else {
             **{ref.name: {"source": str(job.source_dir)} for ref, job in plan.builds.items()},
             **{
                 ref.name: {"module": job.module_dir, "workdir": job.workdir} for ref, job in plan.jobs.items()
             },
         },
+        images_deployed=not plan.images_only,
     )
     yield {
         "basename": "record",
@@ -222,6 +234,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         "verbosity": 0,
         "meta": {"atmos": {"kind": "record", "deployment": dep, "target": target}},
     }
+    if plan.images_only:
+        return
     yield {
         "basename": "rollout",
         "name": _sub("rollout", dep, target),

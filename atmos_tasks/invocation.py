@@ -13,6 +13,9 @@ from typing import Any
 
 TASK_KINDS = ("rollout", "apply", "plan", "record", "vendor", "build", "test")
 DEPLOYING_KINDS = ("rollout", "apply", "record")
+# An image build first applies the Terraform components it needs (e.g. the registry it pushes to):
+# it runs like a rollout of those (lock, remote, dirty-tree check), narrowed to the images it names.
+IMAGE_KINDS = ("build", "test")
 DOIT_COMMANDS = frozenset(
     {
         "run",
@@ -82,6 +85,31 @@ BUILD_PARAMS: list[dict[str, Any]] = [
         "default": False,
         "help": "build the image but do not push it",
     },
+    {
+        "name": "allow_dirty",
+        "long": "allow-dirty",
+        "type": bool,
+        "default": False,
+        "help": "apply the Terraform components the images need from a working tree with uncommitted changes",
+    },
+    {
+        "name": "remote",
+        "long": "remote",
+        "type": str,
+        "default": "",
+        "help": "sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
+    },
+]
+# The `build:<dep>:<target>` group: which of the target's images.
+BUILD_GROUP_PARAMS: list[dict[str, Any]] = [
+    *BUILD_PARAMS,
+    {
+        "name": "component",
+        "long": "component",
+        "type": str,
+        "default": "",
+        "help": "build only these images (comma-separated), with what they need",
+    },
 ]
 
 
@@ -142,15 +170,32 @@ class Invocation:
         return options
 
     def deploys(self, deployment: str, target: str) -> bool:
+        """Runs what may apply Terraform: under the target's lock, from the remote, from a clean tree."""
         return self.executes and any(
-            s.kind in DEPLOYING_KINDS and s.matches(deployment, target) for s in self.selected
+            s.kind in (*DEPLOYING_KINDS, *IMAGE_KINDS) and s.matches(deployment, target)
+            for s in self.selected
         )
+
+    def images(self, deployment: str, target: str) -> set[str] | None:
+        """When only builds (and tests) of the target run: the images they name (`*`: every one)."""
+        selected = [s for s in self.selected if s.matches(deployment, target)]
+        if not self.executes or not selected or any(s.kind not in IMAGE_KINDS for s in selected):
+            return None
+        names: set[str] = set()
+        for item in selected:
+            if item.component != "*":
+                names.add(item.component)
+            else:
+                names.update(item.options.components or ("*",))
+        return names
 
 
 def _parse_options(kind: str, args: list[str]) -> tuple[RolloutOptions, list[str]]:
     from doit.cmdparse import CmdOption, TaskParse
 
-    params = BUILD_PARAMS if kind == "build" else ROLLOUT_PARAMS if kind in ("rollout", "apply") else []
+    params = (
+        BUILD_GROUP_PARAMS if kind in IMAGE_KINDS else ROLLOUT_PARAMS if kind in ("rollout", "apply") else []
+    )
     if not params:
         return RolloutOptions(), args
     parser = TaskParse([CmdOption(p) for p in params])

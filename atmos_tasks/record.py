@@ -57,6 +57,9 @@ class RecordSpec:
     remote: str | None = None
     # What each component is made of, for the SBOM: {"nixpack": source dir} or {"terraform": module, workdir}.
     parts: dict[str, dict[str, str]] = field(default_factory=dict)
+    # False for a build run (`build:<dep>:<target>`): its images are built, not deployed (the
+    # components that run them did not apply), so only the Terraform components it applied get records.
+    images_deployed: bool = True
 
 
 @dataclass
@@ -108,6 +111,12 @@ def decide(
     stamp = rfc3339(now)
     for kind, name in spec.components:
         plan, applied = outcomes.get(name, ({}, {}))
+        if kind == "nixpack" and not spec.images_deployed:
+            if applied.get("status") == "failed":
+                failed[name] = str(applied.get("error") or "failed")
+            elif applied.get("status") != "built":
+                skipped[name] = str(applied.get("reason") or "not run")
+            continue
         state = states.get((spec.deployment, spec.target, name)) or ComponentState(
             spec.deployment, spec.target, name
         )
@@ -257,17 +266,33 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         "failed": decision.failed,
         "skipped": decision.skipped,
     }
+    if not spec.images_deployed:
+        summary["kind"] = "build"
     if not spec.dirty and any(r.type == "nixpack" and r.status == "success" for r in decision.records):
         record_builds(repo, spec, outcomes)
     if spec.parts and any(r.status != "failed" for r in decision.records):
+        if spec.dirty:
+            # Like build records: what an SBOM describes must be a commit, and this tree is not one.
+            summary["sbom_skipped"] = "the working tree has uncommitted changes (--allow-dirty)"
+        else:
+            try:
+                record_sbom(repo, spec, outcomes)
+                summary["sbom"] = f"refs/notes/atmos/{spec.deployment}/sbom"
+            except Exception as err:  # an SBOM problem must not undo a recorded rollout
+                summary["sbom_error"] = f"{type(err).__name__}: {err}"
+    if spec.remote:
+        from atmos_tasks.build.stage import BUILDS, TESTS
+        from atmos_tasks.notes import publish_notes
+
+        # Build tasks write their notes locally (they have no remote): other clones promote from them.
         try:
-            record_sbom(repo, spec, outcomes)
-            summary["sbom"] = f"refs/notes/atmos/{spec.deployment}/sbom"
-        except Exception as err:  # an SBOM problem must not undo a recorded rollout
-            summary["sbom_error"] = f"{type(err).__name__}: {err}"
+            publish_notes(repo, spec.deployment, (BUILDS, TESTS), spec.remote)
+        except Exception as err:  # the records stand; the next run with this remote pushes the notes
+            summary["notes_error"] = f"{type(err).__name__}: {err}"
     if decision.failed:
         names = ", ".join(decision.failed)
-        return RolloutFailed(f"rollout of {spec.deployment} to {spec.target} failed: {names}", summary)
+        what = "rollout" if spec.images_deployed else "build"
+        return RolloutFailed(f"{what} of {spec.deployment} to {spec.target} failed: {names}", summary)
     return summary
 
 
@@ -293,7 +318,7 @@ def record_builds(
         ):
             missing[name] = entry  # with the time it was built, for whichever commit
     if missing:
-        update_note(repo, spec.deployment, BUILDS, spec.git_sha, missing, merge_builds, spec.remote)
+        update_note(repo, spec.deployment, BUILDS, spec.git_sha, missing, merge_builds)
 
 
 def record_sbom(

@@ -5,7 +5,11 @@ Colour on a terminal, plain lines otherwise; NO_COLOR is honoured. Lines carry a
 importing a rich console would cost more than the whole up-to-date check.
 
 It also turns a refusal at record time (a lost ref race) into exit code 3 (SPEC §13), which doit
-itself cannot express: after the run completes it raises SystemExit with that code.
+itself cannot express: after the run completes it raises SystemExit with that code. A failed
+component exits 1 also when no `record` task ran to fail (`doit apply:<dep>:<target>:<c>`, as a CI
+matrix job runs it): failures are values, so doit alone would report success.
+
+In GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file) each rollout appends a Markdown job summary.
 """
 
 from __future__ import annotations
@@ -47,6 +51,9 @@ class RolloutReporter:
         self.errors: list[str] = []
         self.exit_code = 0
         self.failed_components = 0
+        # (deployment, target, component) → step kind → (task, "ran" | "uptodate" | "error"); the
+        # values of an up-to-date task are loaded only after `skip_uptodate`, so they are read at the end.
+        self.steps: dict[tuple[str, str, str], dict[str, tuple[Any, str]]] = {}
 
     def _style(self, match: re.Match[str]) -> str:
         if not self.color:
@@ -105,11 +112,16 @@ class RolloutReporter:
         start = self.started.pop(task.name, None)
         return f" ({time.monotonic() - start:.1f}s)" if start is not None else ""
 
+    def _step(self, task: Any, meta: dict[str, Any], how: str) -> None:
+        key = (meta["deployment"], meta["target"], meta["component"])
+        self.steps.setdefault(key, {})[meta["kind"]] = (task, how)
+
     def add_success(self, task: Any) -> None:
         meta = _meta(task)
         kind = meta.get("kind")
         values = getattr(task, "values", None) or {}
         if kind in VERBS:
+            self._step(task, meta, "ran")
             self._component_done(task, meta, values)
         elif kind == "record":
             self._elapsed(task)
@@ -128,7 +140,7 @@ class RolloutReporter:
                 detail = f" {values.get('version') or ''} {values.get('digest', '')[:12]}".rstrip()
             elif kind in ("build", "reuse"):
                 how = "recorded image reused" if values.get("reused") else f"with {values.get('builder')}"
-                detail = f" ({how}) {values.get('digest', '')[:19]}"
+                detail = (f" ({how})" if kind == "build" else "") + f" {values.get('digest', '')[:19]}"
             self._line(f"  [green]✓[/] {name}: {VERBS[kind][status]}{detail}{elapsed}")
         elif status == "skipped":
             self._line(f"  [yellow]-[/] {name}: skipped, {values.get('reason', '')}")
@@ -147,6 +159,7 @@ class RolloutReporter:
     def skip_uptodate(self, task: Any) -> None:
         meta = _meta(task)
         if meta.get("kind") in VERBS:
+            self._step(task, meta, "uptodate")
             self._line(f"  [dim]–[/] {meta['component']}: {VERBS[meta['kind']]['uptodate']}")
         elif not meta and not task.name.startswith("_"):
             self._line(f"-- {task.title()}")
@@ -155,6 +168,9 @@ class RolloutReporter:
         self._line(f"!! {task.title()}")
 
     def add_failure(self, task: Any, fail: Any) -> None:
+        meta = _meta(task)
+        if meta.get("kind") in VERBS:
+            self._step(task, meta, "error")
         summary = getattr(fail, "summary", None)
         if isinstance(summary, dict):
             self.summaries.append(summary)
@@ -164,7 +180,7 @@ class RolloutReporter:
         message = getattr(fail, "message", str(fail))
         if summary is None:
             self.errors.append(f"{task.name}: {message}")
-            if not _meta(task):
+            if not meta:
                 self.errors.append("".join(getattr(fail, "traceback", "") or ""))
 
     def cleanup_error(self, exception: Any) -> None:
@@ -188,8 +204,30 @@ class RolloutReporter:
                 self._line(f"[red bold]Rollout failed[/] after {total}")
             else:
                 self._line(f"[green bold]Rollout complete[/] in {total}")
+        self._append_job_summary()
+        if self.failed_components:
+            self.exit_code = max(self.exit_code, 1)
         if self.exit_code:
             raise SystemExit(self.exit_code)
+
+    def _append_job_summary(self) -> None:
+        path = os.environ.get("GITHUB_STEP_SUMMARY")
+        if not path or not self.rollouts:
+            return
+        recorded = {(s.get("deployment"), s.get("target")): s for s in self.summaries}
+        sections = []
+        for meta in self.rollouts:
+            where = (meta["deployment"], meta["target"])
+            rows = [
+                _summary_row(component, self.steps.get((*where, component), {}))
+                for component in meta["components"]
+            ]
+            sections.append(job_summary(meta, rows, recorded.get(where), self.errors))
+        try:
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write("".join(sections))
+        except OSError as err:
+            self._line(f"[yellow]warning:[/] job summary not written to {path}: {err.strerror or err}")
 
     def _print_summary(self, summary: dict[str, Any]) -> None:
         where = f"{summary['deployment']} → {summary['target']}"
@@ -202,11 +240,98 @@ class RolloutReporter:
                 self._line(
                     f"    → {item['tag']}" + (" [red](failed)[/]" if item["status"] == "failed" else "")
                 )
-        elif not summary.get("failed"):
+        elif not summary.get("failed") and summary.get("kind") != "build":
             self._line(
                 f"  Nothing to record: {where} already runs {summary['git_sha'][:7]} with these inputs"
             )
         for name, reason in summary.get("skipped", {}).items():
             self._line(f"    [yellow]not deployed[/]: {name} ({reason})")
-        if summary.get("sbom_error"):
-            self._line(f"    [yellow]SBOM not recorded[/]: {summary['sbom_error']}")
+        unrecorded = summary.get("sbom_error") or summary.get("sbom_skipped")
+        if unrecorded:
+            self._line(f"    [yellow]SBOM not recorded[/]: {unrecorded}")
+        if summary.get("notes_error"):
+            self._line(f"    [yellow]build records not pushed[/]: {summary['notes_error']}")
+
+
+def _summary_row(component: str, steps: dict[str, tuple[Any, str]]) -> dict[str, str]:
+    """One component's outcome from its last step: apply, else the image's test, build or reuse."""
+    kind = next((k for k in ("apply", "test", "build", "reuse") if k in steps), None)
+    row = {"component": component.split("/", 1)[1], "outcome": "not run", "image": "", "error": ""}
+    if kind is None:
+        return row
+    task, how = steps[kind]
+    values = getattr(task, "values", None) or {}
+    plan = (getattr(steps["plan"][0], "values", None) or {}) if "plan" in steps else {}
+    row["image"] = str((plan if kind == "apply" else values).get("image") or "")
+    status = values.get("status")
+    if how == "error" or status == "failed":
+        row["outcome"] = "failed"
+        row["error"] = str(values.get("error") or "")
+    elif how == "uptodate":
+        row["outcome"] = "up to date"
+    elif status == "skipped":
+        row["outcome"] = f"skipped ({values['reason']})" if values.get("reason") else "skipped"
+    elif status == "applied":
+        row["outcome"] = "applied" if plan.get("has_changes", True) else "no changes"
+    elif status == "built":
+        row["outcome"] = "image reused" if values.get("reused") or kind == "reuse" else "built"
+    return row
+
+
+def _code(text: str) -> str:
+    """A table cell in code style; image references and tag names hold no `|` or backtick."""
+    return f"`{text}`" if text else "—"
+
+
+def _fenced(text: str) -> str:
+    fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
+    return f"{fence}text\n{text.rstrip()}\n{fence}"
+
+
+def job_summary(
+    meta: dict[str, Any], rows: list[dict[str, str]], summary: dict[str, Any] | None, errors: list[str]
+) -> str:
+    """A rollout as GitHub-flavoured Markdown: heading, one table row per component, failures."""
+    sha = meta["git_sha"][:7]
+    how = ""
+    if meta.get("promoted_from"):
+        how = f" (promoted from {meta['promoted_from']})"
+    elif meta.get("rollback"):
+        how = " (rollback)"
+    failed = [row for row in rows if row["outcome"] == "failed"]
+    tags = {r["component"]: r["tag"] for r in (summary or {}).get("recorded", [])}
+    texts = (summary or {}).get("failed", {})
+    if failed:
+        verdict = f"❌ Rollout failed: {len(failed)} of {len(rows)} component(s) failed."
+    elif summary is None:
+        verdict = "❌ Rollout failed: nothing was recorded."
+    elif not tags:
+        verdict = f"✅ Rollout complete: {len(rows)} component(s), nothing new to record."
+    else:
+        verdict = f"✅ Rollout complete: {len(rows)} component(s), {len(tags)} recorded."
+    lines = [
+        "",
+        f"### {meta['deployment']} → {meta['target']} at `{sha}`{how}",
+        "",
+        verdict,
+        "",
+        "| Component | Outcome | Image | Tag |",
+        "|---|---|---|---|",
+    ]
+    for row in rows:
+        outcome = f"**{row['outcome']}**" if row["outcome"] == "failed" else row["outcome"]
+        tag = tags.get(row["component"], "")
+        lines.append(f"| `{row['component']}` | {outcome} | {_code(row['image'])} | {_code(tag)} |")
+    lines.append("")
+    for row in failed:
+        text = texts.get(row["component"]) or row["error"] or "failed"
+        lines += [
+            f"<details><summary>{row['component']} failed</summary>",
+            "",
+            _fenced(text),
+            "</details>",
+            "",
+        ]
+    if summary is None and errors:
+        lines += ["<details><summary>errors</summary>", "", _fenced("\n".join(errors)), "</details>", ""]
+    return "\n".join(lines)

@@ -94,7 +94,9 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         if spec.auto_discover:
             found.append(
                 [
-                    _component_yaml(config.terraform_base / name / "component.yaml", name, config.root)
+                    _component_yaml(
+                        config.terraform_base / name / "component.yaml", name, config.terraform_base / name
+                    )
                     for name in sorted(names)
                     if (config.terraform_base / name / "component.yaml").is_file()
                 ]
@@ -115,9 +117,12 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         entry = chosen.get(ref.name) or chosen.get(folder)
         if entry is None:
             return None
-        # A relative local path is part of the commit (a promotion reads it from its worktree); a
-        # relative Git repository (`git::./modules.git`) is beside the checkout, never in a commit.
-        base = config.work_root_path if entry.source.startswith("git::") else config.root
+        # A relative local path is part of the commit (a promotion reads it from its worktree), from
+        # the folder of the file that names it; a relative Git repository (`git::./modules.git`) is
+        # beside the checkout, never in a commit: the same folder, in the main checkout.
+        base = (entry.base_dir or config.root).resolve()
+        if entry.source.startswith("git::") and base.is_relative_to(config.root.resolve()):
+            base = config.work_root_path.resolve() / base.relative_to(config.root.resolve())
         # The workspace is per component, even when entries name the shared folder.
         return dataclasses.replace(entry, component=ref.name, base_dir=base)
 
@@ -133,6 +138,15 @@ class VendorSpec:
     target: str
     entry: Any  # vendor_cache.VendorEntry
     key: str
+    max_age: float | None = None  # vendor.cache.ttl: how long a resolved source is trusted
+
+
+def cache_ttl(manifest: Manifest) -> float | None:
+    """`vendor.cache.ttl` in seconds: after it, a source is asked again (a moved branch is picked up)."""
+    from atmos_tasks.manifest import duration_seconds
+
+    cache = manifest.model.vendor.cache
+    return float(duration_seconds(cache.ttl)) if cache is not None and cache.ttl else None
 
 
 def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any) -> VendorSpec:
@@ -147,7 +161,9 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
             "excluded": list(entry.excluded_paths),
         }
     )
-    return VendorSpec(str(store_root(config, manifest)), manifest.name, target, entry, key)
+    return VendorSpec(
+        str(store_root(config, manifest)), manifest.name, target, entry, key, cache_ttl(manifest)
+    )
 
 
 def vendor_component(spec: VendorSpec) -> dict[str, Any]:
@@ -156,7 +172,7 @@ def vendor_component(spec: VendorSpec) -> dict[str, Any]:
 
     try:
         with Store(spec.store) as store:
-            done = store.vendor(spec.deployment, spec.target, spec.entry)
+            done = store.vendor(spec.deployment, spec.target, spec.entry, max_age=spec.max_age)
     except VendorError as err:
         return {"status": "failed", "error": str(err)}
     except Exception as err:

@@ -37,3 +37,17 @@ def test_options_of_several_tasks_stay_with_their_task() -> None:
     inv = from_argv(["rollout:api:dev", "--allow-dirty", "rollout:api:prod", "--approve"])
     assert inv.options_for("api", "dev") == RolloutOptions(allow_dirty=True)
     assert inv.options_for("api", "prod") == RolloutOptions(approve=True)
+
+
+def test_build_selections_run_like_rollouts_narrowed_to_their_images() -> None:
+    inv = from_argv(["build:api:dev", "--component", "api,admin", "--allow-dirty", "--remote", "origin"])
+    assert inv.deploys("api", "dev") and inv.images("api", "dev") == {"api", "admin"}
+    assert inv.options_for("api", "dev") == RolloutOptions(
+        allow_dirty=True, components=("api", "admin"), remote="origin"
+    )
+    assert from_argv(["build:api:dev:web", "--skip-push"]).images("api", "dev") == {"web"}
+    assert from_argv(["build:api:dev"]).images("api", "dev") == {"*"}
+    assert from_argv(["test:api:dev:web"]).images("api", "dev") == {"web"}
+    # Anything else selected for the target compiles all of it.
+    assert from_argv(["build:api:dev", "rollout:api:dev"]).images("api", "dev") is None
+    assert from_argv(["list"]).images("api", "dev") is None

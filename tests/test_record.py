@@ -102,3 +102,23 @@ def test_a_success_after_a_failure_with_the_same_inputs_is_recorded() -> None:
         SPEC, {"ecr/api": applied("h1"), "ecs/taskdef-api": applied("h2")}, current, "me", NOW, {}
     )
     assert [r.component for r in decision.records] == ["ecr/api", "ecs/taskdef-api"]
+
+
+def test_a_build_run_records_the_terraform_it_applied_but_deploys_no_image() -> None:
+    from dataclasses import replace
+
+    spec = replace(
+        SPEC,
+        components=(("terraform", "ecr/api"), ("nixpack", "api"), ("nixpack", "web")),
+        images_deployed=False,
+    )
+    built = {"status": "built", "image": "acme/api@sha256:aa", "inputs_hash": "i"}
+    outcomes = {
+        "ecr/api": applied("h1"),
+        "api": ({}, built),
+        "web": ({}, {"status": "failed", "error": "no engine"}),
+    }
+    decision = decide(spec, outcomes, {}, "me", NOW, {})
+    assert [(r.component, r.status) for r in decision.records] == [("ecr/api", "success")]
+    assert [ref for ref, _new, _old in decision.ref_updates] == ["refs/atmos/deployments/api/dev/ecr%2Fapi"]
+    assert decision.failed == {"web": "no engine"} and decision.skipped == {}

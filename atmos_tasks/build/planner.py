@@ -187,6 +187,12 @@ def _check_values(s: NixpackSettings) -> None:
         problems.append(f"settings.nixpack.exclude: {error}")
     if Path(s.dockerfile).is_absolute() or ".." in Path(s.dockerfile).parts:
         problems.append("settings.nixpack.dockerfile must be a path inside the source directory")
+    if s.builder == "oci" and s.test_cmd is not None:
+        # Tests run the image in a Docker engine; an OCI layout on disk is not in any engine.
+        problems.append(
+            "settings.nixpack.test_cmd needs the docker backend, and builder is oci: "
+            "set builder: docker (or auto), or remove test_cmd"
+        )
     if problems:
         raise BuildError("bad settings: " + "; ".join(problems))
 

@@ -215,8 +215,11 @@ def test_image(job: BuildJob, command: list[str], build: dict[str, Any]) -> dict
 
     if build.get("status") != "built":
         return {**build, "status": "skipped", "reason": "the image was not built"}
-    if build.get("builder") != "docker" and not build.get("reused"):
-        return {**build, "status": "failed", "error": "test_cmd needs a Docker engine to run the image"}
+    if build.get("builder") != "docker":
+        # Also for a reused record: an image the oci backend wrote is in no engine, here or elsewhere.
+        backend = build.get("builder")
+        error = f"test_cmd needs a Docker engine to run the image, and the {backend} backend built it"
+        return {**build, "status": "failed", "error": error}
     reference = build["image"] if build.get("registry") else f"{job.repository}:{job.tag}"
     try:
         run = docker.run_tests(reference, command)

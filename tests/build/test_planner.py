@@ -342,6 +342,7 @@ def test_unknown_settings_key_lists_the_allowed_ones() -> None:
         ({"start_cmd": "  "}, "an empty command starts nothing"),
         ({"dockerfile": "../Dockerfile"}, "must be a path inside the source directory"),
         ({"exclude": ["/"]}, "settings.nixpack.exclude: exclude pattern '/' is not usable"),
+        ({"builder": "oci", "test_cmd": "true"}, "settings.nixpack.test_cmd needs the docker backend"),
     ],
 )
 def test_bad_settings_are_bad_input_naming_the_key(settings: dict[str, object], fragment: str) -> None:

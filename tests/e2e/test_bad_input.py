@@ -151,6 +151,16 @@ CASES = {
         "ecr/api: {}",
         "defined under both",
     ),
+    "tests of an image no engine runs": Case(
+        edit(
+            MANIFEST,
+            "            publish: false\n",
+            "            publish: false\n            builder: oci\n            test_cmd: ./run-tests\n",
+        ),
+        MANIFEST,
+        "nixpack:\n            base_image: scratch",
+        "settings.nixpack.test_cmd needs the docker backend",
+    ),
     "bad target in the task name": Case(
         lambda repo: None, MANIFEST, "  targets:\n    dev", "has no target 'qa'"
     ),

@@ -5,11 +5,14 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from filelock import FileLock
 from ruamel.yaml import YAML
 
 from atmos_tasks.build.sbom import validate
@@ -184,6 +187,7 @@ def test_sbom_lists_lockfile_packages_and_terraform_providers(repo: Repo) -> Non
         "go": ("go", "go.sum"),
         "rs": ("rust", "Cargo.lock"),
     }
+    lockfiles["py-admin"] = lockfiles["py"]  # its bom-refs start with `py` too: `py-admin:pkg:pypi/…`
     for name, (app, lockfile) in lockfiles.items():
         repo.write(f"services/{name}/{lockfile}", (fixtures / app / lockfile).read_text())
         repo.write(f"services/{name}/index.html", f"<p>{name}</p>\n")
@@ -217,6 +221,8 @@ def test_sbom_lists_lockfile_packages_and_terraform_providers(repo: Repo) -> Non
     one = json.loads(repo.cli("sbom", "api", "--target", "dev", "--component", "py").stdout)
     assert [c["name"] for c in one["components"]] == ["py"]
     assert "pkg:npm/" not in json.dumps(one)
+    refs = [d["ref"] for d in one["dependencies"]]
+    assert "py" in refs and all(r == "py" or r.startswith("py:pkg:") for r in refs), refs
 
 
 def test_a_failing_install_fails_the_build_records_nothing_and_nothing_dependent_applies(
@@ -289,3 +295,66 @@ def test_tests_run_inside_the_image_and_a_failure_stops_dependants(
     assert failed.returncode == 1, out
     assert "✗ nixpack/hello: test failed" in out and "exit 4" in out
     assert "terraform/ecs/taskdef-hello: skipped" in out
+
+
+def add_admin_site(repo: Repo) -> None:
+    repo.write("services/admin/index.html", "<h1>admin</h1>\n")
+
+    def change(components: Any) -> None:
+        components["nixpack"]["admin"] = {
+            "vars": {"source": "./services/admin", "image": {"name": "acme/admin"}},
+            "settings": {"nixpack": {"base_image": "scratch", "publish": False}},
+        }
+
+    edit_manifest(repo, change)
+
+
+def test_build_component_builds_only_that_image_and_what_it_needs(repo: Repo) -> None:
+    add_admin_site(repo)
+    repo.commit("An admin site")
+    proc = repo.cli("build", "api", "--component", "admin")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.findall(r"… (\S+): (?:building|planning|applying)", proc.stdout) == ["nixpack/admin"]
+    proc = repo.cli("build", "api", "--component", "api")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert re.findall(r"… (\S+): building", proc.stdout) == ["nixpack/api"]
+    assert "terraform/ecr/api: applied" in proc.stdout  # what the api image needs
+    unknown = repo.cli("build", "api", "--component", "ecr/api")
+    assert unknown.returncode == 2, unknown.stdout + unknown.stderr
+    assert "no nixpack component ecr/api on dev" in unknown.stderr and "images: api, admin" in unknown.stderr
+
+
+def test_a_build_run_applies_what_its_images_need_like_a_rollout_and_records_only_that(repo: Repo) -> None:
+    repo.write("scratch.txt", "not committed\n")
+    refused = repo.doit("build:api:dev")
+    assert refused.returncode == 3, refused.stdout + refused.stderr
+    assert "applies terraform/ecr/api first" in refused.stderr and "scratch.txt" in refused.stderr
+    assert not (repo.path / ".atmos/state").exists() and repo.refs() == {}
+    dirty = repo.doit("build:api:dev", "--allow-dirty")
+    assert dirty.returncode == 0, dirty.stdout + dirty.stderr
+    assert 'metadata: {"allow_dirty": true}' in latest_tag_message(repo, "dev", "ecr%2Fapi")
+    assert repo.run("git", "notes", "--ref=refs/notes/atmos/api/builds", "list").stdout == ""
+    (repo.path / "scratch.txt").unlink()
+
+    # A run on the same target waits for the one holding its lock.
+    locks = repo.path / ".atmos/locks"
+    with FileLock(str(locks / "api--dev.lock")):
+        run = subprocess.Popen(
+            [sys.executable, "-m", "doit", "build:api:dev"],
+            cwd=repo.path,
+            env=repo.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert run.stderr is not None
+        assert "waiting for another rollout of api to dev" in run.stderr.readline()
+    out, err = run.communicate(timeout=300)
+    assert run.returncode == 0, out + err
+    # Clean now: the image built before from the dirty tree is built again and recorded for the commit.
+    assert "nixpack/api: built (with oci)" in out
+    assert "api" in json.loads(repo.git("notes", "--ref=refs/notes/atmos/api/builds", "show", "HEAD"))
+    # Only the component the build applied is recorded: the image itself is not deployed anywhere.
+    assert list(repo.refs()) == ["refs/atmos/deployments/api/dev/ecr%2Fapi"]
+    assert {t.split("/")[4] for t in repo.tags()} == {"ecr%2Fapi"}
+    assert repo.run("git", "notes", "--ref=refs/notes/atmos/api/sbom", "list").stdout == ""

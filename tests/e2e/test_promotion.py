@@ -57,6 +57,7 @@ def test_the_release_journey(deployed: Repo) -> None:
     prod = deployed.doit("rollout:api:prod", "--promote-from", "staging")
     assert prod.returncode == 0, prod.stdout + prod.stderr
     assert "Promoting api from staging to prod" in prod.stdout
+    assert re.search(r"✓ nixpack/api: image reused sha256:[0-9a-f]{12} \(", prod.stdout), prod.stdout
     everything = status(deployed)["api"]
     assert {t: {c["git_sha"] for c in comps.values()} for t, comps in everything.items()} == {
         "dev": {first},
@@ -117,6 +118,19 @@ def test_the_release_journey(deployed: Repo) -> None:
     }
     table = deployed.cli("diff", "api", "--from-target", "prod", "--to-target", "staging").stdout
     assert "↓ 1 commit(s) behind" in table and "↓ decreased" in table
+    # A commit on its own is read as the other side's target would run it: only real changes show.
+    by_sha = json.loads(
+        deployed.cli("diff", "api", "--from-sha", first, "--to-target", "staging", "--format", "json").stdout
+    )
+    assert by_sha["from"]["as_target"] == "staging" and by_sha["from"]["target"] is None
+    assert {c["from"]["git_sha"] for c in by_sha["components"].values()} == {first}
+    assert {item["key"]: item["change"] for item in by_sha["configuration"]} == {
+        "context.cpu": "increased",  # staging's context, before and after the commit
+        "context.replicas": "increased",
+        "ecs/taskdef-api.vars.cpu": "increased",
+        "ecs/taskdef-api.vars.container_port": "increased",
+        "ecs/service-api.vars.replicas": "increased",
+    }
 
     # prod moves to the second commit, then rolls back to the first.
     approved = deployed.doit("rollout:api:prod", "--promote-from", "staging", "--approve")
@@ -406,3 +420,58 @@ def test_concurrent_approvals_for_different_targets_both_land(
     assert sorted((a["target"], a["by"]) for a in entries) == sorted(
         (t, f"approver{i}@example.com") for i, t in enumerate(targets)
     )
+
+
+def test_build_records_reach_the_remote_and_another_clone_promotes_without_rebuilding(
+    repo: Repo, tmp_path: Path, env: dict[str, str]
+) -> None:
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", "-b", "main", str(remote)], env=env, check=True)
+    repo.git("remote", "add", "origin", str(remote))
+    repo.git("push", "-q", "origin", "main")
+    one = clone(remote, tmp_path / "one", env, "one@example.com", repo.path / ".sources")
+    rollout = one.doit("rollout:api:dev", env={"ATMOS_TASKS_REMOTE": "origin"})
+    assert rollout.returncode == 0, rollout.stdout + rollout.stderr
+    head = one.head()
+    # Writing the SBOM fetched the remote's notes: the build record written locally survives it.
+    assert "api" in json.loads(one.git("notes", "--ref=refs/notes/atmos/api/builds", "show", head))
+
+    two = clone(remote, tmp_path / "two", env, "two@example.com", repo.path / ".sources")
+    two.git("fetch", "-q", "origin", "refs/notes/*:refs/notes/*")
+    recorded = json.loads(two.git("notes", "--ref=refs/notes/atmos/api/builds", "show", head))
+    assert recorded["api"]["source_hash"] and recorded["api"]["digest"].startswith("sha256:")
+    promoted = two.doit("rollout:api:staging", "--promote-from", "dev", "--remote", "origin")
+    out = promoted.stdout + promoted.stderr
+    assert promoted.returncode == 0, out
+    assert "nixpack/api: reusing the recorded image" in out and "building" not in out
+    assert f"image: acme/api@{recorded['api']['digest']}" in two.tag_message(
+        two.tags("atmos/deployments/api/staging/api/")[-1]
+    )
+
+
+def test_sbom_of_a_target_running_several_commits_is_the_one_deployed_last(deployed: Repo) -> None:
+    first = deployed.head()
+    # A second commit whose id sorts after the first one's: the largest id is not the latest.
+    attempt = 0
+    while True:
+        deployed.write("bump.txt", f"{attempt}\n")
+        second = deployed.commit(f"Bump {attempt}")
+        if second > first:
+            break
+        deployed.git("reset", "-q", "--hard", first)
+        attempt += 1
+    assert deployed.doit("rollout:api:dev").returncode == 0
+    back = deployed.doit("rollout:api:dev", "--git-sha", first, "--component", "ecr/api")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert {c: e["git_sha"] for c, e in status(deployed, "--target", "dev")["api"]["dev"].items()} == {
+        c: first if c == "ecr/api" else second for c in COMPONENTS
+    }
+    latest = deployed.cli("sbom", "api", "--target", "dev")
+    assert latest.returncode == 0, latest.stderr
+    assert json.loads(latest.stdout)["metadata"]["component"]["version"] == first[:12]
+    assert f"dev runs several commits of api ({first[:7]}: ecr/api;" in latest.stderr
+    assert f"this is the SBOM of {first[:7]}, deployed most recently" in latest.stderr
+    # --component: the commit that component runs.
+    api = deployed.cli("sbom", "api", "--target", "dev", "--component", "api")
+    assert api.returncode == 0, api.stderr
+    assert json.loads(api.stdout)["metadata"]["component"]["version"] == second[:12] and not api.stderr

@@ -149,8 +149,10 @@ def test_dirty_tree_is_refused_unless_allowed_and_then_recorded(repo: Repo) -> N
     assert len(tags) == 5
     for tag in tags:
         assert 'metadata: {"allow_dirty": true}' in repo.tag_message(tag)
-    # What a dirty tree built is not recorded as the commit's build.
+    # What a dirty tree built is not recorded as the commit's build, nor described as its SBOM.
     assert repo.run("git", "notes", "--ref=refs/notes/atmos/api/builds", "list").stdout == ""
+    assert repo.run("git", "notes", "--ref=refs/notes/atmos/api/sbom", "list").stdout == ""
+    assert "SBOM not recorded: the working tree has uncommitted changes" in allowed.stdout
     state = json.loads((repo.path / ".atmos/state/api/dev/ecs/service-api.tfstate").read_text())
     assert state["outputs"]["cluster_arn"]["value"].endswith("cluster/app-ecs-2")
 

@@ -12,9 +12,10 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import time
 from pathlib import Path
 
-from tests.conftest import Repo
+from tests.conftest import ROOT, Repo
 from tests.vendor_cache.conftest import HttpServer
 
 NONPROD = '        version: "1.3.0"\n'
@@ -191,3 +192,57 @@ def test_a_pull_shows_progress_on_a_terminal_only(repo: Repo) -> None:
     assert "materialize .atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api" in text
     assert "\x1b[?25l" in text  # a live display (cursor hidden while it runs)
     assert "api/dev monitoring/alarms-api 1.3.0" in text and "1 component(s) vendored" in text
+
+
+def test_a_cache_ttl_picks_up_a_moved_branch_in_rollouts(repo: Repo, tmp_path: Path) -> None:
+    repo.replace("deployments/api.yaml", "  vendor:\n", "  vendor:\n    cache: { ttl: 3s }\n")
+    pinned = 'alarms?ref=v{{ version }}"\n        version: "1.3.0"'
+    repo.replace("deployments/api.yaml", pinned, 'alarms?ref=main"')
+    repo.commit("Dev follows the modules' main branch, asking again every 3s")
+    assert repo.doit("rollout:api:dev").returncode == 0
+    vendored_by = time.monotonic()  # the vendor task ran between these two instants
+    work = tmp_path / "modules"
+    repo.run("git", "clone", "-q", str(repo.path / ".sources/modules.git"), str(work))
+    (work / "alarms/extra.tf").write_text('output "extra" {\n  value = "new on main"\n}\n')
+    repo.run("git", "add", "-A", cwd=work)
+    assert repo.run("git", "commit", "-q", "-m", "extra output", cwd=work).returncode == 0
+    assert repo.run("git", "push", "-q", "origin", "main", cwd=work).returncode == 0
+
+    # Within the ttl the lock answers (tests/vendor_cache/test_git.py); once it has passed:
+    time.sleep(max(0.0, vendored_by + 3.5 - time.monotonic()))
+    later = repo.doit("rollout:api:dev")
+    assert later.returncode == 0, later.stdout + later.stderr
+    assert re.findall(r"terraform/(\S+): vendored", later.stdout) == ["monitoring/alarms-api"]
+    assert re.findall(r"terraform/(\S+): applied", later.stdout) == ["monitoring/alarms-api"]
+    state = json.loads((repo.path / ".atmos/state/api/dev/monitoring/alarms-api.tfstate").read_text())
+    assert state["outputs"]["extra"]["value"] == "new on main"
+
+
+def test_vendor_commands_reject_unknown_targets_and_bad_durations(repo: Repo) -> None:
+    one = repo.cli("vendor", "status", "--deployment", "api", "--target", "nope")
+    assert one.returncode == 2 and "deployment 'api' has no target 'nope'" in one.stderr
+    assert "targets: dev, staging, prod" in one.stderr and "Traceback" not in one.stderr
+    anyone = repo.cli("vendor", "pull", "--target", "nope")
+    assert anyone.returncode == 2 and "no deployment has a target 'nope'" in anyone.stderr
+    duration = repo.cli("vendor", "clean", "--older-than", "7x")
+    assert duration.returncode == 2 and "not a duration: '7x'" in duration.stderr
+    assert "Traceback" not in anyone.stderr + duration.stderr
+
+
+def test_relative_sources_in_a_vendor_file_start_at_that_file(repo: Repo) -> None:
+    text = (repo.path / "deployments/api.yaml").read_text()
+    start, end = text.index("    components:\n      - source:"), text.index("  components:\n    nixpack:")
+    repo.write("deployments/api.yaml", text[:start] + "    manifest: vendor/modules.yaml\n\n" + text[end:])
+    shutil.copytree(ROOT / "examples/.module-sources/alarms/1.2.5", repo.path / "vendor/alarms-1.2.5")
+    repo.write(
+        "vendor/modules.yaml",
+        "apiVersion: atmos/v1\nkind: AtmosVendorConfig\nspec:\n  sources:\n"
+        "    - component: alarms\n      source: ./alarms-{{ version }}\n      version: 1.2.5\n",
+    )
+    repo.commit("Alarms from a vendor file, relative to it")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [row] = status(repo, "--target", "dev")
+    assert row["source"] == "./alarms-{{ version }}" and row["version"] == "1.2.5"
+    state = json.loads((repo.path / ".atmos/state/api/dev/monitoring/alarms-api.tfstate").read_text())
+    assert state["outputs"]["module_version"]["value"] == "1.2.5"

@@ -128,3 +128,23 @@ def test_errors_name_where_the_entry_is_written(store: Store, module_repo: Modul
     assert str(raised.value).startswith("deployments/api.yaml:20: ref 'v9.9.9' is neither")
     [entry] = entries_from_manifest([{"targets": ["vpc"], "source": "./vpc"}], origins=["api.yaml:7"])
     assert entry.origin == "api.yaml:7"
+
+
+def test_vendor_with_max_age_asks_the_source_again_despite_the_lock(
+    store: Store, own_repo: ModuleRepo, tmp_path: Path
+) -> None:
+    entry = VendorEntry("vpc", f"{own_repo.url}//modules/vpc?ref=main")
+    first = store.vendor("api", "dev", entry)
+    work = tmp_path / "push"
+    git("clone", "-q", own_repo.url, str(work), cwd=tmp_path)
+    write_tree(work, {"modules/vpc/outputs.tf": 'output "id" { value = 1 }\n'})
+    git("add", "-A", cwd=work)
+    git("commit", "-q", "-m", "outputs", cwd=work)
+    git("push", "-q", "origin", "main", cwd=work)
+
+    assert store.vendor("api", "dev", entry).digest == first.digest  # the lock answers
+    assert store.vendor("api", "dev", entry, max_age=3600).digest == first.digest  # still fresh
+    moved = store.vendor("api", "dev", entry, max_age=0)
+    assert moved.digest != first.digest and moved.fetched and moved.materialized
+    assert (moved.path / "outputs.tf").is_file()
+    assert store.status("api", "dev", [entry])[0].locked.digest == moved.digest  # type: ignore[union-attr]

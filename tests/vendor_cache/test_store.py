@@ -10,7 +10,15 @@ from pathlib import Path
 import pytest
 
 from tests.vendor_cache.conftest import VPC_V1, ModuleRepo, files_of, write_tree
-from vendor_cache import MissingObjectError, SourceError, Store, VendorEntry, is_intact, tree_digest
+from vendor_cache import (
+    MissingObjectError,
+    SourceError,
+    Store,
+    VendorEntry,
+    VendorError,
+    is_intact,
+    tree_digest,
+)
 
 
 def test_insert_is_content_addressed_read_only_and_deduplicated(store: Store, tmp_path: Path) -> None:
@@ -94,6 +102,27 @@ def test_materialize_replaces_a_workspace_whole(store: Store, tmp_path: Path) ->
     store.materialize(new, dest)
     assert files_of(dest) == {"main.tf": "# new\n"}
     assert sorted(p.name for p in dest.parent.iterdir()) == ["service"], "no temp siblings left behind"
+
+
+def test_materialize_without_the_listing_walks_the_object(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    store._cache.delete(("listing", digest))  # an index written before listings were kept
+    done = store.materialize(digest, tmp_path / "ws")
+    assert (done.linked, done.copied) == (len(VPC_V1), 0)
+    assert is_intact(tmp_path / "ws", digest)
+
+
+def test_materialize_of_a_damaged_object_leaves_nothing_and_says_how_to_fix_it(
+    store: Store, tmp_path: Path
+) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    damaged = store.object_path(digest) / "modules/vpc"
+    damaged.chmod(0o755)
+    (damaged / "variables.tf").unlink()
+    with pytest.raises(VendorError, match=r"modules/vpc/variables\.tf is missing") as raised:
+        store.materialize(digest, tmp_path / "ws")
+    assert "--verify" in str(raised.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "src"], "no workspace, no temp folder"
 
 
 def test_materialize_of_an_unknown_object_says_how_to_fix_it(store: Store, tmp_path: Path) -> None:
