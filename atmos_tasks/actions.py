@@ -5,7 +5,8 @@ go on, dependants see it through `getargs` and skip, and the `record` finalizer 
 tags the failure. The finalizer then fails the run (exit 1) when any component failed.
 
 `upstream` maps each `getargs` key to what it carries: ("outputs", component) for a dependency's
-apply, ("image", component) for a nixpack component's build (or tests).
+apply, ("image", component) for a nixpack component's build (or tests), ("vendor", component)
+for its module's vendoring, and in a preview ("planned", component) for a dependency's plan.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import dataclasses
 from typing import Any
 
 from atmos_tasks.executors import Job, executor_for
+from atmos_tasks.preview import never_applied_reason
 
 READY = {"outputs": "applied", "image": "built", "vendor": "vendored"}
 
@@ -41,26 +43,85 @@ def _failure(err: Exception, workdir: str | None = None) -> dict[str, Any]:
     return found
 
 
-def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
-    """Plan one Terraform component once its dependencies are applied and its images built."""
+def _vendored(
+    job: Job, upstream: dict[str, tuple[str, str]], values: dict[str, Any]
+) -> tuple[Job, dict[str, Any] | None]:
+    """The job with the vendored object as its module identity, or the failure of its vendoring."""
     vendored = next((values[k] for k, (kind, _n) in upstream.items() if kind == "vendor"), None)
-    if vendored is not None and vendored.get("status") == "failed":
+    if vendored is None:
+        return job, None
+    if vendored.get("status") == "failed":
         # The component's own module could not be vendored: that is this component failing.
-        return {
+        return job, {
             "status": "failed",
             "error": f"vendoring failed: {vendored.get('error', '')}",
             "after": "vendor",
         }
+    # The object the vendor task materialised is the module's identity from here on.
+    return dataclasses.replace(job, module_digest=vendored["digest"]), None
+
+
+def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
+    """Plan one Terraform component once its dependencies are applied and its images built."""
+    job, failed = _vendored(job, upstream, values)
+    if failed is not None:
+        return failed
     blocked, outputs, images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
-    if vendored is not None:
-        # The object the vendor task materialised is the module's identity from here on.
-        job = dataclasses.replace(job, module_digest=vendored["digest"])
     try:
         return executor_for(job.kind).plan(job, outputs, images)
     except Exception as err:
         return _failure(err, job.workdir)
+
+
+def preview_component(
+    job: Job,
+    upstream: dict[str, tuple[str, str]],
+    dependencies: dict[str, Job],
+    images: dict[str, dict[str, Any]],
+    **values: Any,
+) -> dict[str, Any]:
+    """Plan one Terraform component against what is deployed now: applies nothing (a preview).
+
+    `upstream` holds ("planned", dependency) for each dependency's preview plan (run first, for
+    its workdir), `dependencies` their jobs, `images` the image chosen for each nixpack dependency.
+    """
+    job, failed = _vendored(job, upstream, values)
+    if failed is not None:
+        return failed
+    unplanned = sorted(
+        name
+        for key, (kind, name) in upstream.items()
+        if kind == "planned" and (values.get(key) or {}).get("status") == "failed"
+    )
+    if unplanned:
+        return {"status": "skipped", "reason": f"dependency {', '.join(unplanned)} could not be planned"}
+    outputs: dict[str, dict[str, Any]] = {}
+    never_applied: list[str] = []
+    for name, dependency in dependencies.items():
+        try:
+            found = executor_for(dependency.kind).deployed_outputs(dependency)
+        except Exception as err:
+            failure = _failure(err, job.workdir)
+            failure["error"] = f"reading what {name} has deployed: {failure['error']}"
+            return failure
+        if found is None:
+            never_applied.append(name)
+        else:
+            outputs[name] = found
+    reason = never_applied_reason(
+        never_applied, [str(i["reason"]) for i in images.values() if i.get("status") != "built"]
+    )
+    if reason:
+        return {"status": "skipped", "reason": reason}
+    try:
+        planned = executor_for(job.kind).plan(job, outputs, images)
+    except Exception as err:
+        return _failure(err, job.workdir)
+    if images and planned.get("status") == "planned":
+        planned["image_from"] = {name: str(image["from"]) for name, image in images.items()}
+    return planned
 
 
 def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str, Any]:

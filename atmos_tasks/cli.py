@@ -196,10 +196,10 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     if args.kind in ("rollout", "build"):
         if args.allow_dirty:
             run.append("--allow-dirty")
-        if args.component:
-            run += ["--component", args.component]
         if args.remote:
             run += ["--remote", args.remote]
+    if args.component:
+        run += ["--component", args.component]
     result = DoitMain(AtmosTaskLoader(root)).run(run)
     return int(result or 0)
 
@@ -927,7 +927,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     for kind, text in (
         ("rollout", "plan and apply every component, then record (runs the doit tasks)"),
-        ("plan", "plan every component without applying"),
+        ("plan", "what a rollout would change: plan against what is deployed, apply and record nothing"),
     ):
         p = sub.add_parser(kind, help=text)
         p.add_argument("deployment")
@@ -943,6 +943,10 @@ def build_parser() -> argparse.ArgumentParser:
                 "--remote",
                 help="sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
                 metavar="NAME",
+            )
+        else:
+            p.add_argument(
+                "--component", help="only these components (comma-separated), with what they depend on"
             )
         p.set_defaults(func=cmd_rollout, kind=kind)
 

@@ -3,6 +3,7 @@
 doit list                     the tasks of every deployment and target
 doit rollout:api:dev          plan and apply every component of api on dev, then record
 doit -n 2 rollout:api:dev     the same, independent components in parallel
+doit plan:api:dev             what that rollout would change: plans only, applies and records nothing
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """doit integration: the task creator behind `from atmos_tasks.dodo import *` and a loader plugin.
 
 Both compile only what the command line selects, hold a lock per (deployment, target) while a
-rollout runs (a second run on the same target waits, then finds its work up to date; other
+rollout (or a preview) runs (a second run on the same target waits, then finds its work up to date; other
 targets never wait), and turn bad input into a message and exit code instead of a traceback.
 """
 
@@ -72,7 +72,7 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
     if invocation.executes:
         _lock_targets(
             workspace.root,
-            [(p.deployment, p.target) for p in plans if invocation.deploys(p.deployment, p.target)],
+            [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
         )
     yield {"basename": "_atmos", "actions": [_hint], "uptodate": [False], "verbosity": 2}
     yield from build_tasks(plans)

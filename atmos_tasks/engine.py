@@ -51,6 +51,10 @@ class TargetPlan:
     recorded_builds: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
     # A build run: only the selected images and what they need; the images are built, not deployed.
     images_only: bool = False
+    # A preview (only plan tasks selected): plans against what is deployed, applies nothing.
+    preview: bool = False
+    # In a preview, the image each nixpack component stands for (`preview.choose_image`).
+    preview_images: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def deployment(self) -> str:
@@ -218,6 +222,16 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
         options = invocation.options_for(deployment, target)
         remote = options.remote or os.environ.get("ATMOS_TASKS_REMOTE") or None
         executes = invocation.deploys(deployment, target)
+        if invocation.mixes_preview(deployment, target):
+            problems.append(
+                Problem(
+                    f"plan tasks of {deployment}/{target} preview a rollout and apply nothing; they cannot "
+                    "run together with its other tasks",
+                    None,
+                    f"run `doit plan:{deployment}:{target}` on its own, then the other tasks",
+                )
+            )
+            continue
         if remote and executes and remote not in fetched:
             # Start from what the remote says is deployed: the record's leases are these values.
             fetch_records(workspace.repo, remote)
@@ -227,7 +241,12 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 plan = compile_source(workspace, manifest, target, options, executes, remote)
             else:
                 images = invocation.images(deployment, target)
-                plan = compile_target(workspace, manifest, target, git, dirty, options, loader, images=images)
+                previews = invocation.previews(deployment, target)
+                plan = compile_target(
+                    workspace, manifest, target, git, dirty, options, loader, images=images, preview=previews
+                )
+                if plan.preview:
+                    plan.preview_images = preview_images(workspace, plan)
             plan.remote = remote if executes else None
             plans.append(plan)
         except AtmosError as err:
@@ -489,6 +508,32 @@ def build_job(
     )
 
 
+def preview_images(workspace: Workspace, plan: TargetPlan) -> dict[ComponentRef, dict[str, Any]]:
+    """For a preview: each image as recorded for the current source, else as the target runs it."""
+    if not plan.builds:
+        return {}
+    from atmos_tasks.build.stage import BUILDS
+    from atmos_tasks.notes import read_note
+    from atmos_tasks.preview import choose_image
+
+    repo = workspace.repo
+    deployment, target = plan.deployment, plan.target
+    states = read_records(repo, deployment, target)
+    notes = {plan.git.sha: read_note(repo, deployment, BUILDS, plan.git.sha)}
+    chosen: dict[ComponentRef, dict[str, Any]] = {}
+    for ref, job in plan.builds.items():
+        state = states.get((deployment, target, ref.name))
+        current = state.current if state else None
+        # The commit the target runs may have built this very source: its note says so.
+        commits = [plan.git.sha] + ([current.git_sha] if current else [])
+        for commit in commits:
+            if commit not in notes:
+                notes[commit] = read_note(repo, deployment, BUILDS, commit)
+        recorded = [notes[commit].get(ref.name) for commit in commits]
+        chosen[ref] = choose_image(ref.name, target, job, recorded, current.image if current else None)
+    return chosen
+
+
 def compile_target(
     workspace: Workspace,
     manifest: Manifest,
@@ -499,9 +544,11 @@ def compile_target(
     loader: StackLoader,
     only: set[str] | None = None,
     images: set[str] | None = None,
+    preview: set[str] | None = None,
 ) -> TargetPlan:
     """`only`: these components and what they depend on (a narrowed promotion); `images`: these
-    nixpack components (`*`: all) and what they depend on (a build run)."""
+    nixpack components (`*`: all) and what they depend on (a build run); `preview`: these Terraform
+    components (`*`: all) and what they depend on, to be planned against what is deployed."""
     from atmos_tasks.vendoring import vendor_resolver, vendor_spec
 
     config = workspace.config
@@ -524,6 +571,16 @@ def compile_target(
                 f"images: {', '.join(names) or 'none'}",
             )
         only = {name for name in names if "*" in images or name in images}
+    if preview is not None:
+        names = [ref.name for ref, c in resolved.components.items() if c.image is None]
+        unknown = preview - {"*", *names}
+        if unknown:
+            raise AtmosError.single(
+                f"no component {', '.join(sorted(unknown))} to plan on {target}",
+                None,
+                f"components with a plan: {', '.join(names) or 'none'}",
+            )
+        only = None if "*" in preview else set(preview)
     if only is not None:
         unknown = only - {ref.name for ref in resolved.components}
         if unknown:
@@ -563,4 +620,5 @@ def compile_target(
         dirty=list(dirty),
         root=config.root,
         images_only=images is not None,
+        preview=preview is not None,
     )

@@ -1,6 +1,7 @@
 """The task graph (SPEC §6): target plans in, doit task dictionaries out. Pure data.
 
 plan:<dep>:<target>:<c>   up to date while module, vars, backend and dependency outputs hold
+plan:<dep>:<target>       a preview: plans against what is deployed, applies nothing
 apply:<dep>:<target>:<c>  up to date while its plan is the one last applied successfully
 record:<dep>:<target>     always runs: moves refs and writes tags
 rollout:<dep>:<target>    the group a user asks for
@@ -13,24 +14,52 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from doit.dependency import UptodateCalculator
 from doit.tools import config_changed, timeout
 
 from atmos_tasks.actions import (
     apply_component,
     build_component,
     plan_component,
+    preview_component,
     reuse_component,
     test_component,
 )
 from atmos_tasks.engine import TargetPlan
+from atmos_tasks.executors import Job
 from atmos_tasks.executors.terraform import PLAN_FILE
 from atmos_tasks.hashing import hash_json
-from atmos_tasks.invocation import BUILD_GROUP_PARAMS, BUILD_PARAMS, ROLLOUT_PARAMS
+from atmos_tasks.invocation import BUILD_GROUP_PARAMS, BUILD_PARAMS, PLAN_GROUP_PARAMS, ROLLOUT_PARAMS
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
 from atmos_tasks.vendoring import WorkspaceIntact, vendor_component
 
 TaskDict = dict[str, Any]
+
+
+class PlanApplied(UptodateCalculator):
+    """Up to date only if the apply task last applied, successfully, the plan this task last made.
+
+    A preview leaves a component alone when the rollout would: its plan up to date and applied.
+    The apply task is not part of a preview; its saved values are read from doit's database.
+    """
+
+    def __init__(self, apply_id: str) -> None:
+        super().__init__()
+        self.apply_id = apply_id
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        assert self.get_val is not None
+        applied = self.get_val(self.apply_id, "_values_:") or {}
+        planned = self.get_val(task.name, "result:")
+        return (
+            applied.get("status") == "applied"
+            and planned is not None
+            and applied.get(f"_result:{task.name}") == planned
+        )
+
+    def __repr__(self) -> str:
+        return f"PlanApplied({self.apply_id!r})"
 
 
 class LastStatus:
@@ -122,8 +151,108 @@ def build_tasks_of(
         }
 
 
+def vendor_task(plan: TargetPlan, ref: ComponentRef) -> TaskDict:
+    dep, target = plan.deployment, plan.target
+    vendor = plan.vendors[ref]
+    return {
+        "basename": "vendor",
+        "name": _sub("vendor", dep, target, ref.name),
+        "doc": f"vendor the module of {ref} for {dep}/{target}",
+        "actions": [(vendor_component, [vendor])],
+        "uptodate": [config_changed(vendor.key), WorkspaceIntact(str(plan.root))]
+        + ([timeout(timedelta(seconds=vendor.max_age))] if vendor.max_age is not None else []),
+        "verbosity": 0,
+        "meta": _meta("vendor", dep, target, ref),
+    }
+
+
+def preview_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
+    """A preview: vendor and plan each Terraform component against what is deployed; no apply,
+    build, test or record. Same task names as the rollout's, so the rows in doit's database are
+    shared: what a preview leaves there must keep the next rollout correct.
+
+    - A component with no dependency and no image is planned exactly as the rollout plans it, with
+      the rollout's up-to-date rule plus "its apply applied that plan": left alone when a rollout
+      would leave it alone; otherwise its plan is the rollout's plan, which the rollout may apply.
+    - A component that reads dependencies or images is planned from what is deployed, always. Its
+      saved values then hold no result of the dependencies' applies or builds (`getargs` here
+      names the dependencies' plans), so the rollout's version of the task is not up to date and
+      plans again: a preview's plan of it is never applied.
+    """
+    dep, target = plan.deployment, plan.target
+    planned: list[str] = []
+    for ref in plan.order:
+        job = plan.jobs.get(ref)
+        if job is None:
+            continue
+        upstream: dict[str, tuple[str, str]] = {}
+        getargs: dict[str, tuple[str, None]] = {}
+        dependencies: dict[str, Job] = {}
+        images: dict[str, dict[str, Any]] = {}
+        for index, found in enumerate(plan.resolved.components[ref].depends_on):
+            if found in plan.jobs:
+                upstream[f"up_{index}"] = ("planned", found.name)
+                getargs[f"up_{index}"] = (task_id("plan", dep, target, found.name), None)
+                dependencies[found.name] = plan.jobs[found]
+            elif found in plan.preview_images:
+                images[found.name] = plan.preview_images[found]
+        after = [name for name, _ in getargs.values()]
+        if ref in plan.vendors:
+            yield vendor_task(plan, ref)
+            vendor_id = task_id("vendor", dep, target, ref.name)
+            upstream["vnd"] = ("vendor", ref.name)
+            getargs["vnd"] = (vendor_id, None)
+            after.append(vendor_id)
+        plan_id = task_id("plan", dep, target, ref.name)
+        settled = [
+            config_changed(job.static_key),
+            LastStatus("planned"),
+            PlanApplied(task_id("apply", dep, target, ref.name)),
+        ]
+        yield {
+            "basename": "plan",
+            "name": _sub("plan", dep, target, ref.name),
+            "doc": f"terraform plan of {ref} for {dep}/{target} against what is deployed (applies nothing)",
+            "actions": [(preview_component, [job, upstream, dependencies, images])],
+            "getargs": getargs,
+            "task_dep": after,
+            # What is deployed changes outside doit's view: a plan that reads it always runs.
+            "uptodate": [False] if dependencies or images else settled,
+            "targets": [str(Path(job.workdir) / PLAN_FILE)],
+            "verbosity": 0,
+            "meta": {"atmos": {**_meta("plan", dep, target, ref)["atmos"], "preview": True}},
+        }
+        planned.append(plan_id)
+    yield {
+        "basename": "plan",
+        "name": _sub("plan", dep, target),
+        "doc": f"what a rollout of {dep} to {target} would change: plan every component, apply nothing",
+        "actions": None,
+        "task_dep": planned,
+        "params": PLAN_GROUP_PARAMS,
+        "meta": {
+            "atmos": {
+                "kind": "preview",
+                "deployment": dep,
+                "target": target,
+                "git_sha": plan.git.sha,
+                "branch": plan.git.branch,
+                "components": [str(ref) for ref in plan.order if ref in plan.jobs],
+                "dirty": bool(plan.dirty),
+                "images": {
+                    str(ref): {k: v for k, v in found.items() if k in ("status", "image", "from", "reason")}
+                    for ref, found in plan.preview_images.items()
+                },
+            }
+        },
+    }
+
+
 def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
     dep, target = plan.deployment, plan.target
+    if plan.preview:
+        yield from preview_tasks(plan)
+        return
     finals: list[str] = []
     record_args: dict[str, tuple[str, None]] = {}
     produces: dict[ComponentRef, str] = {}
@@ -141,19 +270,9 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             continue
         job = plan.jobs[ref]
         upstream, getargs, after = _upstream(plan, ref, produces)
-        vendor = plan.vendors.get(ref)
-        if vendor is not None:
+        if ref in plan.vendors:
+            yield vendor_task(plan, ref)
             vendor_id = task_id("vendor", dep, target, ref.name)
-            yield {
-                "basename": "vendor",
-                "name": _sub("vendor", dep, target, ref.name),
-                "doc": f"vendor the module of {ref} for {dep}/{target}",
-                "actions": [(vendor_component, [vendor])],
-                "uptodate": [config_changed(vendor.key), WorkspaceIntact(str(plan.root))]
-                + ([timeout(timedelta(seconds=vendor.max_age))] if vendor.max_age is not None else []),
-                "verbosity": 0,
-                "meta": _meta("vendor", dep, target, ref),
-            }
             upstream["vnd"] = ("vendor", ref.name)
             getargs["vnd"] = (vendor_id, None)
             after = [*after, vendor_id]
@@ -187,6 +306,16 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         finals.append(apply_id)
         record_args[f"plan_{index}"] = (plan_id, None)
         record_args[f"apply_{index}"] = (apply_id, None)
+    if plan.jobs:
+        # Listed (`doit list --all`) but never run from here: selecting it compiles a preview.
+        yield {
+            "basename": "plan",
+            "name": _sub("plan", dep, target),
+            "doc": f"what a rollout of {dep} to {target} would change: plan every component, apply nothing",
+            "actions": None,
+            "task_dep": [task_id("plan", dep, target, ref.name) for ref in plan.order if ref in plan.jobs],
+            "params": PLAN_GROUP_PARAMS,
+        }
     if plan.builds:
         builds = [task_id("build", dep, target, ref.name) for ref in plan.order if ref in plan.builds]
         yield {

@@ -16,6 +16,8 @@ DEPLOYING_KINDS = ("rollout", "apply", "record")
 # An image build first applies the Terraform components it needs (e.g. the registry it pushes to):
 # it runs like a rollout of those (lock, remote, dirty-tree check), narrowed to the images it names.
 IMAGE_KINDS = ("build", "test")
+# A selection of plan tasks only is a preview: it plans against what is deployed, applies nothing.
+PREVIEW_KINDS = ("plan",)
 DOIT_COMMANDS = frozenset(
     {
         "run",
@@ -111,6 +113,16 @@ BUILD_GROUP_PARAMS: list[dict[str, Any]] = [
         "help": "build only these images (comma-separated), with what they need",
     },
 ]
+# The `plan:<dep>:<target>` group (a preview): which of the target's components.
+PLAN_GROUP_PARAMS: list[dict[str, Any]] = [
+    {
+        "name": "component",
+        "long": "component",
+        "type": str,
+        "default": "",
+        "help": "plan only these components (comma-separated), with what they depend on",
+    },
+]
 
 
 @dataclass(frozen=True)
@@ -178,8 +190,30 @@ class Invocation:
 
     def images(self, deployment: str, target: str) -> set[str] | None:
         """When only builds (and tests) of the target run: the images they name (`*`: every one)."""
+        return self._only(deployment, target, IMAGE_KINDS) if self.executes else None
+
+    def previews(self, deployment: str, target: str) -> set[str] | None:
+        """When only plans of the target are named (a preview): the components (`*`: every one).
+
+        Whatever the command: `doit info`, `strace` or `forget` of a plan task see the preview's
+        task, never the rollout's plan, which would apply its dependencies.
+        """
+        return self._only(deployment, target, PREVIEW_KINDS)
+
+    def mixes_preview(self, deployment: str, target: str) -> bool:
+        """Plans of the target named together with other tasks of it: one run cannot be both."""
+        kinds = {s.kind in PREVIEW_KINDS for s in self.selected if s.matches(deployment, target)}
+        return kinds == {True, False}
+
+    def locks(self, deployment: str, target: str) -> bool:
+        """Runs under the target's lock: what deploys, and previews (they share its workdirs)."""
+        return self.deploys(deployment, target) or (
+            self.executes and self.previews(deployment, target) is not None
+        )
+
+    def _only(self, deployment: str, target: str, kinds: tuple[str, ...]) -> set[str] | None:
         selected = [s for s in self.selected if s.matches(deployment, target)]
-        if not self.executes or not selected or any(s.kind not in IMAGE_KINDS for s in selected):
+        if not selected or any(s.kind not in kinds for s in selected):
             return None
         names: set[str] = set()
         for item in selected:
@@ -194,7 +228,13 @@ def _parse_options(kind: str, args: list[str]) -> tuple[RolloutOptions, list[str
     from doit.cmdparse import CmdOption, TaskParse
 
     params = (
-        BUILD_GROUP_PARAMS if kind in IMAGE_KINDS else ROLLOUT_PARAMS if kind in ("rollout", "apply") else []
+        BUILD_GROUP_PARAMS
+        if kind in IMAGE_KINDS
+        else ROLLOUT_PARAMS
+        if kind in ("rollout", "apply")
+        else PLAN_GROUP_PARAMS
+        if kind in PREVIEW_KINDS
+        else []
     )
     if not params:
         return RolloutOptions(), args

@@ -10,6 +10,9 @@ component exits 1 also when no `record` task ran to fail (`doit apply:<dep>:<tar
 matrix job runs it): failures are values, so doit alone would report success.
 
 In GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file) each rollout appends a Markdown job summary.
+
+A preview (`doit plan:<dep>:<target>`) prints the same plan lines and ends with how many components
+a rollout would change; changes are not a failure (exit 0), a plan that failed is (exit 1).
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class RolloutReporter:
         # (deployment, target, component) → step kind → (task, "ran" | "uptodate" | "error"); the
         # values of an up-to-date task are loaded only after `skip_uptodate`, so they are read at the end.
         self.steps: dict[tuple[str, str, str], dict[str, tuple[Any, str]]] = {}
+        # A preview (plan tasks only): (deployment, target, component) → status and whether it would change.
+        self.previewed: dict[tuple[str, str, str], tuple[str, bool]] = {}
 
     def _style(self, match: re.Match[str]) -> str:
         if not self.color:
@@ -80,6 +85,8 @@ class RolloutReporter:
             meta = _meta(task)
             if meta.get("kind") == "rollout":
                 self.rollouts.append(meta)
+            elif meta.get("kind") == "preview":
+                self._preview_header(meta)
             queue.extend(task.task_dep)
         for meta in self.rollouts:
             dirty = " [yellow](uncommitted changes allowed)[/]" if meta.get("dirty") else ""
@@ -95,6 +102,20 @@ class RolloutReporter:
                     f"[bold]Rolling out {meta['deployment']} to {meta['target']}[/] at {sha}{branch}{dirty}"
                 )
             self._line(f"  Components ({len(meta['components'])}): {', '.join(meta['components'])}")
+
+    def _preview_header(self, meta: dict[str, Any]) -> None:
+        dirty = " [yellow](with uncommitted changes)[/]" if meta.get("dirty") else ""
+        branch = f" on {meta['branch']}" if meta.get("branch") else ""
+        self._line(
+            f"[bold]Planning {meta['deployment']} for {meta['target']}[/] at {meta['git_sha'][:7]}{branch}"
+            f"{dirty}: nothing is applied or recorded"
+        )
+        self._line(f"  Components ({len(meta['components'])}): {', '.join(meta['components'])}")
+        for name, image in meta.get("images", {}).items():
+            if image.get("status") == "built":
+                self._line(f"  Image {name}: {image['image']}, {image['from']}")
+            else:
+                self._line(f"  Image {name}: [yellow]{image.get('reason', 'none')}[/]")
 
     def get_status(self, task: Any) -> None:
         pass
@@ -129,6 +150,9 @@ class RolloutReporter:
 
     def _component_done(self, task: Any, meta: dict[str, Any], values: dict[str, Any]) -> None:
         status = values.get("status")
+        if meta.get("preview"):
+            key = (meta["deployment"], meta["target"], meta["component"])
+            self.previewed[key] = (str(status), bool(values.get("has_changes")))
         elapsed = self._elapsed(task)
         name = meta["component"]
         kind = meta["kind"]
@@ -136,6 +160,8 @@ class RolloutReporter:
             detail = ""
             if status == "planned":
                 detail = ", changes" if values.get("has_changes") else ", no changes"
+                for image, origin in (values.get("image_from") or {}).items():
+                    detail += f", with the {image} image {origin}"
             elif kind == "vendor":
                 detail = f" {values.get('version') or ''} {values.get('digest', '')[:12]}".rstrip()
             elif kind in ("build", "reuse"):
@@ -158,7 +184,11 @@ class RolloutReporter:
 
     def skip_uptodate(self, task: Any) -> None:
         meta = _meta(task)
-        if meta.get("kind") in VERBS:
+        if meta.get("preview"):
+            # Up to date in a preview: the rollout's plan is up to date and applied, it would do nothing.
+            self.previewed[(meta["deployment"], meta["target"], meta["component"])] = ("planned", False)
+            self._line(f"  [dim]–[/] {meta['component']}: no changes (plan up to date)")
+        elif meta.get("kind") in VERBS:
             self._step(task, meta, "uptodate")
             self._line(f"  [dim]–[/] {meta['component']}: {VERBS[meta['kind']]['uptodate']}")
         elif not meta and not task.name.startswith("_"):
@@ -204,11 +234,27 @@ class RolloutReporter:
                 self._line(f"[red bold]Rollout failed[/] after {total}")
             else:
                 self._line(f"[green bold]Rollout complete[/] in {total}")
+        elif self.previewed:
+            self._preview_verdict()
         self._append_job_summary()
         if self.failed_components:
             self.exit_code = max(self.exit_code, 1)
         if self.exit_code:
             raise SystemExit(self.exit_code)
+
+    def _preview_verdict(self) -> None:
+        outcomes = list(self.previewed.values())
+        changing = sum(1 for status, changes in outcomes if status == "planned" and changes)
+        skipped = sum(1 for status, _ in outcomes if status == "skipped")
+        failed = sum(1 for status, _ in outcomes if status == "failed")
+        total = f"{time.monotonic() - self.t0:.1f}s"
+        counts = f"{changing} component(s) would change" + (f", {skipped} skipped" if skipped else "")
+        if self.exit_code or self.errors or failed:
+            self._line(
+                f"[red bold]Plan failed[/]: {failed} component(s) could not be planned; {counts} ({total})"
+            )
+        else:
+            self._line(f"[green bold]Plan complete[/]: {counts} ({total})")
 
     def _append_job_summary(self) -> None:
         path = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -51,3 +51,22 @@ def test_build_selections_run_like_rollouts_narrowed_to_their_images() -> None:
     # Anything else selected for the target compiles all of it.
     assert from_argv(["build:api:dev", "rollout:api:dev"]).images("api", "dev") is None
     assert from_argv(["list"]).images("api", "dev") is None
+
+
+def test_plan_selections_are_previews_under_the_target_lock() -> None:
+    inv = from_argv(["-n", "2", "plan:api:dev", "--component", "ecr/api,ecs/service-api"])
+    assert inv.previews("api", "dev") == {"ecr/api", "ecs/service-api"}
+    assert inv.locks("api", "dev") and not inv.deploys("api", "dev")  # locked, yet deploys nothing
+    assert not inv.locks("api", "prod") and inv.previews("api", "prod") is None
+    assert from_argv(["plan:api:dev:ecs/service-api"]).previews("api", "dev") == {"ecs/service-api"}
+    assert from_argv(["plan:api:*"]).previews("api", "staging") == {"*"}
+    # Listing or inspecting a plan task shows the preview's task, but takes no lock.
+    info = from_argv(["info", "plan:api:dev:ecr/api"])
+    assert info.previews("api", "dev") == {"ecr/api"} and not info.locks("api", "dev")
+
+
+def test_a_preview_cannot_share_a_run_with_other_tasks_of_its_target() -> None:
+    inv = from_argv(["plan:api:dev", "rollout:api:dev", "rollout:api:prod"])
+    assert inv.mixes_preview("api", "dev") and inv.previews("api", "dev") is None
+    assert not inv.mixes_preview("api", "prod")
+    assert not from_argv(["plan:api:dev", "rollout:api:prod"]).mixes_preview("api", "dev")

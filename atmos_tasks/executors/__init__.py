@@ -1,6 +1,7 @@
 """Rollout executors (SPEC §9): a small protocol, registered by component type.
 
-The graph only asks "plan this job" and "apply that plan"; adding helmfile or lambda means adding
+The graph only asks "plan this job", "apply that plan" and, for a preview, "what does this
+component output now"; adding helmfile or lambda means adding
 an executor here, not touching the graph.
 """
 
@@ -46,6 +47,9 @@ class Executor(Protocol):
 
     def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
         """Apply the saved plan; returns status and outputs."""
+
+    def deployed_outputs(self, job: Job) -> dict[str, Any] | None:
+        """The outputs the component's current state holds; None when it was never applied."""
 
 
 def _terraform() -> Executor:

@@ -217,6 +217,15 @@ class TerraformExecutor:
             )
         return proc.returncode
 
+    def _prepare(self, job: Job) -> None:
+        """The workdir: the module's files and the backend configuration."""
+        workdir = Path(job.workdir)
+        sync_module(Path(job.module_dir), workdir)
+        _write_if_changed(
+            workdir / "backend.tf.json",
+            json.dumps({"terraform": {"backend": {job.backend_type: job.backend}}}, indent=2, sort_keys=True),
+        )
+
     def _init(self, job: Job, env: dict[str, str]) -> None:
         from filelock import FileLock
 
@@ -274,13 +283,7 @@ class TerraformExecutor:
             }
         )
         try:
-            sync_module(Path(job.module_dir), workdir)
-            _write_if_changed(
-                workdir / "backend.tf.json",
-                json.dumps(
-                    {"terraform": {"backend": {job.backend_type: job.backend}}}, indent=2, sort_keys=True
-                ),
-            )
+            self._prepare(job)
             _write_if_changed(
                 workdir / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True)
             )
@@ -325,6 +328,39 @@ class TerraformExecutor:
             (workdir / PLAN_FILE).unlink(missing_ok=True)
             return {"status": "failed", "error": str(err), "workdir": str(workdir)}
         return {"status": "applied", "outputs": proc_outputs}
+
+    def deployed_outputs(self, job: Job) -> dict[str, Any] | None:
+        """`terraform state pull`: the backend's state, whatever the backend; None when there is none.
+
+        A state without resources or outputs (never applied, or destroyed) counts as none.
+        """
+        from filelock import FileLock
+
+        workdir = Path(job.workdir)
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = terraform_env(job)
+        # The component's own plan ran before and initialised the workdir, unless it was skipped or
+        # failed early; several dependants may then prepare it at once.
+        if not ((workdir / ".terraform").is_dir() and (workdir / ".atmos-init").is_file()):
+            with FileLock(str(workdir / ".atmos-prepare.lock")):
+                self._prepare(job)
+                self._init(job, env)
+        binary = terraform_binary(job.command)
+        proc = subprocess.run(
+            [binary, "state", "pull"],
+            cwd=workdir,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            raise TerraformFailed(f"terraform state pull failed: {_tail(proc.stderr)}")
+        state = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        outputs = state.get("outputs") or {}
+        if not state.get("resources") and not outputs:
+            return None
+        return {name: entry.get("value") for name, entry in sorted(outputs.items())}
 
     def _outputs(self, job: Job, env: dict[str, str]) -> dict[str, Any]:
         binary = terraform_binary(job.command)
