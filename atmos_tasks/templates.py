@@ -4,6 +4,8 @@ A value that is a single expression (`"{{ context.cpu }}"`) keeps its native typ
 lists and maps reach Terraform as such. References to `component["<name>"].outputs` can only be
 rendered once that component is applied; they are found in the template's syntax tree so the
 graph can depend on them, and rendered again when the outputs exist.
+
+Jinja2 is imported on first use: a repository without templates never loads it.
 """
 
 from __future__ import annotations
@@ -12,10 +14,10 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+if TYPE_CHECKING:
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 SINGLE_EXPRESSION = re.compile(r"^\s*\{\{((?:(?!\}\}|\{\{).)*)\}\}\s*$", re.DOTALL)
 KeyPath = tuple[str | int, ...]
@@ -29,6 +31,9 @@ class TemplateError(Exception):
 
 @cache
 def environment() -> ImmutableSandboxedEnvironment:
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
     return ImmutableSandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
 
 
@@ -38,6 +43,8 @@ def is_template(value: Any) -> bool:
 
 def references(source: str, root: str = "component") -> set[str]:
     """Names a template reads under `root`: `component["ecr/api"].outputs…`, `nixpack.api.image`."""
+    from jinja2 import TemplateSyntaxError, nodes
+
     found: set[str] = set()
     try:
         tree = environment().parse(source)
@@ -78,6 +85,8 @@ def walk_strings(value: Any, visit: Callable[[KeyPath, str], None], path: KeyPat
 
 
 def render_string(text: str, context: dict[str, Any]) -> Any:
+    from jinja2 import Undefined
+
     env = environment()
     match = SINGLE_EXPRESSION.match(text)
     if match:
@@ -96,6 +105,9 @@ def render_tree(value: Any, context: dict[str, Any], path: KeyPath = ()) -> Any:
         return [render_tree(item, context, (*path, index)) for index, item in enumerate(value)]
     if not is_template(value):
         return value
+    from jinja2 import TemplateSyntaxError, UndefinedError
+    from jinja2.sandbox import SecurityError
+
     try:
         return render_string(value, context)
     except UndefinedError as err:

@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import compile_package
+from _common import calibration_seconds, compile_package
 
 APPS = 500
 TENANTS = 20
@@ -202,17 +202,6 @@ def process_samples(commands: dict[str, list[str]], runs: int) -> dict[str, list
             if round_:
                 samples[name].append(time.perf_counter() - start)
     return samples
-
-
-def calibration_seconds() -> float:
-    """A fixed pure-Python workload: how fast this machine is right now."""
-
-    def once() -> float:
-        start = time.perf_counter()
-        sum(i * i for i in range(2_000_000))
-        return time.perf_counter() - start
-
-    return median_runs(once, 3)
 
 
 def main() -> None:

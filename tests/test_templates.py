@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from atmos_tasks.templates import PendingOutputs, TemplateError, output_references, render_tree
@@ -54,3 +57,17 @@ def test_sandbox_blocks_attribute_escapes() -> None:
     with pytest.raises(TemplateError) as err:
         render_tree("{{ context.__class__.__mro__ }}", CONTEXT)
     assert "not allowed" in err.value.message or "undefined" in err.value.message
+
+
+def test_jinja2_is_loaded_only_when_a_value_is_a_template() -> None:
+    code = (
+        "import sys\n"
+        "from atmos_tasks.templates import render_tree, references_in\n"
+        "plain = {'a': ['x', 1, {'b': 'y'}]}\n"
+        "assert render_tree(plain, {}) == plain and references_in(plain) == set()\n"
+        "print('jinja2' in sys.modules)\n"
+        "assert render_tree({'a': '{{ n + 1 }}'}, {'n': 1}) == {'a': 2}\n"
+        "print('jinja2' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False", "True"]

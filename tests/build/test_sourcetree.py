@@ -97,3 +97,17 @@ def test_unusable_patterns_and_missing_trees_are_errors(tmp_path: Path) -> None:
         source_hash(tmp_path, ["../secrets"])
     with pytest.raises(BuildError, match="does not exist"):
         source_hash(tmp_path / "missing")
+
+
+def test_directory_patterns_spare_files_and_unrooted_patterns_match_names_anywhere(tmp_path: Path) -> None:
+    tree = write_tree(
+        tmp_path / "t",
+        {
+            "out": "a file named like the directory pattern",
+            "x/out/y.txt": "",
+            "a/b/c.log": "",
+            "a/keep.txt": "",
+        },
+    )
+    rels = [entry.rel for entry in iter_source(tree, ["out/", "*.log", "/nothing/"])]
+    assert rels == ["a/keep.txt", "out"]

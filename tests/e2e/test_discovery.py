@@ -234,3 +234,23 @@ def test_loading_one_deployment_opens_only_its_import_closure(tmp_path: Path, en
         "region": "eu-west-1",
         "stage": "dev",
     }
+
+
+def test_describe_loads_no_heavy_library(repo: Repo) -> None:
+    """Every command is a fresh process: what `describe` imports is most of what it costs."""
+    probe = (
+        "import runpy, sys\n"
+        "sys.argv = ['atmos-tasks', 'describe', 'api', '--format', 'json']\n"
+        "try:\n"
+        "    runpy.run_module('atmos_tasks.cli', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "heavy = ('docker', 'git', 'cyclonedx', 'hcl2', 'lark', 'diskcache', 'rich', 'filelock', 'doit',\n"
+        "         'vendor_cache.store')\n"
+        "print(' '.join(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    first = repo.run(sys.executable, "-c", probe)  # fills the on-disk caches (declared variables)
+    assert first.returncode == 0, first.stderr
+    second = repo.run(sys.executable, "-c", probe)
+    assert second.returncode == 0, second.stderr
+    assert second.stderr.strip() == ""
