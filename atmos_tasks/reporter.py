@@ -9,7 +9,8 @@ itself cannot express: after the run completes it raises SystemExit with that co
 component exits 1 also when no `record` task ran to fail (`doit apply:<dep>:<target>:<c>`, as a CI
 matrix job runs it): failures are values, so doit alone would report success.
 
-In GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file) each rollout appends a Markdown job summary.
+In GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file) each rollout and each preview appends a
+Markdown job summary.
 
 A preview (`doit plan:<dep>:<target>`) prints the same plan lines and ends with how many components
 a rollout would change; changes are not a failure (exit 0), a plan that failed is (exit 1).
@@ -57,8 +58,10 @@ class RolloutReporter:
         # (deployment, target, component) → step kind → (task, "ran" | "uptodate" | "error"); the
         # values of an up-to-date task are loaded only after `skip_uptodate`, so they are read at the end.
         self.steps: dict[tuple[str, str, str], dict[str, tuple[Any, str]]] = {}
-        # A preview (plan tasks only): (deployment, target, component) → status and whether it would change.
-        self.previewed: dict[tuple[str, str, str], tuple[str, bool]] = {}
+        # A preview (plan tasks only): its header metadata, and per (deployment, target, component)
+        # the plan's values (`status`, `has_changes`, `changes`, `image`, `reason`, `error`).
+        self.previews: list[dict[str, Any]] = []
+        self.previewed: dict[tuple[str, str, str], dict[str, Any]] = {}
 
     def _style(self, match: re.Match[str]) -> str:
         if not self.color:
@@ -86,6 +89,7 @@ class RolloutReporter:
             if meta.get("kind") == "rollout":
                 self.rollouts.append(meta)
             elif meta.get("kind") == "preview":
+                self.previews.append(meta)
                 self._preview_header(meta)
             queue.extend(task.task_dep)
         for meta in self.rollouts:
@@ -152,14 +156,14 @@ class RolloutReporter:
         status = values.get("status")
         if meta.get("preview"):
             key = (meta["deployment"], meta["target"], meta["component"])
-            self.previewed[key] = (str(status), bool(values.get("has_changes")))
+            self.previewed[key] = {**values, "status": str(status)}
         elapsed = self._elapsed(task)
         name = meta["component"]
         kind = meta["kind"]
         if status in VERBS[kind]:
             detail = ""
             if status == "planned":
-                detail = ", changes" if values.get("has_changes") else ", no changes"
+                detail = f", {change_phrase(values)}"
                 for image, origin in (values.get("image_from") or {}).items():
                     detail += f", with the {image} image {origin}"
             elif kind == "vendor":
@@ -186,7 +190,8 @@ class RolloutReporter:
         meta = _meta(task)
         if meta.get("preview"):
             # Up to date in a preview: the rollout's plan is up to date and applied, it would do nothing.
-            self.previewed[(meta["deployment"], meta["target"], meta["component"])] = ("planned", False)
+            key = (meta["deployment"], meta["target"], meta["component"])
+            self.previewed[key] = {"status": "planned", "has_changes": False, "uptodate": True}
             self._line(f"  [dim]–[/] {meta['component']}: no changes (plan up to date)")
         elif meta.get("kind") in VERBS:
             self._step(task, meta, "uptodate")
@@ -243,10 +248,7 @@ class RolloutReporter:
             raise SystemExit(self.exit_code)
 
     def _preview_verdict(self) -> None:
-        outcomes = list(self.previewed.values())
-        changing = sum(1 for status, changes in outcomes if status == "planned" and changes)
-        skipped = sum(1 for status, _ in outcomes if status == "skipped")
-        failed = sum(1 for status, _ in outcomes if status == "failed")
+        changing, skipped, failed = _preview_counts(list(self.previewed.values()))
         total = f"{time.monotonic() - self.t0:.1f}s"
         counts = f"{changing} component(s) would change" + (f", {skipped} skipped" if skipped else "")
         if self.exit_code or self.errors or failed:
@@ -258,10 +260,14 @@ class RolloutReporter:
 
     def _append_job_summary(self) -> None:
         path = os.environ.get("GITHUB_STEP_SUMMARY")
-        if not path or not self.rollouts:
+        if not path or not (self.rollouts or self.previews):
             return
         recorded = {(s.get("deployment"), s.get("target")): s for s in self.summaries}
         sections = []
+        for meta in self.previews:
+            where = (meta["deployment"], meta["target"])
+            planned = {c: self.previewed.get((*where, c)) for c in meta["components"]}
+            sections.append(preview_summary(meta, planned, self.errors))
         for meta in self.rollouts:
             where = (meta["deployment"], meta["target"])
             rows = [
@@ -324,6 +330,26 @@ def _summary_row(component: str, steps: dict[str, tuple[Any, str]]) -> dict[str,
     return row
 
 
+def change_phrase(values: dict[str, Any]) -> str:
+    """`no changes`, `changes`, or with Terraform's counts `changes (1 to add, 0 to change, 0 to destroy)`."""
+    if not values.get("has_changes"):
+        return "no changes"
+    counts = values.get("changes")
+    if not isinstance(counts, dict):
+        return "changes"
+    if not any(counts.values()):
+        return "changes (outputs only)"
+    return "changes (" + ", ".join(f"{n} to {verb}" for verb, n in counts.items()) + ")"
+
+
+def _preview_counts(outcomes: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """(would change, skipped, failed) among a preview's components."""
+    changing = sum(1 for v in outcomes if v.get("status") == "planned" and v.get("has_changes"))
+    skipped = sum(1 for v in outcomes if v.get("status") == "skipped")
+    failed = sum(1 for v in outcomes if v.get("status") == "failed")
+    return changing, skipped, failed
+
+
 def _code(text: str) -> str:
     """A table cell in code style; image references and tag names hold no `|` or backtick."""
     return f"`{text}`" if text else "—"
@@ -379,5 +405,54 @@ def job_summary(
             "",
         ]
     if summary is None and errors:
+        lines += ["<details><summary>errors</summary>", "", _fenced("\n".join(errors)), "</details>", ""]
+    return "\n".join(lines)
+
+
+def preview_summary(
+    meta: dict[str, Any], planned: dict[str, dict[str, Any] | None], errors: list[str]
+) -> str:
+    """A preview as GitHub-flavoured Markdown, for a pull request's checks: what a rollout would
+    change, one row per component, failures with their text."""
+    sha = meta["git_sha"][:7]
+    dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
+    outcomes = [values or {} for values in planned.values()]
+    changing, skipped, failed = _preview_counts(outcomes)
+    if failed or (errors and not outcomes):
+        verdict = f"❌ Plan failed: {failed} component(s) could not be planned."
+    else:
+        verdict = f"📋 {changing} of {len(planned)} component(s) would change" + (
+            f", {skipped} skipped." if skipped else "."
+        )
+    lines = [
+        "",
+        f"### Plan: {meta['deployment']} → {meta['target']} at `{sha}`{dirty}",
+        "",
+        verdict + " Nothing was applied or recorded.",
+        "",
+        "| Component | Plan | Image |",
+        "|---|---|---|",
+    ]
+    failures = []
+    for component, values in planned.items():
+        name = component.split("/", 1)[1]
+        values = values or {}
+        status = values.get("status")
+        if status == "planned":
+            outcome = change_phrase(values)
+            outcome = f"**{outcome}**" if values.get("has_changes") else outcome
+        elif status == "skipped":
+            outcome = f"skipped ({values['reason']})" if values.get("reason") else "skipped"
+        elif status == "failed":
+            outcome = "**failed**"
+            after = f"not attempted, {values['after']} failed" if values.get("after") else "failed"
+            failures.append((name, str(values.get("error") or after)))
+        else:
+            outcome = "not planned"
+        lines.append(f"| `{name}` | {outcome} | {_code(str(values.get('image') or ''))} |")
+    lines.append("")
+    for name, text in failures:
+        lines += [f"<details><summary>{name} failed</summary>", "", _fenced(text), "</details>", ""]
+    if errors and not failures:
         lines += ["<details><summary>errors</summary>", "", _fenced("\n".join(errors)), "</details>", ""]
     return "\n".join(lines)

@@ -105,9 +105,12 @@ def _write_if_changed(path: Path, text: str) -> None:
 def cli_config(root: Path) -> Path | None:
     """A CLI config that installs bundled providers from a local mirror, offline.
 
-    Only written when the user has no Terraform CLI configuration of their own: theirs wins.
+    Only written when the user has no Terraform CLI configuration of their own: theirs wins. A
+    `TF_CLI_CONFIG_FILE` naming a file that does not exist is no configuration (Terraform ignores
+    it too), so the bundled providers are still found offline.
     """
-    if os.environ.get("TF_CLI_CONFIG_FILE") or (Path.home() / ".terraformrc").exists():
+    named = os.environ.get("TF_CLI_CONFIG_FILE")
+    if (named and Path(named).expanduser().is_file()) or (Path.home() / ".terraformrc").is_file():
         return None
     providers = bundled_providers()
     if not providers:
@@ -185,6 +188,24 @@ def sync_module(module_dir: Path, workdir: Path) -> None:
     for rel in previous - set(current):
         (workdir / rel).unlink(missing_ok=True)
     listing.write_text("\n".join(current))
+
+
+_PLAN_LINE = re.compile(r"^Plan: (.+)\.$", re.MULTILINE)
+_PLAN_COUNT = re.compile(r"(\d+) to (\w+)")
+
+
+def plan_counts(log: str) -> dict[str, int] | None:
+    """Resource changes of a plan with changes, from Terraform's summary line
+    (`Plan: 1 to add, 0 to change, 0 to destroy.`, with `to import` since 1.5). A plan that only
+    changes outputs has no such line: all counts are 0. None when the log says neither."""
+    found = _PLAN_LINE.search(log)
+    if found:
+        counts = {"add": 0, "change": 0, "destroy": 0}
+        counts.update({verb: int(n) for n, verb in _PLAN_COUNT.findall(found.group(1))})
+        return counts
+    if "Changes to Outputs:" in log:
+        return {"add": 0, "change": 0, "destroy": 0}
+    return None
 
 
 def _tail(text: str) -> str:
@@ -313,6 +334,10 @@ class TerraformExecutor:
             "has_changes": code == 2,
             "workdir": str(workdir),
         }
+        if code == 2:
+            counts = plan_counts((workdir / "atmos-plan.log").read_text())
+            if counts is not None:
+                planned["changes"] = counts
         if bound:
             planned["image"] = bound
         return planned

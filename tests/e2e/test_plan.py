@@ -82,7 +82,10 @@ def test_after_a_change_the_preview_shows_it_and_the_rollout_applies_only_that(r
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out  # changes are not a failure
     assert steps(out, "planned, changes") == ["ecs/taskdef-api"]
-    assert "terraform/ecs/taskdef-api: planned, changes, with the api image built for this source" in out
+    assert (
+        "terraform/ecs/taskdef-api: planned, changes (1 to add, 0 to change, 1 to destroy), "
+        "with the api image built for this source"
+    ) in out
     assert steps(out, "planned, no changes") == ["ecs/service-api"]
     # Left alone: a rollout would find their plans up to date and applied.
     assert sorted(steps(out, "no changes")) == ["ecr/api", "monitoring/alarms-api"]

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.conftest import Repo
 from tests.e2e.test_failures import FLAKY_TF, add_components, add_module
+from tests.e2e.test_plan import STRICT_TF
 
 EARLIER_STEP = "## Tests\n\nAll green.\n"
 
@@ -94,3 +95,32 @@ def test_an_unwritable_summary_warns_and_the_rollout_still_succeeds(repo: Repo, 
     assert code == 0, out
     assert f"warning: job summary not written to {summary}" in out
     assert len(repo.refs()) == 5
+
+
+def test_a_preview_appends_what_a_rollout_would_change(repo: Repo, tmp_path: Path) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    repo.replace("stacks/catalog/ecs/taskdef-api.yaml", "log_retention_days: 14", "log_retention_days: 30")
+    sha = repo.commit("Keep api logs for 30 days")[:7]
+    add_module(repo, "strict", STRICT_TF)
+    add_components(repo, {"jobs/strict": {"component": "strict", "vars": {"workers": "many"}}})
+    repo.write("scratch.txt", "a preview may run on uncommitted changes\n")
+    summary = tmp_path / "step_summary.md"
+    summary.write_text(EARLIER_STEP)
+
+    proc = repo.doit("plan:api:dev", env={"GITHUB_STEP_SUMMARY": str(summary)})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 1, out  # jobs/strict cannot be planned
+    assert "terraform/ecs/taskdef-api: planned, changes (1 to add, 0 to change, 1 to destroy)" in out
+    text = summary.read_text()
+    assert text.startswith(EARLIER_STEP)
+    assert f"### Plan: api → dev at `{sha}` (with uncommitted changes)" in text
+    assert "❌ Plan failed: 1 component(s) could not be planned. Nothing was applied or recorded." in text
+    outcome, image = row(text, "ecs/taskdef-api")
+    assert outcome == "**changes (1 to add, 0 to change, 1 to destroy)**"
+    assert re.fullmatch(r"`acme/api@sha256:[0-9a-f]{64}`", image)
+    # Planned against the task definition deployed now: its own inputs did not change.
+    assert row(text, "ecs/service-api") == ["no changes", "—"]
+    assert row(text, "ecr/api") == ["no changes", "—"]  # up to date: a rollout would leave it alone
+    assert row(text, "jobs/strict") == ["**failed**", "—"]
+    details = re.search(r"<details><summary>jobs/strict failed</summary>\n\n```text\n(.*?)\n```", text, re.S)
+    assert details and "terraform plan failed" in details[1], text
