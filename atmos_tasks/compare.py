@@ -94,7 +94,7 @@ def _change(old: Any, new: Any) -> str:
 
 
 def _configuration(workspace: Any, deployment: str, side: Side, component: str | None) -> dict[str, Any]:
-    from atmos_tasks.discovery import resolve_all
+    from atmos_tasks.discovery import module_view, resolve_all
     from atmos_tasks.engine import workspace_at
 
     target = side.target or side.as_target
@@ -109,6 +109,10 @@ def _configuration(workspace: Any, deployment: str, side: Side, component: str |
     for ref, resolved_component in resolved.components.items():
         if component is None or ref.name == component:
             flat.update(_flatten(resolved_component.vars, f"{ref.name}.vars"))
+            if resolved_component.vendor is not None:
+                # Which version of a vendored module the side runs (dev and prod may pin different ones).
+                module = module_view(at.config, resolved_component)
+                flat.update({f"{ref.name}.module.{k}": module[k] for k in ("source", "version")})
     return {k: v for k, v in flat.items() if v != {}}
 
 

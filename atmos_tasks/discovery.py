@@ -187,6 +187,19 @@ def describe_component(
     return out
 
 
+def module_view(config: Any, component: ResolvedComponent) -> dict[str, Any]:
+    """Where a Terraform component's code comes from on this target: its folder in the repository,
+    or the vendor entry chosen for the target's labels (source with the version filled in)."""
+    entry = component.vendor
+    if entry is None:
+        folder = component.module_dir
+        return {"vendored": False, "path": config.shown(folder) if folder is not None else None}
+    view: dict[str, Any] = {"vendored": True, "source": entry.rendered_source, "version": entry.version}
+    if entry.origin is not None:
+        view["entry"] = str(entry.origin)
+    return view
+
+
 def _describe_terraform(
     config: Any, resolved: ResolvedTarget, component: ResolvedComponent
 ) -> dict[str, Any]:
@@ -208,6 +221,7 @@ def _describe_terraform(
         "metadata": component.metadata,
         "inheritance": component.inheritance,
         "depends_on": [str(d) for d in component.depends_on],
+        "module": module_view(config, component),
         "workdir": config.shown(workdir),
     }
     if component.bindings:

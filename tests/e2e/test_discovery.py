@@ -27,6 +27,7 @@ COMPONENT_KEYS = {
     "metadata",
     "inheritance",
     "depends_on",
+    "module",
     "workdir",
 }
 
@@ -84,6 +85,16 @@ def test_describe_json_shape_and_provenance(repo: Repo) -> None:
     assert service["depends_on"] == ["terraform/ecs/taskdef-api"]
     assert service["backend_type"] == "local"
     assert service["backend"]["path"].endswith("state/api/prod/ecs/service-api.tfstate")
+    assert service["module"] == {"vendored": False, "path": "components/terraform/ecs-service"}
+    # The vendored module: the entry chosen for the target's labels, with its version filled in.
+    alarms = {t: data["targets"][t]["components"]["monitoring/alarms-api"]["module"] for t in ("dev", "prod")}
+    assert alarms["dev"]["source"] == "git::./.sources/modules.git//alarms?ref=v1.3.0"
+    assert alarms["prod"] == {
+        "vendored": True,
+        "source": "git::./.sources/modules.git//alarms?ref=v1.2.5",
+        "version": "1.2.5",
+        "entry": "deployments/api.yaml:24:9",
+    }
     where = service["provenance"]["vars"]
     assert where["replicas"].startswith("deployments/api.yaml:")
     assert where["deployment_minimum_healthy_percent"] == "stacks/deploy/prod.yaml:13:45"

@@ -98,6 +98,13 @@ def test_the_release_journey(deployed: Repo) -> None:
         "to": 9090,
         "change": "increased",
     }
+    # prod pins the older release of the vendored alarms module (deployments/api.yaml, by tier label).
+    assert changes["monitoring/alarms-api.module.version"] == {
+        "key": "monitoring/alarms-api.module.version",
+        "from": "1.2.5",
+        "to": "1.3.0",
+        "change": "changed",
+    }
     code = json.loads(
         deployed.cli(
             "diff",
