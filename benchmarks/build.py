@@ -63,17 +63,25 @@ def generate(root: Path, components: int) -> None:
         raise SystemExit(first.stdout + first.stderr)
 
 
-def seconds(args: list[str], cwd: Path) -> float:
-    def once() -> float:
-        start = time.perf_counter()
-        proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-        if proc.returncode != 0 or "building" in proc.stdout:
-            raise SystemExit(f"not a no-op: {proc.stdout}{proc.stderr}")
-        return elapsed
+def timed(args: list[str], cwd: Path, noop: bool) -> float:
+    start = time.perf_counter()
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0 or (noop and "building" in proc.stdout):
+        raise SystemExit(f"not a no-op: {proc.stdout}{proc.stderr}")
+    return elapsed
 
-    once()
-    return statistics.median(once() for _ in range(RUNS))
+
+def interleaved(commands: dict[str, tuple[list[str], Path]]) -> dict[str, float]:
+    """Median seconds of each command over RUNS rounds, after one warm-up round; the commands
+    alternate within a round, so a burst of load on a shared machine hits them alike."""
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for round_ in range(RUNS + 1):
+        for name, (args, cwd) in commands.items():
+            elapsed = timed(args, cwd, noop=name.startswith("noop"))
+            if round_:
+                samples[name].append(elapsed)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def main() -> None:
@@ -85,9 +93,16 @@ def main() -> None:
             repos[count] = base / f"n{count}"
             generate(repos[count], count)
         rollout = [sys.executable, "-m", "doit", "rollout:site:dev"]
-        noop = {count: seconds(rollout, path) for count, path in repos.items()}
-        bare = seconds([sys.executable, "-c", "pass"], base)
-        doit_alone = seconds([sys.executable, "-m", "doit", "--version"], base)
+        medians = interleaved(
+            {
+                "noop1": (rollout, repos[1]),
+                "noop20": (rollout, repos[20]),
+                "bare": ([sys.executable, "-c", "pass"], base),
+                "doit": ([sys.executable, "-m", "doit", "--version"], base),
+            }
+        )
+        noop = {1: medians["noop1"], 20: medians["noop20"]}
+        bare, doit_alone = medians["bare"], medians["doit"]
         ratio = noop[20] / noop[1]
         print(f"{'measurement':<52} {'seconds':>8}")
         print(f"{'python -c pass':<52} {bare:>8.3f}")
