@@ -227,3 +227,19 @@ def test_shared_dir_is_private() -> None:
 
     base = docker_env_dir()
     assert base.stat().st_mode & 0o077 == 0
+
+
+def test_pruning_removes_built_images_and_keeps_the_base_images(
+    docker_sdk: docker.DockerClient, build_context: Path, unique_tag: str, base_image: BaseImage
+) -> None:
+    """What a kept engine sheds at the end of a run; narrowed to this test's own images here, since
+    other workers use the engine meanwhile."""
+    from tests.docker_env import BUSYBOX_IMAGE, docker_env_dir, prune_test_images
+
+    ref = f"atmos-tasks-test/prune:{unique_tag}"
+    docker_sdk.images.build(path=str(build_context), tag=ref, rm=True)
+    removed = prune_test_images(docker_env_dir(), select=lambda name: name == ref)
+    assert removed == [ref]
+    with pytest.raises(docker.errors.ImageNotFound):
+        docker_sdk.images.get(ref)
+    assert base_image.ref == BUSYBOX_IMAGE and docker_sdk.images.get(base_image.ref).id == base_image.id
