@@ -324,7 +324,11 @@ def _summary_row(component: str, steps: dict[str, tuple[Any, str]]) -> dict[str,
     elif status == "skipped":
         row["outcome"] = f"skipped ({values['reason']})" if values.get("reason") else "skipped"
     elif status == "applied":
-        row["outcome"] = "applied" if plan.get("has_changes", True) else "no changes"
+        if not plan.get("has_changes", True):
+            row["outcome"] = "no changes"
+        else:
+            counts = change_phrase(plan).removeprefix("changes")  # " (1 to add, …)" when known
+            row["outcome"] = f"applied{counts}"
     elif status == "built":
         row["outcome"] = "image reused" if values.get("reused") or kind == "reuse" else "built"
     return row

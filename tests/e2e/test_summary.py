@@ -10,6 +10,7 @@ from tests.e2e.test_failures import FLAKY_TF, add_components, add_module
 from tests.e2e.test_plan import STRICT_TF
 
 EARLIER_STEP = "## Tests\n\nAll green.\n"
+ADDED = "applied (1 to add, 0 to change, 0 to destroy)"  # a first apply of one null_resource
 
 
 def rollout(repo: Repo, summary: Path) -> tuple[int, str]:
@@ -39,8 +40,9 @@ def test_a_rollout_appends_a_table_of_components_and_keeps_what_was_there(repo: 
     outcome, image, tag = row(first, "api")
     assert outcome == "built" and re.fullmatch(r"`acme/api@sha256:[0-9a-f]{64}`", image)
     assert tag == f"`{tags['api']}`"
-    assert row(first, "ecs/taskdef-api") == ["applied", image, f"`{tags['ecs%2Ftaskdef-api']}`"]
-    assert row(first, "monitoring/alarms-api") == ["applied", "—", f"`{tags['monitoring%2Falarms-api']}`"]
+    assert row(first, "ecs/taskdef-api") == [ADDED, image, f"`{tags['ecs%2Ftaskdef-api']}`"]
+    alarms = ["applied (3 to add, 0 to change, 0 to destroy)", "—", f"`{tags['monitoring%2Falarms-api']}`"]
+    assert row(first, "monitoring/alarms-api") == alarms
     assert "<details>" not in first
 
     code, out = rollout(repo, summary)
@@ -81,7 +83,7 @@ def test_a_failed_component_is_marked_and_its_error_shown(repo: Repo, tmp_path: 
         "—",
         "—",
     ]
-    assert row(text, "ecr/api")[0] == "applied"
+    assert row(text, "ecr/api")[0] == ADDED
     details = re.search(
         r"<details><summary>jobs/migrate failed</summary>\n\n```text\n(.*?)\n```\n</details>", text, re.S
     )
