@@ -440,7 +440,21 @@ def terraform_job(
         bindings=dict(component.bindings),
         template_context=resolved.template_context if component.deferred else {},
         context_vars=component.deferred_context,
+        vendored=_vendored(component),
     )
+
+
+def _vendored(component: ResolvedComponent) -> dict[str, Any] | None:
+    entry = component.vendor
+    if entry is None:
+        return None
+    from vendor_cache import VendorError
+
+    try:
+        source = entry.rendered_source
+    except VendorError:  # reported by the component's vendor task
+        source = entry.source
+    return {"folder": component.folder, "source": source, "version": entry.version}
 
 
 def build_job(

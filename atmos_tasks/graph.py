@@ -347,7 +347,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         else {
             **{ref.name: {"source": str(job.source_dir)} for ref, job in plan.builds.items()},
             **{
-                ref.name: {"module": job.module_dir, "workdir": job.workdir} for ref, job in plan.jobs.items()
+                ref.name: {"module": job.module_dir, "workdir": job.workdir, "vendored": job.vendored}
+                for ref, job in plan.jobs.items()
             },
         },
         images_deployed=not plan.images_only,

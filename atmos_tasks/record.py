@@ -56,7 +56,7 @@ class RecordSpec:
     metadata: dict[str, Any] = field(default_factory=dict)
     remote: str | None = None
     # What each component is made of, for the SBOM: {"nixpack": source dir} or {"terraform": module, workdir}.
-    parts: dict[str, dict[str, str]] = field(default_factory=dict)
+    parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # False for a build run (`build:<dep>:<target>`): its images are built, not deployed (the
     # components that run them did not apply), so only the Terraform components it applied get records.
     images_deployed: bool = True
@@ -330,6 +330,7 @@ def record_sbom(
         build_sbom,
         components_from_lockfiles,
         components_from_terraform,
+        vendored_module,
     )
     from atmos_tasks.notes import update_note
 
@@ -346,6 +347,9 @@ def record_sbom(
                 else part["module"]
             )
             found = components_from_terraform(folder)
+            if part.get("vendored"):
+                vendored = part["vendored"]
+                found.insert(0, vendored_module(vendored["folder"], vendored["source"], vendored["version"]))
         per_component[name] = build_sbom(name, spec.git_sha[:12], found, image=image)
     bom = aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
     update_note(

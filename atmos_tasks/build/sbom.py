@@ -317,7 +317,10 @@ def _module_package(call: str, source: str, version_text: str | None) -> Package
             properties=properties,
             display_name=f"{org}/{_GIT_SUFFIX.sub('', repo)}",
         )
-    url = f"{scheme}://{location}" if sep else f"https://{location}"
+    if sep:
+        url = f"{scheme}://{location}"
+    else:  # a repository beside the checkout (`git::./modules.git`) keeps its relative path
+        url = location if location.startswith(("./", "../", "/")) else f"https://{location}"
     is_git = source.startswith("git::") or location.endswith(".git")
     name = _ARCHIVE_SUFFIX.sub("", location.rstrip("/").rsplit("/", 1)[-1]) or call
     qualifier = ("vcs_url", f"git+{url}") if is_git else ("download_url", source)
@@ -354,6 +357,23 @@ def packages_from_terraform(module_dir: Path | str) -> list[Package]:
                 package = dataclasses.replace(previous, properties=previous.properties + calls)
             packages[package.ref()] = package
     return [packages[ref] for ref in sorted(packages)]
+
+
+def vendored_module(folder: str, source: str, version: str | None) -> Component:
+    """The vendored module a Terraform component runs, as the vendor entry chose it for the target:
+    its purl follows the source like a module call's (`pkg:github/…`, `pkg:generic/…?vcs_url=…`),
+    `terraform:kind` is `vendored-module`, and the entry's version is kept as written."""
+    package = _module_package(folder, source, None)
+    dropped = ("terraform:kind", "terraform:module-call")
+    kept = tuple(p for p in package.properties if p[0] not in dropped)
+    properties = (("terraform:kind", "vendored-module"), *kept)
+    if version is not None:
+        properties += (("terraform:vendor-version", version),)
+    if package.type == "local":
+        package = dataclasses.replace(package, bom_ref=f"vendored.{folder}")
+    elif package.version is None and version is not None:
+        package = dataclasses.replace(package, version=version)
+    return to_component(dataclasses.replace(package, properties=properties, display_name=folder))
 
 
 def components_from_terraform(module_dir: Path | str) -> list[Component]:

@@ -37,6 +37,8 @@ class Job:
     template_context: dict[str, Any] = field(default_factory=dict)
     # The target context of a vendored module: kept to the variables it declares at plan time.
     context_vars: dict[str, Any] = field(default_factory=dict)
+    # A vendored module's origin, for the SBOM: {"folder", "source" (version filled in), "version"}.
+    vendored: dict[str, Any] | None = None
 
 
 class Executor(Protocol):

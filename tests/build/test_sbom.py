@@ -21,6 +21,7 @@ from atmos_tasks.build.sbom import (
     packages_from_lockfiles,
     parse_requirements,
     validate,
+    vendored_module,
 )
 from tests.build.conftest import APPS, FIXTURES, write_tree
 
@@ -282,3 +283,22 @@ def test_importing_the_modules_stays_cheap() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == ""
+
+
+def test_a_vendored_module_is_named_by_its_source_and_the_entrys_version() -> None:
+    github = vendored_module("vpc", "github.com/acme/modules.git//vpc?ref=v2.1.0", "2.1.0")
+    assert github.name == "vpc" and str(github.purl) == "pkg:github/acme/modules@v2.1.0#vpc"
+    props = {p.name: p.value for p in github.properties}
+    assert props == {
+        "terraform:kind": "vendored-module",
+        "terraform:source": "github.com/acme/modules.git//vpc?ref=v2.1.0",
+        "terraform:vendor-version": "2.1.0",
+    }
+    beside = vendored_module("alarms", "git::./.sources/modules.git//alarms?ref=v1.3.0", "1.3.0")
+    assert str(beside.purl) == "pkg:generic/modules@v1.3.0?vcs_url=git%2B./.sources/modules.git#alarms"
+    archive = vendored_module("dns", "https://example.com/dns.tar.gz", "0.4.0")
+    assert str(archive.purl).startswith("pkg:generic/dns@0.4.0?download_url=")  # no ref: the entry's version
+    local = vendored_module("base", "./modules/base", None)
+    assert local.purl is None and str(local.bom_ref.value) == "vendored.base"
+    bom = build_sbom("monitoring/alarms-api", "abc123", [beside, github])
+    assert validate(bom) == []

@@ -218,6 +218,13 @@ def test_sbom_lists_lockfile_packages_and_terraform_providers(repo: Repo) -> Non
         assert ecosystem in purls, ecosystem
     names = [c["name"] for c in sbom["components"]]
     assert set(names) >= {"api", "py", "js", "go", "rs", "ecr/api", "ecs/taskdef-api"}
+    # The vendored module itself, as the entry chose it for dev (alarms 1.3.0 from the local repository).
+    alarms = next(c for c in sbom["components"] if c["name"] == "monitoring/alarms-api")
+    module = next(c for c in alarms["components"] if c["name"] == "alarms")
+    assert module["purl"] == "pkg:generic/modules@v1.3.0?vcs_url=git%2B./.sources/modules.git#alarms"
+    properties = {p["name"]: p["value"] for p in module["properties"]}
+    assert properties["terraform:kind"] == "vendored-module"
+    assert properties["terraform:vendor-version"] == "1.3.0"
     one = json.loads(repo.cli("sbom", "api", "--target", "dev", "--component", "py").stdout)
     assert [c["name"] for c in one["components"]] == ["py"]
     assert "pkg:npm/" not in json.dumps(one)
