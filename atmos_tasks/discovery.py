@@ -21,7 +21,7 @@ from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, reso
 from atmos_tasks.stacks import Origin, StackLoader, stack_name
 from atmos_tasks.templates import is_template, output_references, references
 from atmos_tasks.tracking import leaf
-from atmos_tasks.vendoring import vendor_resolver
+from atmos_tasks.vendoring import module_origin, vendor_resolver
 from atmos_tasks.yamlio import load_positioned, locate
 
 NO_COMMIT = GitInfo("0" * 40, "")
@@ -194,7 +194,8 @@ def module_view(config: Any, component: ResolvedComponent) -> dict[str, Any]:
     if entry is None:
         folder = component.module_dir
         return {"vendored": False, "path": config.shown(folder) if folder is not None else None}
-    view: dict[str, Any] = {"vendored": True, "source": entry.rendered_source, "version": entry.version}
+    origin = module_origin(component.folder, entry)
+    view: dict[str, Any] = {"vendored": True, "source": origin["source"], "version": origin["version"]}
     if entry.origin is not None:
         view["entry"] = str(entry.origin)
     return view

@@ -401,6 +401,8 @@ def terraform_job(
     vendor_key: str | None = None,
 ) -> Job:
     """`vendor_key`: a vendored module's identity until its vendor task says which object it is."""
+    from atmos_tasks.vendoring import module_origin
+
     config = workspace.config
     assert component.module_dir is not None
     module_digest = vendor_key or workspace.module_digest(component.module_dir)
@@ -440,21 +442,8 @@ def terraform_job(
         bindings=dict(component.bindings),
         template_context=resolved.template_context if component.deferred else {},
         context_vars=component.deferred_context,
-        vendored=_vendored(component),
+        vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
     )
-
-
-def _vendored(component: ResolvedComponent) -> dict[str, Any] | None:
-    entry = component.vendor
-    if entry is None:
-        return None
-    from vendor_cache import VendorError
-
-    try:
-        source = entry.rendered_source
-    except VendorError:  # reported by the component's vendor task
-        source = entry.source
-    return {"folder": component.folder, "source": source, "version": entry.version}
 
 
 def build_job(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks.config import RepoConfig
-from atmos_tasks.errors import AtmosError, Problem, Where
+from atmos_tasks.errors import AtmosError, Location, Problem, Where
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.manifest import ComponentRef, Manifest
 
@@ -33,11 +33,19 @@ class EntryPlace:
     shown: str
     index: int
 
-    def __str__(self) -> str:
+    def location(self) -> Location:
         from atmos_tasks.yamlio import locate_in_file
 
         keypath: list[str | int] = ["deployment", "vendor", "components", self.index]
-        return str(locate_in_file(Path(self.path), self.shown, keypath))
+        return locate_in_file(Path(self.path), self.shown, keypath)
+
+    def __str__(self) -> str:
+        return str(self.location())
+
+
+def module_origin(folder: str, entry: Any) -> dict[str, Any]:
+    """A vendored module as the target's entry chose it: folder, source (version filled in), version."""
+    return {"folder": folder, "source": entry.rendered_source, "version": entry.version}
 
 
 def store_root(config: RepoConfig, manifest: Manifest | None = None) -> Path:
@@ -117,6 +125,14 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         entry = chosen.get(ref.name) or chosen.get(folder)
         if entry is None:
             return None
+        try:
+            entry.rendered_source  # noqa: B018 - a source whose placeholders cannot be filled is bad input
+        except VendorError as err:
+            if isinstance(entry.origin, EntryPlace):
+                raise _problem(err, entry.origin.location()) from None
+            # An entry of a vendor.yaml or component.yaml: its own file and line lead the message.
+            text = f"{entry.origin}: {err.message}" if entry.origin is not None else err.message
+            raise AtmosError([Problem(text, where, err.hint or "fix the vendor entry")]) from None
         # A relative local path is part of the commit (a promotion reads it from its worktree), from
         # the folder of the file that names it; a relative Git repository (`git::./modules.git`) is
         # beside the checkout, never in a commit: the same folder, in the main checkout.

@@ -246,3 +246,22 @@ def test_relative_sources_in_a_vendor_file_start_at_that_file(repo: Repo) -> Non
     assert row["source"] == "./alarms-{{ version }}" and row["version"] == "1.2.5"
     state = json.loads((repo.path / ".atmos/state/api/dev/monitoring/alarms-api.tfstate").read_text())
     assert state["outputs"]["module_version"]["value"] == "1.2.5"
+
+
+def test_a_source_whose_version_is_missing_is_bad_input_everywhere(repo: Repo) -> None:
+    text = (repo.path / "deployments/api.yaml").read_text()
+    repo.write("deployments/api.yaml", text.replace('        version: "1.3.0"\n', "", 1))
+    repo.commit("Forget the alarms version for nonprod")
+    line = next(n for n, t in enumerate(text.splitlines(), 1) if "modules.git//alarms" in t)
+    source = "git::./.sources/modules.git//alarms?ref=v{{ version }}"
+    message = f"deployments/api.yaml:{line}:9: source '{source}'"
+    for proc in (
+        repo.cli("describe", "api", "--target", "dev", "--format", "json"),
+        repo.cli("validate", "api"),
+        repo.doit("rollout:api:dev"),
+    ):
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2, out
+        assert message in out and "uses {{ version }} but the entry has no version" in out
+        assert "Traceback" not in out
+    assert repo.refs() == {} and not (repo.path / ".atmos/vendor-cache/objects").exists()
