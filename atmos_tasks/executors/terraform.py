@@ -223,7 +223,8 @@ def _image_context(build: dict[str, Any]) -> dict[str, Any]:
 class TerraformExecutor:
     def _run(
         self, job: Job, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
-    ) -> int:
+    ) -> tuple[int, str]:
+        """Exit code and output (stdout, then stderr) of one Terraform step, logged in the workdir."""
         workdir = Path(job.workdir)
         binary = terraform_binary(job.command)
         proc = subprocess.run(
@@ -236,7 +237,7 @@ class TerraformExecutor:
                 f"terraform {step} failed (exit {proc.returncode}); log: {workdir / f'atmos-{step}.log'}\n"
                 + _tail(output)
             )
-        return proc.returncode
+        return proc.returncode, output
 
     def _prepare(self, job: Job) -> None:
         """The workdir: the module's files and the backend configuration."""
@@ -312,7 +313,7 @@ class TerraformExecutor:
                 (workdir / job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
             env = terraform_env(job)
             self._init(job, env)
-            code = self._run(
+            code, log = self._run(
                 job,
                 "plan",
                 ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={PLAN_FILE}"],
@@ -335,7 +336,7 @@ class TerraformExecutor:
             "workdir": str(workdir),
         }
         if code == 2:
-            counts = plan_counts((workdir / "atmos-plan.log").read_text())
+            counts = plan_counts(log)
             if counts is not None:
                 planned["changes"] = counts
         if bound:
