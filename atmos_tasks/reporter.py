@@ -359,6 +359,11 @@ def _code(text: str) -> str:
     return f"`{text}`" if text else "—"
 
 
+def _details(summary: str, text: str) -> list[str]:
+    """A collapsed block of plain text, as GitHub renders `<details>`."""
+    return [f"<details><summary>{summary}</summary>", "", _fenced(text), "</details>", ""]
+
+
 def _fenced(text: str) -> str:
     fence = "`" * max(3, 1 + max((len(run) for run in re.findall(r"`+", text)), default=0))
     return f"{fence}text\n{text.rstrip()}\n{fence}"
@@ -401,15 +406,9 @@ def job_summary(
     lines.append("")
     for row in failed:
         text = texts.get(row["component"]) or row["error"] or "failed"
-        lines += [
-            f"<details><summary>{row['component']} failed</summary>",
-            "",
-            _fenced(text),
-            "</details>",
-            "",
-        ]
+        lines += _details(f"{row['component']} failed", text)
     if summary is None and errors:
-        lines += ["<details><summary>errors</summary>", "", _fenced("\n".join(errors)), "</details>", ""]
+        lines += _details("errors", "\n".join(errors))
     return "\n".join(lines)
 
 
@@ -456,7 +455,7 @@ def preview_summary(
         lines.append(f"| `{name}` | {outcome} | {_code(str(values.get('image') or ''))} |")
     lines.append("")
     for name, text in failures:
-        lines += [f"<details><summary>{name} failed</summary>", "", _fenced(text), "</details>", ""]
+        lines += _details(f"{name} failed", text)
     if errors and not failures:
-        lines += ["<details><summary>errors</summary>", "", _fenced("\n".join(errors)), "</details>", ""]
+        lines += _details("errors", "\n".join(errors))
     return "\n".join(lines)
