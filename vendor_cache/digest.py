@@ -29,21 +29,32 @@ def file_digest(path: Path | str) -> str:
     return hasher.hexdigest()
 
 
-def iter_tree(root: Path) -> Iterator[tuple[str, os.stat_result]]:
-    """(relative posix path, stat) of every regular file under `root`, in sorted order."""
+def iter_tree(root: Path, *, follow_dir_links: bool = False) -> Iterator[tuple[str, os.stat_result]]:
+    """(relative posix path, stat) of every regular file under `root`, in sorted order.
+
+    A symlink to a file counts as that file. A symlink to a folder is skipped unless
+    `follow_dir_links` (a workspace's folders are links into its object); a link back to a folder
+    being walked is skipped all the same.
+    """
     entries: list[tuple[str, os.stat_result]] = []
 
-    def walk(directory: str, prefix: str) -> None:
+    def walk(directory: str, prefix: str, walking: frozenset[tuple[int, int]]) -> None:
         with os.scandir(directory) as scan:
             for entry in scan:
                 rel = f"{prefix}{entry.name}"
                 if entry.is_dir(follow_symlinks=False):
                     if entry.name not in IGNORED_DIRS:
-                        walk(entry.path, rel + "/")
+                        info = entry.stat(follow_symlinks=False)
+                        walk(entry.path, rel + "/", walking | {(info.st_dev, info.st_ino)})
+                elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
+                    info = entry.stat(follow_symlinks=True)
+                    if follow_dir_links and (info.st_dev, info.st_ino) not in walking:
+                        walk(entry.path, rel + "/", walking | {(info.st_dev, info.st_ino)})
                 elif entry.is_file(follow_symlinks=True) and entry.name not in IGNORED_FILES:
                     entries.append((rel, entry.stat(follow_symlinks=True)))
 
-    walk(str(root), "")
+    top = os.stat(root)
+    walk(str(root), "", frozenset({(top.st_dev, top.st_ino)}))
     entries.sort(key=lambda item: item[0])
     yield from entries
 
@@ -60,9 +71,14 @@ def is_executable(info: os.stat_result) -> bool:
     return bool(info.st_mode & stat.S_IXUSR)
 
 
-def tree_digest(root: Path, hash_file: Callable[[Path, os.stat_result], str] | None = None) -> str:
+def tree_digest(
+    root: Path,
+    hash_file: Callable[[Path, os.stat_result], str] | None = None,
+    *,
+    follow_dir_links: bool = False,
+) -> str:
     """Digest of the tree at `root`; `hash_file` may answer from a stat cache."""
     return digest_entries(
         (rel, is_executable(info), hash_file(root / rel, info) if hash_file else file_digest(root / rel))
-        for rel, info in iter_tree(root)
+        for rel, info in iter_tree(root, follow_dir_links=follow_dir_links)
     )

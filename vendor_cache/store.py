@@ -2,7 +2,7 @@
 
     <root>/objects/<digest>/…                      immutable trees, files and directories read-only
     <root>/index/                                  diskcache: fetch identity → digest, digest → stats
-    <root>/deployments/<dep>/<target>/terraform/<c>/   workspaces: hard links into objects
+    <root>/deployments/<dep>/<target>/terraform/<c>/   workspaces: links into objects (see _link_tree)
     <root>/deployments/<dep>/<target>/.vendor-lock.yaml
     <root>/tmp/, <root>/locks/                     scratch space and flock files
 
@@ -106,11 +106,11 @@ class ComponentStatus:
 
 @dataclass(frozen=True)
 class StoreStats:
-    """Sizes are apparent bytes (st_size); a file with several hard links counts once wherever shared.
+    """Sizes are apparent bytes (st_size); a file reached through several links counts once wherever shared.
 
     `workspace_bytes` is what the workspaces would take as independent copies, `disk_bytes` what
     objects and workspaces take together, `referenced_bytes` the part of the objects that some
-    workspace links to, and `saved_bytes` what hard links save across workspaces.
+    workspace links to, and `saved_bytes` what sharing the objects' files saves across workspaces.
     """
 
     objects: int
@@ -134,8 +134,9 @@ class CleanReport:
 def is_intact(
     path: Path, digest: str, hash_file: Callable[[Path, os.stat_result], str] | None = None
 ) -> bool:
-    """Whether the workspace at `path` holds exactly the tree `digest` (Terraform's own files aside)."""
-    return path.is_dir() and tree_digest(path, hash_file) == digest
+    """Whether the workspace at `path` shows exactly the tree `digest` (Terraform's own files aside);
+    a folder link whose object is gone leaves it incomplete, so not intact."""
+    return path.is_dir() and tree_digest(path, hash_file, follow_dir_links=True) == digest
 
 
 class Store:
@@ -275,7 +276,8 @@ class Store:
     def materialize(
         self, digest: str, dest: Path | str, *, link: bool = True, progress: Progress | None = None
     ) -> Materialized:
-        """Make `dest` a copy of the object, with hard links unless `link` is False or linking fails.
+        """Make `dest` show the object's tree: linked (see `_link_tree`) unless `link` is False or the
+        object is on another filesystem or refuses hard links; then an independent copy.
 
         An existing `dest` is replaced by a rename: it is the old tree or the new one, never a mix
         (for an instant between the two renames it is absent).
@@ -290,14 +292,19 @@ class Store:
                 )
             report(progress, "materialize", str(dest))
             name = blake3.blake3(str(dest.absolute()).encode()).hexdigest()[:32]
-            listing = self._cache.get(("listing", digest))
+            listing = self._listing(digest, source)
             with self._exclusive(f"workspace-{name}"):
                 build = make_temp_dir(dest.parent)
                 try:
-                    if isinstance(listing, dict):
-                        linked, copied = _populate_listed(source, build, listing, link=link, digest=digest)
-                    else:  # an object stored before listings were kept
-                        linked, copied = _populate(source, build, link=link)
+                    linked = copied = 0
+                    if link and os.stat(source).st_dev == os.stat(build).st_dev:
+                        try:
+                            linked = _link_tree(source, build, dest, listing, digest)
+                        except _LinkRefused:
+                            remove_tree(build)
+                            build.mkdir()
+                    if not linked:
+                        copied = _copy_tree(source, build, listing, digest)
                     _swap_in(build, dest)
                 finally:
                     remove_tree(build)
@@ -428,7 +435,7 @@ class Store:
                 if not path.is_dir():
                     continue
                 workspaces += 1
-                for _, info in iter_tree(path):
+                for _, info in iter_tree(path, follow_dir_links=True):
                     workspace_bytes += info.st_size
                     workspace_inodes[(info.st_dev, info.st_ino)] = info.st_size
         shared = workspace_inodes.keys() & object_inodes.keys()
@@ -550,6 +557,15 @@ class Store:
         with self._scratch() as scratch:
             digest = self._insert(path, selected, scratch, entry.component, progress, move=False)
         return FetchResult(digest, None, rendered, from_cache=False)
+
+    def _listing(self, digest: str, source: Path) -> dict[str, list[str]]:
+        """The object's folders and files, kept at insert; an object stored before listings were kept
+        is walked once and its listing kept from then on."""
+        listing = self._cache.get(("listing", digest))
+        if not isinstance(listing, dict):
+            listing = _listing(rel for rel, _ in iter_tree(source))
+            self._cache.set(("listing", digest), listing)
+        return listing
 
     def _insert(
         self,
@@ -698,56 +714,6 @@ def _copy_hashing(src: Path, dst: Path) -> str:
     return hasher.hexdigest()
 
 
-def _populate(source: Path, dest: Path, *, link: bool) -> tuple[int, int]:
-    """Fill the existing directory `dest` with the tree `source`; returns (files linked, files copied).
-
-    Everything is relative to open directory descriptors: each link then resolves two names, not
-    two full paths, which saves a fifth of a warm materialisation. This is the hot path, hence the
-    plain try/finally rather than context managers.
-    """
-    linked = copied = 0
-
-    def walk(src_dir: int, dst_dir: int) -> None:
-        nonlocal link, linked, copied
-        with os.scandir(src_dir) as entries:
-            for entry in entries:
-                name = entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    os.mkdir(name, dir_fd=dst_dir)
-                    sub_src = os.open(name, DIR_FLAGS, dir_fd=src_dir)
-                    try:
-                        sub_dst = os.open(name, DIR_FLAGS, dir_fd=dst_dir)
-                        try:
-                            walk(sub_src, sub_dst)
-                        finally:
-                            os.close(sub_dst)
-                    finally:
-                        os.close(sub_src)
-                    continue
-                if link:
-                    try:
-                        os.link(name, name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
-                        linked += 1
-                        continue
-                    except OSError:
-                        # Across devices (EXDEV), or where the filesystem forbids links, every later
-                        # link would fail the same way: copy from here on.
-                        link = False
-                _copy_file(name, src_dir, dst_dir, stat.S_IMODE(entry.stat(follow_symlinks=False).st_mode))
-                copied += 1
-
-    src_dir = os.open(source, DIR_FLAGS)
-    try:
-        dst_dir = os.open(dest, DIR_FLAGS)
-        try:
-            walk(src_dir, dst_dir)
-        finally:
-            os.close(dst_dir)
-    finally:
-        os.close(src_dir)
-    return linked, copied
-
-
 def _listing(files: Iterable[str]) -> dict[str, list[str]]:
     """An object's folders (parents before children) and files: materialising from it skips the walk."""
     paths = sorted(files)
@@ -755,41 +721,100 @@ def _listing(files: Iterable[str]) -> dict[str, list[str]]:
     return {"dirs": sorted(folders), "files": paths}
 
 
-def _populate_listed(
-    source: Path, dest: Path, listing: dict[str, list[str]], *, link: bool, digest: str
-) -> tuple[int, int]:
-    """`_populate` from the object's listing: one mkdir per folder and one link per file, each relative
-    to the two trees' descriptors, with no directory reads (a quarter faster on a 1,000-file module)."""
-    linked = copied = 0
+class _LinkRefused(Exception):
+    """The filesystem refused a hard link (EXDEV across devices, EPERM where links are forbidden)."""
+
+
+def _link_tree(source: Path, build: Path, dest: Path, listing: dict[str, list[str]], digest: str) -> int:
+    """Fill `build`, which becomes `dest`, with links into the object `source`; returns the files shared.
+
+    The workspace's own folder holds a hard link per top-level file and, for each top-level folder, a
+    relative symlink to the object's read-only folder. A tool run in the workspace writes only in its
+    own folder (Terraform: `.terraform/`, the lock file, local state), never in the store. This is a
+    few entries for any module size, where re-creating every folder and linking every file costs a
+    metadata write each (a 1,000-file module: 1,164; see docs/vendoring.md for the figures).
+    """
+    top_dirs = [rel for rel in listing["dirs"] if "/" not in rel]
+    top_files = [rel for rel in listing["files"] if "/" not in rel]
+    # Relative links survive moving the whole store; physical paths keep them right under symlinks.
+    up = os.path.relpath(os.path.realpath(source), os.path.join(os.path.realpath(dest.parent), dest.name))
     src_dir = os.open(source, DIR_FLAGS)
     try:
-        dst_dir = os.open(dest, DIR_FLAGS)
+        dst_dir = os.open(build, DIR_FLAGS)
+        try:
+            for rel in top_dirs:
+                if not os.path.isdir(os.path.join(source, rel)):
+                    raise _damaged(digest, rel)
+                try:
+                    os.symlink(f"{up}/{rel}", rel, dir_fd=dst_dir)
+                except OSError as err:
+                    raise _LinkRefused from err
+            for rel in top_files:
+                try:
+                    os.link(rel, rel, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+                except FileNotFoundError:
+                    raise _damaged(digest, rel) from None
+                except OSError as err:
+                    raise _LinkRefused from err
+        finally:
+            os.close(dst_dir)
+    finally:
+        os.close(src_dir)
+    _check_complete(build, listing, digest)
+    return len(listing["files"])
+
+
+def _check_complete(build: Path, listing: dict[str, list[str]], digest: str) -> None:
+    """The files reached through the links are exactly the object's: a file deleted from (or added
+    to) the store is caught here, by name, before the workspace is swapped in (a walk, no hashing:
+    content is `--verify`'s job)."""
+    found: set[str] = set()
+
+    def walk(directory: str, prefix: str) -> None:
+        with os.scandir(directory) as scan:
+            for entry in scan:
+                if entry.is_dir():  # follows the folder links; d_type answers for the rest
+                    walk(entry.path, f"{prefix}{entry.name}/")
+                else:
+                    found.add(prefix + entry.name)
+
+    walk(str(build), "")
+    expected = set(listing["files"])
+    if found != expected:
+        missing = sorted(expected - found)
+        if missing:
+            raise _damaged(digest, missing[0])
+        raise VendorError(
+            f"object {digest} is damaged: {sorted(found - expected)[0]} is not part of it",
+            hint="run vendor pull --verify to evict it and fetch it again",
+        )
+
+
+def _copy_tree(source: Path, build: Path, listing: dict[str, list[str]], digest: str) -> int:
+    """Fill `build` with an independent copy of the object: one folder and one file at a time."""
+    src_dir = os.open(source, DIR_FLAGS)
+    try:
+        dst_dir = os.open(build, DIR_FLAGS)
         try:
             for rel in listing["dirs"]:
                 os.mkdir(rel, dir_fd=dst_dir)
             for rel in listing["files"]:
                 try:
-                    if link:
-                        try:
-                            os.link(rel, rel, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
-                            linked += 1
-                            continue
-                        except FileNotFoundError:
-                            raise
-                        except OSError:
-                            link = False  # across devices or forbidden: copies from here on
                     _copy_file(rel, src_dir, dst_dir, stat.S_IMODE(os.stat(rel, dir_fd=src_dir).st_mode))
-                    copied += 1
                 except FileNotFoundError:
-                    raise VendorError(
-                        f"object {digest} is damaged: {rel} is missing",
-                        hint="run vendor pull --verify to evict it and fetch it again",
-                    ) from None
+                    raise _damaged(digest, rel) from None
         finally:
             os.close(dst_dir)
     finally:
         os.close(src_dir)
-    return linked, copied
+    return len(listing["files"])
+
+
+def _damaged(digest: str, rel: str) -> VendorError:
+    return VendorError(
+        f"object {digest} is damaged: {rel} is missing",
+        hint="run vendor pull --verify to evict it and fetch it again",
+    )
 
 
 def _copy_file(name: str, src_dir: int, dst_dir: int, mode: int) -> None:

@@ -164,7 +164,9 @@ def sync_module(module_dir: Path, workdir: Path) -> None:
     except OSError:
         previous = set()
     current = []
-    for rel, _info in iter_tree(module_dir):
+    # A vendored module's folders are links into the store: the workdir gets real folders of hard
+    # links, so a module that writes beside its own files (`${path.module}/…`) writes here, not there.
+    for rel, _info in iter_tree(module_dir, follow_dir_links=True):
         source = module_dir / rel
         dest = workdir / rel
         current.append(rel)

@@ -70,6 +70,15 @@ def test_targets_get_their_versions_and_one_version_is_stored_once(repo: Repo) -
 
 def test_a_module_version_change_replans_only_the_components_that_use_it(repo: Repo) -> None:
     assert repo.doit("rollout:api:dev").returncode == 0
+    # alarms 1.3.0 calls its submodule modules/alarm: the workspace links that folder to the store,
+    # and Terraform ran in a workdir of real folders holding hard links to the same files.
+    workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api"
+    assert (workspace / "modules").is_symlink()
+    (workdir,) = (repo.path / ".atmos/workdir/api/dev").glob("*alarms-api*")
+    assert (workdir / "modules/alarm").is_dir() and not (workdir / "modules").is_symlink()
+    assert os.path.samefile(workdir / "modules/alarm/main.tf", workspace / "modules/alarm/main.tf")
+    state = json.loads((repo.path / ".atmos/state/api/dev/monitoring/alarms-api.tfstate").read_text())
+    assert len(state["outputs"]["alarm_names"]["value"]) == 3
     repo.replace("deployments/api.yaml", NONPROD, '        version: "1.2.5"\n')
     repo.commit("Back to alarms 1.2.5 everywhere")
     proc = repo.doit("rollout:api:dev")

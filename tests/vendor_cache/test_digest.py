@@ -36,3 +36,12 @@ def test_terraform_working_files_are_ignored(tmp_path: Path) -> None:
     base = tree_digest(make(tmp_path / "a", {"main.tf": "x"}))
     noisy = make(tmp_path / "b", {"main.tf": "x", ".terraform/providers/p": "bin", "terraform.tfstate": "{}"})
     assert tree_digest(noisy) == base
+
+
+def test_folder_links_are_followed_only_when_asked_and_never_in_a_loop(tmp_path: Path) -> None:
+    real = make(tmp_path / "real", {"main.tf": "x", "modules/m/main.tf": "y"})
+    linked = make(tmp_path / "linked", {"main.tf": "x"})
+    (linked / "modules").symlink_to(real / "modules")
+    (linked / "loop").symlink_to(linked)  # a link back to the tree being walked
+    assert tree_digest(linked, follow_dir_links=True) == tree_digest(real)
+    assert tree_digest(linked) == tree_digest(make(tmp_path / "flat", {"main.tf": "x"}))

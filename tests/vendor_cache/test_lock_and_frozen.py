@@ -99,14 +99,17 @@ def test_frozen_with_the_object_gone_says_to_pull_without_frozen(
     store: Store, module_repo: ModuleRepo
 ) -> None:
     done = store.vendor("api", "dev", git_entry(module_repo))
-    store.evict(done.digest)
     again = store.vendor("api", "dev", git_entry(module_repo), frozen=True)
-    assert not again.materialized, "an intact workspace needs nothing from the store"
-    (done.path / "main.tf").unlink()
+    assert not again.materialized, "an intact workspace is left alone"
+    store.evict(done.digest)
+    # The workspace's folders are links into the object: without it, the workspace is incomplete.
+    assert not (done.path / "scripts").is_dir()
     with pytest.raises(MissingObjectError, match="is missing") as raised:
         store.vendor("api", "dev", git_entry(module_repo), frozen=True)
     assert "run vendor pull without --frozen" in str(raised.value)
     assert (done.path / "variables.tf").exists(), "a failed frozen run leaves the workspace as it was"
+    healed = store.vendor("api", "dev", git_entry(module_repo))
+    assert healed.fetched and (done.path / "scripts" / "plan.sh").is_file()
 
 
 def test_vendor_target_prunes_the_lock_and_reports_status(

@@ -61,16 +61,41 @@ def test_materialize_links_into_the_object(store: Store, tmp_path: Path) -> None
     dest = store.workspace("api", "dev", "vpc")
     done = store.materialize(digest, dest)
     assert (done.linked, done.copied) == (len(VPC_V1), 0)
-    assert (dest / "README.md").stat().st_ino == (store.object_path(digest) / "README.md").stat().st_ino
-    assert is_intact(dest, digest)
-    assert dest.stat().st_mode & 0o200 and (dest / "modules").stat().st_mode & 0o200, "dirs stay writable"
+    obj = store.object_path(digest)
+    assert (dest / "README.md").stat().st_ino == (obj / "README.md").stat().st_ino, "a hard link"
     assert not (dest / "README.md").stat().st_mode & 0o222, "files share the object's read-only inode"
+    # Folders are not re-created: each top-level one is a relative link to the object's folder.
+    assert (dest / "modules").is_symlink() and not os.readlink(dest / "modules").startswith("/")
+    assert (dest / "modules").resolve() == (obj / "modules").resolve()
+    assert not (dest / "modules").stat().st_mode & 0o222, "the linked folder is the read-only object's"
+    assert (dest / "modules/vpc/main.tf").stat().st_ino == (obj / "modules/vpc/main.tf").stat().st_ino
+    assert dest.stat().st_mode & 0o200, "the workspace's own folder stays writable"
+    assert is_intact(dest, digest)
     # Terraform writes its working files into the workspace; they do not make it less intact.
     (dest / ".terraform").mkdir()
     (dest / ".terraform" / "plugin").write_text("x")
     assert is_intact(dest, digest)
     (dest / "extra.tf").write_text("# drift\n")
     assert not is_intact(dest, digest)
+
+
+def test_workspaces_survive_moving_the_whole_store(tmp_path: Path) -> None:
+    with Store(tmp_path / "cache") as store:
+        digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+        store.materialize(digest, store.workspace("api", "dev", "network/vpc"))
+    (tmp_path / "cache").rename(tmp_path / "restored")  # a CI cache restored elsewhere
+    with Store(tmp_path / "restored") as moved:
+        assert is_intact(moved.workspace("api", "dev", "network/vpc"), digest)
+
+
+def test_materialize_of_an_object_with_an_extra_file_says_it_is_damaged(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    tampered = store.object_path(digest) / "modules/vpc"
+    tampered.chmod(0o755)
+    (tampered / "backdoor.tf").write_text("# not from the source\n")
+    with pytest.raises(VendorError, match=r"modules/vpc/backdoor\.tf is not part of it"):
+        store.materialize(digest, tmp_path / "ws")
+    assert not (tmp_path / "ws").exists()
 
 
 def test_materialize_copies_when_asked_to(store: Store, tmp_path: Path) -> None:

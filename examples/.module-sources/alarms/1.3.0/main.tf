@@ -1,4 +1,5 @@
-# CloudWatch-style alarms for a service (version 1.3.0: adds a memory alarm and evaluation periods).
+# CloudWatch-style alarms for a service (version 1.3.0: adds a memory alarm and evaluation periods,
+# and makes each alarm a call of the submodule in modules/alarm).
 # The null provider stands in for AWS.
 
 variable "service_name" {
@@ -33,15 +34,14 @@ locals {
   }
 }
 
-resource "null_resource" "alarm" {
+module "alarm" {
+  source   = "./modules/alarm"
   for_each = local.alarms
-  triggers = {
-    name = each.value
-  }
+  name     = each.value
 }
 
 output "alarm_names" {
-  value = sort(values(local.alarms))
+  value = sort([for alarm in module.alarm : alarm.name])
 }
 
 output "module_version" {

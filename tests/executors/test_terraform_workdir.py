@@ -1,0 +1,45 @@
+"""The Terraform workdir of a vendored module: real folders of hard links, whatever the workspace links."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from atmos_tasks.executors.terraform import sync_module
+from vendor_cache import Store
+
+MODULE = {
+    "main.tf": 'module "alarm" {\n  source = "./modules/alarm"\n}\n',
+    "modules/alarm/main.tf": 'resource "null_resource" "alarm" {}\n',
+    "modules/alarm/files/policy.json": "{}\n",
+}
+
+
+def test_the_workdir_gets_real_folders_so_writes_beside_a_submodule_stay_out_of_the_store(
+    tmp_path: Path,
+) -> None:
+    src = tmp_path / "src"
+    for rel, text in MODULE.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_text(text)
+    with Store(tmp_path / "cache") as store:
+        digest = store.insert_tree(src)
+        workspace = store.workspace("api", "dev", "alarms")
+        store.materialize(digest, workspace)
+        obj = store.object_path(digest)
+    assert (workspace / "modules").is_symlink()
+    workdir = tmp_path / "workdir"
+    sync_module(workspace, workdir)
+    assert (workdir / "modules").is_dir() and not (workdir / "modules").is_symlink()
+    for rel in MODULE:
+        assert os.path.samefile(workdir / rel, obj / rel), rel
+    # A module writing `${path.module}/…` (archive_file, local_file) writes in the workdir only.
+    (workdir / "modules/alarm/files/build.zip").write_text("zip")
+    assert not (obj / "modules/alarm/files/build.zip").exists()
+    # The next sync from a version without the submodule's extra file drops it from the workdir.
+    (src / "modules/alarm/files/policy.json").unlink()
+    with Store(tmp_path / "cache") as store:
+        store.materialize(store.insert_tree(src), workspace)
+    sync_module(workspace, workdir)
+    assert not (workdir / "modules/alarm/files/policy.json").exists()
+    assert (workdir / "modules/alarm/main.tf").is_file()
