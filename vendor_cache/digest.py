@@ -48,7 +48,11 @@ def iter_tree(root: Path, *, follow_dir_links: bool = False) -> Iterator[tuple[s
                         walk(entry.path, rel + "/", walking | {(info.st_dev, info.st_ino)})
                 elif entry.is_symlink() and entry.is_dir(follow_symlinks=True):
                     info = entry.stat(follow_symlinks=True)
-                    if follow_dir_links and (info.st_dev, info.st_ino) not in walking:
+                    if (
+                        follow_dir_links
+                        and entry.name not in IGNORED_DIRS
+                        and (info.st_dev, info.st_ino) not in walking
+                    ):
                         walk(entry.path, rel + "/", walking | {(info.st_dev, info.st_ino)})
                 elif entry.is_file(follow_symlinks=True) and entry.name not in IGNORED_FILES:
                     entries.append((rel, entry.stat(follow_symlinks=True)))

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -33,6 +34,7 @@ from vendor_cache.digest import (
     CHUNK,
     DIGEST,
     IGNORED_DIRS,
+    IGNORED_FILES,
     digest_entries,
     file_digest,
     is_executable,
@@ -293,7 +295,12 @@ class Store:
             report(progress, "materialize", str(dest))
             name = blake3.blake3(str(dest.absolute()).encode()).hexdigest()[:32]
             listing = self._listing(digest, source)
-            with self._exclusive(f"workspace-{name}"):
+            # Shared with other materialisations, exclusive with an eviction (`--verify`, `clean`),
+            # which would otherwise pull the object from under the links being checked.
+            with (
+                flock(self._lock_file(f"object-{digest}"), shared=True),
+                self._exclusive(f"workspace-{name}"),
+            ):
                 build = make_temp_dir(dest.parent)
                 try:
                     linked = copied = 0
@@ -470,7 +477,11 @@ class Store:
             for target_dir, lock in self._locks():
                 referenced.update(c.digest for c in lock.components.values())
                 stale, temps = _unlisted(target_dir, set(lock.components))
-                workspaces.extend(p for p in stale if old_enough(p))
+                for path in stale:
+                    if old_enough(path):
+                        workspaces.append(path)
+                    else:  # kept: so are the objects its folders link to
+                        referenced.update(_linked_objects(path))
                 temporary.extend(temps)
             objects = [d for d in self.objects() if d not in referenced and old_enough(self.objects_dir / d)]
             size = sum(_tree_bytes(p) for p in [*(self.objects_dir / d for d in objects), *workspaces])
@@ -637,7 +648,8 @@ class Store:
                 f"component {entry.component!r} no longer matches {lock_path}: {'; '.join(differences)}",
                 hint=f"{again} to update the lock, or restore the locked source and version",
             )
-        # A workspace that already holds the locked tree needs nothing from the store.
+        # A workspace that shows the locked tree is left as it is (its folders link into the object,
+        # so this also says the object is there).
         if is_intact(dest, locked.digest):
             return locked.digest, locked.commit
         present = self.has(locked.digest)
@@ -755,6 +767,8 @@ def _link_tree(source: Path, build: Path, dest: Path, listing: dict[str, list[st
                 except FileNotFoundError:
                     raise _damaged(digest, rel) from None
                 except OSError as err:
+                    if not os.path.isfile(os.path.join(source, rel)):
+                        raise _damaged(digest, rel) from None
                     raise _LinkRefused from err
         finally:
             os.close(dst_dir)
@@ -767,15 +781,17 @@ def _link_tree(source: Path, build: Path, dest: Path, listing: dict[str, list[st
 def _check_complete(build: Path, listing: dict[str, list[str]], digest: str) -> None:
     """The files reached through the links are exactly the object's: a file deleted from (or added
     to) the store is caught here, by name, before the workspace is swapped in (a walk, no hashing:
-    content is `--verify`'s job)."""
+    content is `--verify`'s job). Names that tree digests ignore are ignored here too, or an object
+    `--verify` calls sound could never be materialised."""
     found: set[str] = set()
 
     def walk(directory: str, prefix: str) -> None:
         with os.scandir(directory) as scan:
             for entry in scan:
                 if entry.is_dir():  # follows the folder links; d_type answers for the rest
-                    walk(entry.path, f"{prefix}{entry.name}/")
-                else:
+                    if entry.name not in IGNORED_DIRS:
+                        walk(entry.path, f"{prefix}{entry.name}/")
+                elif entry.name not in IGNORED_FILES:
                     found.add(prefix + entry.name)
 
     walk(str(build), "")
@@ -886,6 +902,18 @@ def _unlisted(target_dir: Path, components: set[str]) -> tuple[list[Path], list[
 
     walk(target_dir / "terraform", "")
     return stale, temps
+
+
+def _linked_objects(workspace: Path) -> set[str]:
+    """Digests of the objects a workspace's folder links point into."""
+    digests = set()
+    for path in _children(workspace):
+        if path.is_symlink():
+            parts = Path(os.readlink(path)).parts
+            for before, digest in pairwise(parts):
+                if before == "objects" and DIGEST.fullmatch(digest):
+                    digests.add(digest)
+    return digests
 
 
 def _children(directory: Path) -> list[Path]:

@@ -155,8 +155,14 @@ def terraform_env(job: Job) -> dict[str, str]:
     return env
 
 
-def sync_module(module_dir: Path, workdir: Path) -> None:
-    """Hard-link the module's files into the workdir (copy across devices); drop stale ones."""
+def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> None:
+    """Hard-link the module's files into the workdir (copy across devices); drop stale ones.
+
+    A vendored module's workspace links its folders into the store: they are followed, so the
+    workdir gets real folders of hard links and a module that writes beside its own files
+    (`${path.module}/…`) writes here, not there. A repository folder's links are not followed,
+    like its content hash (which decides whether a plan is up to date) does not follow them.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     listing = workdir / ".atmos-module-files"
     try:
@@ -164,9 +170,7 @@ def sync_module(module_dir: Path, workdir: Path) -> None:
     except OSError:
         previous = set()
     current = []
-    # A vendored module's folders are links into the store: the workdir gets real folders of hard
-    # links, so a module that writes beside its own files (`${path.module}/…`) writes here, not there.
-    for rel, _info in iter_tree(module_dir, follow_dir_links=True):
+    for rel, _info in iter_tree(module_dir, follow_dir_links=vendored):
         source = module_dir / rel
         dest = workdir / rel
         current.append(rel)
@@ -244,7 +248,7 @@ class TerraformExecutor:
     def _prepare(self, job: Job) -> None:
         """The workdir: the module's files and the backend configuration."""
         workdir = Path(job.workdir)
-        sync_module(Path(job.module_dir), workdir)
+        sync_module(Path(job.module_dir), workdir, vendored=job.vendored is not None)
         _write_if_changed(
             workdir / "backend.tf.json",
             json.dumps({"terraform": {"backend": {job.backend_type: job.backend}}}, indent=2, sort_keys=True),

@@ -58,7 +58,7 @@ def test_targets_get_their_versions_and_one_version_is_stored_once(repo: Repo) -
     assert all(r["lock_matches"] and r["object_present"] and r["workspace_intact"] for r in rows.values())
     assert rows["prod"]["locked_commit"] and rows["dev"]["locked_commit"] != rows["prod"]["locked_commit"]
     stats = json.loads(repo.cli("vendor", "stats", "--format", "json").stdout)
-    # Three targets on 1.3.0 and one on 1.2.5: two objects, four workspaces of hard links.
+    # Three targets on 1.3.0 and one on 1.2.5: two objects, four workspaces linked into them.
     assert stats["objects"] == 2 and stats["workspaces"] == 4
     assert stats["saved_bytes"] > 0 and stats["disk_bytes"] == stats["object_bytes"]
     workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api/main.tf"

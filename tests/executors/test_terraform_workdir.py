@@ -29,7 +29,7 @@ def test_the_workdir_gets_real_folders_so_writes_beside_a_submodule_stay_out_of_
         obj = store.object_path(digest)
     assert (workspace / "modules").is_symlink()
     workdir = tmp_path / "workdir"
-    sync_module(workspace, workdir)
+    sync_module(workspace, workdir, vendored=True)
     assert (workdir / "modules").is_dir() and not (workdir / "modules").is_symlink()
     for rel in MODULE:
         assert os.path.samefile(workdir / rel, obj / rel), rel
@@ -40,6 +40,18 @@ def test_the_workdir_gets_real_folders_so_writes_beside_a_submodule_stay_out_of_
     (src / "modules/alarm/files/policy.json").unlink()
     with Store(tmp_path / "cache") as store:
         store.materialize(store.insert_tree(src), workspace)
-    sync_module(workspace, workdir)
+    sync_module(workspace, workdir, vendored=True)
     assert not (workdir / "modules/alarm/files/policy.json").exists()
     assert (workdir / "modules/alarm/main.tf").is_file()
+
+
+def test_a_repository_modules_folder_links_are_not_followed_like_its_content_hash(tmp_path: Path) -> None:
+    shared = tmp_path / "shared"
+    (shared / "lib").mkdir(parents=True)
+    (shared / "lib" / "main.tf").write_text("# shared\n")
+    module = tmp_path / "components/terraform/app"
+    module.mkdir(parents=True)
+    (module / "main.tf").write_text("# app\n")
+    (module / "lib").symlink_to(shared / "lib")
+    sync_module(module, tmp_path / "workdir")
+    assert (tmp_path / "workdir/main.tf").is_file() and not (tmp_path / "workdir/lib").exists()

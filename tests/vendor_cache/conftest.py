@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from vendor_cache import Store
+from vendor_cache.digest import iter_tree
 
 ROOT = Path(__file__).resolve().parents[2]
 GIT_ENV = {
@@ -59,11 +60,8 @@ def git(*args: str, cwd: Path) -> str:
 
 
 def files_of(root: Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(root)): p.read_text()
-        for p in sorted(root.rglob("*"))
-        if p.is_file() and ".git" not in p.relative_to(root).parts
-    }
+    """Text of every file under `root`, through folder links (a workspace's lead into its object)."""
+    return {rel: (root / rel).read_text() for rel, _ in iter_tree(root, follow_dir_links=True)}
 
 
 @dataclass(frozen=True)

@@ -43,5 +43,6 @@ def test_folder_links_are_followed_only_when_asked_and_never_in_a_loop(tmp_path:
     linked = make(tmp_path / "linked", {"main.tf": "x"})
     (linked / "modules").symlink_to(real / "modules")
     (linked / "loop").symlink_to(linked)  # a link back to the tree being walked
+    (linked / ".terraform").symlink_to(make(tmp_path / "plugins", {"p": "binary"}))
     assert tree_digest(linked, follow_dir_links=True) == tree_digest(real)
     assert tree_digest(linked) == tree_digest(make(tmp_path / "flat", {"main.tf": "x"}))

@@ -1,4 +1,4 @@
-"""The store itself: atomic read-only objects, workspaces of hard links, verify, stats and clean."""
+"""The store itself: atomic read-only objects, workspaces linked into them, verify, stats and clean."""
 
 from __future__ import annotations
 
@@ -95,7 +95,34 @@ def test_materialize_of_an_object_with_an_extra_file_says_it_is_damaged(store: S
     (tampered / "backdoor.tf").write_text("# not from the source\n")
     with pytest.raises(VendorError, match=r"modules/vpc/backdoor\.tf is not part of it"):
         store.materialize(digest, tmp_path / "ws")
-    assert not (tmp_path / "ws").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "src"], "no workspace, no temp folder"
+
+
+def test_names_that_digests_ignore_do_not_make_an_object_damaged(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    # Terraform run by hand in a linked folder, as root, leaves its files in the object.
+    inside = store.object_path(digest) / "modules/vpc"
+    inside.chmod(0o755)
+    write_tree(inside, {"terraform.tfstate": "{}", ".terraform/modules/modules.json": "{}"})
+    assert store.verify(digest)
+    done = store.materialize(digest, tmp_path / "ws")
+    assert done.linked == len(VPC_V1) and is_intact(tmp_path / "ws", digest)
+
+
+def test_a_filesystem_refusing_hard_links_gets_a_full_copy(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+
+    def refuse(*_: object, **__: object) -> None:  # test double: a filesystem without hard links
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr("vendor_cache.store.os.link", refuse)
+    done = store.materialize(digest, tmp_path / "ws")
+    assert (done.linked, done.copied) == (0, len(VPC_V1))
+    assert not (tmp_path / "ws" / "modules").is_symlink(), "a copy does not depend on the store"
+    assert is_intact(tmp_path / "ws", digest)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "src", "ws"], "no temp folder left"
 
 
 def test_materialize_copies_when_asked_to(store: Store, tmp_path: Path) -> None:
@@ -133,6 +160,18 @@ def test_materialize_replaces_a_workspace_whole(store: Store, tmp_path: Path) ->
     store.materialize(new, dest)
     assert files_of(dest) == {"main.tf": "# new\n"}
     assert sorted(p.name for p in dest.parent.iterdir()) == ["service"], "no temp siblings left behind"
+
+
+def test_materialize_replaces_a_linked_workspace_with_another_version(store: Store, tmp_path: Path) -> None:
+    v1 = store.insert_tree(write_tree(tmp_path / "v1", VPC_V1))
+    v2_files = {**VPC_V1, "modules/vpc/main.tf": "# v2\n", "modules/nat/main.tf": "# nat\n"}
+    v2 = store.insert_tree(write_tree(tmp_path / "v2", v2_files))
+    dest = store.workspace("api", "dev", "vpc")
+    store.materialize(v1, dest)
+    store.materialize(v2, dest)
+    assert is_intact(dest, v2) and (dest / "modules/nat/main.tf").read_text() == "# nat\n"
+    assert tree_digest(store.object_path(v1)) == v1, "replacing the workspace left the old object alone"
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["vpc"], "no temp siblings left behind"
 
 
 def test_materialize_without_the_listing_walks_the_object(store: Store, tmp_path: Path) -> None:
@@ -263,3 +302,15 @@ def test_clean_older_than_spares_recently_used_objects(store: Store, tmp_path: P
     assert store.clean(older_than=3600).objects == (digest,)
     store.materialize(digest, tmp_path / "ws")
     assert store.clean(older_than=3600).objects == ()
+
+
+def test_clean_older_than_keeps_the_object_of_a_workspace_it_keeps(store: Store, tmp_path: Path) -> None:
+    digest = store.insert_tree(write_tree(tmp_path / "src", VPC_V1))
+    recent = store.workspace("api", "dev", "unlocked")  # no lock lists it: stale, but used just now
+    store.materialize(digest, recent)
+    long_ago = time.time() - 7200
+    os.utime(store.object_path(digest), (long_ago, long_ago))
+    report = store.clean(older_than=3600, dry_run=False)
+    assert report.objects == () and report.workspaces == ()
+    assert is_intact(recent, digest), "its folder links still lead somewhere"
+    assert store.clean(dry_run=False).objects == (digest,)
