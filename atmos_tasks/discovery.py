@@ -17,11 +17,11 @@ from atmos_tasks.manifest import (
     load_deployment,
     manifest_path,
 )
-from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
+from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget
 from atmos_tasks.stacks import Origin, StackLoader, stack_name
 from atmos_tasks.templates import is_template, output_references, references
 from atmos_tasks.tracking import leaf
-from atmos_tasks.vendoring import module_origin, vendor_resolver
+from atmos_tasks.vendoring import module_origin
 from atmos_tasks.yamlio import load_positioned, locate
 
 NO_COMMIT = GitInfo("0" * 40, "")
@@ -83,15 +83,7 @@ def resolve_all(workspace: Any, manifest: Manifest, targets: list[str]) -> dict[
     problems: list[Problem] = []
     for target in targets:
         try:
-            out[target] = resolve_target(
-                manifest,
-                workspace.config,
-                target,
-                git,
-                loader,
-                workspace.declared_variables,
-                vendor_resolver(workspace.config, manifest, target),
-            )
+            out[target] = workspace.resolve(manifest, target, git, loader)
         except AtmosError as err:
             problems = unique([*problems, *err.problems])
     if problems:
@@ -283,15 +275,7 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
                 if any(manifest.locate(k) in missing for k in keys):
                     continue
                 try:
-                    resolve_target(
-                        manifest,
-                        config,
-                        target,
-                        git,
-                        loader,
-                        workspace.declared_variables,
-                        vendor_resolver(config, manifest, target),
-                    )
+                    workspace.resolve(manifest, target, git, loader)
                 except AtmosError as err:
                     problems = unique([*problems, *err.problems])
         report["deployments"][path.stem] = {

@@ -129,6 +129,20 @@ class Workspace:
         self._variables_dirty = True
         return names
 
+    def resolve(self, manifest: Manifest, target: str, git: GitInfo, loader: StackLoader) -> ResolvedTarget:
+        """`resolve_target` with this repository's config, declared-variable cache and vendor entries."""
+        from atmos_tasks.vendoring import vendor_resolver
+
+        return resolve_target(
+            manifest,
+            self.config,
+            target,
+            git,
+            loader,
+            self.declared_variables,
+            vendor_resolver(self.config, manifest, target),
+        )
+
     def save_caches(self) -> None:
         self.stat_cache.save()
         if self._variables_dirty and self._variables is not None:
@@ -552,18 +566,10 @@ def compile_target(
     """`only`: these components and what they depend on (a narrowed promotion); `images`: these
     nixpack components (`*`: all) and what they depend on (a build run); `preview`: these Terraform
     components (`*`: all) and what they depend on, to be planned against what is deployed."""
-    from atmos_tasks.vendoring import vendor_resolver, vendor_spec
+    from atmos_tasks.vendoring import vendor_spec
 
     config = workspace.config
-    resolved = resolve_target(
-        manifest,
-        config,
-        target,
-        git,
-        loader,
-        workspace.declared_variables,
-        vendor_resolver(config, manifest, target),
-    )
+    resolved = workspace.resolve(manifest, target, git, loader)
     if images is not None:
         names = [ref.name for ref in resolved.components if ref.type == "nixpack"]
         unknown = images - {"*", *names}
