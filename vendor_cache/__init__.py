@@ -29,6 +29,7 @@ if TYPE_CHECKING:
         UnsafeArchiveError,
         VendorError,
     )
+    from vendor_cache.integrity import Damage
     from vendor_cache.lockfile import LockedComponent, VendorLock, read_lock, write_lock
     from vendor_cache.progress import Progress, ProgressEvent
     from vendor_cache.sources import parse_source, render_source
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
         FetchResult,
         Materialized,
         ObjectInfo,
+        Repair,
         Store,
         StoreStats,
         VendoredComponent,
@@ -63,6 +65,7 @@ _MODULES = {
         "UnsafeArchiveError",
         "VendorError",
     ),
+    "integrity": ("Damage",),
     "lockfile": ("LockedComponent", "VendorLock", "read_lock", "write_lock"),
     "progress": ("Progress", "ProgressEvent"),
     "sources": ("parse_source", "render_source"),
@@ -72,6 +75,7 @@ _MODULES = {
         "FetchResult",
         "Materialized",
         "ObjectInfo",
+        "Repair",
         "Store",
         "StoreStats",
         "VendoredComponent",
@@ -83,6 +87,7 @@ _HOME = {name: module for module, names in _MODULES.items() for name in names}
 __all__ = [
     "CleanReport",
     "ComponentStatus",
+    "Damage",
     "FetchError",
     "FetchResult",
     "LockError",
@@ -94,6 +99,7 @@ __all__ = [
     "ObjectInfo",
     "Progress",
     "ProgressEvent",
+    "Repair",
     "SourceError",
     "Store",
     "StoreStats",

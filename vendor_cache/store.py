@@ -34,7 +34,6 @@ from vendor_cache.digest import (
     CHUNK,
     DIGEST,
     IGNORED_DIRS,
-    IGNORED_FILES,
     digest_entries,
     file_digest,
     is_executable,
@@ -54,6 +53,7 @@ from vendor_cache.fsops import (
 )
 from vendor_cache.git import fetch_commit
 from vendor_cache.globs import PathFilter, path_filter
+from vendor_cache.integrity import FILE, FOLDER, Damage, damage, scan
 from vendor_cache.lockfile import LockedComponent, VendorLock, read_lock, write_lock
 from vendor_cache.progress import Progress, report
 from vendor_cache.sources import GitSource, LocalSource, locate_subdir, parse_source
@@ -64,6 +64,9 @@ if TYPE_CHECKING:
 LOCK_FILE = ".vendor-lock.yaml"
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY
+# Never through a link: an object's folder or file replaced by one is damage, not a way out.
+NOFOLLOW_DIR = DIR_FLAGS | os.O_NOFOLLOW
+ABSENT = Damage(".", "missing", "the object is not in the store")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,17 @@ class Materialized:
 
 
 @dataclass(frozen=True)
+class Repair:
+    """An object that verification found damaged, evicted and fetched again: say so loudly."""
+
+    digest: str
+    damage: tuple[Damage, ...]
+
+    def __str__(self) -> str:
+        return f"object {self.digest} was damaged ({_shown(self.damage)}): evicted and fetched again"
+
+
+@dataclass(frozen=True)
 class VendoredComponent:
     component: str
     digest: str
@@ -95,6 +109,7 @@ class VendoredComponent:
     path: Path
     fetched: bool
     materialized: bool
+    repaired: Repair | None = None  # with `verify`: the damaged object this run replaced
 
 
 @dataclass(frozen=True)
@@ -104,6 +119,7 @@ class ComponentStatus:
     lock_matches: bool
     object_present: bool
     workspace_intact: bool
+    object_damage: tuple[Damage, ...] = ()  # how the locked object differs from what it should hold
 
 
 @dataclass(frozen=True)
@@ -258,20 +274,46 @@ class Store:
                 self._cache.set(key, {"digest": digest, "commit": commit, "fetched": time.time()})
         return FetchResult(digest, commit, rendered, from_cache=False)
 
-    def verify(self, digest: str, *, progress: Progress | None = None) -> bool:
-        """Recompute the object's digest; on a mismatch (or no object) evict it and its index entries."""
+    def check(self, digest: str, *, progress: Progress | None = None) -> tuple[Damage, ...]:
+        """How the object differs from what it should hold (empty: sound); changes nothing.
+
+        The object is read without following any link: every name, type and mode is compared with
+        the listing kept when it was stored (files 0444, or 0555 when executable, folders 0555,
+        nothing else), every file's content with its digest then, and all of them with the
+        object's own name.
+        """
         report(progress, "verify", digest)
         path = self.object_path(digest)
-        if path.is_dir() and tree_digest(path) == digest:
-            return True
-        with self._using():
-            self._evict(digest)
-        return False
+        try:
+            found = scan(path, modes=True, hashes=True)
+        except FileNotFoundError:  # absent, or evicted while it was read
+            return (ABSENT,)
+        listing = self._cache.get(("listing", digest))
+        if not isinstance(listing, dict):
+            listing = _listing_of(found)
+        problems = tuple(damage(found, listing, digest))
+        if not problems and "hashes" not in listing:
+            self._cache.set(("listing", digest), _listing_of(found))
+        return problems
+
+    def verify(self, digest: str, *, progress: Progress | None = None) -> bool:
+        """`check` the object; when it is damaged (or absent) evict it and its index entries."""
+        return self._verify(digest, progress) == ()
 
     def evict(self, digest: str) -> None:
         """Remove an object and every index entry that points at it, so the next fetch fetches again."""
         with self._using():
             self._evict(digest)
+
+    def _verify(self, digest: str, progress: Progress | None = None) -> tuple[Damage, ...] | None:
+        """() for a sound object; its damage, once evicted; None for an absent one (index entries
+        dropped all the same)."""
+        problems = self.check(digest, progress=progress)
+        if not problems:
+            return ()
+        with self._using():
+            self._evict(digest)
+        return None if problems == (ABSENT,) else problems
 
     # -- workspaces ---------------------------------------------------------------------------
 
@@ -295,6 +337,11 @@ class Store:
             report(progress, "materialize", str(dest))
             name = blake3.blake3(str(dest.absolute()).encode()).hexdigest()[:32]
             listing = self._listing(digest, source)
+            # Names and types only (a walk of the folders, no hashing: content and modes are
+            # `verify`'s job); a symlink anywhere in the object stops here, before any link is made.
+            problems = damage(scan(source), listing)
+            if problems:
+                raise _damaged(digest, problems)
             # Shared with other materialisations, exclusive with an eviction (`--verify`, `clean`),
             # which would otherwise pull the object from under the links being checked.
             with (
@@ -347,30 +394,43 @@ class Store:
         with _blame(entry), self._using():
             locked = read_lock(lock_path).components.get(entry.component)
             fetched = False
+            repaired: Repair | None = None
             if frozen:
-                digest, commit = self._frozen(lock_path, entry, locked, dest, verify=verify)
-            elif (
-                locked
-                and locked.matches(entry)
-                and not update
-                and max_age is None
-                and not self._is_local(entry)
-                and (self.verify(locked.digest, progress=progress) if verify else self.has(locked.digest))
-            ):
-                digest, commit = locked.digest, locked.commit
+                digest, commit = self._frozen(
+                    lock_path, entry, locked, dest, verify=verify, progress=progress
+                )
             else:
-                result = self.fetch(entry, update=update, max_age=max_age, progress=progress)
-                if verify and result.from_cache and not self.verify(result.digest, progress=progress):
-                    result = self.fetch(entry, update=True, progress=progress)
-                digest, commit, fetched = result.digest, result.commit, not result.from_cache
-            materialized = not is_intact(dest, digest)
+                reuse = (
+                    locked is not None
+                    and locked.matches(entry)
+                    and not update
+                    and max_age is None
+                    and not self._is_local(entry)
+                )
+                if reuse and verify and locked is not None:
+                    problems = self._verify(locked.digest, progress)
+                    reuse = problems == ()
+                    if problems:
+                        repaired = Repair(locked.digest, problems)
+                if reuse and locked is not None and (verify or self.has(locked.digest)):
+                    digest, commit = locked.digest, locked.commit
+                else:
+                    result = self.fetch(entry, update=update, max_age=max_age, progress=progress)
+                    if verify and result.from_cache:
+                        problems = self._verify(result.digest, progress)
+                        if problems != ():
+                            repaired = repaired or (Repair(result.digest, problems) if problems else None)
+                            result = self.fetch(entry, update=True, progress=progress)
+                    digest, commit, fetched = result.digest, result.commit, not result.from_cache
+            # A repaired object has new inodes: the workspace is linked to them even if it looks intact.
+            materialized = repaired is not None or not is_intact(dest, digest)
             if materialized:
                 self.materialize(digest, dest, link=link, progress=progress)
             if not frozen:
                 self._update_lock(
                     lock_path, {entry.component: LockedComponent.from_entry(entry, digest, commit)}
                 )
-        return VendoredComponent(entry.component, digest, commit, dest, fetched, materialized)
+        return VendoredComponent(entry.component, digest, commit, dest, fetched, materialized, repaired)
 
     def vendor_target(
         self,
@@ -408,12 +468,16 @@ class Store:
         return results
 
     def status(self, deployment: str, target: str, entries: Iterable[VendorEntry]) -> list[ComponentStatus]:
-        """Offline state of each entry: locked digest, lock up to date, object present, workspace intact."""
+        """Offline state of each entry: locked digest, lock up to date, object present and sound
+        (`check`, which hashes it), workspace intact."""
         lock = read_lock(self.lock_path(deployment, target))
         statuses = []
+        checked: dict[str, tuple[Damage, ...]] = {}
         for entry in entries:
             locked = lock.components.get(entry.component)
-            present = locked is not None and self.has(locked.digest)
+            present = locked is not None and os.path.lexists(self.object_path(locked.digest))
+            if locked is not None and present and locked.digest not in checked:
+                checked[locked.digest] = self.check(locked.digest)
             statuses.append(
                 ComponentStatus(
                     component=entry.component,
@@ -422,6 +486,7 @@ class Store:
                     object_present=present,
                     workspace_intact=locked is not None
                     and is_intact(self.workspace(deployment, target, entry.component), locked.digest),
+                    object_damage=checked.get(locked.digest, ()) if locked is not None else (),
                 )
             )
         return statuses
@@ -530,10 +595,12 @@ class Store:
     def _evict(self, digest: str) -> None:
         path = self.object_path(digest)
         with self._exclusive(f"object-{digest}"):
-            if path.is_dir():
+            if os.path.lexists(path):
                 with self._scratch() as scratch:
                     # Move it out of objects/ first: a reader sees the whole object or none of it.
-                    os.chmod(path, 0o755)
+                    # A link in its place is moved as it is, never followed.
+                    if not path.is_symlink():
+                        os.chmod(path, 0o755)
                     os.rename(path, scratch / "evicted")
             index = self._cache
             index.delete(("object", digest))
@@ -574,7 +641,7 @@ class Store:
         is walked once and its listing kept from then on."""
         listing = self._cache.get(("listing", digest))
         if not isinstance(listing, dict):
-            listing = _listing(rel for rel, _ in iter_tree(source))
+            listing = _listing_of(scan(source))
             self._cache.set(("listing", digest), listing)
         return listing
 
@@ -614,7 +681,10 @@ class Store:
         digest = digest_entries(hashed[rel] for rel, _ in files)
         self._publish(stage, digest)
         self._cache.set(("object", digest), {"files": len(files), "bytes": sum(i.st_size for _, i in files)})
-        self._cache.set(("listing", digest), _listing(rel for rel, _ in files))
+        self._cache.set(
+            ("listing", digest),
+            _listing((rel for rel, _ in files), {rel: [x, d] for rel, x, d in hashed.values()}),
+        )
         return digest
 
     def _publish(self, stage: Path, digest: str) -> None:
@@ -631,7 +701,14 @@ class Store:
             os.chmod(target, 0o555)
 
     def _frozen(
-        self, lock_path: Path, entry: VendorEntry, locked: LockedComponent | None, dest: Path, *, verify: bool
+        self,
+        lock_path: Path,
+        entry: VendorEntry,
+        locked: LockedComponent | None,
+        dest: Path,
+        *,
+        verify: bool,
+        progress: Progress | None = None,
     ) -> tuple[str, str | None]:
         """The locked (digest, commit) for `entry`, usable offline, or a LockError saying why not."""
         again = "run vendor pull without --frozen"
@@ -648,14 +725,19 @@ class Store:
                 f"component {entry.component!r} no longer matches {lock_path}: {'; '.join(differences)}",
                 hint=f"{again} to update the lock, or restore the locked source and version",
             )
+        if verify:
+            # Before the workspace is looked at: a workspace shares only some of its object's
+            # inodes, so it can look intact over a damaged object.
+            problems = self._verify(locked.digest, progress)
+            if problems == ():
+                return locked.digest, locked.commit
+            state = f"damaged ({_shown(problems)}), now evicted," if problems else "missing"
         # A workspace that shows the locked tree is left as it is (its folders link into the object,
         # so this also says the object is there).
-        if is_intact(dest, locked.digest):
+        elif is_intact(dest, locked.digest) or self.has(locked.digest):
             return locked.digest, locked.commit
-        present = self.has(locked.digest)
-        if present and (not verify or self.verify(locked.digest)):
-            return locked.digest, locked.commit
-        state = "corrupt (now evicted)" if present else "missing"
+        else:
+            state = "missing"
         raise MissingObjectError(
             f"component {entry.component!r}: locked object {locked.digest} is {state} in {self.objects_dir}",
             hint=f"{again} to fetch it again",
@@ -726,18 +808,37 @@ def _copy_hashing(src: Path, dst: Path) -> str:
     return hasher.hexdigest()
 
 
-def _listing(files: Iterable[str]) -> dict[str, list[str]]:
-    """An object's folders (parents before children) and files: materialising from it skips the walk."""
+def _listing(files: Iterable[str], hashes: dict[str, list[Any]] | None = None) -> dict[str, Any]:
+    """An object's folders (parents before children) and files: materialising from it skips the
+    walk. With `hashes` (`{path: [executable, file digest]}`), verification names each file that
+    changed."""
     paths = sorted(files)
     folders = {str(parent) for rel in paths for parent in Path(rel).parents if str(parent) != "."}
-    return {"dirs": sorted(folders), "files": paths}
+    listing: dict[str, Any] = {"dirs": sorted(folders), "files": paths}
+    if hashes is not None:
+        listing["hashes"] = hashes
+    return listing
+
+
+def _listing_of(found: dict[str, Any]) -> dict[str, Any]:
+    """The listing of an object stored before listings were kept, from a `scan` of it: its regular
+    files (with their digests when the scan read them) and its folders; links and the rest left out."""
+    files = [rel for rel, f in found.items() if f.kind == FILE]
+    hashes = {
+        rel: [bool((f.mode or 0) & stat.S_IXUSR), f.digest]
+        for rel, f in found.items()
+        if f.kind == FILE and f.digest
+    }
+    listing = _listing(files, hashes if hashes and len(hashes) == len(files) else None)
+    listing["dirs"] = sorted(rel for rel, f in found.items() if f.kind == FOLDER and rel != ".")
+    return listing
 
 
 class _LinkRefused(Exception):
     """The filesystem refused a hard link (EXDEV across devices, EPERM where links are forbidden)."""
 
 
-def _link_tree(source: Path, build: Path, dest: Path, listing: dict[str, list[str]], digest: str) -> int:
+def _link_tree(source: Path, build: Path, dest: Path, listing: dict[str, Any], digest: str) -> int:
     """Fill `build`, which becomes `dest`, with links into the object `source`; returns the files shared.
 
     The workspace's own folder holds a hard link per top-level file and, for each top-level folder, a
@@ -745,100 +846,112 @@ def _link_tree(source: Path, build: Path, dest: Path, listing: dict[str, list[st
     own folder (Terraform: `.terraform/`, the lock file, local state), never in the store. This is a
     few entries for any module size, where re-creating every folder and linking every file costs a
     metadata write each (a 1,000-file module: 1,164; see docs/vendoring.md for the figures).
+
+    The caller has checked the object's names and types against the listing. Nothing is linked
+    through a symlink all the same: a hard link is made of the entry itself (never of what a link
+    names) and must turn out a regular file, and a folder is linked to only while it is a folder.
     """
     top_dirs = [rel for rel in listing["dirs"] if "/" not in rel]
     top_files = [rel for rel in listing["files"] if "/" not in rel]
     # Relative links survive moving the whole store; physical paths keep them right under symlinks.
     up = os.path.relpath(os.path.realpath(source), os.path.join(os.path.realpath(dest.parent), dest.name))
-    src_dir = os.open(source, DIR_FLAGS)
+    src_dir = os.open(source, NOFOLLOW_DIR)
     try:
         dst_dir = os.open(build, DIR_FLAGS)
         try:
             for rel in top_dirs:
-                if not os.path.isdir(os.path.join(source, rel)):
-                    raise _damaged(digest, rel)
+                if not _is(rel, src_dir, stat.S_ISDIR):
+                    raise _damaged(digest, [Damage(rel, "type", "not a folder")])
                 try:
                     os.symlink(f"{up}/{rel}", rel, dir_fd=dst_dir)
                 except OSError as err:
                     raise _LinkRefused from err
             for rel in top_files:
                 try:
-                    os.link(rel, rel, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+                    os.link(rel, rel, src_dir_fd=src_dir, dst_dir_fd=dst_dir, follow_symlinks=False)
                 except FileNotFoundError:
-                    raise _damaged(digest, rel) from None
+                    raise _damaged(digest, [Damage(rel, "missing", "missing")]) from None
                 except OSError as err:
-                    if not os.path.isfile(os.path.join(source, rel)):
-                        raise _damaged(digest, rel) from None
+                    if not _is(rel, src_dir, stat.S_ISREG):
+                        raise _damaged(digest, [Damage(rel, "type", "not a file")]) from None
                     raise _LinkRefused from err
+                # What was linked is what the workspace shows: it must be a file, not a link's inode.
+                if not _is(rel, dst_dir, stat.S_ISREG):
+                    raise _damaged(digest, [Damage(rel, "type", "not a file")])
         finally:
             os.close(dst_dir)
     finally:
         os.close(src_dir)
-    _check_complete(build, listing, digest)
     return len(listing["files"])
 
 
-def _check_complete(build: Path, listing: dict[str, list[str]], digest: str) -> None:
-    """The files reached through the links are exactly the object's: a file deleted from (or added
-    to) the store is caught here, by name, before the workspace is swapped in (a walk, no hashing:
-    content is `--verify`'s job). Names that tree digests ignore are ignored here too, or an object
-    `--verify` calls sound could never be materialised."""
-    found: set[str] = set()
-
-    def walk(directory: str, prefix: str) -> None:
-        with os.scandir(directory) as scan:
-            for entry in scan:
-                if entry.is_dir():  # follows the folder links; d_type answers for the rest
-                    if entry.name not in IGNORED_DIRS:
-                        walk(entry.path, f"{prefix}{entry.name}/")
-                elif entry.name not in IGNORED_FILES:
-                    found.add(prefix + entry.name)
-
-    walk(str(build), "")
-    expected = set(listing["files"])
-    if found != expected:
-        missing = sorted(expected - found)
-        if missing:
-            raise _damaged(digest, missing[0])
-        raise VendorError(
-            f"object {digest} is damaged: {sorted(found - expected)[0]} is not part of it",
-            hint="run vendor pull --verify to evict it and fetch it again",
-        )
-
-
-def _copy_tree(source: Path, build: Path, listing: dict[str, list[str]], digest: str) -> int:
-    """Fill `build` with an independent copy of the object: one folder and one file at a time."""
-    src_dir = os.open(source, DIR_FLAGS)
+def _is(name: str, dir_fd: int, kind: Callable[[int], bool]) -> bool:
     try:
+        return kind(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _copy_tree(source: Path, build: Path, listing: dict[str, Any], digest: str) -> int:
+    """Fill `build` with an independent copy of the object: one folder and one file at a time, each
+    opened relative to its parent's descriptor and never through a link."""
+    folders: dict[str, int] = {}
+    try:
+        folders["."] = os.open(source, NOFOLLOW_DIR)
         dst_dir = os.open(build, DIR_FLAGS)
         try:
             for rel in listing["dirs"]:
+                parent, name = _split(rel)
+                try:
+                    folders[rel] = os.open(name, NOFOLLOW_DIR, dir_fd=folders[parent])
+                except FileNotFoundError:
+                    raise _damaged(digest, [Damage(rel, "missing", "missing")]) from None
+                except OSError:  # ELOOP or ENOTDIR: a symlink or a file where the folder belongs
+                    raise _damaged(digest, [Damage(rel, "type", "not a folder")]) from None
                 os.mkdir(rel, dir_fd=dst_dir)
             for rel in listing["files"]:
-                try:
-                    _copy_file(rel, src_dir, dst_dir, stat.S_IMODE(os.stat(rel, dir_fd=src_dir).st_mode))
-                except FileNotFoundError:
-                    raise _damaged(digest, rel) from None
+                parent, name = _split(rel)
+                _copy_file(name, rel, folders[parent], dst_dir, digest)
         finally:
             os.close(dst_dir)
     finally:
-        os.close(src_dir)
+        for fd in folders.values():
+            os.close(fd)
     return len(listing["files"])
 
 
-def _damaged(digest: str, rel: str) -> VendorError:
+def _split(rel: str) -> tuple[str, str]:
+    parent, _, name = rel.rpartition("/")
+    return parent or ".", name
+
+
+def _shown(problems: Iterable[Damage], most: int = 5) -> str:
+    items = list(problems)
+    more = f"; and {len(items) - most} more" if len(items) > most else ""
+    return "; ".join(str(item) for item in items[:most]) + more
+
+
+def _damaged(digest: str, problems: Iterable[Damage]) -> VendorError:
     return VendorError(
-        f"object {digest} is damaged: {rel} is missing",
+        f"object {digest} is damaged: {_shown(problems)}",
         hint="run vendor pull --verify to evict it and fetch it again",
     )
 
 
-def _copy_file(name: str, src_dir: int, dst_dir: int, mode: int) -> None:
-    with (
-        open(os.open(name, os.O_RDONLY, dir_fd=src_dir), "rb") as reader,
-        open(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode, dir_fd=dst_dir), "wb") as writer,
-    ):
-        shutil.copyfileobj(reader, writer)
+def _copy_file(name: str, rel: str, src_dir: int, dst_dir: int, digest: str) -> None:
+    try:
+        handle = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=src_dir)
+    except FileNotFoundError:
+        raise _damaged(digest, [Damage(rel, "missing", "missing")]) from None
+    except OSError:  # ELOOP: a symlink
+        raise _damaged(digest, [Damage(rel, "type", "not a file")]) from None
+    with open(handle, "rb") as reader:
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
+            raise _damaged(digest, [Damage(rel, "type", "not a file")])
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        with open(os.open(rel, flags, stat.S_IMODE(info.st_mode), dir_fd=dst_dir), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
 
 
 @contextmanager

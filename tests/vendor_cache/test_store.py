@@ -93,7 +93,7 @@ def test_materialize_of_an_object_with_an_extra_file_says_it_is_damaged(store: S
     tampered = store.object_path(digest) / "modules/vpc"
     tampered.chmod(0o755)
     (tampered / "backdoor.tf").write_text("# not from the source\n")
-    with pytest.raises(VendorError, match=r"modules/vpc/backdoor\.tf is not part of it"):
+    with pytest.raises(VendorError, match=r"modules/vpc/backdoor\.tf: added \(a file\)"):
         store.materialize(digest, tmp_path / "ws")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "src"], "no workspace, no temp folder"
 
@@ -104,6 +104,7 @@ def test_names_that_digests_ignore_do_not_make_an_object_damaged(store: Store, t
     inside = store.object_path(digest) / "modules/vpc"
     inside.chmod(0o755)
     write_tree(inside, {"terraform.tfstate": "{}", ".terraform/modules/modules.json": "{}"})
+    inside.chmod(0o555)  # root writes without opening it; a folder left writable is damage
     assert store.verify(digest)
     done = store.materialize(digest, tmp_path / "ws")
     assert done.linked == len(VPC_V1) and is_intact(tmp_path / "ws", digest)
@@ -189,7 +190,7 @@ def test_materialize_of_a_damaged_object_leaves_nothing_and_says_how_to_fix_it(
     damaged = store.object_path(digest) / "modules/vpc"
     damaged.chmod(0o755)
     (damaged / "variables.tf").unlink()
-    with pytest.raises(VendorError, match=r"modules/vpc/variables\.tf is missing") as raised:
+    with pytest.raises(VendorError, match=r"modules/vpc/variables\.tf: missing") as raised:
         store.materialize(digest, tmp_path / "ws")
     assert "--verify" in str(raised.value)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cache", "src"], "no workspace, no temp folder"
