@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import tempfile
-import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,15 +16,40 @@ from pathlib import Path
 from atmos_tasks.errors import AtmosError, Problem
 
 ZERO_SHA = "0" * 40
+SCRATCH = "refs/notes/atmos-scratch/"
 _FIELD = "\x00"
 _RECORD = "\x1e\n"
 
 
 class GitError(Exception):
+    """A Git command that failed; its message names the subcommand, not the whole command line."""
+
     def __init__(self, args: Sequence[str], code: int, stderr: str) -> None:
-        super().__init__(f"git {' '.join(args)} failed ({code}): {stderr.strip()}")
+        super().__init__(f"git {_subcommand(args)} failed ({code}): {stderr.strip()}")
         self.code = code
         self.stderr = stderr
+
+
+def _subcommand(args: Sequence[str]) -> str:
+    """`for-each-ref` of `-C path for-each-ref --format=… refs/…`."""
+    rest = list(args)
+    while rest and rest[0].startswith("-"):
+        option = rest.pop(0)
+        if option in ("-C", "-c") and rest:
+            rest.pop(0)
+    return rest[0] if rest else "(no command)"
+
+
+def not_a_repository(root: Path) -> AtmosError:
+    return AtmosError(
+        [
+            Problem(
+                f"{root} is not a Git repository (nor inside one)",
+                None,
+                "run it in a Git repository (git init && git commit)",
+            )
+        ]
+    )
 
 
 class RefRaceError(Exception):
@@ -64,9 +88,17 @@ class GitRepo:
             proc = subprocess.run(
                 ["git", *args], cwd=self.root, input=input, capture_output=True, text=True, env=env
             )
-        except FileNotFoundError:
-            raise AtmosError([Problem("git is not installed", None, "install Git 2.30 or newer")]) from None
+        except OSError as err:
+            # The same error for a missing executable and a missing working directory: tell them apart.
+            if not self.root.is_dir():
+                problem = "does not exist" if not self.root.exists() else "is not a directory"
+                raise AtmosError([Problem(f"{self.root} {problem}", None, "run in a Git repository")]) from None
+            if isinstance(err, FileNotFoundError):
+                raise AtmosError([Problem("git is not installed", None, "install Git 2.30 or newer")]) from None
+            raise
         if check and proc.returncode != 0:
+            if "not a git repository" in proc.stderr.lower():
+                raise not_a_repository(self.root)
             raise GitError(args, proc.returncode, proc.stderr)
         return proc
 
@@ -189,26 +221,22 @@ class GitRepo:
     def write_note(self, ref: str, commit: str, text: str, expected: str | None) -> str:
         """Set the note of `commit`, only if `ref` still is `expected`; returns the new notes commit.
 
-        `git notes add` moves its ref without a compare: it writes on a scratch ref first, and the
-        real ref moves in one CAS `update-ref`.
+        Plumbing only (blob, tree, commit, then one compare-and-swap `update-ref`): nothing is
+        reachable before the ref moves, so a process killed at any point leaves no trace but
+        unreachable objects (no scratch ref, no half-moved ref).
         """
-        # `git notes --ref` only takes refs under refs/notes/.
-        scratch = f"refs/notes/atmos-scratch/{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            if expected:
-                self.run("update-ref", scratch, expected)
-            with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as handle:
-                handle.write(text)
-            try:
-                self.run("notes", f"--ref={scratch}", "add", "-f", "-F", handle.name, commit)
-            finally:
-                os.unlink(handle.name)
-            new = self.ref(scratch)
-            assert new is not None
-            self.update_refs([RefUpdate(ref, new, expected)])
-            return new
-        finally:
-            self.run("update-ref", "-d", scratch, check=False)
+        blob = self.write_objects("blob", [text])[0]
+        notes = self.notes_in(expected) if expected else {}
+        notes[commit] = blob
+        new = self.notes_commit(notes, [expected] if expected else [], "Notes added by atmos-tasks")
+        self.update_refs([RefUpdate(ref, new, expected)])
+        return new
+
+    def prune_scratch_refs(self) -> None:
+        """Scratch refs that earlier versions left behind when killed mid-write."""
+        rows = self.for_each_ref([SCRATCH], ["refname", "objectname"])
+        if rows:
+            self.update_refs([RefUpdate(name, ZERO_SHA, sha) for name, sha in rows])
 
     def notes_in(self, notes_commit: str) -> dict[str, str]:
         """annotated object → note blob, read from a notes commit's tree (any fan-out)."""

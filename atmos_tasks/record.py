@@ -1,9 +1,12 @@
 """The `record:<dep>:<target>` finalizer: what was deployed, written to Git (SPEC §6, §10).
 
-For each component whose (commit, inputs hash) differs from what its ref and latest tag say, the
-ref moves and a tag is written — also when the apply itself was up to date (`changes: none`),
-because the target now runs that commit's configuration. A failed component gets a
-`status: failed` tag and its ref stays. All tags and refs land in one `update-ref` transaction.
+For each component whose (commit, inputs hash) differs from what its ref and latest record say,
+the ref moves — also when the apply itself was up to date, because the target now runs that
+commit's configuration. A component that applied gets its own tag; those whose inputs did not
+change (`changes: none`) are listed together in one tag of the target rollout, so history grows
+with what changed. A failed component gets a `status: failed` tag and its ref stays. All tags and
+refs land in one `update-ref` transaction; the notes (builds, SBOM) follow, each written when it
+is missing, so a re-run finishes what a killed record left.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from atmos_tasks.tracking import (
     read_records,
     ref_name,
     rfc3339,
+    rollout_message,
+    rollout_tag_name,
     tag_name,
     tag_stamp,
 )
@@ -174,20 +179,35 @@ def decide(
     return Decision(records, updates, unchanged, failed, skipped)
 
 
-def _unique_tags(
+def grouped(record: DeploymentRecord) -> bool:
+    """Listed in the target rollout's one record rather than tagged on its own: nothing applied."""
+    return record.changes == "none" and record.status in ("success", "rollback")
+
+
+def _unique(base: str, taken: set[str]) -> str:
+    name, n = base, 1
+    while name in taken:
+        n += 1
+        name = f"{base}-{n}"
+    taken.add(name)
+    return name
+
+
+def tag_names(
     records: list[DeploymentRecord], states: dict[tuple[str, str, str], ComponentState], now: datetime
 ) -> list[str]:
+    """The tag each record lands in: its own, or (unchanged ones) the target rollout's one tag."""
     taken = {r.tag for s in states.values() for r in s.history if r.tag}
-    names = []
     stamp = tag_stamp(now)
+    rollout_tag = None
+    names = []
     for record in records:
-        base = tag_name(record.deployment, record.target, record.component, stamp)
-        name, n = base, 1
-        while name in taken:
-            n += 1
-            name = f"{base}-{n}"
-        taken.add(name)
-        names.append(name)
+        if grouped(record):
+            if rollout_tag is None:
+                rollout_tag = _unique(rollout_tag_name(record.deployment, record.target, stamp), taken)
+            names.append(rollout_tag)
+        else:
+            names.append(_unique(tag_name(record.deployment, record.target, record.component, stamp), taken))
     return names
 
 
@@ -196,6 +216,23 @@ def tag_object(sha: str, name: str, ident: Ident, when: datetime, message: str) 
         f"object {sha}\ntype commit\ntag {name}\n"
         f"tagger {ident.name} <{ident.email}> {int(when.timestamp())} +0000\n\n{message}"
     )
+
+
+def tag_bodies(
+    records: list[DeploymentRecord], names: list[str], ident: Ident, now: datetime
+) -> dict[str, str]:
+    """Pure: tag name → annotated tag object, one per component that applied or failed and one
+    for the target rollout listing the unchanged components."""
+    bodies: dict[str, str] = {}
+    listed: dict[str, list[DeploymentRecord]] = {}
+    for record, name in zip(records, names, strict=True):
+        if grouped(record):
+            listed.setdefault(name, []).append(record)
+        else:
+            bodies[name] = tag_object(record.git_sha, name, ident, now, record.to_message())
+    for name, group in listed.items():
+        bodies[name] = tag_object(group[0].git_sha, name, ident, now, rollout_message(group))
+    return bodies
 
 
 def write_records(
@@ -211,13 +248,10 @@ def write_records(
     With a remote, the remote is written first, atomically and only if it still holds what this
     rollout started from (leases); the local refs follow. A lost race writes nothing anywhere.
     """
-    names = _unique_tags(decision.records, states, now)
-    bodies = [
-        tag_object(r.git_sha, n, ident, now, r.to_message())
-        for r, n in zip(decision.records, names, strict=True)
-    ]
-    shas = repo.write_objects("tag", bodies)
-    updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(names, shas, strict=True)]
+    names = tag_names(decision.records, states, now)
+    bodies = tag_bodies(decision.records, names, ident, now)
+    shas = repo.write_objects("tag", list(bodies.values()))
+    updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(bodies, shas, strict=True)]
     updates += [RefUpdate(ref, new, old) for ref, new, old in decision.ref_updates]
     if remote:
         repo.push_atomic(remote, updates)
@@ -268,18 +302,22 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     }
     if not spec.images_deployed:
         summary["kind"] = "build"
-    if not spec.dirty and any(r.type == "nixpack" and r.status == "success" for r in decision.records):
+    # Notes follow the refs. Each is written when missing, not only when a ref moved, so a run
+    # killed between the refs and its notes is finished by the next run of the same rollout.
+    if not spec.dirty and spec.images_deployed:
         record_builds(repo, spec, outcomes)
-    if spec.parts and any(r.status != "failed" for r in decision.records):
+    deployed = [r for r in decision.records if r.status != "failed"]
+    if spec.parts and not decision.failed and (deployed or (decision.unchanged and not spec.dirty)):
         if spec.dirty:
             # Like build records: what an SBOM describes must be a commit, and this tree is not one.
             summary["sbom_skipped"] = "the working tree has uncommitted changes (--allow-dirty)"
-        else:
+        elif deployed or not sbom_recorded(repo, spec):
             try:
                 record_sbom(repo, spec, outcomes)
                 summary["sbom"] = f"refs/notes/atmos/{spec.deployment}/sbom"
             except Exception as err:  # an SBOM problem must not undo a recorded rollout
                 summary["sbom_error"] = f"{type(err).__name__}: {err}"
+    repo.prune_scratch_refs()
     if spec.remote:
         from atmos_tasks.build.stage import BUILDS, TESTS
         from atmos_tasks.notes import publish_notes
@@ -307,18 +345,25 @@ def record_builds(
     from atmos_tasks.build.stage import BUILDS, merge_builds
     from atmos_tasks.notes import read_note, update_note
 
-    recorded = read_note(repo, spec.deployment, BUILDS, spec.git_sha)
-    missing = {}
+    built = {}
     for kind, name in spec.components:
         entry = outcomes.get(name, ({}, {}))[1].get("record")
-        if (
-            kind == "nixpack"
-            and isinstance(entry, dict)
-            and recorded.get(name, {}).get("digest") != entry["digest"]
-        ):
-            missing[name] = entry  # with the time it was built, for whichever commit
+        if kind == "nixpack" and isinstance(entry, dict) and outcomes[name][1].get("status") != "failed":
+            built[name] = entry
+    if not built:
+        return
+    recorded = read_note(repo, spec.deployment, BUILDS, spec.git_sha)
+    # With the time each was built, for whichever commit.
+    missing = {n: e for n, e in built.items() if recorded.get(n, {}).get("digest") != e["digest"]}
     if missing:
         update_note(repo, spec.deployment, BUILDS, spec.git_sha, missing, merge_builds)
+
+
+def sbom_recorded(repo: GitRepo, spec: RecordSpec) -> bool:
+    from atmos_tasks.notes import read_note
+
+    targets = read_note(repo, spec.deployment, SBOM, spec.git_sha).get("targets")
+    return isinstance(targets, dict) and spec.target in targets
 
 
 def record_sbom(

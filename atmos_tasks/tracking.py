@@ -17,8 +17,24 @@ from atmos_tasks.gitrepo import GitRepo
 
 REF_ROOT = "refs/atmos/deployments"
 TAG_ROOT = "atmos/deployments"
+# One tag per target rollout that lists the components whose inputs did not change (`changes: none`).
+ROLLOUT_ROOT = "atmos/rollouts"
 API_VERSION = "atmos.tools/v1alpha1"
 HEADER = f"apiVersion: {API_VERSION}\nkind: Deployment\n---\n"
+ROLLOUT_HEADER = f"apiVersion: {API_VERSION}\nkind: Rollout\n---\n"
+# Field order of a target rollout record's body; `unchanged` maps each listed component to
+# {type, inputs_hash[, image][, rollback_of]} as one JSON object.
+ROLLOUT_FIELDS = (
+    "deployment",
+    "target",
+    "git_sha",
+    "deployed_by",
+    "timestamp",
+    "status",
+    "promoted_from",
+    "metadata",
+    "unchanged",
+)
 STATUSES = ("success", "failed", "rollback")
 # Field order of the message body, as SPEC §10 lists it.
 FIELDS = (
@@ -69,6 +85,10 @@ def rfc3339(moment: datetime) -> str:
 
 def tag_name(deployment: str, target: str, component: str, stamp: str) -> str:
     return f"{TAG_ROOT}/{deployment}/{target}/{leaf(component)}/{stamp}"
+
+
+def rollout_tag_name(deployment: str, target: str, stamp: str) -> str:
+    return f"{ROLLOUT_ROOT}/{deployment}/{target}/{stamp}"
 
 
 @dataclass(frozen=True)
@@ -164,6 +184,81 @@ def parse_message(text: str, tag: str | None = None) -> DeploymentRecord | None:
     )
 
 
+def rollout_message(records: list[DeploymentRecord]) -> str:
+    """One target rollout's record of its unchanged components (all share commit, time and actor)."""
+    first = records[0]
+    status = "rollback" if any(r.status == "rollback" for r in records) else "success"
+    unchanged: dict[str, dict[str, Any]] = {}
+    for record in records:
+        entry: dict[str, Any] = {"type": record.type, "inputs_hash": record.inputs_hash}
+        if record.image:
+            entry["image"] = record.image
+        if record.rollback_of:
+            entry["rollback_of"] = record.rollback_of
+        unchanged[record.component] = entry
+    values: dict[str, Any] = {
+        "deployment": first.deployment,
+        "target": first.target,
+        "git_sha": first.git_sha,
+        "deployed_by": first.deployed_by,
+        "timestamp": first.timestamp,
+        "status": status,
+        "promoted_from": first.promoted_from,
+        "metadata": first.metadata or None,
+        "unchanged": unchanged,
+    }
+    lines = [f"{name}: {_yaml_value(values[name])}" for name in ROLLOUT_FIELDS if values[name] is not None]
+    return ROLLOUT_HEADER + "\n".join(lines) + "\n"
+
+
+def parse_rollout(text: str, tag: str | None = None) -> list[DeploymentRecord]:
+    """The per-component records a target rollout record stands for (`changes: none` each)."""
+    if "\nkind: Rollout\n" not in text[:80]:
+        return []
+    _, sep, body = text.partition("\n---\n")
+    if not sep:
+        return []
+    values: dict[str, Any] = {}
+    for name, raw in _LINE.findall(body):
+        if name not in ROLLOUT_FIELDS:
+            continue
+        if name in ("metadata", "unchanged") or raw.startswith('"'):
+            try:
+                values[name] = json.loads(raw)
+            except ValueError:
+                values[name] = {} if name in ("metadata", "unchanged") else raw
+        else:
+            values[name] = raw
+    unchanged = values.get("unchanged")
+    required = ("deployment", "target", "git_sha")
+    if not isinstance(unchanged, dict) or any(name not in values for name in required):
+        return []
+    metadata = values.get("metadata") if isinstance(values.get("metadata"), dict) else {}
+    records = []
+    for component, entry in unchanged.items():
+        entry = entry if isinstance(entry, dict) else {}
+        records.append(
+            DeploymentRecord(
+                deployment=values["deployment"],
+                target=values["target"],
+                component=str(component),
+                type=str(entry.get("type") or "terraform"),
+                git_sha=values["git_sha"],
+                deployed_by=values.get("deployed_by", ""),
+                timestamp=values.get("timestamp", ""),
+                status="rollback" if entry.get("rollback_of") else values.get("status", "success"),
+                inputs_hash=str(entry.get("inputs_hash") or ""),
+                changes="none",
+                promoted_from=values.get("promoted_from"),
+                rollback_of=entry.get("rollback_of"),
+                image=entry.get("image"),
+                metadata=dict(metadata or {}),
+                tag=tag,
+            )
+        )
+    return records
+
+
 @dataclass
 class ComponentState:
     """What Git says about one component on one target: its ref and its tags, newest first."""
@@ -197,10 +292,12 @@ def read_records(
     scope = "/".join(p for p in (deployment, target) if p)
     ref_pattern = f"{REF_ROOT}/{scope}" if scope else REF_ROOT
     tag_pattern = f"refs/tags/{TAG_ROOT}/{scope}" if scope else f"refs/tags/{TAG_ROOT}"
-    rows = repo.for_each_ref([ref_pattern, tag_pattern], _FIELDS_READ)
+    rollout_pattern = f"refs/tags/{ROLLOUT_ROOT}/{scope}" if scope else f"refs/tags/{ROLLOUT_ROOT}"
+    rows = repo.for_each_ref([ref_pattern, tag_pattern, rollout_pattern], _FIELDS_READ)
     states: dict[tuple[str, str, str], ComponentState] = {}
     ref_prefix = REF_ROOT + "/"
     tag_prefix = f"refs/tags/{TAG_ROOT}/"
+    rollout_prefix = f"refs/tags/{ROLLOUT_ROOT}/"
     for row in rows:
         if len(row) < 4:
             continue
@@ -221,6 +318,15 @@ def read_records(
                 continue
             key = (parts[0], parts[1], unleaf(parts[2]))
             states.setdefault(key, ComponentState(*key)).history.append(record)
+        elif refname.startswith(rollout_prefix):
+            parts = refname[len(rollout_prefix) :].split("/")
+            if len(parts) != 3:
+                continue
+            for record in parse_rollout(contents, refname[len("refs/tags/") :]):
+                if (record.deployment, record.target) != (parts[0], parts[1]):
+                    continue  # a record only speaks for the target its tag is filed under
+                key = (parts[0], parts[1], record.component)
+                states.setdefault(key, ComponentState(*key)).history.append(record)
     for state in states.values():
         state.history.sort(key=tag_order, reverse=True)
     return states

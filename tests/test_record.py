@@ -122,3 +122,67 @@ def test_a_build_run_records_the_terraform_it_applied_but_deploys_no_image() -> 
     assert [(r.component, r.status) for r in decision.records] == [("ecr/api", "success")]
     assert [ref for ref, _new, _old in decision.ref_updates] == ["refs/atmos/deployments/api/dev/ecr%2Fapi"]
     assert decision.failed == {"web": "no engine"} and decision.skipped == {}
+
+
+def test_history_grows_with_what_changed_not_with_the_number_of_components() -> None:
+    """300 components, one changed: two tags (the applied one, and the target rollout listing the
+    299 unchanged), every ref moves, and reading the records back gives each component its record."""
+    from atmos_tasks.gitrepo import Ident
+    from atmos_tasks.record import tag_bodies, tag_names
+    from atmos_tasks.tracking import parse_message, parse_rollout
+
+    names = [f"c{i:03d}" for i in range(300)]
+    spec = RecordSpec(
+        root="/r",
+        deployment="api",
+        target="dev",
+        git_sha=NEW,
+        components=tuple(("terraform", n) for n in names),
+    )
+    current = states(*(deployed(n, OLD, f"h-{n}") for n in names))
+    outcomes = {n: applied(f"h-{n}" if n != "c007" else "changed") for n in names}
+    decision = decide(spec, outcomes, current, "me", NOW, {"ci_run": "42"})
+    assert len(decision.ref_updates) == 300
+    tags = tag_names(decision.records, current, NOW)
+    bodies = tag_bodies(decision.records, tags, Ident("Me", "me@x"), NOW)
+    assert sorted(bodies) == [
+        "atmos/deployments/api/dev/c007/2025-01-23T15-30-00Z",
+        "atmos/rollouts/api/dev/2025-01-23T15-30-00Z",
+    ]
+    own = parse_message(bodies["atmos/deployments/api/dev/c007/2025-01-23T15-30-00Z"].split("\n\n", 1)[1])
+    assert own is not None and own.changes == "applied" and own.component == "c007"
+    listed = parse_rollout(bodies["atmos/rollouts/api/dev/2025-01-23T15-30-00Z"].split("\n\n", 1)[1], "t")
+    assert sorted(r.component for r in listed) == sorted(n for n in names if n != "c007")
+    first = next(r for r in listed if r.component == "c000")
+    assert (first.changes, first.status, first.git_sha, first.inputs_hash) == (
+        "none",
+        "success",
+        NEW,
+        "h-c000",
+    )
+    assert first.metadata == {"ci_run": "42"} and first.deployed_by == "me" and first.tag == "t"
+
+
+def test_a_rollout_record_clashing_in_time_gets_a_suffix() -> None:
+    from atmos_tasks.record import tag_names
+    from atmos_tasks.tracking import DeploymentRecord
+
+    earlier = DeploymentRecord(
+        "api",
+        "dev",
+        "ecr/api",
+        "terraform",
+        OLD,
+        "a",
+        "t",
+        "success",
+        "h",
+        "none",
+        tag="atmos/rollouts/api/dev/2025-01-23T15-30-00Z",
+    )
+    current = {("api", "dev", "ecr/api"): ComponentState("api", "dev", "ecr/api", OLD, [earlier])}
+    decision = decide(
+        SPEC, {"ecr/api": applied("h"), "ecs/taskdef-api": applied("h2")}, current, "me", NOW, {}
+    )
+    tags = tag_names(decision.records, current, NOW)
+    assert tags[0] == "atmos/rollouts/api/dev/2025-01-23T15-30-00Z-2"

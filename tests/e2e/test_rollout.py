@@ -116,14 +116,18 @@ def test_second_rollout_is_a_no_op_and_a_change_replans_only_what_it_touches(rep
     assert "nixpack/api: image up to date" in changed.stdout
     refs = repo.refs("refs/atmos/deployments/api/dev/")
     assert set(refs.values()) == {head}
-    new_tags = sorted(set(repo.tags()) - set(first_tags))
-    assert len(new_tags) == 5
-    changes = {
-        c: re.search(r"changes: (\w+)", repo.tag_message(t))[1]  # type: ignore[index]
-        for c, leaf in LEAVES.items()
-        for t in new_tags
-        if f"/dev/{leaf}/" in t
-    }
+    new_tags = sorted(set(repo.tags("atmos/deployments/")) - set(first_tags))
+    # History sized to the change: a tag per component that applied, one for the target rollout
+    # listing the unchanged ones (their refs move all the same).
+    assert len(new_tags) == 2 and all("%2Ftaskdef-api/" in t or "%2Fservice-api/" in t for t in new_tags)
+    rollout_tags = repo.tags("atmos/rollouts/api/dev/")
+    assert len(rollout_tags) == 1
+    listed = repo.tag_message(rollout_tags[0])
+    assert "kind: Rollout" in listed and f"git_sha: {head}" in listed
+    history = json.loads(repo.cli("history", "api", "--target", "dev", "--format", "json").stdout)
+    newest = history["rollouts"][0]
+    assert newest["git_sha"] == head
+    changes = {name: entry["changes"] for name, entry in newest["components"].items()}
     expected = {
         "ecr/api": "none",
         "api": "none",
