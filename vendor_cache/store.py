@@ -393,35 +393,15 @@ class Store:
         dest = self.workspace(deployment, target, entry.component)
         with _blame(entry), self._using():
             locked = read_lock(lock_path).components.get(entry.component)
-            fetched = False
-            repaired: Repair | None = None
+            fetched, repaired = False, None
             if frozen:
                 digest, commit = self._frozen(
                     lock_path, entry, locked, dest, verify=verify, progress=progress
                 )
             else:
-                reuse = (
-                    locked is not None
-                    and locked.matches(entry)
-                    and not update
-                    and max_age is None
-                    and not self._is_local(entry)
+                digest, commit, fetched, repaired = self._resolve(
+                    entry, locked, update=update, verify=verify, max_age=max_age, progress=progress
                 )
-                if reuse and verify and locked is not None:
-                    problems = self._verify(locked.digest, progress)
-                    reuse = problems == ()
-                    if problems:
-                        repaired = Repair(locked.digest, problems)
-                if reuse and locked is not None and (verify or self.has(locked.digest)):
-                    digest, commit = locked.digest, locked.commit
-                else:
-                    result = self.fetch(entry, update=update, max_age=max_age, progress=progress)
-                    if verify and result.from_cache:
-                        problems = self._verify(result.digest, progress)
-                        if problems != ():
-                            repaired = repaired or (Repair(result.digest, problems) if problems else None)
-                            result = self.fetch(entry, update=True, progress=progress)
-                    digest, commit, fetched = result.digest, result.commit, not result.from_cache
             # A repaired object has new inodes: the workspace is linked to them even if it looks intact.
             materialized = repaired is not None or not is_intact(dest, digest)
             if materialized:
@@ -431,6 +411,50 @@ class Store:
                     lock_path, {entry.component: LockedComponent.from_entry(entry, digest, commit)}
                 )
         return VendoredComponent(entry.component, digest, commit, dest, fetched, materialized, repaired)
+
+    def _resolve(
+        self,
+        entry: VendorEntry,
+        locked: LockedComponent | None,
+        *,
+        update: bool,
+        verify: bool,
+        max_age: float | None,
+        progress: Progress | None,
+    ) -> tuple[str, str | None, bool, Repair | None]:
+        """(digest, commit, fetched, repaired) for `entry` without `frozen`: the lock's object when
+        it matches and is there (and, with `verify`, sound), else the index's or a fetch."""
+        repaired: Repair | None = None
+        reuse = (
+            locked is not None
+            and locked.matches(entry)
+            and not update
+            and max_age is None
+            and not self._is_local(entry)
+        )
+        if locked is not None and reuse and verify:
+            problems = self._verify(locked.digest, progress)
+            reuse = problems == ()
+            if problems:
+                repaired = Repair(locked.digest, problems)
+        if locked is not None and reuse and (verify or self.has(locked.digest)):
+            return locked.digest, locked.commit, False, None
+        try:
+            result = self.fetch(entry, update=update, max_age=max_age, progress=progress)
+            if verify and result.from_cache:
+                problems = self._verify(result.digest, progress)
+                if problems:
+                    repaired = repaired or Repair(result.digest, problems)
+                if problems != ():
+                    result = self.fetch(entry, update=True, progress=progress)
+        except VendorError as err:
+            if repaired is not None:  # the damaged object is gone and nothing replaced it: say both
+                err.message = (
+                    f"object {repaired.digest} was damaged ({_shown(repaired.damage)}) and has been "
+                    f"evicted, but could not be fetched again: {err.message}"
+                )
+            raise
+        return result.digest, result.commit, not result.from_cache, repaired
 
     def vendor_target(
         self,

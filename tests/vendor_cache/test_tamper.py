@@ -15,7 +15,15 @@ from pathlib import Path
 import pytest
 
 from tests.vendor_cache.conftest import ModuleRepo
-from vendor_cache import MissingObjectError, Store, VendorEntry, VendorError, is_intact, tree_digest
+from vendor_cache import (
+    FetchError,
+    MissingObjectError,
+    Store,
+    VendorEntry,
+    VendorError,
+    is_intact,
+    tree_digest,
+)
 
 PASSWD = Path("/etc/passwd")
 
@@ -305,3 +313,18 @@ def test_an_object_stored_before_file_digests_were_kept_is_still_checked_in_full
         symlink_instead(obj, "main.tf", PASSWD)
     assert ("main.tf", "added") in {(d.path, d.kind) for d in store.check(digest)}
     assert not store.verify(digest) and not store.has(digest)
+
+
+def test_a_damaged_object_whose_source_is_gone_is_evicted_and_the_error_says_so(
+    store: Store, own_repo: ModuleRepo, outside: Path
+) -> None:
+    entry = entry_of(own_repo)
+    first = store.vendor("api", "dev", entry)
+    tamper(store, first.digest, TAMPERS["top-level file replaced by a symlink to /etc/passwd"], outside)
+    shutil.rmtree(own_repo.path)
+    with pytest.raises(FetchError) as raised:
+        store.vendor("api", "dev", entry, verify=True)
+    message = str(raised.value)
+    assert f"object {first.digest} was damaged (main.tf: a symlink to /etc/passwd" in message
+    assert "evicted, but could not be fetched again" in message
+    assert not store.has(first.digest)
