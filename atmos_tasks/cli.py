@@ -24,7 +24,14 @@ FORMATS = ("table", "json", "yaml")
 def _repo_root(args: argparse.Namespace) -> Path:
     from atmos_tasks.config import find_root
 
-    return find_root(Path(args.directory))
+    directory = Path(args.directory)
+    if not directory.is_dir():
+        raise AtmosError.single(
+            f"-C {args.directory}: {'not a directory' if directory.exists() else 'no such directory'}",
+            None,
+            "give the folder of a repository (default: the current one)",
+        )
+    return find_root(directory)
 
 
 def _emit(data: Any, fmt: str, table: Callable[[Any], None]) -> None:
@@ -117,6 +124,16 @@ def _duration_arg(text: str) -> str:
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a duration: {text!r} (write e.g. 30m, 12h or 7d)") from None
     return text
+
+
+def _positive_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 1 or more, got {text!r}")
+    return value
 
 
 def _time_arg(text: str) -> datetime:
@@ -919,7 +936,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("deployment")
     p.add_argument("--target", required=True)
     p.add_argument("--component")
-    p.add_argument("--limit", type=int)
+    p.add_argument("--limit", type=_positive_arg, help="only the newest N rollouts")
     p.add_argument("--since", type=_time_arg, help="only rollouts at or after this time (RFC 3339 or a date)")
     p.add_argument("--until", type=_time_arg, help="only rollouts at or before this time")
     p.add_argument("--format", choices=FORMATS, default="table")

@@ -12,6 +12,7 @@ from typing import Any
 
 from atmos_tasks.errors import AtmosError
 from atmos_tasks.manifest import load_deployment
+from atmos_tasks.queries import unknown_target
 from atmos_tasks.tracking import ComponentState, read_records
 
 
@@ -133,6 +134,10 @@ def diff(
     manifest = load_deployment(workspace.config, deployment)
     repo = workspace.repo
     states = read_records(repo, deployment)
+    recorded = {target for _, target, _ in states}
+    for target in (from_target, to_target):
+        if target is not None and target not in manifest.model.targets and target not in recorded:
+            raise unknown_target(manifest, target)
     old = _side(repo, states, deployment, from_target, from_sha, component)
     new = _side(repo, states, deployment, to_target, to_sha, component)
     # A commit on its own is read as the other side's target would run it (or the default target):

@@ -15,7 +15,7 @@ from typing import Any
 from doit.cmd_base import TaskLoader2
 
 from atmos_tasks.config import find_root
-from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, render_error
+from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, raise_if_any, render_error
 from atmos_tasks.gitrepo import GitError
 from atmos_tasks.invocation import Invocation, from_loader
 
@@ -60,6 +60,7 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
     from atmos_tasks.graph import build_tasks
 
     try:
+        raise_if_any(invocation.problems)
         workspace = Workspace(find_root(start))
         plans = compile_plans(workspace, invocation)
     except AtmosError as err:

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from atmos_tasks.errors import AtmosError, Problem
+from atmos_tasks.errors import AtmosError, Problem, bad_input
 
 ZERO_SHA = "0" * 40
 SCRATCH = "refs/notes/atmos-scratch/"
@@ -41,14 +41,10 @@ def _subcommand(args: Sequence[str]) -> str:
 
 
 def not_a_repository(root: Path) -> AtmosError:
-    return AtmosError(
-        [
-            Problem(
-                f"{root} is not a Git repository (nor inside one)",
-                None,
-                "run it in a Git repository (git init && git commit)",
-            )
-        ]
+    return bad_input(
+        f"{root} is not a Git repository (nor inside one)",
+        None,
+        "run it in a Git repository (git init && git commit)",
     )
 
 
@@ -92,9 +88,9 @@ class GitRepo:
             # The same error for a missing executable and a missing working directory: tell them apart.
             if not self.root.is_dir():
                 problem = "does not exist" if not self.root.exists() else "is not a directory"
-                raise AtmosError([Problem(f"{self.root} {problem}", None, "run in a Git repository")]) from None
+                raise bad_input(f"{self.root} {problem}", None, "run in a Git repository") from None
             if isinstance(err, FileNotFoundError):
-                raise AtmosError([Problem("git is not installed", None, "install Git 2.30 or newer")]) from None
+                raise bad_input("git is not installed", None, "install Git 2.30 or newer") from None
             raise
         if check and proc.returncode != 0:
             if "not a git repository" in proc.stderr.lower():

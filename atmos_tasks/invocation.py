@@ -8,8 +8,11 @@ commit), and only the selected deployments and targets are compiled, so both ent
 from __future__ import annotations
 
 import fnmatch
+import getopt
 from dataclasses import dataclass, field
 from typing import Any
+
+from atmos_tasks.errors import Problem
 
 TASK_KINDS = ("rollout", "apply", "plan", "record", "vendor", "build", "test")
 DEPLOYING_KINDS = ("rollout", "apply", "record")
@@ -164,6 +167,8 @@ class Invocation:
     command: str = "run"
     selected: list[Selected] = field(default_factory=list)
     other_tasks: bool = False
+    # Options a selected task does not take: bad input (exit 2), reported before anything is compiled.
+    problems: list[Problem] = field(default_factory=list)
 
     @property
     def executes(self) -> bool:
@@ -224,21 +229,37 @@ class Invocation:
         return names
 
 
-def _parse_options(kind: str, args: list[str]) -> tuple[RolloutOptions, list[str]]:
+def task_params(kind: str, component: bool) -> list[dict[str, Any]]:
+    """The options a task takes, as the task graph declares them (a component's task or a group)."""
+    if kind in ("rollout", "apply"):
+        return ROLLOUT_PARAMS
+    if kind in IMAGE_KINDS:
+        return BUILD_PARAMS if component else BUILD_GROUP_PARAMS
+    if kind in PREVIEW_KINDS and not component:
+        return PLAN_GROUP_PARAMS
+    return []
+
+
+def _parse_options(
+    task: str, params: list[dict[str, Any]], args: list[str]
+) -> tuple[RolloutOptions, list[str], Problem | None]:
     from doit.cmdparse import CmdOption, TaskParse
 
-    params = (
-        BUILD_GROUP_PARAMS
-        if kind in IMAGE_KINDS
-        else ROLLOUT_PARAMS
-        if kind in ("rollout", "apply")
-        else PLAN_GROUP_PARAMS
-        if kind in PREVIEW_KINDS
-        else []
-    )
-    if not params:
-        return RolloutOptions(), args
     parser = TaskParse([CmdOption(p) for p in params])
+    try:  # doit's own parse reports every option it knows of, with its internals: say it for people
+        getopt.getopt(args, parser.get_short(), parser.get_long())
+    except getopt.GetoptError as err:
+        takes = ", ".join(f"--{p['long']}" for p in params)
+        return (
+            RolloutOptions(),
+            args,
+            Problem(
+                f"{task}: {err.msg.replace('requires argument', 'requires an argument')}",
+                None,
+                (f"{task} takes {takes}" if takes else f"{task} takes no options")
+                + "; doit's own options (such as -n 2) go before the task names",
+            ),
+        )
     values, rest = parser.parse(args)
     return (
         RolloutOptions(
@@ -251,12 +272,15 @@ def _parse_options(kind: str, args: list[str]) -> tuple[RolloutOptions, list[str
             remote=values.get("remote") or None,
         ),
         list(rest),
+        None,
     )
 
 
-def parse_selection(args: list[str]) -> tuple[list[Selected], bool]:
-    """Atmos task names (with their options) among doit's positional arguments."""
+def parse_selection(args: list[str]) -> tuple[list[Selected], bool, list[Problem]]:
+    """Atmos task names (with their options) among doit's positional arguments, and the options
+    that a named task does not take."""
     selected: list[Selected] = []
+    problems: list[Problem] = []
     other = False
     rest = list(args)
     while rest:
@@ -271,9 +295,11 @@ def parse_selection(args: list[str]) -> tuple[list[Selected], bool]:
         deployment = parts[0] if parts and parts[0] else "*"
         target = parts[1] if len(parts) > 1 and parts[1] else "*"
         component = parts[2] if len(parts) > 2 else "*"
-        options, rest = _parse_options(kind, rest)
+        options, rest, problem = _parse_options(token, task_params(kind, len(parts) > 2), rest)
+        if problem is not None:
+            problems.append(problem)
         selected.append(Selected(kind, deployment, target, component, options))
-    return selected, other
+    return selected, other, problems
 
 
 def from_argv(argv: list[str]) -> Invocation:
@@ -290,10 +316,10 @@ def from_argv(argv: list[str]) -> Invocation:
             if kind in TASK_KINDS:
                 positional = argv[index:]
                 break
-    selected, other = parse_selection(positional)
-    return Invocation(command, selected, other)
+    selected, other, problems = parse_selection(positional)
+    return Invocation(command, selected, other, problems)
 
 
 def from_loader(command: str, pos_args: list[str]) -> Invocation:
-    selected, other = parse_selection(list(pos_args))
-    return Invocation(command, selected, other)
+    selected, other, problems = parse_selection(list(pos_args))
+    return Invocation(command, selected, other, problems)

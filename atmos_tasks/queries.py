@@ -2,15 +2,151 @@
 
 Each answer is plain data (the documented JSON shapes) computed from one `read_records` call,
 that is, one `git for-each-ref` process whatever the number of refs and tags.
+
+A name the records know is always answered, also once its manifest is deleted. A name they do not
+know is looked up in the manifests: a target that exists but never ran is an empty answer, a name
+no manifest has either is bad input (exit 2), never an empty answer that looks like a true one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from atmos_tasks.errors import AtmosError, Location
 from atmos_tasks.gitrepo import GitRepo
 from atmos_tasks.tracking import ComponentState, DeploymentRecord, read_records
+
+if TYPE_CHECKING:
+    from atmos_tasks.config import RepoConfig
+    from atmos_tasks.manifest import Manifest
+
+States = dict[tuple[str, str, str], ComponentState]
+
+
+def _suggest(word: str, choices: Iterable[str]) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]!r}? " if close else ""
+
+
+def unknown_target(manifest: Manifest, target: str, recorded: Iterable[str] = ()) -> AtmosError:
+    """`deployment 'api' has no target 'qa'`, at the manifest's `targets`, with the ones it has."""
+    targets = manifest.target_names()
+    targets += sorted(set(recorded) - set(targets))
+    return AtmosError.single(
+        f"deployment {manifest.name!r} has no target {target!r}",
+        manifest.locate(["targets"], at_key=True),
+        _suggest(target, targets) + f"targets: {', '.join(targets)}",
+    )
+
+
+def check_scope(
+    repo: GitRepo,
+    states: States,
+    deployment: str | None,
+    target: str | None,
+    component: str | None = None,
+) -> None:
+    """Bad input when a deployment, target or component named is known to no record and no manifest.
+
+    The records read for the answer decide first: manifests are read only when they hold nothing
+    of the scope, so a query of what is deployed still costs one `git for-each-ref`.
+    """
+    if deployment is None and target is None:
+        return
+    if states and (component is None or any(name == component for *_, name in states)):
+        return
+    from atmos_tasks.config import load_config
+    from atmos_tasks.manifest import load_deployment, manifest_path
+
+    config = load_config(repo.root)
+    if deployment is None:
+        assert target is not None
+        _check_target_anywhere(repo, config, target)
+        return
+    path = manifest_path(config, deployment)
+    if not path.is_file():
+        _check_records_only(repo, config, states, deployment, target, component, path)
+        return
+    if target is None and component is None:
+        return  # a deployment with nothing deployed yet
+    manifest = load_deployment(config, deployment)
+    if target is not None and not states and target not in manifest.model.targets:
+        raise unknown_target(manifest, target)
+    if component is not None and manifest.find_component(component) is None:
+        names = [ref.name for ref in manifest.components()]
+        raise AtmosError.single(
+            f"deployment {deployment!r} has no component {component!r}",
+            manifest.locate(["components"], at_key=True),
+            _suggest(component, names) + f"components: {', '.join(names)}",
+        )
+
+
+def _check_records_only(
+    repo: GitRepo,
+    config: RepoConfig,
+    states: States,
+    deployment: str,
+    target: str | None,
+    component: str | None,
+    path: Path,
+) -> None:
+    """A deployment without a manifest: only its records can make the names known."""
+    shown = Location(config.shown(path))
+    recorded = states if target is None else read_records(repo, deployment)
+    if not recorded:
+        from atmos_tasks.manifest import list_manifest_paths
+
+        known = sorted({p.stem for p in list_manifest_paths(config)} | {d for d, _, _ in read_records(repo)})
+        raise AtmosError.single(
+            f"no deployment named {deployment!r}",
+            shown,
+            _suggest(deployment, known) + f"deployments: {', '.join(known) or '(none)'}",
+        )
+    targets = sorted({t for _, t, _ in recorded})
+    if target is not None and target not in targets:
+        raise AtmosError.single(
+            f"deployment {deployment!r} has no target {target!r}",
+            shown,
+            _suggest(target, targets) + f"its manifest is gone; targets recorded: {', '.join(targets)}",
+        )
+    if component is None:
+        return
+    names = sorted({n for _, _, n in states})
+    raise AtmosError.single(
+        f"{deployment}/{target} has no component {component!r}",
+        shown,
+        _suggest(component, names) + f"its manifest is gone; components recorded: {', '.join(names)}",
+    )
+
+
+def _check_target_anywhere(repo: GitRepo, config: RepoConfig, target: str) -> None:
+    """`--target` without a deployment: some manifest (or record) must have that target."""
+    from atmos_tasks.manifest import list_manifest_paths, load_deployment
+
+    targets: list[str] = []
+    problems = []
+    for path in list_manifest_paths(config):
+        try:
+            manifest = load_deployment(config, path.stem)
+        except AtmosError as err:
+            problems += err.problems  # it might be the one with that target: say why it cannot tell
+            continue
+        if target in manifest.model.targets:
+            return
+        targets += [t for t in manifest.target_names() if t not in targets]
+    if problems:
+        raise AtmosError(problems)
+    targets += sorted({t for _, t, _ in read_records(repo)} - set(targets))
+    raise AtmosError.single(
+        f"no deployment has a target {target!r}",
+        None,
+        _suggest(target, targets) + f"targets: {', '.join(targets) or '(none)'}",
+    )
 
 
 def _entry(state: ComponentState) -> dict[str, Any]:
@@ -42,7 +178,12 @@ def _entry(state: ComponentState) -> dict[str, Any]:
 
 def status(repo: GitRepo, deployment: str | None = None, target: str | None = None) -> dict[str, Any]:
     """deployment → target → component → {git_sha, deployed_at, deployed_by, status, …}."""
-    states = read_records(repo, deployment, target)
+    if deployment is None and target is not None:
+        # Records are filed deployment first: a target alone is a filter over all of them.
+        states = {key: state for key, state in read_records(repo).items() if key[1] == target}
+    else:
+        states = read_records(repo, deployment, target)
+    check_scope(repo, states, deployment, target)
     out: dict[str, Any] = {}
     for (dep, tgt, component), state in sorted(states.items()):
         if state.git_sha is None and not state.history:
@@ -69,6 +210,7 @@ def history(
 ) -> dict[str, Any]:
     """The rollouts of one target, newest first; each groups the component records it wrote."""
     states = read_records(repo, deployment, target)
+    check_scope(repo, states, deployment, target, component)
     records: list[DeploymentRecord] = []
     for (_dep, _tgt, name), state in states.items():
         if component is None or name == component:
