@@ -6,6 +6,7 @@ module files through the stat cache, `git status`) and hands plain data to `grap
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import json
 import os
@@ -251,6 +252,16 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
             fetch_records(workspace.repo, remote)
             fetched.add(remote)
         try:
+            if (
+                executes
+                and not (options.promote_from or options.git_sha)
+                and not invocation.previews(deployment, target)
+                and invocation.images(deployment, target) is None
+            ):
+                # A target's promotion rule holds on every route into it, a plain rollout included.
+                implied = implied_source(workspace, manifest, target, git, dirty, options)
+                if implied is not None:
+                    options = dataclasses.replace(options, promote_from=implied)
             if options.promote_from or options.git_sha:
                 plan = compile_source(workspace, manifest, target, options, executes, remote)
             else:
@@ -262,6 +273,8 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 if plan.preview:
                     plan.preview_images = preview_images(workspace, plan)
             plan.remote = remote if executes else None
+            if executes and plan.source is None and not plan.preview and not plan.images_only:
+                approve_direct(workspace, plan)
             plans.append(plan)
         except AtmosError as err:
             if err.exit_code != EXIT_BAD_INPUT:
@@ -291,6 +304,92 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
             )
     workspace.save_caches()
     return plans
+
+
+def implied_source(
+    workspace: Workspace,
+    manifest: Manifest,
+    target: str,
+    git: GitInfo,
+    dirty: list[str],
+    options: RolloutOptions,
+) -> str | None:
+    """A plain rollout to a target that receives promotions is the promotion of the commit one of
+    its sources runs (then checked as one: verified, soaked, not rejected, approved), or refused.
+
+    Returns that source; None for a target without a promotion rule (or with approvals only,
+    which `compile_plans` checks on the plan itself).
+    """
+    from atmos_tasks import promotion
+
+    rule = manifest.model.targets[target].promotion
+    if rule is None:
+        return None
+    deployment = manifest.name
+    if not rule.sources:
+        if rule.approvals_required and dirty:
+            raise promotion.refused(
+                f"{target} requires approval of the commit it deploys, and the working tree has "
+                "uncommitted changes",
+                "commit them first: an approval is given to a commit",
+            )
+        return None
+    wanted = set(options.components) or None
+    states = read_records(workspace.repo, deployment)
+    running = {}
+    for source in rule.sources:
+        on_source = promotion.target_states(states, deployment, source, wanted)
+        running[source] = sorted({s.git_sha for s in on_source.values() if s.git_sha})
+        if running[source] == [git.sha]:
+            if dirty:
+                raise promotion.refused(
+                    f"{target} deploys only the commit {source} runs ({git.sha[:7]}), and the working tree "
+                    f"has uncommitted changes ({', '.join(dirty[:5])})",
+                    f"commit or stash them, or promote explicitly: doit rollout:{deployment}:{target} "
+                    f"--promote-from {source}",
+                )
+            return source
+    runs = "; ".join(
+        f"{source} runs {', '.join(sha[:7] for sha in shas) if shas else 'nothing yet'}"
+        for source, shas in running.items()
+    )
+    first = rule.sources[0]
+    raise promotion.refused(
+        f"{target} receives promotions from {' or '.join(rule.sources)} only: {git.sha[:7]} is not what "
+        f"{runs}",
+        f"roll out {git.sha[:7]} to {first} first, then `doit rollout:{deployment}:{target} --promote-from "
+        f"{first}`; or roll back with --git-sha to a commit {target} ran before",
+    )
+
+
+def approve_direct(workspace: Workspace, plan: TargetPlan) -> None:
+    """A plain rollout to a target whose rule asks for approvals only: the approvals of its commit."""
+    from atmos_tasks import promotion
+    from atmos_tasks.notes import read_note, union, update_note
+    from atmos_tasks.record import actor
+
+    rule = plan.manifest.model.targets[plan.target].promotion
+    if rule is None or rule.sources or not rule.approvals_required:
+        return
+    repo, deployment, commit = workspace.repo, plan.deployment, plan.git.sha
+    now = datetime.now(UTC).replace(microsecond=0)
+    promotion.check_rejections(commit, read_note(repo, deployment, promotion.REJECTIONS, commit))
+    existing = promotion.approvals_for(read_note(repo, deployment, promotion.APPROVALS, commit), plan.target)
+    new, _approvers = promotion.decide_approvals(
+        deployment,
+        plan.target,
+        commit,
+        rule,
+        existing,
+        actor(repo.ident()),
+        plan.options.approve,
+        now,
+        promotion.ask_if_terminal(),
+    )
+    if new:
+        update_note(
+            repo, deployment, promotion.APPROVALS, commit, {"approvals": new}, union("approvals"), plan.remote
+        )
 
 
 def workspace_at(workspace: Workspace, commit: str) -> Workspace:
@@ -367,6 +466,22 @@ def compile_source(
         if executes:
             promotion.check_rollback(
                 target, commit, promotion.target_states(states, deployment, target, None)
+            )
+            # Approvals hold on every route into the target, a rollback included.
+            rule = manifest.model.targets[target].promotion
+            existing = promotion.approvals_for(
+                read_note(repo, deployment, promotion.APPROVALS, commit), target
+            )
+            source.approvals, source.approvers = promotion.decide_approvals(
+                deployment,
+                target,
+                commit,
+                rule,
+                existing,
+                actor(repo.ident()),
+                options.approve,
+                now,
+                promotion.ask_if_terminal(),
             )
     at_commit = workspace_at(workspace, commit)
     pinned = load_deployment(at_commit.config, deployment)

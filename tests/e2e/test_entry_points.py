@@ -27,9 +27,9 @@ def test_loader_plugin_needs_no_dodo_file(repo: Repo) -> None:
     repo.commit("Use the loader plugin")
     listed = repo.doit("list", "--all")
     assert "rollout:api:prod" in listed.stdout
-    proc = repo.doit("rollout:api:staging")
+    proc = repo.doit("rollout:api:dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 5
+    assert len(repo.refs("refs/atmos/deployments/api/dev/")) == 5
 
 
 def test_unknown_deployment_is_bad_input(repo: Repo) -> None:

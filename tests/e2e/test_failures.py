@@ -155,13 +155,13 @@ def test_two_runs_on_one_target_are_serialized_and_the_second_finds_work_done(re
     assert len(repo.tags()) == 5
 
 
-def test_a_held_lock_on_dev_does_not_block_staging(repo: Repo) -> None:
+def test_a_held_lock_on_staging_does_not_block_dev(repo: Repo) -> None:
     from filelock import FileLock
 
     lock_dir: Path = repo.path / ".atmos" / "locks"
     lock_dir.mkdir(parents=True)
-    with FileLock(str(lock_dir / "api--dev.lock")):
-        proc = repo.doit("rollout:api:staging")
+    with FileLock(str(lock_dir / "api--staging.lock")):
+        proc = repo.doit("rollout:api:dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "waiting" not in proc.stderr
-    assert len(repo.refs("refs/atmos/deployments/api/staging/")) == 5
+    assert len(repo.refs("refs/atmos/deployments/api/dev/")) == 5

@@ -143,6 +143,7 @@ def test_the_release_journey(deployed: Repo) -> None:
     approved = deployed.doit("rollout:api:prod", "--promote-from", "staging", "--approve")
     assert approved.returncode == 0, approved.stdout + approved.stderr
     assert target_commit(deployed, "prod") == second
+    # Approvals hold on every route into prod, a rollback included: `first` was approved for prod.
     rollback = deployed.doit("rollout:api:prod", "--git-sha", first[:10])
     assert rollback.returncode == 0, rollback.stdout + rollback.stderr
     assert "Rolling back api on prod" in rollback.stdout
@@ -202,6 +203,50 @@ def set_prod_rule(repo: Repo, rule: str) -> None:
 def test_refused_skipping_a_stage(deployed: Repo) -> None:
     text = refusal(deployed, "rollout:api:prod", "--promote-from", "dev", "--approve")
     assert "prod accepts promotions from staging only" in text and "promote dev to staging first" in text
+
+
+def test_a_direct_rollout_cannot_bypass_a_promotion_rule(deployed: Repo) -> None:
+    """Gates hold on every route: a plain rollout of a commit the source target does not run is
+    refused, and a plain rollout of the commit it does run is checked (and recorded) as a promotion."""
+    deployed.replace("stacks/catalog/ecs/taskdef-api.yaml", "container_port: 8080", "container_port: 9090")
+    fresh = deployed.commit("A commit that never ran anywhere")
+    text = refusal(deployed, "rollout:api:prod", "--approve")
+    assert "prod receives promotions from staging only" in text and f"{fresh[:7]} is not what staging" in text
+    assert "--promote-from staging" in text
+    text = refusal(deployed, "rollout:api:staging")
+    assert "staging receives promotions from dev only" in text
+    # Once dev runs it, a plain staging rollout is that promotion, recorded as one.
+    assert deployed.doit("rollout:api:dev").returncode == 0
+    staged = deployed.doit("rollout:api:staging")
+    assert staged.returncode == 0, staged.stdout + staged.stderr
+    assert target_commit(deployed, "staging") == fresh
+    newest = json.loads(deployed.cli("history", "api", "--target", "staging", "--format", "json").stdout)
+    assert newest["rollouts"][0]["promoted_from"] == "dev"
+    # prod: the commit staging runs, and still the approval it requires.
+    text = refusal(deployed, "rollout:api:prod")
+    assert "requires manual approval" in text
+    approved = deployed.doit("rollout:api:prod", "--approve")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert target_commit(deployed, "prod") == fresh
+    approvals = json.loads(deployed.git("notes", "--ref=refs/notes/atmos/api/approvals", "show", fresh))
+    assert [a["target"] for a in approvals["approvals"]] == ["prod"]
+
+
+def test_a_target_with_approvals_only_asks_for_them_on_a_plain_rollout(deployed: Repo) -> None:
+    deployed.replace("deployments/api.yaml", "        from: staging\n", "")
+    head = deployed.commit("prod takes any commit, with an approval")
+    text = refusal(deployed, "rollout:api:prod")
+    assert f"prod requires manual approval of {head[:7]}" in text
+    approved = deployed.doit("rollout:api:prod", "--approve")
+    assert approved.returncode == 0, approved.stdout + approved.stderr
+    assert target_commit(deployed, "prod") == head
+    # A rollback is a route in too: a commit never approved for prod needs its approval.
+    deployed.replace("stacks/catalog/ecs/taskdef-api.yaml", "container_port: 8080", "container_port: 9090")
+    deployed.commit("Another")
+    assert deployed.doit("rollout:api:prod", "--approve").returncode == 0
+    deployed.git("notes", "--ref=refs/notes/atmos/api/approvals", "remove", head)
+    text = refusal(deployed, "rollout:api:prod", "--git-sha", head)
+    assert f"prod requires manual approval of {head[:7]}" in text
 
 
 def test_refused_unverified_source(deployed: Repo) -> None:
