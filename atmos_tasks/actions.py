@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from atmos_tasks import secrets
 from atmos_tasks.executors import Job, executor_for
 from atmos_tasks.preview import never_applied_reason
 
@@ -30,6 +31,7 @@ def _upstream(
             blocked.append(f"vendoring of {name}" if kind == "vendor" else name)
         elif kind == "outputs":
             outputs[name] = result.get("outputs", {})
+            secrets.add_outputs(outputs[name], result.get("sensitive"))
         elif kind == "image":
             images[name] = result
     return sorted(blocked), outputs, images
@@ -37,7 +39,7 @@ def _upstream(
 
 def _failure(err: Exception, workdir: str | None = None) -> dict[str, Any]:
     """A bug or an environment problem: still a value, never a traceback."""
-    found: dict[str, Any] = {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+    found: dict[str, Any] = {"status": "failed", "error": secrets.mask(f"{type(err).__name__}: {err}")}
     if workdir:
         found["workdir"] = workdir
     return found

@@ -13,6 +13,7 @@ from typing import Any
 from atmos_tasks.errors import AtmosError
 from atmos_tasks.manifest import load_deployment
 from atmos_tasks.queries import unknown_target
+from atmos_tasks.secrets import Secrets, sensitive_values
 from atmos_tasks.tracking import ComponentState, read_records
 
 
@@ -94,8 +95,11 @@ def _change(old: Any, new: Any) -> str:
     return "changed"
 
 
-def _configuration(workspace: Any, deployment: str, side: Side, component: str | None) -> dict[str, Any]:
-    from atmos_tasks.discovery import module_view, resolve_all
+def _configuration(
+    workspace: Any, deployment: str, side: Side, component: str | None, hidden: Secrets
+) -> dict[str, Any]:
+    """The side's resolved values by key; the values of sensitive variables go into `hidden`."""
+    from atmos_tasks.discovery import module_view, resolve_all, sensitive_names
     from atmos_tasks.engine import workspace_at
 
     target = side.target or side.as_target
@@ -110,6 +114,8 @@ def _configuration(workspace: Any, deployment: str, side: Side, component: str |
     for ref, resolved_component in resolved.components.items():
         if component is None or ref.name == component:
             flat.update(_flatten(resolved_component.vars, f"{ref.name}.vars"))
+            names = sensitive_names(at, resolved_component)
+            hidden.add(sensitive_values(names, resolved_component.vars, resolved_component.env))
             if resolved_component.vendor is not None:
                 # Which version of a vendored module the side runs (dev and prod may pin different ones).
                 module = module_view(at.config, resolved_component)
@@ -158,8 +164,9 @@ def diff(
             or (a.get("image") is not None and b.get("image") is not None and a["image"] != b["image"])
         )
         components[name] = {"from": a, "to": b, "changed": changed}
-    before = _configuration(workspace, deployment, old, component)
-    after = _configuration(workspace, deployment, new, component)
+    hidden = Secrets()
+    before = _configuration(workspace, deployment, old, component, hidden)
+    after = _configuration(workspace, deployment, new, component, hidden)
     configuration = [
         {
             "key": key,
@@ -202,4 +209,5 @@ def diff(
             "deleted": sum(f["deleted"] or 0 for f in files),
             "files": files,
         }
-    return out
+    # Compared as they are, shown masked: a changed secret is listed, its values are not.
+    return hidden.mask_tree(out)  # type: ignore[no-any-return]

@@ -18,6 +18,7 @@ from atmos_tasks.manifest import (
     manifest_path,
 )
 from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget
+from atmos_tasks.secrets import Secrets, hide, marked, sensitive_values, sensitive_variables_cached
 from atmos_tasks.stacks import Origin, StackLoader, stack_name
 from atmos_tasks.templates import is_template, output_references, references
 from atmos_tasks.tracking import leaf
@@ -153,9 +154,24 @@ def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
     return dict(merge(component.vars_template, component.vars))
 
 
+def sensitive_names(workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:
+    """What the user marks sensitive (`settings.sensitive`) and the module declares sensitive."""
+    names = marked(component.settings)
+    folder = component.module_dir
+    if component.image is None and folder is not None and folder.is_dir():
+        digest = workspace.module_digest(folder)
+        names += tuple(sorted(sensitive_variables_cached(folder, digest, workspace.config.work_root_path)))
+    return names
+
+
 def describe_component(
-    workspace: Any, resolved: ResolvedTarget, component: ResolvedComponent, positions: _Positions | None
+    workspace: Any,
+    resolved: ResolvedTarget,
+    component: ResolvedComponent,
+    positions: _Positions | None,
+    hidden: Secrets | None = None,
 ) -> dict[str, Any]:
+    """`hidden` collects the values of sensitive variables; their values are shown as `***`."""
     config = workspace.config
     if component.image is not None:
         image = component.image
@@ -171,6 +187,12 @@ def describe_component(
         }
     else:
         out = _describe_terraform(config, resolved, component)
+    names = sensitive_names(workspace, component)
+    if names:
+        if hidden is not None:
+            hidden.add(sensitive_values(names, component.vars, component.env))
+        out["vars"] = hide(names, out["vars"])
+        out["env"] = hide([n[4:] for n in names if n.startswith("env.")], out["env"])
     if positions is not None:
         out["provenance"] = {
             section: _flatten(component.provenance.get(section, {}), positions)
@@ -239,9 +261,10 @@ def describe(
     resolved = resolve_all(workspace, manifest, targets)
     positions = _Positions(workspace.config.root) if provenance else None
     out: dict[str, Any] = {"deployment": manifest.name, "targets": {}}
+    hidden = Secrets()
     for name, target_resolved in resolved.items():
         components = {
-            ref.name: describe_component(workspace, target_resolved, rc, positions)
+            ref.name: describe_component(workspace, target_resolved, rc, positions, hidden)
             for ref, rc in ((r, target_resolved.components[r]) for r in target_resolved.order())
             if wanted is None or ref == wanted
         }
@@ -252,7 +275,8 @@ def describe(
             "components": components,
             "disabled": [str(r) for r in target_resolved.disabled],
         }
-    return out
+    # A sensitive value may also be written elsewhere (another variable, a setting).
+    return hidden.mask_tree(out)  # type: ignore[no-any-return]
 
 
 def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:

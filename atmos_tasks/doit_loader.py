@@ -7,6 +7,7 @@ targets never wait), and turn bad input into a message and exit code instead of 
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,12 +29,26 @@ def doit_config(root: Path) -> dict[str, Any]:
 
     work = find_root(root) / ".atmos"
     work.mkdir(exist_ok=True)
+    dep_file = work / "doit.sqlite"
+    _private_database(dep_file)
     return {
-        "dep_file": str(work / "doit.sqlite"),
+        "dep_file": str(dep_file),
         "backend": "sqlite3",
         "reporter": RolloutReporter,
         "default_tasks": ["_atmos"],
     }
+
+
+def _private_database(path: Path) -> None:
+    """doit's saved values hold Terraform outputs, sensitive ones included: the database (and the
+    journal SQLite gives the same mode) is its owner's only."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    except OSError:
+        return
+    from atmos_tasks.secrets import private_file
+
+    private_file(path)
 
 
 def _hint() -> None:

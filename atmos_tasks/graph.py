@@ -9,6 +9,7 @@ rollout:<dep>:<target>    the group a user asks for
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from atmos_tasks.hashing import hash_json
 from atmos_tasks.invocation import BUILD_GROUP_PARAMS, BUILD_PARAMS, PLAN_GROUP_PARAMS, ROLLOUT_PARAMS
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
+from atmos_tasks.secrets import marked
 from atmos_tasks.vendoring import WorkspaceIntact, vendor_component
 
 TaskDict = dict[str, Any]
@@ -100,6 +102,13 @@ def _upstream(
         upstream[key] = ("image" if dep.type == "nixpack" else "outputs", dep.name)
         getargs[key] = (produces[dep], None)
     return upstream, getargs, [task for task, _ in getargs.values()]
+
+
+def _job(plan: TargetPlan, ref: ComponentRef) -> Job:
+    """A Terraform component's job, with the variables its `settings.sensitive` marks."""
+    job = plan.jobs[ref]
+    names = marked(plan.resolved.components[ref].settings)
+    return dataclasses.replace(job, sensitive=names) if names else job
 
 
 def build_tasks_of(
@@ -182,9 +191,9 @@ def preview_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
     dep, target = plan.deployment, plan.target
     planned: list[str] = []
     for ref in plan.order:
-        job = plan.jobs.get(ref)
-        if job is None:
+        if ref not in plan.jobs:
             continue
+        job = _job(plan, ref)
         upstream: dict[str, tuple[str, str]] = {}
         getargs: dict[str, tuple[str, None]] = {}
         dependencies: dict[str, Job] = {}
@@ -268,7 +277,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             finals.append(done)
             record_args[f"apply_{index}"] = (done, None)
             continue
-        job = plan.jobs[ref]
+        job = _job(plan, ref)
         upstream, getargs, after = _upstream(plan, ref, produces)
         if ref in plan.vendors:
             yield vendor_task(plan, ref)

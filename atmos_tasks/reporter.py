@@ -14,6 +14,9 @@ Markdown job summary.
 
 A preview (`doit plan:<dep>:<target>`) prints the same plan lines and ends with how many components
 a rollout would change; changes are not a failure (exit 0), a plan that failed is (exit 1).
+
+Every line and job summary goes through `secrets.mask`, with the sensitive values the tasks'
+saved values carry (`secrets.py`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ import os
 import re
 import time
 from typing import Any, TextIO
+
+from atmos_tasks import secrets
 
 VERBS = {
     "vendor": {"run": "vendoring", "vendored": "vendored", "uptodate": "module up to date"},
@@ -73,8 +78,16 @@ class RolloutReporter:
         return f"\033[{';'.join(codes)}m" if codes else match.group(0)
 
     def _line(self, text: str) -> None:
-        self.out.write(_MARKUP.sub(self._style, text) + "\n")
+        self.out.write(_MARKUP.sub(self._style, secrets.mask(text)) + "\n")
         self.out.flush()
+
+    @staticmethod
+    def _learn(values: dict[str, Any]) -> None:
+        """The sensitive values a task's saved values carry: a plan's, an apply's outputs."""
+        if values.get("secrets"):
+            secrets.add(values["secrets"])
+        if values.get("sensitive"):
+            secrets.add_outputs(values.get("outputs"), values["sensitive"])
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
         seen = set()
@@ -145,6 +158,7 @@ class RolloutReporter:
         meta = _meta(task)
         kind = meta.get("kind")
         values = getattr(task, "values", None) or {}
+        self._learn(values)
         if kind in VERBS:
             self._step(task, meta, "ran")
             self._component_done(task, meta, values)
@@ -228,6 +242,9 @@ class RolloutReporter:
         pass
 
     def complete_run(self) -> None:
+        for steps in self.steps.values():
+            for task, _how in steps.values():
+                self._learn(getattr(task, "values", None) or {})
         for summary in self.summaries:
             self._print_summary(summary)
         for error in self.errors:
@@ -277,7 +294,7 @@ class RolloutReporter:
             sections.append(job_summary(meta, rows, recorded.get(where), self.errors))
         try:
             with open(path, "a", encoding="utf-8") as handle:
-                handle.write("".join(sections))
+                handle.write(secrets.mask("".join(sections)))
         except OSError as err:
             self._line(f"[yellow]warning:[/] job summary not written to {path}: {err.strerror or err}")
 

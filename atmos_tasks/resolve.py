@@ -470,6 +470,7 @@ def _resolve_terraform(
     sections = {"vars": vars_sourced, "settings": settings, "env": env}
     outputs, image_refs = _referenced(manifest, ref, where, list(sections.values()))
     rendered = _render(config, ref, where, sections, context, outputs, image_refs)
+    _check_sensitive(ref, rendered["settings"], manifest.locate([*base, "settings"]))
     binding = _mapping(rendered["settings"].get("binding"))
     var = str(binding.get("var", "image"))
     bindings: dict[str, str] = {}
@@ -510,6 +511,22 @@ def _resolve_terraform(
         vendor=vendored,
         deferred_context=deferred_context,
         provenance={"vars": vars_sourced.prov, "settings": settings.prov, "env": env.prov},
+    )
+
+
+def _check_sensitive(ref: ComponentRef, settings: dict[str, Any], where: Where) -> None:
+    """`settings.sensitive` marks variables (and `env.NAME` entries): a list of their names."""
+    found = settings.get("sensitive")
+    if found is None or (isinstance(found, list) and all(isinstance(n, str) and n for n in found)):
+        return
+    raise AtmosError(
+        [
+            Problem(
+                f"{ref}: settings.sensitive must be a list of variable names",
+                where,
+                "write e.g. sensitive: [db_password, env.API_TOKEN]",
+            )
+        ]
     )
 
 

@@ -39,6 +39,8 @@ class Job:
     context_vars: dict[str, Any] = field(default_factory=dict)
     # A vendored module's origin, for the SBOM: {"folder", "source" (version filled in), "version"}.
     vendored: dict[str, Any] | None = None
+    # Variables (and `env.NAME` entries) the user marked sensitive: `settings.sensitive`.
+    sensitive: tuple[str, ...] = ()
 
 
 class Executor(Protocol):

@@ -22,6 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks import secrets
 from atmos_tasks.executors import Job
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.templates import TemplateError, render_tree
@@ -99,6 +100,22 @@ def _write_if_changed(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """A file only its owner may read (variables and logs may hold sensitive values)."""
+    try:
+        if path.read_text() == text:
+            secrets.private_file(path)
+            return
+    except OSError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
     os.replace(tmp, path)
 
 
@@ -236,8 +253,8 @@ class TerraformExecutor:
         proc = subprocess.run(
             [binary, *args], cwd=workdir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
         )
-        output = proc.stdout + ("\n" + proc.stderr if proc.stderr else "")
-        (workdir / f"atmos-{step}.log").write_text(output)
+        output = secrets.mask(proc.stdout + ("\n" + proc.stderr if proc.stderr else ""))
+        _write_private(workdir / f"atmos-{step}.log", output)
         if proc.returncode not in ok:
             raise TerraformFailed(
                 f"terraform {step} failed (exit {proc.returncode}); log: {workdir / f'atmos-{step}.log'}\n"
@@ -291,7 +308,11 @@ class TerraformExecutor:
                 variables = dict(render_tree(job.vars_template, context))
         except TemplateError as err:
             key = ".".join(str(p) for p in ("vars", *err.keypath))
-            return {"status": "failed", "error": f"{key}: {err.message}", "workdir": str(workdir)}
+            return {
+                "status": "failed",
+                "error": secrets.mask(f"{key}: {err.message}"),
+                "workdir": str(workdir),
+            }
         if job.context_vars:
             declared = declared_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root))
             for key, value in job.context_vars.items():
@@ -301,6 +322,11 @@ class TerraformExecutor:
         for var, image in job.bindings.items():
             bound = images[image]["image"]
             variables[var] = bound
+        names = (
+            *job.sensitive,
+            *secrets.sensitive_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root)),
+        )
+        secrets.add(secrets.sensitive_values(names, variables, job.env))
         inputs_hash = hash_json(
             {
                 "module": job.module_digest,
@@ -310,11 +336,13 @@ class TerraformExecutor:
                 "backend": job.backend,
             }
         )
+        tfvars = json.dumps(variables, indent=2, sort_keys=True)
+        # The sensitive values this component's inputs hold: its apply (maybe another process or
+        # run) and the reporter learn them from the plan's saved values.
+        held = secrets.found_in(tfvars + "\n" + json.dumps(job.env))
         try:
             self._prepare(job)
-            _write_if_changed(
-                workdir / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True)
-            )
+            _write_private(workdir / tfvars_name(job.component), tfvars)
             if job.backend_type == "local" and "path" in job.backend:
                 (workdir / job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
             env = terraform_env(job)
@@ -328,12 +356,14 @@ class TerraformExecutor:
             )
         except (TerraformFailed, OSError) as err:
             (workdir / PLAN_FILE).unlink(missing_ok=True)
-            return {
+            failed = {
                 "status": "failed",
-                "error": str(err),
+                "error": secrets.mask(str(err)),
                 "workdir": str(workdir),
                 "inputs_hash": inputs_hash,
             }
+            return {**failed, "secrets": held} if held else failed
+        secrets.private_file(workdir / PLAN_FILE)  # a plan holds the variables' values
         planned: dict[str, Any] = {
             "status": "planned",
             "inputs_hash": inputs_hash,
@@ -341,6 +371,8 @@ class TerraformExecutor:
             "has_changes": code == 2,
             "workdir": str(workdir),
         }
+        if held:
+            planned["secrets"] = held
         if code == 2:
             counts = plan_counts(log)
             if counts is not None:
@@ -351,15 +383,29 @@ class TerraformExecutor:
 
     def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
         workdir = Path(job.workdir)
+        secrets.add(plan.get("secrets"))
         try:
             env = terraform_env(job)
-            self._run(job, "apply", ["apply", "-input=false", "-no-color", PLAN_FILE], env)
-            proc_outputs = self._outputs(job, env)
+            try:
+                self._run(job, "apply", ["apply", "-input=false", "-no-color", PLAN_FILE], env)
+            finally:
+                self._private_state(job)
+            proc_outputs, sensitive = self._outputs(job, env)
         except (TerraformFailed, OSError) as err:
             # A plan that failed to apply is spent: the next rollout plans again.
             (workdir / PLAN_FILE).unlink(missing_ok=True)
-            return {"status": "failed", "error": str(err), "workdir": str(workdir)}
-        return {"status": "applied", "outputs": proc_outputs}
+            return {"status": "failed", "error": secrets.mask(str(err)), "workdir": str(workdir)}
+        applied: dict[str, Any] = {"status": "applied", "outputs": proc_outputs}
+        if sensitive:
+            applied["sensitive"] = sensitive
+        return applied
+
+    def _private_state(self, job: Job) -> None:
+        """Local state holds every value, sensitive ones included: its owner's only."""
+        if job.backend_type == "local" and isinstance(job.backend.get("path"), str):
+            state = Path(job.workdir) / job.backend["path"]
+            for path in (state, state.with_name(state.name + ".backup")):
+                secrets.private_file(path)
 
     def deployed_outputs(self, job: Job) -> dict[str, Any] | None:
         """`terraform state pull`: the backend's state, whatever the backend; None when there is none.
@@ -387,22 +433,26 @@ class TerraformExecutor:
             stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
-            raise TerraformFailed(f"terraform state pull failed: {_tail(proc.stderr)}")
+            raise TerraformFailed(f"terraform state pull failed: {secrets.mask(_tail(proc.stderr))}")
         state = json.loads(proc.stdout) if proc.stdout.strip() else {}
         outputs = state.get("outputs") or {}
         if not state.get("resources") and not outputs:
             return None
+        secrets.add([entry.get("value") for entry in outputs.values() if entry.get("sensitive")])
         return {name: entry.get("value") for name, entry in sorted(outputs.items())}
 
-    def _outputs(self, job: Job, env: dict[str, str]) -> dict[str, Any]:
+    def _outputs(self, job: Job, env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+        """`terraform output -json`: the values, and the names of the sensitive ones."""
         binary = terraform_binary(job.command)
         proc = subprocess.run(
             [binary, "output", "-json", "-no-color"], cwd=job.workdir, env=env, capture_output=True, text=True
         )
         if proc.returncode != 0:
-            raise TerraformFailed(f"terraform output failed: {_tail(proc.stderr)}")
+            raise TerraformFailed(f"terraform output failed: {secrets.mask(_tail(proc.stderr))}")
         raw = json.loads(proc.stdout or "{}")
-        return {name: entry.get("value") for name, entry in sorted(raw.items())}
+        sensitive = sorted(name for name, entry in raw.items() if entry.get("sensitive"))
+        secrets.add([raw[name].get("value") for name in sensitive])
+        return {name: entry.get("value") for name, entry in sorted(raw.items())}, sensitive
 
 
 def declared_variables(module_dir: Path) -> set[str] | None:
