@@ -525,6 +525,8 @@ def _vendor_error(err: Exception) -> AtmosError:
 
 
 def cmd_vendor_pull(args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from atmos_tasks.vendoring import cache_ttl
     from vendor_cache import VendorError
 
@@ -551,6 +553,11 @@ def cmd_vendor_pull(args: argparse.Namespace) -> int:
                         f"  ✓ {manifest.name}/{target} {item.component} {versions.get(item.component) or ''} "
                         f"{item.digest[:12]} ({how}{', materialised' if item.materialized else ''})"
                     )
+                    if item.repaired is not None:
+                        rows.append(
+                            f"  [bold yellow]! warning: {manifest.name}/{target} {item.component}:[/] "
+                            + escape(str(item.repaired))
+                        )
     except VendorError as err:
         raise _vendor_error(err) from None
     for row in rows:
@@ -630,6 +637,7 @@ def cmd_vendor_status(args: argparse.Namespace) -> int:
                             "lock_matches": status.lock_matches,
                             "object_present": status.object_present,
                             "workspace_intact": status.workspace_intact,
+                            "object_damage": [str(damage) for damage in status.object_damage],
                         }
                     )
     except VendorError as err:
@@ -639,6 +647,7 @@ def cmd_vendor_status(args: argparse.Namespace) -> int:
         console = _console()
         for row in found:
             ok = row["lock_matches"] and row["object_present"] and row["workspace_intact"]
+            ok = ok and not row["object_damage"]
             mark = "[green]✓[/]" if ok else "[yellow]![/]"
             problems = [
                 text
@@ -648,7 +657,7 @@ def cmd_vendor_status(args: argparse.Namespace) -> int:
                     ("workspace_intact", "workspace not intact"),
                 )
                 if not row[key] and (key == "lock_matches" or row["locked_digest"])
-            ]
+            ] + [f"object damaged: {damage}" for damage in row["object_damage"]]
             digest = (row["locked_digest"] or "not locked")[:12]
             console.print(
                 f"{mark} {row['deployment']}/{row['target']} {row['component']} {row['version'] or ''} "

@@ -34,7 +34,7 @@ from atmos_tasks.invocation import BUILD_GROUP_PARAMS, BUILD_PARAMS, PLAN_GROUP_
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
 from atmos_tasks.secrets import marked
-from atmos_tasks.vendoring import WorkspaceIntact, vendor_component
+from atmos_tasks.vendoring import WorkspaceIntact, vendor_component, verify_requested
 
 TaskDict = dict[str, Any]
 
@@ -163,12 +163,14 @@ def build_tasks_of(
 def vendor_task(plan: TargetPlan, ref: ComponentRef) -> TaskDict:
     dep, target = plan.deployment, plan.target
     vendor = plan.vendors[ref]
+    # Checking the object before use is what --verify asks for: the task runs even when up to date.
+    verify = verify_requested(plan.options.verify)
     return {
         "basename": "vendor",
         "name": _sub("vendor", dep, target, ref.name),
         "doc": f"vendor the module of {ref} for {dep}/{target}",
-        "actions": [(vendor_component, [vendor])],
-        "uptodate": [config_changed(vendor.key), WorkspaceIntact(str(plan.root))]
+        "actions": [(vendor_component, [vendor], {"verify": verify})],
+        "uptodate": [not verify, config_changed(vendor.key), WorkspaceIntact(str(plan.root))]
         + ([timeout(timedelta(seconds=vendor.max_age))] if vendor.max_age is not None else []),
         "verbosity": 0,
         "meta": _meta("vendor", dep, target, ref),

@@ -68,6 +68,14 @@ ROLLOUT_PARAMS: list[dict[str, Any]] = [
         "help": "deploy a working tree with uncommitted changes (recorded in the tag)",
     },
     {
+        "name": "verify",
+        "long": "verify",
+        "type": bool,
+        "default": False,
+        "help": "check each vendored module's object in the store before use; a damaged one is evicted, "
+        "fetched again and reported (also: ATMOS_TASKS_VERIFY=1)",
+    },
+    {
         "name": "component",
         "long": "component",
         "type": str,
@@ -137,6 +145,7 @@ class RolloutOptions:
     skip_push: bool = False
     components: tuple[str, ...] = ()
     remote: str | None = None
+    verify: bool = False  # vendor: tasks check the object before use
 
     def merged(self, other: RolloutOptions) -> RolloutOptions:
         return RolloutOptions(
@@ -147,6 +156,7 @@ class RolloutOptions:
             skip_push=self.skip_push or other.skip_push,
             components=self.components or other.components,
             remote=self.remote or other.remote,
+            verify=self.verify or other.verify,
         )
 
 
@@ -270,6 +280,7 @@ def _parse_options(
             skip_push=bool(values.get("skip_push")),
             components=tuple(c.strip() for c in str(values.get("component") or "").split(",") if c.strip()),
             remote=values.get("remote") or None,
+            verify=bool(values.get("verify")),
         ),
         list(rest),
         None,

@@ -186,6 +186,8 @@ class RolloutReporter:
                 how = "recorded image reused" if values.get("reused") else f"with {values.get('builder')}"
                 detail = (f" ({how})" if kind == "build" else "") + f" {values.get('digest', '')[:19]}"
             self._line(f"  [green]✓[/] {name}: {VERBS[kind][status]}{detail}{elapsed}")
+            if values.get("repaired"):  # a damaged object in the store was replaced: never silently
+                self._line(f"  [yellow bold]! {name}: warning: {values['repaired']}[/]")
         elif status == "skipped":
             self._line(f"  [yellow]-[/] {name}: skipped, {values.get('reason', '')}")
         elif values.get("after"):

@@ -11,6 +11,7 @@ content-addressable store into the target's workspace.
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,13 @@ from atmos_tasks.hashing import hash_json
 from atmos_tasks.manifest import ComponentRef, Manifest
 
 VendorFor = Callable[[ComponentRef, str, Where], Any]
+VERIFY_ENV = "ATMOS_TASKS_VERIFY"
+
+
+def verify_requested(flag: bool = False) -> bool:
+    """Whether `vendor:` tasks check their object before use: `--verify`, or ATMOS_TASKS_VERIFY=1."""
+    return flag or os.environ.get(VERIFY_ENV, "").strip().lower() in ("1", "true", "yes")
+
 
 
 @dataclass(frozen=True)
@@ -182,18 +190,22 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
     )
 
 
-def vendor_component(spec: VendorSpec) -> dict[str, Any]:
-    """The `vendor:` action: the module in its workspace, a failure as a value."""
+def vendor_component(spec: VendorSpec, verify: bool = False) -> dict[str, Any]:
+    """The `vendor:` action: the module in its workspace, a failure as a value.
+
+    With `verify`, the object is checked in full before use; a damaged one is evicted and fetched
+    again, and `repaired` says which object it was and what was wrong with it.
+    """
     from vendor_cache import Store, VendorError
 
     try:
         with Store(spec.store) as store:
-            done = store.vendor(spec.deployment, spec.target, spec.entry, max_age=spec.max_age)
+            done = store.vendor(spec.deployment, spec.target, spec.entry, max_age=spec.max_age, verify=verify)
     except VendorError as err:
         return {"status": "failed", "error": str(err)}
     except Exception as err:
         return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
-    return {
+    result = {
         "status": "vendored",
         "digest": done.digest,
         "commit": done.commit,
@@ -201,6 +213,9 @@ def vendor_component(spec: VendorSpec) -> dict[str, Any]:
         "source": spec.entry.rendered_source,
         "version": spec.entry.version,
     }
+    if done.repaired is not None:
+        result["repaired"] = str(done.repaired)
+    return result
 
 
 class WorkspaceIntact:

@@ -70,3 +70,9 @@ def test_a_preview_cannot_share_a_run_with_other_tasks_of_its_target() -> None:
     assert inv.mixes_preview("api", "dev") and inv.previews("api", "dev") is None
     assert not inv.mixes_preview("api", "prod")
     assert not from_argv(["plan:api:dev", "rollout:api:prod"]).mixes_preview("api", "dev")
+
+
+def test_verify_is_a_rollout_option() -> None:
+    inv = from_argv(["rollout:api:dev", "--verify", "rollout:api:prod"])
+    assert inv.options_for("api", "dev") == RolloutOptions(verify=True)
+    assert inv.options_for("api", "prod") == RolloutOptions()

@@ -274,3 +274,51 @@ def test_a_source_whose_version_is_missing_is_bad_input_everywhere(repo: Repo) -
         assert message in out and "uses {{ version }} but the entry has no version" in out
         assert "Traceback" not in out
     assert repo.refs() == {} and not (repo.path / ".atmos/vendor-cache/objects").exists()
+
+
+def test_a_rollout_with_verify_repairs_a_tampered_object_and_says_so(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    digest = status(repo, "--target", "dev")[0]["locked_digest"]
+    obj = repo.path / ".atmos/vendor-cache/objects" / digest
+    workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api"
+
+    def tamper() -> None:
+        obj.chmod(0o755)
+        (obj / "context.tf").unlink()
+        (obj / "context.tf").symlink_to("/etc/passwd")
+        obj.chmod(0o555)
+
+    tamper()
+    damage = "context.tf: a symlink to /etc/passwd, where a file belongs"
+    assert status(repo, "--target", "dev")[0]["object_damage"] == [damage]
+    table = repo.cli("vendor", "status", "--target", "dev")
+    assert f"! api/dev monitoring/alarms-api 1.3.0 {digest[:12]}  (object damaged: {damage})" in table.stdout
+
+    rolled = repo.doit("rollout:api:dev", "--verify")
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert (
+        f"! terraform/monitoring/alarms-api: warning: object {digest} was damaged ({damage}): "
+        "evicted and fetched again"
+    ) in rolled.stdout
+    assert "✓ terraform/monitoring/alarms-api: planned, no changes" in rolled.stdout  # the same module
+    assert (workspace / "context.tf").is_file() and not (workspace / "context.tf").is_symlink()
+    assert os.path.samefile(workspace / "context.tf", obj / "context.tf")
+    assert not os.path.samefile(workspace / "context.tf", "/etc/passwd")
+    assert status(repo, "--target", "dev")[0]["object_damage"] == []
+    again = repo.doit("rollout:api:dev", "--verify")
+    assert again.returncode == 0 and "warning" not in again.stdout
+
+    # The environment variable asks the same of every rollout; `vendor pull --verify` says it too.
+    tamper()
+    by_env = repo.doit("rollout:api:dev", env={**repo.env, "ATMOS_TASKS_VERIFY": "1"})
+    assert by_env.returncode == 0 and f"warning: object {digest} was damaged ({damage})" in by_env.stdout
+    tamper()
+    pulled = repo.cli("vendor", "pull", "--target", "dev", "--verify")
+    assert pulled.returncode == 0, pulled.stdout + pulled.stderr
+    assert (
+        f"! warning: api/dev monitoring/alarms-api: object {digest} was damaged ({damage})" in pulled.stdout
+    )
+    tamper()
+    frozen = repo.cli("vendor", "pull", "--target", "dev", "--frozen", "--verify")
+    assert frozen.returncode == 2
+    assert f"locked object {digest} is damaged ({damage}), now evicted," in frozen.stderr
