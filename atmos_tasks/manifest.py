@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import types
 import typing
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PositiveInt, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveInt,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    with_config,
+)
+from typing_extensions import TypedDict
 
 from atmos_tasks.config import RepoConfig
 from atmos_tasks.errors import AtmosError, LazyLocation, Location, Problem
+from atmos_tasks.refnames import segment_problem
+from atmos_tasks.tracking import leaf
 from atmos_tasks.yamlio import KeyPath, load_data, load_positioned, locate
 
 COMPONENT_TYPES = ("terraform", "nixpack", "helmfile")
-NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"
-TARGET_PATTERN = r"^[a-z0-9][a-z0-9_-]*$"
-COMPONENT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*$")
+NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"  # pydantic's regex engine: `$` is the end of the text
+TARGET_PATTERN = r"^[a-z0-9][a-z0-9_-]*\Z"
+COMPONENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
 DURATION = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?$")
 
 
@@ -34,6 +49,53 @@ def _scalar_to_str(value: Any) -> Any:
 
 Label = Annotated[str, BeforeValidator(_scalar_to_str)]
 Labels = dict[str, Label]
+
+# A Kubernetes-style quantity: a plain or decimal number, an exponent or a suffix (500m, 0.5, 2Gi).
+QUANTITY = re.compile(r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+|[KMGTPE]i|[numkMGTPE])?")
+
+
+def _kind(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", bool: "a boolean", type(None): "null"}.get(
+        type(value), repr(value)
+    )
+
+
+def _quantity(key: str) -> typing.Callable[[Any], Any]:
+    def check(value: Any) -> Any:
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (number and math.isfinite(value) and value >= 0) or (
+            isinstance(value, str) and QUANTITY.fullmatch(value)
+        ):
+            return value
+        raise ValueError(f"{key} must be a number or a quantity such as 0.5, 500m or 2Gi, not {_kind(value)}")
+
+    return check
+
+
+def _whole_number(value: Any) -> Any:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    raise ValueError(f"replicas must be a whole number (0 or more), not {_kind(value)}")
+
+
+@with_config(ConfigDict(extra="allow"))
+class TargetContext(TypedDict, total=False):
+    """A target's context: any keys; the ones every deployment shares have a type."""
+
+    cpu: Annotated[Any, AfterValidator(_quantity("cpu"))]
+    memory: Annotated[Any, AfterValidator(_quantity("memory"))]
+    replicas: Annotated[Any, AfterValidator(_whole_number)]
+
+
+def _in_written_order(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    checked = handler(value)
+    return {key: checked[key] for key in value if key in checked} if isinstance(value, dict) else checked
+
+
+if TYPE_CHECKING:
+    ContextValues = dict[str, Any]
+else:
+    ContextValues = Annotated[TargetContext, WrapValidator(_in_written_order)]
 
 
 class _Model(BaseModel):
@@ -100,7 +162,7 @@ class Promotion(_Model):
 
 class Target(_Model):
     labels: Labels = {}
-    context: dict[str, Any] = {}
+    context: ContextValues = {}
     stacks: list[str] = []
     promotion: Promotion | None = None
 
@@ -291,6 +353,12 @@ def _dotted(path: typing.Sequence[Any]) -> str:
     return out or "(top level)"
 
 
+REF_HINT = (
+    "a name is part of the Git refs and tags that record rollouts "
+    "(refs/atmos/deployments/<deployment>/<target>/<component, '/' written %2F>): use letters, digits, "
+    "'.', '_', '-' and '/' between parts, and end no part with '.' or '.lock'"
+)
+
 _FIELD_HINTS = {
     "name": "use lower-case letters, digits and '-', starting with a letter or digit (e.g. 'api')",
     "requires_approval": "write true, false, or {count: N, prevent_self_approval: true}",
@@ -298,6 +366,9 @@ _FIELD_HINTS = {
     "ttl": "write a duration such as 30m, 2h or 1d12h",
     "approval_method": "use manual (prompt on a terminal) or ci (the CI platform's approval gate)",
     "promote_by": "use digest or tag",
+    "cpu": "write a number (256, 0.5) or a Kubernetes-style quantity (500m)",
+    "memory": "write a number (512) or a Kubernetes-style quantity (512Mi, 2Gi)",
+    "replicas": "write a whole number, e.g. replicas: 2",
 }
 
 
@@ -339,7 +410,7 @@ def _pydantic_problems(err: ValidationError, data: Any, path: Path, shown: str) 
         else:
             name = field_name if not rest else str(rest[0])
             hint = _FIELD_HINTS.get(field_name) or _FIELD_HINTS.get(name) or "fix the value's type"
-            message = error["msg"]
+            message = error["msg"].removeprefix("Value error, ")
             if kind == "string_pattern_mismatch" and field_name == "name":
                 message = f"deployment name {error['input']!r} is not valid"
             problems.append(Problem(f"{_dotted(present)}: {message}", location, hint))
@@ -443,6 +514,15 @@ def check_manifest(manifest: Manifest, config: RepoConfig) -> list[Problem]:
                 f"rename the file to {model.name}.yaml or set name: {manifest.path.stem}",
             )
         )
+    unrecordable = segment_problem(model.name)
+    if unrecordable:
+        problems.append(
+            Problem(
+                f"deployment name {model.name!r} cannot be recorded in Git: it {unrecordable}",
+                manifest.locate(["name"]),
+                _FIELD_HINTS["name"],
+            )
+        )
     problems += _check_component_names(manifest)
     problems += _check_depends_on(manifest)
     problems += _check_targets(manifest)
@@ -454,12 +534,23 @@ def _check_component_names(manifest: Manifest) -> list[Problem]:
     problems = []
     owners: dict[str, str] = {}
     for ref in manifest.components():
-        if not COMPONENT_NAME.match(ref.name) or ".." in ref.name:
+        where = manifest.locate(manifest.component_keypath(ref), at_key=True)
+        unrecordable = segment_problem(leaf(ref.name))
+        if not COMPONENT_NAME.fullmatch(ref.name) or ".." in ref.name:
             problems.append(
                 Problem(
                     f"component name {ref.name!r} is not valid",
-                    manifest.locate(manifest.component_keypath(ref), at_key=True),
+                    where,
                     "use letters, digits, '.', '_', '-' and '/' between parts (e.g. ecs/service-api)",
+                )
+            )
+        elif unrecordable:
+            problems.append(
+                Problem(
+                    f"component name {ref.name!r} cannot be recorded in Git: its ref part "
+                    f"{leaf(ref.name)!r} {unrecordable}",
+                    where,
+                    REF_HINT,
                 )
             )
         if ref.name in owners:
@@ -541,12 +632,13 @@ def _check_targets(manifest: Manifest) -> list[Problem]:
     problems = []
     targets = list(model.targets)
     for name, target in model.targets.items():
-        if not re.match(TARGET_PATTERN, name):
+        if not re.match(TARGET_PATTERN, name) or segment_problem(name):
             problems.append(
                 Problem(
                     f"target name {name!r} is not valid",
                     manifest.locate(["targets", name], at_key=True),
-                    "use lower-case letters, digits, '-' and '_' (e.g. dev, prod-eu)",
+                    "use lower-case letters, digits, '-' and '_' (e.g. dev, prod-eu): the name is part "
+                    "of the Git refs and tags that record the target's rollouts",
                 )
             )
         promotion = target.promotion

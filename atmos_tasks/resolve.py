@@ -153,6 +153,17 @@ def module_folder(config: RepoConfig, folder: str) -> Path | None:
     return path if path.is_dir() else None
 
 
+def outside_repository(config: RepoConfig, written: str, base: Path) -> str | None:
+    """Why a folder the user wrote (relative to `base`) is not one of the repository's: what a
+    rollout deploys must come from the commit, so it is refused before anything runs."""
+    if Path(written).is_absolute():
+        return "is an absolute path"
+    found = (base / written).resolve()
+    if not found.is_relative_to(config.root) and not found.is_relative_to(base.resolve()):
+        return "is outside the repository"
+    return None
+
+
 def resolve_target(
     manifest: Manifest,
     config: RepoConfig,
@@ -304,6 +315,18 @@ def _resolve_image(
             ]
         )
     source_dir = (config.root / source).resolve()
+    outside = outside_repository(config, source, config.root)
+    if outside:
+        raise AtmosError(
+            [
+                Problem(
+                    f"{ref}: source folder {source!r} {outside}",
+                    manifest.locate([*base, "vars", "source"]),
+                    "give a folder inside the repository, relative to its root, e.g. ./services/api: "
+                    "what is built must be part of the commit",
+                )
+            ]
+        )
     if not source_dir.is_dir():
         raise AtmosError(
             [
@@ -316,6 +339,7 @@ def _resolve_image(
         )
     image = _mapping(variables.get("image"))
     nixpack = _mapping(rendered["settings"].get("nixpack"))
+    _check_build_plan(manifest, ref, source_dir, nixpack)
     registry = image.get("registry") if isinstance(image.get("registry"), str) else None
     name = image.get("name")
     repository = name if isinstance(name, str) else f"{manifest.name}/{ref.name.replace('/', '-')}"
@@ -339,6 +363,25 @@ def _resolve_image(
         image_refs=images,
         provenance={name: sourced.prov for name, sourced in sections.items()},
     )
+
+
+def _check_build_plan(
+    manifest: Manifest, ref: ComponentRef, source_dir: Path, settings: dict[str, Any]
+) -> None:
+    """The build plan a rollout makes of this source and these settings can be made: a plan that
+    cannot is bad input for `validate` as for the rollout (the same message as `engine.build_job`)."""
+    from atmos_tasks.build.errors import BuildError
+    from atmos_tasks.build.planner import make_plan
+
+    try:
+        make_plan(source_dir, settings)
+    except BuildError as err:
+        raise AtmosError.single(
+            f"{ref}: {err}",
+            manifest.locate([*manifest.component_keypath(ref), "settings"]),
+            "fix settings.nixpack or the source tree",
+            exit_code=err.exit_code,
+        ) from None
 
 
 def _mapping(value: Any) -> dict[str, Any]:
@@ -406,6 +449,25 @@ def _resolve_terraform(
     if not stack.enabled:
         return None
     folder = component.component or stack.component
+
+    def folder_at() -> Where:
+        if component.component is not None:
+            return manifest.locate([*manifest.component_keypath(ref), "component"])
+        origin = find_origin(merged.prov, ["components", "terraform", ref.name, "metadata", "component"])
+        return origin_location(config, origin) if origin else where
+
+    outside = outside_repository(config, folder, config.terraform_base)
+    if outside:
+        raise AtmosError(
+            [
+                Problem(
+                    f"terraform component {ref.name!r}: folder {folder!r} {outside}",
+                    folder_at(),
+                    f"name a folder under {config.shown(config.terraform_base)}/ (e.g. component: ecr): "
+                    "Terraform runs the module the commit holds",
+                )
+            ]
+        )
     vendored = vendor_for(ref, folder, where) if vendor_for is not None else None
     if vendored is not None:
         module_dir: Path | None = (
@@ -414,12 +476,6 @@ def _resolve_terraform(
     else:
         module_dir = module_folder(config, folder)
     if module_dir is None:
-        folder_at: Where
-        if component.component is not None:
-            folder_at = manifest.locate([*manifest.component_keypath(ref), "component"])
-        else:
-            origin = find_origin(merged.prov, ["components", "terraform", ref.name, "metadata", "component"])
-            folder_at = origin_location(config, origin) if origin else where
         inherited = "".join(
             f"; its base {base!r} sets metadata.component: {name}, which is not inherited"
             for base, name in stack.base_folders.items()
@@ -429,7 +485,7 @@ def _resolve_terraform(
                 Problem(
                     f"terraform component {ref.name!r}: folder {folder!r} is neither under "
                     f"{config.shown(config.terraform_base)}/ nor vendored",
-                    folder_at,
+                    folder_at(),
                     f"create {config.shown(config.terraform_base / folder)}/, set 'component:' (or the "
                     f"stack's metadata.component) to an existing folder, or vendor it{inherited}",
                 )

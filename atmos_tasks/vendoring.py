@@ -91,7 +91,13 @@ def _component_yaml(path: Path, folder: str, base_dir: Path) -> Any:
 
 def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> VendorFor:
     """A function that says, per terraform component, which vendor entry applies on `target`."""
-    from vendor_cache import VendorError, entries_from_manifest, read_vendor_yaml, resolve_entries
+    from vendor_cache import (
+        VendorError,
+        entries_from_manifest,
+        parse_source,
+        read_vendor_yaml,
+        resolve_entries,
+    )
 
     spec = manifest.model.vendor
     labels = dict(manifest.model.targets[target].labels)
@@ -133,20 +139,23 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         entry = chosen.get(ref.name) or chosen.get(folder)
         if entry is None:
             return None
-        try:
-            entry.rendered_source  # noqa: B018 - a source whose placeholders cannot be filled is bad input
-        except VendorError as err:
-            if isinstance(entry.origin, EntryPlace):
-                raise _problem(err, entry.origin.location()) from None
-            # An entry of a vendor.yaml or component.yaml: its own file and line lead the message.
-            text = f"{entry.origin}: {err.message}" if entry.origin is not None else err.message
-            raise AtmosError([Problem(text, where, err.hint or "fix the vendor entry")]) from None
         # A relative local path is part of the commit (a promotion reads it from its worktree), from
         # the folder of the file that names it; a relative Git repository (`git::./modules.git`) is
         # beside the checkout, never in a commit: the same folder, in the main checkout.
         base = (entry.base_dir or config.root).resolve()
         if entry.source.startswith("git::") and base.is_relative_to(config.root.resolve()):
             base = config.work_root_path.resolve() / base.relative_to(config.root.resolve())
+        try:
+            # The source as the vendor task reads it: placeholders that cannot be filled, an unknown
+            # getter or a subdirectory `//…` that climbs out of the module are bad input now, never
+            # a failed task in the middle of a rollout.
+            parse_source(entry.rendered_source, base_dir=base)
+        except VendorError as err:
+            if isinstance(entry.origin, EntryPlace):
+                raise _problem(err, entry.origin.location()) from None
+            # An entry of a vendor.yaml or component.yaml: its own file and line lead the message.
+            text = f"{entry.origin}: {err.message}" if entry.origin is not None else err.message
+            raise AtmosError([Problem(text, where, err.hint or "fix the vendor entry")]) from None
         # The workspace is per component, even when entries name the shared folder.
         return dataclasses.replace(entry, component=ref.name, base_dir=base)
 
