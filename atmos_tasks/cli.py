@@ -210,6 +210,8 @@ def cmd_rollout(args: argparse.Namespace) -> int:
             run += ["--git-sha", args.git_sha]
         if args.approve:
             run.append("--approve")
+        if args.verify:
+            run.append("--verify")
     if args.kind in ("rollout", "build"):
         if args.allow_dirty:
             run.append("--allow-dirty")
@@ -964,6 +966,7 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--git-sha", dest="git_sha")
             p.add_argument("--approve", action="store_true")
             p.add_argument("--allow-dirty", action="store_true", dest="allow_dirty")
+            p.add_argument("--verify", action="store_true", help="check vendored modules in the store first")
             p.add_argument("--component", help="with --promote-from: only these components (comma-separated)")
             p.add_argument(
                 "--remote",

@@ -308,10 +308,14 @@ def test_a_rollout_with_verify_repairs_a_tampered_object_and_says_so(repo: Repo)
     again = repo.doit("rollout:api:dev", "--verify")
     assert again.returncode == 0 and "warning" not in again.stdout
 
-    # The environment variable asks the same of every rollout; `vendor pull --verify` says it too.
+    # The environment variable asks the same of every rollout, and so does the CLI's rollout;
+    # `vendor pull --verify` says it too.
     tamper()
     by_env = repo.doit("rollout:api:dev", env={**repo.env, "ATMOS_TASKS_VERIFY": "1"})
     assert by_env.returncode == 0 and f"warning: object {digest} was damaged ({damage})" in by_env.stdout
+    tamper()
+    by_cli = repo.cli("rollout", "api", "--target", "dev", "--verify")
+    assert by_cli.returncode == 0 and f"warning: object {digest} was damaged ({damage})" in by_cli.stdout
     tamper()
     pulled = repo.cli("vendor", "pull", "--target", "dev", "--verify")
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
