@@ -3,6 +3,10 @@
 Stack files are read with the C-accelerated safe loader (several times faster than the
 round-trip loader); line and column numbers are only needed when something is wrong, so a file
 is re-read with the round-trip loader to locate a key path on demand.
+
+Before either loader sees a file, its nesting depth and alias expansion are held to the limits of
+`vendor_cache.yamllimits`: a loader composes recursively, so a hostile file would otherwise crash
+the process or expand to billions of nodes.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from ruamel.yaml.constructor import SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from atmos_tasks.errors import AtmosError, Location, Problem
+from vendor_cache.yamllimits import check_yaml_limits
 
 KeyPath = Sequence[str | int]
 
@@ -84,6 +89,7 @@ def load_data(path: Path, shown: str) -> Any:
     except (OSError, UnicodeDecodeError) as err:
         raise AtmosError([Problem(f"cannot read file: {err}", Location(shown))]) from None
     try:
+        _check_limits(text, shown)
         return _fast().load(text)
     except YAMLError as err:
         raise AtmosError([_yaml_problem(err, shown)]) from None
@@ -92,9 +98,19 @@ def load_data(path: Path, shown: str) -> Any:
 def load_positioned(path: Path, shown: str) -> Any:
     """Round-trip data (CommentedMap/CommentedSeq) that knows line and column of every key."""
     try:
-        return _positioned().load(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        _check_limits(text, shown)
+        return _positioned().load(text)
     except YAMLError as err:
         raise AtmosError([_yaml_problem(err, shown)]) from None
+
+
+def _check_limits(text: str, shown: str) -> None:
+    """AtmosError at the place a file nests too deep or expands too far through aliases."""
+    exceeded = check_yaml_limits(text)
+    if exceeded is not None:
+        location = Location(shown, exceeded.line, exceeded.column)
+        raise AtmosError([Problem(exceeded.message, location, exceeded.hint)])
 
 
 def locate(root: Any, keypath: KeyPath, *, at_key: bool = False) -> tuple[int, int] | None:

@@ -141,11 +141,19 @@ def _read_vendor_file(path: Path, importers: tuple[Path, ...]) -> list[VendorEnt
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from vendor_cache.yamllimits import check_yaml_limits
+
     if path in importers:
         chain = " → ".join(str(p) for p in (*importers, path))
         raise ManifestError(f"{path} imports itself: {chain}", hint="remove the import cycle")
     try:
-        document = YAML().load(path.read_text())
+        text = path.read_text()
+        exceeded = check_yaml_limits(text)
+        if exceeded is not None:
+            raise ManifestError(
+                f"{path}:{exceeded.line}:{exceeded.column}: {exceeded.message}", hint=exceeded.hint
+            )
+        document = YAML().load(text)
     except OSError as error:
         raise ManifestError(
             f"cannot read {path}: {error.strerror}", hint="check spec.imports and paths"

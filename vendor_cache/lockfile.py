@@ -81,7 +81,12 @@ def parse_lock(text: str, path: Path) -> VendorLock:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from vendor_cache.yamllimits import check_yaml_limits
+
     try:
+        exceeded = check_yaml_limits(text)
+        if exceeded is not None:
+            raise _unusable(path, f"goes past a YAML limit at line {exceeded.line}: {exceeded.message}")
         document = YAML(typ="safe").load(text)
     except YAMLError as error:
         raise _unusable(path, f"is not valid YAML: {error}") from None

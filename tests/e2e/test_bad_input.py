@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import pytest
 
 from tests.conftest import Repo
+from tests.hostile import CASES as DEEP_CASES
+from tests.hostile import alias_bomb, deep_value, line_span, run_measured
 
 MANIFEST = "deployments/api.yaml"
 
@@ -201,3 +204,47 @@ def test_validation_reports_every_manifest_problem_at_once(repo: Repo) -> None:
     proc = repo.doit("rollout:api:dev")
     assert proc.returncode == 2
     assert proc.stderr.count("error: ") == 3 and "3 problems found" in proc.stderr
+
+
+# Hostile YAML: where each file takes a hostile value (the line it follows, and its indentation).
+HOSTILE_PLACES = {
+    "manifest": (MANIFEST, "          name: api\n", 10),  # a component's vars
+    "stack": ("stacks/catalog/ecr/api.yaml", "        scan_on_push: true\n", 8),  # a component's vars
+    "atmos.yaml": ("atmos.yaml", None, 0),
+    "vendor.yaml": ("vendor.yaml", None, 0),  # the repository's vendor manifest, read for `alarms`
+}
+VENDOR_YAML = "apiVersion: atmos/v1\nkind: AtmosVendorConfig\nspec:\n  sources: []\n"
+HOSTILE = {
+    **{
+        f"{place}, {style} {depth}": (place, deep_value("deep", style, depth, HOSTILE_PLACES[place][2]))
+        for place in HOSTILE_PLACES
+        for style, depth in DEEP_CASES
+    },
+    "manifest, alias bomb": ("manifest", alias_bomb("laughs", 10)),
+    "stack, alias bomb": ("stack", alias_bomb("laughs", 8)),
+    "stack, recursive alias": ("stack", "        loop: &loop\n          - a\n          - *loop\n"),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE))
+def test_hostile_yaml_exits_2_at_its_line_quickly_in_little_memory(repo: Repo, name: str) -> None:
+    place, snippet = HOSTILE[name]
+    rel, after, _indent = HOSTILE_PLACES[place]
+    path = repo.path / rel
+    text = path.read_text() if path.exists() else VENDOR_YAML
+    text = text.replace(after, after + snippet, 1) if after else text + snippet
+    path.write_text(text)
+    repo.commit(f"Hostile YAML: {name}")
+    span = line_span(text, snippet)
+    for command in (["atmos_tasks.cli", "validate"], ["doit", "rollout:api:dev"]):
+        proc = run_measured([sys.executable, "-m", *command], cwd=repo.path, env=repo.env, timeout=60)
+        out = proc.output
+        assert proc.returncode == 2, (command, proc.returncode, out[-3000:])
+        assert "Traceback" not in out
+        found = re.search(rf"{re.escape(rel)}:(\d+):\d+: YAML (nested deeper|alias)", out)
+        assert found and int(found.group(1)) in span, (command, out[-3000:])
+        assert "hint: " in out
+        # The goal is 2 s and 200 MB; the time bound leaves room for a slow, shared CI machine.
+        assert proc.seconds < 10 and proc.peak_mb < 200, (command, proc.seconds, proc.peak_mb)
+    assert repo.refs() == {} and repo.refs("refs/notes/") == {} and repo.tags("") == []
+    assert not (repo.path / ".atmos" / "vendor-cache").exists()
