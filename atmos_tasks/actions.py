@@ -63,11 +63,18 @@ def _vendored(
     return dataclasses.replace(job, module_digest=vendored["digest"]), None
 
 
+def _recorded(job: Job) -> dict[str, Any]:
+    return {"inputs_hash": (job.current or {}).get("inputs_hash", "")}
+
+
 def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
     """Plan one Terraform component once its dependencies are applied and its images built."""
     job, failed = _vendored(job, upstream, values)
     if failed is not None:
         return failed
+    if job.current is not None:
+        # Another run deployed this very commit while this one waited for its lock.
+        return {"status": "planned", "has_changes": False, "current": job.current, **_recorded(job)}
     blocked, outputs, images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
@@ -134,6 +141,10 @@ def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str,
         error = plan.get("error", "plan failed")
         return {"status": "failed", "error": error, "workdir": plan.get("workdir"), "after": "plan"}
     try:
+        if plan.get("current"):
+            # Nothing to apply: what the component outputs is what its state holds.
+            outputs = executor_for(job.kind).deployed_outputs(job) or {}
+            return {"status": "applied", "outputs": outputs, "current": plan["current"], **_recorded(job)}
         return executor_for(job.kind).apply(job, plan)
     except Exception as err:
         return _failure(err, job.workdir)

@@ -7,6 +7,7 @@ targets never wait), and turn bad input into a message and exit code instead of 
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 from collections.abc import Iterator
@@ -22,6 +23,9 @@ from atmos_tasks.invocation import Invocation, from_loader
 
 # Held for the life of the process: released when the run ends.
 _HELD_LOCKS: list[Any] = []
+# Locks held on a remote (`locks.RemoteLocks`): released when the run ends, by the process that took them.
+_REMOTE_LOCKS: list[Any] = []
+_REMOTE_LOCKS_OWNER = os.getpid()
 
 
 def doit_config(root: Path) -> dict[str, Any]:
@@ -70,6 +74,72 @@ def _lock_targets(root: Path, pairs: list[tuple[str, str]]) -> None:
         _HELD_LOCKS.append(lock)
 
 
+def _lock_remotes(workspace: Any, invocation: Invocation, plans: list[Any]) -> bool:
+    """Take, on the remote, the lock of every component each deploying plan may apply; True when
+    the remote's records of those targets moved since they were compiled."""
+    from atmos_tasks.engine import fetch_records
+    from atmos_tasks.locks import RemoteLocks
+    from atmos_tasks.record import actor
+    from atmos_tasks.tracking import REF_ROOT
+
+    remote_plans = [
+        p for p in plans if p.remote and not p.preview and invocation.deploys(p.deployment, p.target)
+    ]
+    if not remote_plans:
+        return False
+    repo = workspace.repo
+    scopes = sorted({f"{REF_ROOT}/{p.deployment}/{p.target}/" for p in remote_plans})
+
+    def snapshot() -> list[list[str]]:
+        return repo.for_each_ref(scopes, ["refname", "objectname"])
+
+    before = snapshot()
+    who = actor(repo.ident())
+    if not _REMOTE_LOCKS:
+        atexit.register(_release_remote_locks)
+    # Always in the same order, so two runs that need several targets cannot wait for each other.
+    for plan in sorted(remote_plans, key=lambda p: (p.deployment, p.target)):
+        components = locked_components(plan, invocation)
+        locks = RemoteLocks(repo, plan.remote, plan.deployment, plan.target, components, plan.git.sha, who)
+        locks.take()
+        _REMOTE_LOCKS.append(locks)
+    for remote in sorted({p.remote for p in remote_plans}):
+        fetch_records(repo, remote)
+    return snapshot() != before
+
+
+def locked_components(plan: Any, invocation: Invocation) -> list[str]:
+    """The components a run may apply on the plan's target: every one for a rollout; for tasks of
+    single components (a CI matrix job's `apply:<dep>:<target>:<c>`), those and what they need."""
+    from atmos_tasks.invocation import DEPLOYING_KINDS, IMAGE_KINDS
+
+    selected = [
+        s
+        for s in invocation.selected
+        if s.kind in (*DEPLOYING_KINDS, *IMAGE_KINDS) and s.matches(plan.deployment, plan.target)
+    ]
+    if not selected or any(not s.component or s.kind in ("rollout", "record") for s in selected):
+        return [ref.name for ref in plan.order]
+    wanted = {s.component for s in selected}
+    keep: set[Any] = set()
+    pending = [ref for ref in plan.order if ref.name in wanted]
+    while pending:
+        ref = pending.pop()
+        if ref not in keep:
+            keep.add(ref)
+            pending += [d for d in plan.resolved.components[ref].depends_on if d in plan.resolved.components]
+    return [ref.name for ref in plan.order if ref in keep]
+
+
+def _release_remote_locks() -> None:
+    if os.getpid() != _REMOTE_LOCKS_OWNER:
+        return  # a worker process forked by `doit -n`: the locks are its parent's
+    while _REMOTE_LOCKS:
+        warning = _REMOTE_LOCKS.pop().release()
+        if warning:
+            sys.stderr.write(f"warning: {warning}\n")
+
+
 def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]]:
     from atmos_tasks.engine import Workspace, compile_plans
     from atmos_tasks.graph import build_tasks
@@ -90,6 +160,15 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
             workspace.root,
             [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
         )
+        try:
+            if _lock_remotes(workspace, invocation, plans):
+                # Another run recorded while this one waited: compile against what it left.
+                plans = compile_plans(Workspace(workspace.root), invocation)
+        except AtmosError as err:
+            _release_remote_locks()
+            sys.stderr.write(render_error(err) + "\n")
+            sys.stdout.flush()
+            raise SystemExit(err.exit_code) from None
     yield {"basename": "_atmos", "actions": [_hint], "uptodate": [False], "verbosity": 2}
     yield from build_tasks(plans)
 

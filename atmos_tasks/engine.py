@@ -273,6 +273,8 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 if plan.preview:
                     plan.preview_images = preview_images(workspace, plan)
             plan.remote = remote if executes else None
+            if plan.remote and not plan.dirty and not plan.preview:
+                mark_current(workspace, plan)
             if executes and plan.source is None and not plan.preview and not plan.images_only:
                 approve_direct(workspace, plan)
             plans.append(plan)
@@ -360,6 +362,23 @@ def implied_source(
         f"roll out {git.sha[:7]} to {first} first, then `doit rollout:{deployment}:{target} --promote-from "
         f"{first}`; or roll back with --git-sha to a commit {target} ran before",
     )
+
+
+def mark_current(workspace: Workspace, plan: TargetPlan) -> None:
+    """With a remote: the components the target already runs at this commit (another run recorded
+    them, for instance while this one waited for its lock) plan and apply nothing."""
+    states = read_records(workspace.repo, plan.deployment, plan.target)
+    for ref, job in plan.jobs.items():
+        state = states.get((plan.deployment, plan.target, ref.name))
+        latest = state.latest if state else None
+        if (
+            state is not None
+            and latest is not None
+            and state.git_sha == plan.git.sha == latest.git_sha
+            and latest.status in ("success", "rollback")
+        ):
+            current = {"by": latest.deployed_by, "at": latest.timestamp, "inputs_hash": latest.inputs_hash}
+            plan.jobs[ref] = dataclasses.replace(job, current=current)
 
 
 def approve_direct(workspace: Workspace, plan: TargetPlan) -> None:

@@ -234,6 +234,11 @@ class GitRepo:
         if rows:
             self.update_refs([RefUpdate(name, ZERO_SHA, sha) for name, sha in rows])
 
+    def commit_object(self, message: str) -> str:
+        """A parentless commit of the empty tree carrying `message` (what a lock ref points at)."""
+        tree = self.run("mktree", input="").stdout.strip()
+        return self.run("commit-tree", tree, "-m", message).stdout.strip()
+
     def notes_in(self, notes_commit: str) -> dict[str, str]:
         """annotated object → note blob, read from a notes commit's tree (any fan-out)."""
         proc = self.run("ls-tree", "-r", "-z", notes_commit)
@@ -305,7 +310,7 @@ class GitRepo:
         if not updates:
             return
         leases = [f"--force-with-lease={u.ref}:{u.old or ''}" for u in updates]
-        specs = [f"{u.new}:{u.ref}" for u in updates]
+        specs = [f":{u.ref}" if u.new == ZERO_SHA else f"{u.new}:{u.ref}" for u in updates]
         proc = self.run("push", "--atomic", "--quiet", "--no-verify", *leases, remote, *specs, check=False)
         if proc.returncode != 0:
             # Git lists every ref of a failed atomic push; the first rejected one says enough.

@@ -174,6 +174,14 @@ class RolloutReporter:
         elapsed = self._elapsed(task)
         name = meta["component"]
         kind = meta["kind"]
+        if values.get("current") and status in ("planned", "applied"):
+            current = values["current"]
+            if kind == "apply":
+                self._line(
+                    f"  [dim]–[/] {name}: already runs this commit (deployed by {current.get('by', '?')} at "
+                    f"{current.get('at', '?')}), nothing applied"
+                )
+            return
         if status in VERBS[kind]:
             detail = ""
             if status == "planned":

@@ -41,6 +41,9 @@ class Job:
     vendored: dict[str, Any] | None = None
     # Variables (and `env.NAME` entries) the user marked sensitive: `settings.sensitive`.
     sensitive: tuple[str, ...] = ()
+    # With a remote: the target already runs this commit of the component, as another run recorded
+    # ({"by", "at", "inputs_hash"}); the run plans and applies nothing for it, only reads its outputs.
+    current: dict[str, str] | None = None
 
 
 class Executor(Protocol):

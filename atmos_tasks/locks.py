@@ -1,0 +1,343 @@
+"""Locks that serialise runs on one component across machines, held in the remote itself (SPEC §10).
+
+A lock is a ref `refs/atmos/locks/<dep>/<target>/<leaf>` on the remote, pointing at a commit whose
+message says who holds it (a JSON document: holder id, who, host, pid, CI run, commit, since,
+expires). A run takes every lock it needs in one atomic push whose leases say "absent" (or, for an
+expired lock, "still that expired holder"): two runs can never both win, because each holder's
+commit is unique and Git checks a lease against a different value. The holder renews its locks
+while it runs and deletes them, with a lease on its own commit, when it is done.
+
+A lock whose holder died expires (`expires`); `atmos-tasks unlock` breaks a live one and records
+why in an annotated tag `atmos/unlocks/<dep>/<target>/<stamp>` on the remote.
+
+Pure parts (`Holder`, `conflicts`) are separate from the Git calls (`RemoteLocks`); all Git access
+goes through `gitrepo`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from atmos_tasks.errors import EXIT_REFUSED, AtmosError, Problem
+from atmos_tasks.gitrepo import ZERO_SHA, GitRepo, RefRaceError, RefUpdate
+from atmos_tasks.tracking import leaf, rfc3339, tag_stamp, unleaf
+
+LOCK_ROOT = "refs/atmos/locks"
+UNLOCK_ROOT = "atmos/unlocks"
+# How long a lock outlives its holder's last renewal, and how long a run waits for one by default.
+DEFAULT_TTL = 600.0
+DEFAULT_WAIT = 900.0
+
+
+def lock_ref(deployment: str, target: str, component: str) -> str:
+    return f"{LOCK_ROOT}/{deployment}/{target}/{leaf(component)}"
+
+
+def seconds_from_env(name: str, default: float) -> float:
+    try:
+        value = float(os.environ.get(name, ""))
+    except ValueError:
+        return default
+    return value if value >= 0 else default
+
+
+@dataclass(frozen=True)
+class Holder:
+    """Who holds a lock: what the lock commit's message says."""
+
+    id: str
+    who: str
+    host: str
+    pid: int
+    git_sha: str
+    since: str
+    expires: str
+    ci_run: str | None = None
+    components: tuple[str, ...] = ()
+
+    def to_message(self) -> str:
+        body = {k: v for k, v in asdict(self).items() if v not in (None, ())}
+        body["components"] = list(self.components)
+        return "atmos-tasks lock\n\n" + json.dumps(body, sort_keys=True) + "\n"
+
+    @staticmethod
+    def parse(text: str) -> Holder | None:
+        _, _, body = text.partition("\n\n")
+        try:
+            found = json.loads(body)
+            return Holder(
+                id=str(found["id"]),
+                who=str(found.get("who", "?")),
+                host=str(found.get("host", "?")),
+                pid=int(found.get("pid", 0)),
+                git_sha=str(found.get("git_sha", "")),
+                since=str(found.get("since", "")),
+                expires=str(found.get("expires", "")),
+                ci_run=found.get("ci_run"),
+                components=tuple(found.get("components", ())),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def expired(self, now: datetime) -> bool:
+        try:
+            return datetime.fromisoformat(self.expires.replace("Z", "+00:00")) <= now
+        except ValueError:
+            return True  # an unreadable lock protects nothing
+
+    def describe(self) -> str:
+        run = f", CI run {self.ci_run}" if self.ci_run else ""
+        return (
+            f"{self.who} on {self.host} (pid {self.pid}{run}) deploying {self.git_sha[:7]} "
+            f"since {self.since}, expires {self.expires} unless renewed"
+        )
+
+
+@dataclass(frozen=True)
+class Held:
+    ref: str
+    sha: str
+    holder: Holder | None  # None: unreadable, treated as expired
+
+
+def conflicts(wanted: Sequence[str], held: dict[str, Held], me: str, now: datetime) -> dict[str, Held]:
+    """Pure: the wanted lock refs someone else holds and has not let expire."""
+    return {
+        ref: found
+        for ref in wanted
+        if (found := held.get(ref)) is not None
+        and found.holder is not None
+        and found.holder.id != me
+        and not found.holder.expired(now)
+    }
+
+
+class LockRefused(AtmosError):
+    def __init__(self, message: str, hint: str) -> None:
+        super().__init__([Problem(message, None, hint)], EXIT_REFUSED)
+
+
+class RemoteLocks:
+    """The locks of one (deployment, target)'s components on one remote, for one run."""
+
+    def __init__(
+        self,
+        repo: GitRepo,
+        remote: str,
+        deployment: str,
+        target: str,
+        components: Sequence[str],
+        git_sha: str,
+        who: str,
+        ttl: float | None = None,
+    ) -> None:
+        self.repo = repo
+        self.remote = remote
+        self.deployment = deployment
+        self.target = target
+        self.components = tuple(components)
+        self.refs = [lock_ref(deployment, target, c) for c in self.components]
+        self.git_sha = git_sha
+        self.who = who
+        self.ttl = ttl if ttl is not None else seconds_from_env("ATMOS_TASKS_LOCK_TTL", DEFAULT_TTL)
+        self.id = uuid.uuid4().hex
+        self.sha: str | None = None  # the lock commit this run holds
+        self.waited = False
+        self._renewer: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._mutex = threading.Lock()
+
+    @property
+    def scope(self) -> str:
+        return f"{LOCK_ROOT}/{self.deployment}/{self.target}/"
+
+    def holder(self, now: datetime) -> Holder:
+        return Holder(
+            id=self.id,
+            who=self.who,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            git_sha=self.git_sha,
+            since=rfc3339(now),
+            expires=rfc3339(now + timedelta(seconds=self.ttl)),
+            ci_run=os.environ.get("GITHUB_RUN_ID") or os.environ.get("CI_PIPELINE_ID") or None,
+            components=self.components,
+        )
+
+    def read(self) -> dict[str, Held]:
+        """The remote's locks of this target, as a fetch into the same local names leaves them."""
+        self.repo.fetch(self.remote, [f"+{self.scope}*:{self.scope}*"])
+        rows = self.repo.for_each_ref([self.scope], ["refname", "objectname", "contents"])
+        return {
+            row[0]: Held(row[0], row[1], Holder.parse(row[2]))
+            for row in rows
+            if len(row) >= 3 and row[0].startswith(self.scope)
+        }
+
+    def _commit(self, holder: Holder) -> str:
+        return self.repo.commit_object(holder.to_message())
+
+    def try_take(self, now: datetime) -> dict[str, Held]:
+        """One attempt: the conflicting locks, or {} when this run now holds every lock."""
+        held = self.read()
+        blocking = conflicts(self.refs, held, self.id, now)
+        if blocking:
+            return blocking
+        sha = self._commit(self.holder(now))
+        updates = [RefUpdate(ref, sha, held[ref].sha if ref in held else None) for ref in self.refs]
+        try:
+            self.repo.push_atomic(self.remote, updates)
+        except RefRaceError:
+            return self.try_take_again_later()
+        self.sha = sha
+        return {}
+
+    def try_take_again_later(self) -> dict[str, Held]:
+        """Lost a race to another taker: report what holds the locks now."""
+        held = self.read()
+        found = conflicts(self.refs, held, self.id, datetime.now(UTC))
+        # The winner may already have released: an empty answer would read as success.
+        return found or {self.refs[0]: Held(self.refs[0], ZERO_SHA, None)}
+
+    def take(
+        self,
+        wait: float | None = None,
+        progress: Callable[[str], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Every lock, or LockRefused naming the holder after waiting up to `wait` seconds."""
+        wait = wait if wait is not None else seconds_from_env("ATMOS_TASKS_LOCK_WAIT", DEFAULT_WAIT)
+        say = progress or (lambda text: sys.stderr.write(text + "\n"))
+        start = clock()
+        last_said = -1e9
+        delay = 0.2
+        while True:
+            blocking = self.try_take(datetime.now(UTC))
+            if not blocking:
+                self._start_renewing()
+                return
+            self.waited = True
+            described = _describe(blocking)
+            elapsed = clock() - start
+            if elapsed >= wait:
+                raise LockRefused(
+                    f"{self.deployment}/{self.target}: {described}",
+                    "wait for that run to finish and run again (or raise ATMOS_TASKS_LOCK_WAIT, now "
+                    f"{wait:g}s); if its runner died, the lock expires, or break it: atmos-tasks unlock "
+                    f"{self.deployment} --target {self.target} --reason '…'",
+                )
+            if clock() - last_said >= 10 or last_said < 0:
+                say(f"waiting for {self.deployment}/{self.target} ({elapsed:.0f}s of {wait:g}s): {described}")
+                last_said = clock()
+            time.sleep(min(delay, max(0.0, wait - elapsed)))
+            delay = min(delay * 1.5, 2.0)
+
+    def _start_renewing(self) -> None:
+        if self.ttl <= 0:
+            return
+        self._renewer = threading.Thread(target=self._renew_loop, name="atmos-lock-renew", daemon=True)
+        self._renewer.start()
+
+    def _renew_loop(self) -> None:
+        while not self._stop.wait(self.ttl / 3):
+            try:
+                self.renew()
+            except Exception:  # a failed renewal is retried; the lock lasts ttl past the last one
+                continue
+
+    def renew(self) -> None:
+        with self._mutex:
+            if self.sha is None:
+                return
+            sha = self._commit(self.holder(datetime.now(UTC)))
+            self.repo.push_atomic(self.remote, [RefUpdate(ref, sha, self.sha) for ref in self.refs])
+            self.sha = sha
+
+    def release(self) -> str | None:
+        """Delete this run's locks (only if still its own); a warning when that was not possible."""
+        self._stop.set()
+        with self._mutex:
+            if self.sha is None:
+                return None
+            sha, self.sha = self.sha, None
+        try:
+            self.repo.push_atomic(self.remote, [RefUpdate(ref, ZERO_SHA, sha) for ref in self.refs])
+        except (RefRaceError, AtmosError) as err:
+            return f"could not release the locks of {self.deployment}/{self.target} on {self.remote}: {err}"
+        return None
+
+
+def _describe(blocking: dict[str, Held]) -> str:
+    by_holder: dict[str, list[str]] = {}
+    texts: dict[str, str] = {}
+    for ref, found in blocking.items():
+        key = found.holder.id if found.holder else found.sha
+        by_holder.setdefault(key, []).append(unleaf(ref.rsplit("/", 1)[-1]))
+        texts[key] = found.holder.describe() if found.holder else "another run (just released; retrying)"
+    return "; ".join(f"{', '.join(sorted(names))} locked by {texts[key]}" for key, names in by_holder.items())
+
+
+def unlock(
+    repo: GitRepo,
+    remote: str | None,
+    deployment: str,
+    target: str,
+    components: Sequence[str],
+    reason: str,
+    who: str,
+    ident: Any,
+    now: datetime,
+) -> dict[str, Any]:
+    """Break the locks of a target (or of some components), recording who did it and why."""
+    scope = f"{LOCK_ROOT}/{deployment}/{target}/"
+    if remote:
+        repo.fetch(remote, [f"+{scope}*:{scope}*"])
+    rows = repo.for_each_ref([scope], ["refname", "objectname", "contents"])
+    held = {row[0]: Held(row[0], row[1], Holder.parse(row[2])) for row in rows if len(row) >= 3}
+    wanted = {lock_ref(deployment, target, c) for c in components} if components else set(held)
+    broken = {ref: found for ref, found in held.items() if ref in wanted}
+    if not broken:
+        return {"deployment": deployment, "target": target, "broken": [], "tag": None}
+    body = {
+        "deployment": deployment,
+        "target": target,
+        "reason": reason,
+        "by": who,
+        "at": rfc3339(now),
+        "locks": {
+            unleaf(ref.rsplit("/", 1)[-1]): (asdict(found.holder) if found.holder else {"sha": found.sha})
+            for ref, found in sorted(broken.items())
+        },
+    }
+    tag = f"{UNLOCK_ROOT}/{deployment}/{target}/{tag_stamp(now)}"
+    target_sha = next(iter(broken.values())).sha
+    message = f"atmos-tasks unlock\n\n{json.dumps(body, sort_keys=True, default=list)}\n"
+    tag_sha = repo.write_objects(
+        "tag",
+        [
+            f"object {target_sha}\ntype commit\ntag {tag}\n"
+            f"tagger {ident.name} <{ident.email}> {int(now.timestamp())} +0000\n\n{message}"
+        ],
+    )[0]
+    updates = [RefUpdate(f"refs/tags/{tag}", tag_sha, None)]
+    updates += [RefUpdate(ref, ZERO_SHA, found.sha) for ref, found in broken.items()]
+    if remote:
+        repo.push_atomic(remote, updates)
+    repo.update_refs(updates)
+    return {
+        "deployment": deployment,
+        "target": target,
+        "broken": sorted(body["locks"]),
+        "reason": reason,
+        "tag": tag,
+    }
