@@ -15,9 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 # A real Docker engine, a real registry and locally made base images (docker_env.py).
 pytest_plugins = ["tests.docker_env"]
+
+# Property tests: HYPOTHESIS_PROFILE=soak runs many more examples, also of the ones that drive real
+# rollouts (tests/test_validate_property.py keeps those few in the default profile).
+settings.register_profile(
+    "soak", max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

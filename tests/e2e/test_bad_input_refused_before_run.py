@@ -1,11 +1,12 @@
 """Input a rollout could not finish is refused by `validate` and before a rollout runs anything.
 
-Each case is a manifest or stack that used to pass `validate`, then applied real Terraform and
-failed only mid-rollout (a component name Git cannot hold in a ref, a context value of the wrong
-type, a vendor subdirectory or a folder outside the repository). Now `validate` exits 2 naming the
-file and line with a hint, and `doit rollout:api:dev` exits 2 with the same problem before any
-task runs: no ref, tag or note, no vendor cache, no Terraform state or workdir, and nothing
-written where a path outside the repository pointed.
+Each case is a manifest or stack that used to pass `validate`, then either applied real Terraform
+and failed only mid-rollout (a component name Git cannot hold in a ref, a context value of the
+wrong type, a vendor subdirectory or a folder outside the repository) or was refused by the
+rollout alone (build settings no plan accepts). Now `validate` exits 2 naming the file and line
+with a hint, and `doit rollout:api:dev` exits 2 with the same problem before any task runs: no
+ref, tag or note, no vendor cache, no Terraform state or workdir, and nothing written where a path
+outside the repository pointed.
 """
 
 from __future__ import annotations
@@ -149,6 +150,16 @@ CASES = {
     "component folder an absolute path": Case(abs_component, MANIFEST, "component: /", "is an absolute path"),
     "component folder an absolute path in a stack": Case(
         abs_component_in_stack, "stacks/catalog/ecr/api.yaml", "component: /", "is an absolute path"
+    ),
+    "nixpack settings no build plan accepts": Case(
+        edit(
+            MANIFEST,
+            "            publish: false\n",
+            "            publish: false\n            builder: oci\n            test_cmd: ./run-tests\n",
+        ),
+        MANIFEST,
+        "nixpack:\n            base_image: scratch",
+        "settings.nixpack.test_cmd needs the docker backend",
     ),
     "component folder outside the repository": Case(
         climbing_component, MANIFEST, f"component: ../../../{OUTSIDE}", "is outside the repository"
