@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks.config import RepoConfig
-from atmos_tasks.errors import AtmosError, Problem, Where
+from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, Problem, Where
 from atmos_tasks.manifest import ComponentRef, Manifest, find_cycle
 from atmos_tasks.stacks import (
     ComponentConfig,
@@ -371,11 +371,15 @@ def _check_build_plan(
     """The build plan a rollout makes of this source and these settings can be made: a plan that
     cannot is bad input for `validate` as for the rollout (the same message as `engine.build_job`)."""
     from atmos_tasks.build.errors import BuildError
-    from atmos_tasks.build.planner import make_plan
+    from atmos_tasks.build.planner import choose_builder, make_plan, parse_settings
 
     try:
-        make_plan(source_dir, settings)
+        plan = make_plan(source_dir, settings)
+        if parse_settings(settings).builder == "oci":  # whether the OCI writer can build it is known now
+            choose_builder(plan, "oci", engine_available=False)
     except BuildError as err:
+        if err.exit_code != EXIT_BAD_INPUT:
+            return  # not a problem of the input: the build task meets it and fails
         raise AtmosError.single(
             f"{ref}: {err}",
             manifest.locate([*manifest.component_keypath(ref), "settings"]),

@@ -161,6 +161,16 @@ CASES = {
         "nixpack:\n            base_image: scratch",
         "settings.nixpack.test_cmd needs the docker backend",
     ),
+    "an image the OCI writer cannot build": Case(
+        edit(
+            MANIFEST,
+            "            publish: false\n",
+            "            publish: false\n            builder: oci\n            build_cmd: make\n",
+        ),
+        MANIFEST,
+        "nixpack:\n            base_image: scratch",
+        "builder: oci cannot run the staticfile plan's install/build/setup commands",
+    ),
     "component folder outside the repository": Case(
         climbing_component, MANIFEST, f"component: ../../../{OUTSIDE}", "is outside the repository"
     ),
