@@ -181,6 +181,8 @@ def test_an_alias_inside_its_own_anchor_is_refused() -> None:
         # Line breaks other than \n still start lines for the parser.
         "".join(" " * level + "a:\r" for level in range(300)) + " " * 300 + "a: 1\r",
         "".join(" " * level + "a:\u2028" for level in range(300)) + "1\n",
+        # A byte order mark before compact notation on the first line.
+        "\ufeff" + "- " * 300 + "1\n",
         # Compact notation after explicit keys and values, with wider separation.
         "? " + "- " * 300 + "1\n: v\n",
         "? a\n: " + "-   " * 300 + "1\n",

@@ -11,7 +11,7 @@ hashing). Both are refused here, from the text, before any loader runs:
   adds 7 nodes: the mapping, its keys and values);
 - no alias inside the node it names (a recursive structure).
 
-The check is cheap on the normal path: two character counts and one regular-expression scan give
+The check is cheap on the normal path: two character counts and a regular-expression scan give
 an upper bound on the nesting depth, and aliases need both an `&` and a `*`. Only a file that
 might exceed a limit is parsed into events (iteratively, with an explicit stack) to find the exact
 place. Usable on its own: it imports nothing from outside the standard library and ruamel.yaml.
@@ -30,9 +30,10 @@ from typing import Any
 MAX_DEPTH = 128
 MAX_ALIAS_NODES = 100_000
 
-# Characters that may lead a line before the first block collection on it begins: indentation
-# and the indicators of compact block notation (`- - x`, `? - x`, `: - x`, `--- `).
-_PREFIX = "[ \t?:-]"
+# Characters that may lead a line before the first block collection on it begins: indentation,
+# the indicators of compact block notation (`- - x`, `? - x`, `: - x`, `--- `), and the byte order
+# mark libyaml skips at the start of a line.
+_PREFIX = "[ \t?:\\-\ufeff]"
 # Every line break libyaml counts (YAML 1.1 included), so a column is never under-estimated.
 _BREAK = "[\n\r\x85\u2028\u2029]"
 
@@ -85,12 +86,17 @@ def _may_nest_too_deep(text: str) -> bool:
     if room < 2:
         return True
     prefix = room // 2  # 2 × (P + 1) ≤ room  ⇔  P < room // 2
-    return _leading_run(prefix).search(text) is not None
+    first_line, other_lines = _leading_runs(prefix)
+    return first_line.match(text) is not None or other_lines.search(text) is not None
 
 
 @cache
-def _leading_run(length: int) -> re.Pattern[str]:
-    return re.compile(rf"(?:\A|{_BREAK}){_PREFIX}{{{length},}}")
+def _leading_runs(length: int) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Runs of `length` or more indentation and indicator characters: on the first line, on any other."""
+    # Two patterns rather than one with `(?:\A|…)`: a pattern that starts with a character class is
+    # searched for faster.
+    run = f"{_PREFIX}{{{length},}}"
+    return re.compile(run), re.compile(_BREAK + run)
 
 
 @dataclass
