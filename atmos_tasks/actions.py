@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from atmos_tasks import secrets
+from atmos_tasks import cancel, secrets
 from atmos_tasks.executors import Job, executor_for
 from atmos_tasks.preview import never_applied_reason
 
@@ -72,6 +72,8 @@ def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any
     job, failed = _vendored(job, upstream, values)
     if failed is not None:
         return failed
+    if cancel.requested():
+        return {"status": "skipped", "reason": cancel.reason()}
     if job.current is not None:
         # Another run deployed this very commit while this one waited for its lock.
         return {"status": "planned", "has_changes": False, "current": job.current, **_recorded(job)}
@@ -135,6 +137,8 @@ def preview_component(
 
 def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str, Any]:
     status = plan.get("status")
+    if status == "planned" and cancel.requested():
+        return {"status": "skipped", "reason": cancel.reason()}
     if status == "skipped":
         return {"status": "skipped", "reason": plan.get("reason", "")}
     if status != "planned":
@@ -154,6 +158,8 @@ def build_component(job: Any, upstream: dict[str, tuple[str, str]], **values: An
     """Build (or reuse) one nixpack image once the components it depends on are applied."""
     from atmos_tasks.build.stage import build_image
 
+    if cancel.requested():
+        return {"status": "skipped", "reason": cancel.reason()}
     blocked, outputs, _images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}

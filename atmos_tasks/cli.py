@@ -916,6 +916,53 @@ def cmd_reject(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unlock(args: argparse.Namespace) -> int:
+    """Break the locks a run holds on a target (its runner died), recording who did it and why."""
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.locks import unlock
+    from atmos_tasks.record import actor
+
+    manifest = _manifest(args)
+    if args.target not in manifest.model.targets:
+        raise AtmosError.single(
+            f"deployment {manifest.name!r} has no target {args.target!r}",
+            manifest.locate(["targets"], at_key=True),
+            f"targets: {', '.join(manifest.target_names())}",
+        )
+    if not args.reason.strip():
+        raise AtmosError.single("--reason is empty", None, "say why the lock is broken: it is recorded")
+    remote = _remote(args)
+    if remote is None:
+        raise AtmosError.single(
+            "unlock needs the remote that holds the locks",
+            None,
+            "pass --remote origin (or set ATMOS_TASKS_REMOTE)",
+        )
+    repo = GitRepo(_repo_root(args))
+    ident = repo.ident()
+    found = unlock(
+        repo,
+        remote,
+        manifest.name,
+        args.target,
+        args.component or [],
+        args.reason,
+        actor(ident),
+        ident,
+        datetime.now(UTC).replace(microsecond=0),
+    )
+
+    def table(found: dict[str, Any]) -> None:
+        if not found["broken"]:
+            print(f"No lock held on {found['deployment']}/{found['target']}")
+            return
+        print(f"Unlocked {', '.join(found['broken'])} on {found['deployment']}/{found['target']}")
+        print(f"  recorded in {found['tag']}: {found['reason']}")
+
+    _emit(found, args.format, table)
+    return 0
+
+
 def _remote(args: argparse.Namespace) -> str | None:
     import os
 
@@ -1110,6 +1157,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reason", required=True)
     p.add_argument("--remote", metavar="NAME")
     p.set_defaults(func=cmd_reject)
+
+    p = sub.add_parser("unlock", help="break the locks a dead run left on a target, with a recorded reason")
+    p.add_argument("deployment")
+    p.add_argument("--target", required=True, help="the target whose locks to break")
+    p.add_argument(
+        "--component", action="append", metavar="NAME", help="only this component's lock (repeatable)"
+    )
+    p.add_argument("--reason", required=True, help="why: recorded in an atmos/unlocks/… tag")
+    p.add_argument(
+        "--remote", metavar="NAME", help="the remote holding the locks (default: ATMOS_TASKS_REMOTE)"
+    )
+    p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    p.set_defaults(func=cmd_unlock)
 
     p = sub.add_parser("example", help="the bundled example repository")
     example = p.add_subparsers(dest="example_command", required=True, metavar="ACTION")

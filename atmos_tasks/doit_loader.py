@@ -156,6 +156,10 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
         sys.stderr.write(f"error: {err}\n")
         raise SystemExit(EXIT_BAD_INPUT) from None
     if invocation.executes:
+        from atmos_tasks import cancel
+
+        # SIGTERM/SIGINT (a cancelled CI job) stop the tools gracefully and let `record` run.
+        cancel.install()
         _lock_targets(
             workspace.root,
             [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],

@@ -21,7 +21,13 @@ from atmos_tasks.executors import Job
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
 from atmos_tasks.hashing import StatCache, hash_json
 from atmos_tasks.invocation import Invocation, RolloutOptions
-from atmos_tasks.manifest import ComponentRef, Manifest, list_manifest_paths, load_deployment
+from atmos_tasks.manifest import (
+    ComponentRef,
+    Manifest,
+    duration_seconds,
+    list_manifest_paths,
+    load_deployment,
+)
 from atmos_tasks.promotion import Source
 from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
 from atmos_tasks.stacks import StackLoader
@@ -555,6 +561,7 @@ def terraform_job(
     assert component.module_dir is not None
     module_digest = vendor_key or workspace.module_digest(component.module_dir)
     workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+    timeout = component.metadata.get("timeout")
     static_key = hash_json(
         {
             "module": module_digest,
@@ -591,6 +598,7 @@ def terraform_job(
         template_context=resolved.template_context if component.deferred else {},
         context_vars=component.deferred_context,
         vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
+        timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
     )
 
 

@@ -106,6 +106,8 @@ class ComponentMetadata(_Model):
     labels: Labels = {}
     depends_on: list[str] = []
     enabled: bool = True
+    # Each Terraform run of the component (init, plan, apply) is stopped, gracefully, past this.
+    timeout: str | None = Field(default=None, pattern=DURATION.pattern)
 
 
 class Component(_Model):

@@ -282,7 +282,7 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             f"first); nothing was recorded. Check `atmos-tasks status {spec.deployment} --target "
             f"{spec.target}`, then run the rollout again to deploy on top of it.\n  git: {err}"
         )
-    summary = {
+    summary: dict[str, Any] = {
         "deployment": spec.deployment,
         "target": spec.target,
         "git_sha": spec.git_sha,
@@ -327,6 +327,15 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             publish_notes(repo, spec.deployment, (BUILDS, TESTS), spec.remote)
         except Exception as err:  # the records stand; the next run with this remote pushes the notes
             summary["notes_error"] = f"{type(err).__name__}: {err}"
+    from atmos_tasks import cancel
+
+    if cancel.requested():
+        summary["cancelled"] = cancel.requested()
+        return RolloutFailed(
+            f"the rollout of {spec.deployment} to {spec.target} was cancelled ({cancel.requested()}); what "
+            "finished is recorded, the rest did not run",
+            summary,
+        )
     if decision.failed:
         names = ", ".join(decision.failed)
         what = "rollout" if spec.images_deployed else "build"

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks import secrets
+from atmos_tasks import cancel, secrets
 from atmos_tasks.executors import Job
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.templates import TemplateError, render_tree
@@ -250,9 +250,16 @@ class TerraformExecutor:
         """Exit code and output (stdout, then stderr) of one Terraform step, logged in the workdir."""
         workdir = Path(job.workdir)
         binary = terraform_binary(job.command)
-        proc = subprocess.run(
-            [binary, *args], cwd=workdir, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
-        )
+        try:
+            # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
+            proc = cancel.run(
+                [binary, *args], cwd=workdir, env=env, timeout=job.timeout, what=f"terraform {step}"
+            )
+        except cancel.Stopped as stop:
+            done = stop.result
+            output = secrets.mask((done.stdout + "\n" + done.stderr) if done else "")
+            _write_private(workdir / f"atmos-{step}.log", output)
+            raise TerraformFailed(f"{stop}; log: {workdir / f'atmos-{step}.log'}\n" + _tail(output)) from None
         output = secrets.mask(proc.stdout + ("\n" + proc.stderr if proc.stderr else ""))
         _write_private(workdir / f"atmos-{step}.log", output)
         if proc.returncode not in ok:
