@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.constructor import SafeConstructor
+from ruamel.yaml.constructor import ConstructorError, SafeConstructor
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from atmos_tasks.errors import AtmosError, Location, Problem
@@ -32,6 +32,19 @@ _DUPLICATE = re.compile(r'found duplicate key "([^"]*)"')
 
 class _PlainConstructor(SafeConstructor):
     """Timestamps stay strings: they are passed on to Terraform as written, as Atmos does."""
+
+    def check_mapping_key(self, node: Any, key_node: Any, mapping: Any, key: Any, value: Any) -> bool:
+        try:
+            hash(key)
+        except TypeError:
+            # `[a]: 1` or `{a: b}: 1`: YAML allows it, no stack or manifest means it.
+            raise ConstructorError(
+                "while reading a mapping",
+                node.start_mark,
+                "a key must be a name or a number, not a list or a mapping",
+                key_node.start_mark,
+            ) from None
+        return bool(super().check_mapping_key(node, key_node, mapping, key, value))
 
 
 _PlainConstructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)

@@ -205,3 +205,18 @@ def test_ordinary_files_are_not_parsed_twice() -> None:
     for path in files:
         text = path.read_text()
         assert not _may_nest_too_deep(text) and not ("&" in text and "*" in text), path
+
+
+@pytest.mark.parametrize(("text", "line"), [("[[a]]: 1\n", 1), ("x:\n  {a: b}: 1\n", 2)])
+def test_a_list_or_mapping_as_a_key_is_bad_input_at_its_line(tmp_path: Path, text: str, line: int) -> None:
+    """Not a TypeError from deep inside the loader: exit 2 at the key's line."""
+    path = tmp_path / "stack.yaml"
+    path.write_text(text)
+    with pytest.raises(AtmosError) as caught:
+        load_data(path, "stack.yaml")
+    [problem] = caught.value.problems
+    assert "key" in problem.message
+    assert problem.location is not None and (problem.location.file, problem.location.line) == (
+        "stack.yaml",
+        line,
+    )
