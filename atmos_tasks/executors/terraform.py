@@ -195,7 +195,9 @@ def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> N
         # Terraform rewrites the lock file in place: a hard link would edit the user's copy.
         if rel != ".terraform.lock.hcl":
             try:
-                if dest.exists() and os.path.samefile(source, dest):
+                # The entries themselves, never what a link points at.
+                here, there = os.lstat(source), os.lstat(dest)
+                if (here.st_dev, here.st_ino) == (there.st_dev, there.st_ino):
                     continue
             except OSError:
                 pass
@@ -204,9 +206,11 @@ def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> N
         try:
             if rel == ".terraform.lock.hcl":
                 raise OSError("copy")
-            os.link(source, tmp)
+            # A file that is a link is linked as a link: nothing outside the module (or the store)
+            # is ever hard-linked into a workdir.
+            os.link(source, tmp, follow_symlinks=False)
         except OSError:
-            shutil.copy2(source, tmp)
+            shutil.copy2(source, tmp, follow_symlinks=False)
         os.replace(tmp, dest)
     for rel in previous - set(current):
         (workdir / rel).unlink(missing_ok=True)

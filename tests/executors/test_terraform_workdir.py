@@ -55,3 +55,21 @@ def test_a_repository_modules_folder_links_are_not_followed_like_its_content_has
     (module / "lib").symlink_to(shared / "lib")
     sync_module(module, tmp_path / "workdir")
     assert (tmp_path / "workdir/main.tf").is_file() and not (tmp_path / "workdir/lib").exists()
+
+
+def test_a_file_that_is_a_link_out_of_the_module_is_never_hard_linked_into_the_workdir(
+    tmp_path: Path,
+) -> None:
+    outside = tmp_path / "secret.txt"
+    outside.write_text("not the module's\n")
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "main.tf").write_text('resource "null_resource" "x" {}\n')
+    (module / "context.tf").symlink_to(outside)
+    workdir = tmp_path / "workdir"
+    sync_module(module, workdir, vendored=True)
+    sync_module(module, workdir, vendored=True)  # and again, over what the first left
+    placed = workdir / "context.tf"
+    assert placed.is_symlink()
+    assert os.lstat(placed).st_ino != os.stat(outside).st_ino
+    assert os.stat(outside).st_nlink == 1
