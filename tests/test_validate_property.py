@@ -23,6 +23,7 @@ import os
 import re
 import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,18 @@ ROLLOUTS = settings(
 ERROR_LINE = re.compile(r"(?m)^error: (.*)$")
 LOCATED = re.compile(r"^\S+\.ya?ml:\d+(?::\d+)?: ")
 
-Mutation = Callable[[dict[str, Any], Path], None]  # (the deployment mapping, the outside folder)
+Edit = Callable[[dict[str, Any], Path], None]  # (the deployment mapping, the outside folder)
+
+
+@dataclass(frozen=True)
+class Mutation:
+    """One change to the manifest, shown as what it does in a falsifying example."""
+
+    what: str
+    edit: Edit = field(compare=False)
+
+    def __repr__(self) -> str:
+        return self.what
 
 
 def base_manifest() -> dict[str, Any]:
@@ -71,14 +83,14 @@ def add_component(name: str) -> Mutation:
     def mutate(deployment: dict[str, Any], _outside: Path) -> None:
         deployment["components"]["terraform"][name] = {"component": "ecr", "vars": {"name": "extra"}}
 
-    return mutate
+    return Mutation(f"add_component({name!r})", mutate)
 
 
 def add_target(name: str) -> Mutation:
     def mutate(deployment: dict[str, Any], _outside: Path) -> None:
         deployment["targets"][name] = {"labels": {"tier": "nonprod"}, "stacks": ["deploy/dev"]}
 
-    return mutate
+    return Mutation(f"add_target({name!r})", mutate)
 
 
 context_values = st.one_of(
@@ -97,7 +109,7 @@ def set_context(target: str, key: str, value: Any) -> Mutation:
     def mutate(deployment: dict[str, Any], _outside: Path) -> None:
         deployment["targets"][target]["context"][key] = value
 
-    return mutate
+    return Mutation(f"set_context({target!r}, {key!r}, {value!r})", mutate)
 
 
 def component_folder(kind: str) -> Mutation:
@@ -111,7 +123,7 @@ def component_folder(kind: str) -> Mutation:
         }[kind]
         deployment["components"]["terraform"]["ecr/api"]["component"] = folder
 
-    return mutate
+    return Mutation(f"component_folder({kind!r})", mutate)
 
 
 def nixpack_source(kind: str) -> Mutation:
@@ -124,7 +136,7 @@ def nixpack_source(kind: str) -> Mutation:
         }[kind]
         deployment["components"]["nixpack"]["api"]["vars"]["source"] = source
 
-    return mutate
+    return Mutation(f"nixpack_source({kind!r})", mutate)
 
 
 def vendor_subdir(subdir: str) -> Mutation:
@@ -132,7 +144,7 @@ def vendor_subdir(subdir: str) -> Mutation:
         entry = deployment["vendor"]["components"][0]  # dev's (tier: nonprod)
         entry["source"] = f"git::./.sources/modules.git//{subdir}?ref=v{{{{ version }}}}"
 
-    return mutate
+    return Mutation(f"vendor_subdir({subdir!r})", mutate)
 
 
 def missing_reference(kind: str) -> Mutation:
@@ -151,7 +163,7 @@ def missing_reference(kind: str) -> Mutation:
         elif kind == "template":
             terraform["ecr/api"]["vars"]["name"] = "{{ context.nope }}"
 
-    return mutate
+    return Mutation(f"missing_reference({kind!r})", mutate)
 
 
 mutations = st.one_of(
@@ -227,7 +239,7 @@ def test_validate_and_rollout_agree(
 
     data = copy.deepcopy(base)
     for change in changes:
-        change(data["deployment"], outside)
+        change.edit(data["deployment"], outside)
     text = dump(data)
     repo = make_repo(example_template, place / "repo", isolated_env(home))
     path = repo.write(MANIFEST, text)
