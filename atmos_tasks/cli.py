@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, render_error
+from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, refused, render_error
 from atmos_tasks.gitrepo import GitError
 
 FORMATS = ("table", "json", "yaml")
@@ -82,6 +82,18 @@ STATUS_MARK = {
 }
 
 
+def _signature_mark(signature: dict[str, Any] | str | None, by: str | None = None) -> str:
+    """verified (by whom) / unverified / bad signature, for the status and history tables."""
+    state = signature.get("status") if isinstance(signature, dict) else signature
+    if isinstance(signature, dict):
+        by = signature.get("by", by)
+    if state == "verified":
+        return f"[green]verified[/] ({by})" if by else "[green]verified[/]"
+    if state == "bad":
+        return "[red]bad signature[/]"
+    return "[dim]unverified[/]"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from atmos_tasks.gitrepo import GitRepo
     from atmos_tasks.queries import status
@@ -103,7 +115,8 @@ def cmd_status(args: argparse.Namespace) -> int:
                     sha = (entry["git_sha"] or "-------")[:7]
                     mark = STATUS_MARK.get(entry["status"], entry["status"])
                     line = f"    {name:<{width}}  {sha}  {_ago(entry['deployed_at']):>8}  {mark}"
-                    console.print(f"{line}  {entry['deployed_by'] or ''}")
+                    signature = _signature_mark(entry.get("signature"))
+                    console.print(f"{line}  {entry['deployed_by'] or ''}  {signature}")
                     if "last_attempt" in entry:
                         last = entry["last_attempt"]
                         console.print(
@@ -164,7 +177,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         for rollout in found["rollouts"]:
             when = rollout["timestamp"].replace("T", " ")[:16]
             mark = STATUS_MARK.get(rollout["status"], rollout["status"])
-            console.print(f"  {when}  {rollout['git_sha'][:7]}  {rollout['deployed_by']}  {mark}")
+            signature = _signature_mark(rollout.get("signature"), rollout.get("signed_by"))
+            console.print(
+                f"  {when}  {rollout['git_sha'][:7]}  {rollout['deployed_by']}  {mark}  {signature}"
+            )
             notes = []
             if rollout.get("promoted_from"):
                 notes.append(f"promoted from {rollout['promoted_from']}")
@@ -817,12 +833,25 @@ def cmd_promotion_status(args: argparse.Namespace) -> int:
     from atmos_tasks.tracking import read_records
 
     manifest = _manifest(args)
-    repo = GitRepo(_repo_root(args))
+    root = _repo_root(args)
+    repo = GitRepo(root)
+    now = datetime.now(UTC)
+
+    def gates(target: str, commit: str) -> Any:
+        from atmos_tasks.config import load_config
+        from atmos_tasks.record import actor
+        from atmos_tasks.signing import SignedApprovals
+
+        rule = manifest.model.targets[target].promotion
+        signers = load_config(root).allowed_signers
+        return SignedApprovals(repo, signers, manifest.name, target, commit, rule, now, actor(repo.ident()))
+
     data = promotion_status(
         manifest,
         read_records(repo, manifest.name),
         lambda namespace, commit: read_note(repo, manifest.name, namespace, commit),
-        datetime.now(UTC),
+        now,
+        gates,
     )
 
     def table(found: dict[str, Any]) -> None:
@@ -848,10 +877,14 @@ def cmd_promotion_status(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
+    """Record the invoker's approval, signed with their Git signing key (required when the target
+    names `approvers`: then it is checked now, as the rollout will check it, before it is written)."""
+    from atmos_tasks.config import load_config
     from atmos_tasks.gitrepo import GitRepo
     from atmos_tasks.notes import union, update_note
-    from atmos_tasks.promotion import APPROVALS, source_commit, target_states
+    from atmos_tasks.promotion import APPROVALS, approvals_for, source_commit, target_states, unexpired
     from atmos_tasks.record import actor
+    from atmos_tasks.signing import SignedApprovals, count_people, signed_entry, signing_key, stamp
     from atmos_tasks.tracking import read_records
 
     manifest = _manifest(args)
@@ -861,15 +894,16 @@ def cmd_approve(args: argparse.Namespace) -> int:
             None,
             f"targets: {', '.join(manifest.target_names())}",
         )
-    repo = GitRepo(_repo_root(args))
+    root = _repo_root(args)
+    repo = GitRepo(root)
     remote = _remote(args)
     if remote:
         from atmos_tasks.engine import fetch_records
 
         fetch_records(repo, remote)
+    rule = manifest.model.targets[args.target].promotion
     commit = _commit(repo, args.git_sha) if args.git_sha else None
     if commit is None:
-        rule = manifest.model.targets[args.target].promotion
         sources = rule.sources if rule else []
         if len(sources) != 1:
             raise AtmosError.single(
@@ -882,37 +916,72 @@ def cmd_approve(args: argparse.Namespace) -> int:
             manifest.name, sources[0], target_states(states, manifest.name, sources[0], None), None
         )
     who = actor(repo.ident())
-    entry = {
-        "target": args.target,
-        "by": who,
-        "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "method": "cli",
-    }
+    now = datetime.now(UTC).replace(microsecond=0)
+    gate = None
+    if rule is not None and rule.approvers is not None and rule.approval_method == "manual":
+        gate = SignedApprovals(
+            repo, load_config(root).allowed_signers, manifest.name, args.target, commit, rule, now, who
+        )
+        entry = gate.sign("cli")
+        checked = gate.check([entry])[0]
+        if checked.reason is not None:
+            raise refused(
+                f"your approval of {commit[:7]} for {args.target} would not count: {checked.reason}",
+                f"{args.target} counts approvals signed by {', '.join(rule.approvers)} with a key listed in "
+                f"{gate.signers_path} at {commit[:7]} (see 'Who can approve' in docs/promotion.md)",
+            )
+        who = entry["by"]
+    else:
+        # Self-asserted approvals (no approvers named): signed all the same when a key is configured.
+        key = signing_key(repo)
+        fields = {"target": args.target, "by": who, "at": stamp(now), "method": "cli"}
+        entry = signed_entry(key if key.can_sign else None, "approval", manifest.name, commit, fields)
     note = update_note(
         repo, manifest.name, APPROVALS, commit, {"approvals": [entry]}, union("approvals"), remote
     )
-    count = len({a["by"] for a in note.get("approvals", []) if a.get("target") == args.target})
-    print(
-        f"Approved {commit[:7]} of {manifest.name} for {args.target} as {who} ({count} approval(s) recorded)"
-    )
+    entries = approvals_for(note, args.target)
+    if gate is not None:
+        count = len(count_people(gate.check(entries))[0])
+        what = "signed approval(s) verify"
+    else:
+        count = len({a.get("by") for a in (unexpired(entries, rule, now) if rule else entries)})
+        what = "approval(s) recorded"
+    signed = " (signed)" if "signature" in entry else ""
+    print(f"Approved {commit[:7]} of {manifest.name} for {args.target} as {who}{signed} ({count} {what})")
     return 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
+    """Record a rejection, signed when the invoker has a signing key. Targets that name `approvers`
+    honour only rejections that verify against the allowed signers at the commit."""
     from atmos_tasks.gitrepo import GitRepo
     from atmos_tasks.notes import union, update_note
     from atmos_tasks.promotion import REJECTIONS
     from atmos_tasks.record import actor
+    from atmos_tasks.signing import signed_entry, signing_key, stamp
 
     manifest = _manifest(args)
     repo = GitRepo(_repo_root(args))
     commit = _commit(repo, args.git_sha)
     who = actor(repo.ident())
-    entry = {"by": who, "at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "reason": args.reason}
+    key = signing_key(repo)
+    fields = {"by": who, "at": stamp(datetime.now(UTC)), "reason": args.reason}
+    entry = signed_entry(key if key.can_sign else None, "rejection", manifest.name, commit, fields)
+    signed_targets = [
+        name
+        for name, target in manifest.model.targets.items()
+        if target.promotion is not None and target.promotion.approvers is not None
+    ]
+    if "signature" not in entry and signed_targets:
+        sys.stderr.write(
+            f"warning: this rejection is not signed ({key.problem()}): {', '.join(signed_targets)} "
+            "count only signed rejections and will not honour it\n"
+        )
     update_note(
         repo, manifest.name, REJECTIONS, commit, {"rejections": [entry]}, union("rejections"), _remote(args)
     )
-    print(f"Rejected {commit[:7]} of {manifest.name}: {args.reason} (it will not be promoted)")
+    signed = " (signed)" if "signature" in entry else ""
+    print(f"Rejected {commit[:7]} of {manifest.name}{signed}: {args.reason} (it will not be promoted)")
     return 0
 
 

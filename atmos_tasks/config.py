@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.yamlio import load_data, locate_in_file
 
 LIST_MERGE_STRATEGIES = ("replace", "append", "merge")
+RECORD_SIGN = ("always", "if-available", "never")
+ALLOWED_SIGNERS = "allowed_signers"
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,10 @@ class RepoConfig:
     stack_excluded_paths: tuple[str, ...] = ()
     # A promotion reads another commit's files from a worktree, but works in the main checkout.
     work_root: Path | None = None
+    # The allowed-signers file (relative to the root), read from the commit an approval is for.
+    allowed_signers: str = ALLOWED_SIGNERS
+    # Whether deployment tags are signed with the deployer's Git signing key.
+    record_sign: str = "if-available"
 
     @property
     def work_root_path(self) -> Path:
@@ -102,6 +108,30 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
             ]
         )
     vendor = text(("vendor", "base_path"), None)
+    sign = text(("record", "sign"), "if-available") or "if-available"
+    if sign not in RECORD_SIGN:
+        raise AtmosError(
+            [
+                Problem(
+                    f"record.sign is {sign!r}",
+                    locate_in_file(path, "atmos.yaml", ("record", "sign")),
+                    f"use one of {', '.join(RECORD_SIGN)}",
+                )
+            ]
+        )
+    signers = text(("signing", "allowed_signers"), ALLOWED_SIGNERS) or ALLOWED_SIGNERS
+    problem = _signers_problem(signers)
+    if problem:
+        raise AtmosError(
+            [
+                Problem(
+                    f"signing.allowed_signers {signers!r} {problem}",
+                    locate_in_file(path, "atmos.yaml", ("signing", "allowed_signers")),
+                    "name a committed file inside the repository, e.g. allowed_signers (the default): "
+                    "changing who may approve must itself be a reviewed commit",
+                )
+            ]
+        )
     return RepoConfig(
         root=root,
         stacks_base=(base / (text(("stacks", "base_path"), "stacks") or "stacks")).resolve(),
@@ -116,7 +146,21 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         stack_included_paths=_paths(data, "included_paths"),
         stack_excluded_paths=_paths(data, "excluded_paths"),
         work_root=work_root,
+        allowed_signers=PurePosixPath(signers).as_posix(),
+        record_sign=sign,
     )
+
+
+def _signers_problem(path: str) -> str | None:
+    """Why a path cannot hold the allowed signers: it must be a committed file of the repository."""
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if not parts or path.startswith("/") or PurePosixPath(path).is_absolute():
+        return "must be a path relative to the repository"
+    if ".." in parts:
+        return "leaves the repository"
+    if parts[0] == ".atmos":
+        return "is under .atmos/, which is local working data and never committed"
+    return None
 
 
 def _paths(data: dict[str, Any], key: str) -> tuple[str, ...]:

@@ -24,11 +24,12 @@ from atmos_tasks.invocation import Invocation, RolloutOptions
 from atmos_tasks.manifest import (
     ComponentRef,
     Manifest,
+    Promotion,
     duration_seconds,
     list_manifest_paths,
     load_deployment,
 )
-from atmos_tasks.promotion import Source
+from atmos_tasks.promotion import ApprovalGate, Source
 from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
 from atmos_tasks.stacks import StackLoader
 from atmos_tasks.tracking import leaf, read_records
@@ -62,6 +63,8 @@ class TargetPlan:
     preview: bool = False
     # In a preview, the image each nixpack component stands for (`preview.choose_image`).
     preview_images: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
+    # `record.sign` of the working tree's atmos.yaml: whether the record task signs its tags.
+    record_sign: str = "if-available"
 
     @property
     def deployment(self) -> str:
@@ -86,6 +89,7 @@ class Workspace:
         self._variables_dirty = False
         self._tree: WorkingTree | None = None
         self._commit_times: dict[str, int] = {}
+        self.signing_checked = False
 
     def working_tree(self) -> WorkingTree:
         if self._tree is None:
@@ -279,6 +283,9 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 if plan.preview:
                     plan.preview_images = preview_images(workspace, plan)
             plan.remote = remote if executes else None
+            plan.record_sign = workspace.config.record_sign
+            if executes and plan.record_sign == "always" and not plan.preview:
+                check_signing_key(workspace)
             if plan.remote and not plan.dirty and not plan.preview:
                 mark_current(workspace, plan)
             if executes and plan.source is None and not plan.preview and not plan.images_only:
@@ -312,6 +319,18 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
             )
     workspace.save_caches()
     return plans
+
+
+def check_signing_key(workspace: Workspace) -> None:
+    """`record.sign: always`: refused before anything runs when the deployer cannot sign."""
+    from atmos_tasks.signing import SETUP_HINT, signing_key
+
+    if workspace.signing_checked:
+        return
+    problem = signing_key(workspace.repo).problem()
+    if problem:
+        raise refused(f"atmos.yaml asks for signed records (record.sign: always), and {problem}", SETUP_HINT)
+    workspace.signing_checked = True
 
 
 def implied_source(
@@ -387,29 +406,75 @@ def mark_current(workspace: Workspace, plan: TargetPlan) -> None:
             plan.jobs[ref] = dataclasses.replace(job, current=current)
 
 
+def approval_gate(
+    workspace: Workspace, deployment: str, target: str, commit: str, rule: Promotion | None, now: datetime
+) -> ApprovalGate | None:
+    """The signature checks of a target whose rule names `approvers`; None for any other target, so
+    a rollout without signed approvals reads no allowed signers and runs no ssh-keygen."""
+    if (
+        rule is None
+        or rule.approvers is None
+        or not rule.approvals_required
+        or rule.approval_method != "manual"
+    ):
+        return None
+    from atmos_tasks.record import actor
+    from atmos_tasks.signing import SignedApprovals
+
+    repo = workspace.repo
+    return SignedApprovals(
+        repo, workspace.config.allowed_signers, deployment, target, commit, rule, now, actor(repo.ident())
+    )
+
+
+def decide_approvals(
+    workspace: Workspace,
+    deployment: str,
+    target: str,
+    commit: str,
+    rule: Promotion | None,
+    options: RolloutOptions,
+    now: datetime,
+    gate: ApprovalGate | None,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The approvals a rollout of `commit` to `target` records, and who approved; refused (exit 3)
+    when the rule is not met. The same check on every route in: promotion, plain rollout, rollback."""
+    from atmos_tasks import promotion
+    from atmos_tasks.notes import read_note
+    from atmos_tasks.record import actor
+
+    if rule is None or not rule.approvals_required:
+        return [], []
+    repo = workspace.repo
+    existing = promotion.approvals_for(read_note(repo, deployment, promotion.APPROVALS, commit), target)
+    return promotion.decide_approvals(
+        deployment,
+        target,
+        commit,
+        rule,
+        existing,
+        actor(repo.ident()),
+        options.approve,
+        now,
+        promotion.ask_if_terminal(),
+        gate,
+    )
+
+
 def approve_direct(workspace: Workspace, plan: TargetPlan) -> None:
     """A plain rollout to a target whose rule asks for approvals only: the approvals of its commit."""
     from atmos_tasks import promotion
     from atmos_tasks.notes import read_note, union, update_note
-    from atmos_tasks.record import actor
 
     rule = plan.manifest.model.targets[plan.target].promotion
     if rule is None or rule.sources or not rule.approvals_required:
         return
     repo, deployment, commit = workspace.repo, plan.deployment, plan.git.sha
     now = datetime.now(UTC).replace(microsecond=0)
-    promotion.check_rejections(commit, read_note(repo, deployment, promotion.REJECTIONS, commit))
-    existing = promotion.approvals_for(read_note(repo, deployment, promotion.APPROVALS, commit), plan.target)
-    new, _approvers = promotion.decide_approvals(
-        deployment,
-        plan.target,
-        commit,
-        rule,
-        existing,
-        actor(repo.ident()),
-        plan.options.approve,
-        now,
-        promotion.ask_if_terminal(),
+    gate = approval_gate(workspace, deployment, plan.target, commit, rule, now)
+    promotion.check_rejections(commit, read_note(repo, deployment, promotion.REJECTIONS, commit), gate)
+    new, _approvers = decide_approvals(
+        workspace, deployment, plan.target, commit, rule, plan.options, now, gate
     )
     if new:
         update_note(
@@ -440,7 +505,6 @@ def compile_source(
     compiled from the deployed commit's own files, checked out in a worktree."""
     from atmos_tasks import promotion
     from atmos_tasks.notes import read_note, union, update_note
-    from atmos_tasks.record import actor
 
     if options.promote_from and options.git_sha:
         raise AtmosError.single(
@@ -463,20 +527,12 @@ def compile_source(
             rule = manifest.model.targets[target].promotion
             promotion.check_verified(source_target, commit, on_source)
             promotion.check_soak(source_target, target, commit, on_source, rule, now)
-            promotion.check_rejections(commit, read_note(repo, deployment, promotion.REJECTIONS, commit))
-            existing = promotion.approvals_for(
-                read_note(repo, deployment, promotion.APPROVALS, commit), target
+            gate = approval_gate(workspace, deployment, target, commit, rule, now)
+            promotion.check_rejections(
+                commit, read_note(repo, deployment, promotion.REJECTIONS, commit), gate
             )
-            source.approvals, source.approvers = promotion.decide_approvals(
-                deployment,
-                target,
-                commit,
-                rule,
-                existing,
-                actor(repo.ident()),
-                options.approve,
-                now,
-                promotion.ask_if_terminal(),
+            source.approvals, source.approvers = decide_approvals(
+                workspace, deployment, target, commit, rule, options, now, gate
             )
     else:
         found = repo.rev_parse(str(options.git_sha))
@@ -494,19 +550,9 @@ def compile_source(
             )
             # Approvals hold on every route into the target, a rollback included.
             rule = manifest.model.targets[target].promotion
-            existing = promotion.approvals_for(
-                read_note(repo, deployment, promotion.APPROVALS, commit), target
-            )
-            source.approvals, source.approvers = promotion.decide_approvals(
-                deployment,
-                target,
-                commit,
-                rule,
-                existing,
-                actor(repo.ident()),
-                options.approve,
-                now,
-                promotion.ask_if_terminal(),
+            gate = approval_gate(workspace, deployment, target, commit, rule, now)
+            source.approvals, source.approvers = decide_approvals(
+                workspace, deployment, target, commit, rule, options, now, gate
             )
     at_commit = workspace_at(workspace, commit)
     pinned = load_deployment(at_commit.config, deployment)

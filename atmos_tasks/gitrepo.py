@@ -155,6 +155,77 @@ class GitRepo:
         email = rest.split(">", 1)[0]
         return Ident(name.strip(), email)
 
+    def ident_and_config(self, prefixes: Sequence[str]) -> tuple[Ident, dict[str, str]]:
+        """Who is acting and the config values under `prefixes` (e.g. `gpg.`), from one `git var -l`.
+
+        Falls back to `ident` (which refuses an unknown identity, as Git does for a commit) when
+        Git had to make up an address.
+        """
+        text = self.run("var", "-l").stdout
+        values: dict[str, str] = {}
+        ident_line = ""
+        for line in text.splitlines():
+            key, sep, value = line.partition("=")
+            if not sep:
+                continue
+            if key == "GIT_COMMITTER_IDENT":
+                ident_line = value
+            elif key.lower().startswith(tuple(p.lower() for p in prefixes)):
+                values[key.lower()] = value  # the last one wins, as for Git
+        name, _, rest = ident_line.partition(" <")
+        email = rest.split(">", 1)[0]
+        if not ident_line or email.endswith(".(none)"):
+            return self.ident(), values
+        return Ident(name.strip(), email), values
+
+    def config_values(self, prefixes: Sequence[str]) -> dict[str, str]:
+        """Config values whose names start with one of `prefixes`, in one `git config` process."""
+        pattern = "^(" + "|".join(p.replace(".", "\\.") for p in prefixes) + ")"
+        proc = self.run("config", "-z", "--get-regexp", pattern, check=False)
+        values: dict[str, str] = {}
+        for entry in proc.stdout.split("\0"):
+            key, _, value = entry.partition("\n")
+            if key:
+                values[key.lower()] = value
+        return values
+
+    def file_at(self, commit: str, path: str) -> str | None:
+        """A file's text as `commit` has it (path relative to this checkout's root); None if absent."""
+        proc = self.run("cat-file", "blob", f"{commit}:./{path}", check=False)
+        return proc.stdout if proc.returncode == 0 else None
+
+    def read_objects(self, specs: Sequence[str]) -> dict[str, tuple[str, bytes] | None]:
+        """Object type and content of each spec (`<sha>`, `<commit>:./<path>`) from one `git cat-file
+        --batch`; None for a missing one."""
+        unique = list(dict.fromkeys(specs))
+        if not unique:
+            return {}
+        try:
+            proc = subprocess.run(
+                ["git", "cat-file", "--batch"],
+                cwd=self.root,
+                input="".join(f"{spec}\n" for spec in unique).encode(),
+                capture_output=True,
+                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+            )
+        except OSError:
+            raise not_a_repository(self.root) from None
+        if proc.returncode != 0:
+            raise GitError(("cat-file",), proc.returncode, proc.stderr.decode(errors="replace"))
+        out: dict[str, tuple[str, bytes] | None] = {}
+        data, at = proc.stdout, 0
+        for spec in unique:
+            end = data.index(b"\n", at)
+            line = data[at:end].decode(errors="replace")
+            at = end + 1
+            if line.endswith((" missing", " ambiguous")):
+                out[spec] = None
+                continue
+            _oid, kind, size = line.split(" ")
+            out[spec] = (kind, data[at : at + int(size)])
+            at += int(size) + 1
+        return out
+
     def for_each_ref(self, patterns: Iterable[str], fields: Sequence[str]) -> list[list[str]]:
         """One `git for-each-ref` over all patterns; each row holds the requested fields."""
         fmt = "%00".join(f"%({f})" for f in fields) + "%1e"

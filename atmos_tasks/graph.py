@@ -363,6 +363,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             },
         },
         images_deployed=not plan.images_only,
+        sign=plan.record_sign,
     )
     yield {
         "basename": "record",

@@ -22,6 +22,8 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    field_validator,
+    model_validator,
     with_config,
 )
 from typing_extensions import TypedDict
@@ -138,6 +140,38 @@ class Promotion(_Model):
     approval_method: Literal["manual", "ci"] = "manual"
     prevent_self_approval: bool = False
     min_soak: str | None = Field(default=None, pattern=DURATION.pattern)
+    # Who may approve: principals of the allowed-signers file at the deployed commit. With it, only
+    # signed approvals that verify there count; without it, approvals are self-asserted.
+    approvers: list[str] | None = None
+    # An approval older than this (from the time it was signed) no longer counts.
+    approvals_expire_after: str | None = Field(default=None, pattern=DURATION.pattern)
+
+    @field_validator("approvers")
+    @classmethod
+    def _principals(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
+        if not value:
+            raise ValueError("approvers is empty: name at least one principal of the allowed-signers file")
+        for name in value:
+            if not name or any(ch.isspace() or ch in ',"' for ch in name):
+                raise ValueError(f"approver {name!r} is not a principal (one name, no spaces or commas)")
+        return value
+
+    @model_validator(mode="after")
+    def _signed_rules(self) -> Promotion:
+        if self.approvers is not None and not self.approvals_required:
+            raise ValueError("approvers is set but the target requires no approval: add requires_approval")
+        if self.approvers is not None and self.approval_method == "ci":
+            raise ValueError(
+                "approvers apply to signed approvals (approval_method: manual); with approval_method: ci "
+                "the CI platform's gate decides who approves"
+            )
+        return self
+
+    @property
+    def approvals_expire_seconds(self) -> int | None:
+        return duration_seconds(self.approvals_expire_after) if self.approvals_expire_after else None
 
     @property
     def sources(self) -> list[str]:
@@ -365,6 +399,9 @@ _FIELD_HINTS = {
     "name": "use lower-case letters, digits and '-', starting with a letter or digit (e.g. 'api')",
     "requires_approval": "write true, false, or {count: N, prevent_self_approval: true}",
     "min_soak": "write a duration such as 30m, 2h or 1d12h",
+    "approvals_expire_after": "write a duration such as 12h or 7d",
+    "promotion": "see the promotion keys in docs/promotion.md",
+    "approvers": "list principals of the allowed-signers file, e.g. approvers: [alice@example.com]",
     "ttl": "write a duration such as 30m, 2h or 1d12h",
     "approval_method": "use manual (prompt on a terminal) or ci (the CI platform's approval gate)",
     "promote_by": "use digest or tag",

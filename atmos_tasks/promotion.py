@@ -12,12 +12,26 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, Protocol
 
 from atmos_tasks.errors import EXIT_REFUSED, AtmosError, Problem
 from atmos_tasks.manifest import Manifest, Promotion
 from atmos_tasks.tracking import ComponentState
+
+if TYPE_CHECKING:
+    from atmos_tasks.signing import Checked
+
+
+class ApprovalGate(Protocol):
+    """Signed approvals of one (deployment, target, commit): `signing.SignedApprovals`."""
+
+    def check(self, entries: list[dict[str, Any]], kind: str = "approval") -> list[Checked]: ...
+
+    def deployer(self) -> frozenset[str]: ...
+
+    def sign(self, method: str) -> dict[str, Any]: ...
+
 
 APPROVALS = "approvals"
 REJECTIONS = "rejections"
@@ -169,8 +183,19 @@ def check_soak(
         )
 
 
-def check_rejections(commit: str, rejections: dict[str, Any]) -> None:
-    entries = rejections.get("rejections", [])
+def check_rejections(commit: str, rejections: dict[str, Any], gate: ApprovalGate | None = None) -> None:
+    """Refuses a rejected commit. With a gate (a target with `approvers`), only rejections whose
+    signature verifies at the commit count; the others are named on stderr and ignored."""
+    entries = [e for e in rejections.get("rejections", []) if isinstance(e, dict)]
+    if gate is not None and entries:
+        checked = gate.check(entries, "rejection")
+        for item in checked:
+            if item.reason is not None:
+                sys.stderr.write(
+                    f"warning: ignoring the rejection of {commit[:7]} by {item.entry.get('by', '?')}: "
+                    f"{item.reason}\n"
+                )
+        entries = [item.entry for item in checked if item.reason is None]
     if entries:
         last = entries[-1]
         raise refused(
@@ -180,7 +205,15 @@ def check_rejections(commit: str, rejections: dict[str, Any]) -> None:
 
 
 def approvals_for(note: dict[str, Any], target: str) -> list[dict[str, Any]]:
-    return [a for a in note.get("approvals", []) if a.get("target") == target]
+    return [a for a in note.get("approvals", []) if isinstance(a, dict) and a.get("target") == target]
+
+
+def unexpired(entries: list[dict[str, Any]], promotion: Promotion, now: datetime) -> list[dict[str, Any]]:
+    """Self-asserted approvals younger than `approvals_expire_after` (all of them without it)."""
+    ttl = promotion.approvals_expire_seconds
+    if ttl is None:
+        return entries
+    return [a for a in entries if (at := _when(str(a.get("at", "")))) and now <= at + timedelta(seconds=ttl)]
 
 
 def in_ci() -> bool:
@@ -194,15 +227,31 @@ def ci_approval(target: str, now: datetime) -> dict[str, Any]:
         "at": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         "by": os.environ.get("GITHUB_ACTOR") or os.environ.get("GITLAB_USER_LOGIN") or "ci",
     }
+    # The platform's identity of the run that passed its gate: enough to find it again there.
     for key, variable in (
         ("run", "GITHUB_RUN_ID"),
+        ("run_attempt", "GITHUB_RUN_ATTEMPT"),
         ("workflow", "GITHUB_WORKFLOW"),
+        ("workflow_ref", "GITHUB_WORKFLOW_REF"),
         ("job", "GITHUB_JOB"),
+        ("repository", "GITHUB_REPOSITORY"),
+        ("ref", "GITHUB_REF"),
+        ("sha", "GITHUB_SHA"),
+        ("triggered_by", "GITHUB_TRIGGERING_ACTOR"),
         ("environment", "ATMOS_TASKS_ENVIRONMENT"),
         ("pipeline", "CI_PIPELINE_ID"),
+        ("project", "CI_PROJECT_PATH"),
+        ("job_id", "CI_JOB_ID"),
     ):
         if os.environ.get(variable):
             entry[key] = os.environ[variable]
+    if os.environ.get("GITHUB_RUN_ID") and os.environ.get("GITHUB_REPOSITORY"):
+        server = os.environ.get("GITHUB_SERVER_URL") or "https://github.com"
+        entry["run_url"] = (
+            f"{server}/{os.environ['GITHUB_REPOSITORY']}/actions/runs/{os.environ['GITHUB_RUN_ID']}"
+        )
+    elif os.environ.get("CI_JOB_URL"):
+        entry["run_url"] = os.environ["CI_JOB_URL"]
     return entry
 
 
@@ -216,10 +265,12 @@ def decide_approvals(
     approve_flag: bool,
     now: datetime,
     ask: Any = None,
+    gate: ApprovalGate | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """The approvals to record for this rollout and who approved; refuses when the rule is not met.
 
     `ask` is called (with a question) for a manual approval on a terminal; None means no terminal.
+    `gate` checks signed approvals: required when the rule names `approvers`.
     """
     if promotion is None or not promotion.approvals_required:
         return [], []
@@ -233,6 +284,11 @@ def decide_approvals(
             )
         approval = ci_approval(target, now)
         return [approval], [approval["by"]]
+    if promotion.approvers is not None:
+        if gate is None:
+            raise ValueError("a rule with approvers needs a gate that checks signatures")
+        return _decide_signed(deployment, target, commit, promotion, existing, approve_flag, ask, gate)
+    existing = unexpired(existing, promotion, now)
     self_excluded = promotion.self_approval_prevented
 
     def counted(entries: list[dict[str, Any]]) -> set[str]:
@@ -269,6 +325,76 @@ def decide_approvals(
             f"--git-sha {commit[:7]}",
         )
     return new, sorted(have)
+
+
+def _decide_signed(
+    deployment: str,
+    target: str,
+    commit: str,
+    promotion: Promotion,
+    existing: list[dict[str, Any]],
+    approve_flag: bool,
+    ask: Any,
+    gate: ApprovalGate,
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Count distinct people whose signed approvals verify at the commit; never the deployer's
+    with prevent_self_approval."""
+    from atmos_tasks.signing import count_people
+
+    need = promotion.approvals_required
+    self_excluded = promotion.self_approval_prevented
+    checked = gate.check(existing)
+    mine: frozenset[str] | None = None
+
+    def deployer() -> frozenset[str]:
+        nonlocal mine
+        if mine is None:
+            mine = gate.deployer()
+        return mine
+
+    approvers = ", ".join(promotion.approvers or [])
+    again = f"atmos-tasks approve {deployment} --target {target} --git-sha {commit[:7]}"
+    new: list[dict[str, Any]] = []
+
+    def add(method: str) -> None:
+        entry = gate.sign(method)
+        found = gate.check([entry])[0]
+        if found.reason is not None:
+            raise refused(
+                f"your approval of {commit[:7]} for {target} would not count: {found.reason}",
+                f"{target} counts approvals signed by {approvers} with a key the allowed signers list at "
+                f"{commit[:7]}",
+            )
+        new.append(entry)
+        checked.append(found)
+
+    if approve_flag:
+        if self_excluded:
+            raise refused(
+                f"{target} does not accept its deployer's approval (prevent_self_approval), so --approve "
+                "does not count",
+                f"ask {need} other approver(s) ({approvers}): {again}",
+            )
+        add("rollout")
+    kept, own = count_people(checked, deployer() if self_excluded else frozenset())
+    may_ask = not self_excluded and not count_people(checked, deployer())[1]
+    if len(kept) < need and may_ask and ask is not None:
+        if not ask(f"Approve deploying {commit[:7]} of {deployment} to {target}? [y/N] "):
+            raise refused(f"deploying {commit[:7]} to {target} was not approved", "answer y to approve")
+        add("manual")
+        kept, own = count_people(checked, frozenset())
+    if len(kept) < need:
+        found = ", ".join(group[0].shown for group in kept) or "none"
+        notes = [f"{group[0].shown}'s is the deployer's own (prevent_self_approval)" for group in own]
+        notes += [f"{item.shown}'s: {item.reason}" for item in checked if item.reason is not None]
+        refusals = f"; not counted: {'; '.join(notes)}" if notes else ""
+        yourself = "; or approve it yourself with --approve (or on a terminal)" if may_ask else ""
+        raise refused(
+            f"{target} requires {need} signed approval(s) of {commit[:7]} from distinct approvers, found "
+            f"{len(kept)} ({found}){refusals}",
+            f"ask an approver ({approvers}) to run: {again}{yourself}",
+        )
+    return new, sorted(group[0].shown for group in kept)
 
 
 def terminal_ask(question: str) -> bool:
@@ -360,10 +486,12 @@ def promotion_status(
     states: dict[tuple[str, str, str], ComponentState],
     notes: Any,
     now: datetime,
+    gates: Any = None,
 ) -> dict[str, Any]:
     """For each target: what it runs, what each of its sources could promote, and what blocks it.
 
-    `notes(namespace, commit)` reads a note document.
+    `notes(namespace, commit)` reads a note document; `gates(target, commit)` the `ApprovalGate` of
+    a target with `approvers` (signed approvals are counted only when they verify).
     """
     deployment = manifest.name
     out: dict[str, Any] = {"deployment": deployment, "targets": {}}
@@ -382,10 +510,17 @@ def promotion_status(
                     candidate["blocked_by"].append(f"{name} already runs {commit[:7]}")
                 check_verified(source, commit, on_source)
                 check_soak(source, name, commit, on_source, rule, now)
-                check_rejections(commit, notes(REJECTIONS, commit))
+                signed = rule is not None and rule.approvers is not None and gates is not None
+                gate = gates(name, commit) if signed else None
+                check_rejections(commit, notes(REJECTIONS, commit), gate)
                 if rule and rule.approvals_required and rule.approval_method == "manual":
                     approvals = approvals_for(notes(APPROVALS, commit), name)
-                    have = len({a["by"] for a in approvals})
+                    if gate is not None:
+                        from atmos_tasks.signing import count_people
+
+                        have = len(count_people(gate.check(approvals))[0])
+                    else:
+                        have = len({a.get("by") for a in unexpired(approvals, rule, now)})
                     candidate["approvals"] = {"required": rule.approvals_required, "recorded": have}
                     if have < rule.approvals_required:
                         candidate["blocked_by"].append(

@@ -149,7 +149,67 @@ def _check_target_anywhere(repo: GitRepo, config: RepoConfig, target: str) -> No
     )
 
 
-def _entry(state: ComponentState) -> dict[str, Any]:
+NOT_SIGNED = {"status": "unverified", "reason": "not signed"}
+
+
+def signatures(repo: GitRepo, records: Iterable[DeploymentRecord]) -> dict[str, dict[str, Any]]:
+    """Tag object → its signature's state (`signing.tag_signature`), checked against the allowed
+    signers at the commit each record deployed. Unsigned records cost nothing; signed ones one
+    `git cat-file --batch` for all, and ssh-keygen only for results not cached in .atmos/cache."""
+    signed = {r.tag_object: r for r in records if r.signed and r.tag_object}
+    if not signed:
+        return {}
+    import hashlib
+    import json
+    import os
+
+    from atmos_tasks.config import load_config
+    from atmos_tasks.signing import AllowedSigners, tag_signature
+
+    path = load_config(repo.root).allowed_signers
+    specs = {obj: f"{record.git_sha}:./{path}" for obj, record in signed.items()}
+    objects = repo.read_objects([*signed, *specs.values()])
+    cache_path = repo.root / ".atmos" / "cache" / "signatures.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    cache = cache if isinstance(cache, dict) else {}
+    found: dict[str, dict[str, Any]] = {}
+    changed = False
+    for obj in signed:
+        tag = objects.get(obj)
+        signers_object = objects.get(specs[obj])
+        text = signers_object[1].decode("utf-8", "replace") if signers_object else None
+        key = f"{obj}:{hashlib.sha256((text or '').encode()).hexdigest()[:16] if text is not None else '-'}"
+        if isinstance(cache.get(key), dict):
+            found[obj] = cache[key]
+            continue
+        if tag is None:
+            found[obj] = {"status": "unverified", "reason": "the tag object is missing"}
+            continue
+        found[obj] = cache[key] = tag_signature(
+            tag[1], AllowedSigners.parse(text) if text is not None else None
+        )
+        changed = True
+    if changed:
+        try:
+            cache_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cache, sort_keys=True))
+            os.replace(tmp, cache_path)
+        except OSError:
+            pass  # a cache only
+    return found
+
+
+def _signature(record: DeploymentRecord | None, checked: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    if record is None or not record.tag_object:
+        return dict(NOT_SIGNED)
+    return dict(checked.get(record.tag_object, NOT_SIGNED))
+
+
+def _entry(state: ComponentState, checked: dict[str, dict[str, Any]]) -> dict[str, Any]:
     current = state.current
     latest = state.latest
     shown = current or latest
@@ -161,6 +221,7 @@ def _entry(state: ComponentState) -> dict[str, Any]:
         "type": shown.type if shown else None,
         "tag": shown.tag if shown else None,
         "inputs_hash": shown.inputs_hash if shown else None,
+        "signature": _signature(shown, checked),
     }
     if shown and shown.image:
         entry["image"] = shown.image
@@ -184,11 +245,12 @@ def status(repo: GitRepo, deployment: str | None = None, target: str | None = No
     else:
         states = read_records(repo, deployment, target)
     check_scope(repo, states, deployment, target)
+    checked = signatures(repo, [r for s in states.values() if (r := s.current or s.latest) is not None])
     out: dict[str, Any] = {}
     for (dep, tgt, component), state in sorted(states.items()):
         if state.git_sha is None and not state.history:
             continue
-        out.setdefault(dep, {}).setdefault(tgt, {})[component] = _entry(state)
+        out.setdefault(dep, {}).setdefault(tgt, {})[component] = _entry(state, checked)
     return out
 
 
@@ -223,10 +285,12 @@ def history(
         if until is not None and (when is None or when > until):
             continue
         groups.setdefault((record.timestamp, record.git_sha, record.deployed_by), []).append(record)
+    ordered = sorted(groups.items(), key=lambda kv: kv[0][0], reverse=True)
+    if limit is not None:
+        ordered = ordered[:limit]
+    checked = signatures(repo, [r for _key, members in ordered for r in members])
     rollouts = []
-    for (timestamp, git_sha, deployed_by), members in sorted(
-        groups.items(), key=lambda kv: kv[0][0], reverse=True
-    ):
+    for (timestamp, git_sha, deployed_by), members in ordered:
         members.sort(key=lambda r: r.component)
         statuses = {r.status for r in members}
         overall = "failed" if "failed" in statuses else "rollback" if "rollback" in statuses else "success"
@@ -246,12 +310,22 @@ def history(
                         "tag": r.tag,
                         "inputs_hash": r.inputs_hash,
                         "image": r.image,
+                        "signature": _signature(r, checked),
                     }.items()
                     if value is not None
                 }
                 for r in members
             },
         }
+        states_seen = {c["signature"]["status"] for c in rollout["components"].values()}
+        rollout["signature"] = (
+            "bad" if "bad" in states_seen else "verified" if states_seen == {"verified"} else "unverified"
+        )
+        signers = sorted(
+            {c["signature"]["by"] for c in rollout["components"].values() if "by" in c["signature"]}
+        )
+        if signers:
+            rollout["signed_by"] = ", ".join(signers)
         for key in ("promoted_from", "rollback_of"):
             value = getattr(first, key)
             if value:
@@ -259,6 +333,4 @@ def history(
         if first.metadata:
             rollout["metadata"] = first.metadata
         rollouts.append(rollout)
-    if limit is not None:
-        rollouts = rollouts[:limit]
     return {"deployment": deployment, "target": target, "rollouts": rollouts}

@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
@@ -31,6 +31,9 @@ from atmos_tasks.tracking import (
     tag_name,
     tag_stamp,
 )
+
+if TYPE_CHECKING:
+    from atmos_tasks.signing import SigningKey
 
 
 class RolloutFailed(TaskFailed):
@@ -65,6 +68,8 @@ class RecordSpec:
     # False for a build run (`build:<dep>:<target>`): its images are built, not deployed (the
     # components that run them did not apply), so only the Terraform components it applied get records.
     images_deployed: bool = True
+    # `record.sign` of atmos.yaml: always | if-available | never.
+    sign: str = "if-available"
 
 
 @dataclass
@@ -235,6 +240,14 @@ def tag_bodies(
     return bodies
 
 
+def sign_bodies(bodies: dict[str, str], key: SigningKey) -> dict[str, str]:
+    """Each tag object with its SSH signature appended, as `git tag -s` writes it (namespace `git`:
+    `git verify-tag` checks it)."""
+    from atmos_tasks.signing import TAG_NAMESPACE
+
+    return {name: body + key.sign(body.encode("utf-8"), TAG_NAMESPACE) for name, body in bodies.items()}
+
+
 def write_records(
     repo: GitRepo,
     decision: Decision,
@@ -242,14 +255,18 @@ def write_records(
     now: datetime,
     states: dict[tuple[str, str, str], ComponentState],
     remote: str | None = None,
+    key: SigningKey | None = None,
 ) -> list[str]:
     """Tag objects first (unreachable until referenced), then every ref in one transaction.
 
     With a remote, the remote is written first, atomically and only if it still holds what this
     rollout started from (leases); the local refs follow. A lost race writes nothing anywhere.
+    With a `key`, the tags are signed (`SigningError` when it cannot sign: nothing is written).
     """
     names = tag_names(decision.records, states, now)
     bodies = tag_bodies(decision.records, names, ident, now)
+    if key is not None:
+        bodies = sign_bodies(bodies, key)
     shas = repo.write_objects("tag", list(bodies.values()))
     updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(bodies, shas, strict=True)]
     updates += [RefUpdate(ref, new, old) for ref, new, old in decision.ref_updates]
@@ -271,10 +288,21 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     if spec.allow_dirty and spec.dirty:
         metadata["allow_dirty"] = True
     needs_ident = any((outcomes[n][1].get("status") in ("applied", "failed")) for _k, n in spec.components)
-    ident = repo.ident() if needs_ident else Ident("", "")
+    ident, key = _ident_and_key(repo, spec.sign) if needs_ident else (Ident("", ""), None)
     decision = decide(spec, outcomes, states, actor(ident), now, metadata)
+    signing_error = None
     try:
-        tags = write_records(repo, decision, ident, now, states, spec.remote) if decision.records else []
+        tags: list[str] = []
+        if decision.records and key is not None:
+            from atmos_tasks.signing import SigningError
+
+            try:
+                tags = write_records(repo, decision, ident, now, states, spec.remote, key)
+            except SigningError as err:
+                # What was applied is recorded all the same: unsigned, and said so.
+                signing_error = str(err)
+        if decision.records and not tags:
+            tags = write_records(repo, decision, ident, now, states, spec.remote)
     except RefRaceError as err:
         where = f"on {spec.remote}" if spec.remote else "locally"
         return RolloutRefused(
@@ -302,6 +330,10 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     }
     if not spec.images_deployed:
         summary["kind"] = "build"
+    if tags and key is not None and signing_error is None:
+        summary["signed"] = True
+    if signing_error is not None:
+        summary["signing_error"] = signing_error
     # Notes follow the refs. Each is written when missing, not only when a ref moved, so a run
     # killed between the refs and its notes is finished by the next run of the same rollout.
     if not spec.dirty and spec.images_deployed:
@@ -323,8 +355,10 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         from atmos_tasks.notes import publish_notes
 
         # Build tasks write their notes locally (they have no remote): other clones promote from them.
+        # The SBOM too: a run killed after writing it here and before pushing it left it only here,
+        # and a re-run finds it recorded and does not write it again.
         try:
-            publish_notes(repo, spec.deployment, (BUILDS, TESTS), spec.remote)
+            publish_notes(repo, spec.deployment, (BUILDS, TESTS, SBOM), spec.remote)
         except Exception as err:  # the records stand; the next run with this remote pushes the notes
             summary["notes_error"] = f"{type(err).__name__}: {err}"
     from atmos_tasks import cancel
@@ -340,7 +374,30 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         names = ", ".join(decision.failed)
         what = "rollout" if spec.images_deployed else "build"
         return RolloutFailed(f"{what} of {spec.deployment} to {spec.target} failed: {names}", summary)
+    if signing_error is not None and spec.sign == "always":
+        return RolloutFailed(
+            f"the records of {spec.deployment}/{spec.target} are not signed (record.sign: always): "
+            f"{signing_error}",
+            summary,
+        )
     return summary
+
+
+def _ident_and_key(repo: GitRepo, sign: str) -> tuple[Ident, SigningKey | None]:
+    """Who deploys, and the key their tags are signed with: one Git process for both, and no
+    ssh-keygen at all when no SSH signing key is configured."""
+    if sign == "never":
+        return repo.ident(), None
+    from atmos_tasks.signing import CONFIG_PREFIXES, SigningKey
+
+    ident, values = repo.ident_and_config(CONFIG_PREFIXES)
+    key = SigningKey.from_config(values)
+    if key.can_sign:
+        return ident, key
+    if sign == "always":
+        # Checked before the rollout ran; a key gone since is a signing error, recorded unsigned.
+        return ident, key
+    return ident, None
 
 
 SBOM = "sbom"

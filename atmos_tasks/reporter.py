@@ -330,6 +330,8 @@ class RolloutReporter:
             self._line(f"    [yellow]SBOM not recorded[/]: {unrecorded}")
         if summary.get("notes_error"):
             self._line(f"    [yellow]build records not pushed[/]: {summary['notes_error']}")
+        if summary.get("signing_error"):
+            self._line(f"    [yellow]records not signed[/]: {summary['signing_error']}")
 
 
 def _summary_row(component: str, steps: dict[str, tuple[Any, str]]) -> dict[str, str]:

@@ -110,6 +110,9 @@ class DeploymentRecord:
     image: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     tag: str | None = None
+    # Not part of the message: the tag object's id, and whether a signature follows the message.
+    tag_object: str | None = None
+    signed: bool = False
 
     def to_message(self) -> str:
         lines = []
@@ -138,11 +141,25 @@ def _yaml_value(value: Any) -> str:
     return json.dumps(text)
 
 
-def parse_message(text: str, tag: str | None = None) -> DeploymentRecord | None:
+# Where a signed tag's signature starts (`git tag -s`, or the record task's own signing).
+_SIGNATURE = re.compile(r"^-----BEGIN (?:SSH SIGNATURE|PGP SIGNATURE|SIGNED MESSAGE)-----$", re.MULTILINE)
+
+
+def unsigned(text: str) -> tuple[str, bool]:
+    """A tag message without the signature block Git appends to it, and whether there was one."""
+    found = _SIGNATURE.search(text)
+    return (text[: found.start()], True) if found else (text, False)
+
+
+def parse_message(
+    text: str, tag: str | None = None, tag_object: str | None = None
+) -> DeploymentRecord | None:
     """Read a tag message written by `to_message`; None when it is not a deployment record.
 
-    A line parser, not a YAML parser: status and history read thousands of these per call.
+    A line parser, not a YAML parser: status and history read thousands of these per call. A
+    signature block after the message is not part of it.
     """
+    text, signed = unsigned(text)
     _, sep, body = text.partition("\n---\n")
     if not sep:
         return None
@@ -181,6 +198,8 @@ def parse_message(text: str, tag: str | None = None) -> DeploymentRecord | None:
         image=values.get("image"),
         metadata=values.get("metadata", {}),
         tag=tag,
+        tag_object=tag_object,
+        signed=signed,
     )
 
 
@@ -211,10 +230,11 @@ def rollout_message(records: list[DeploymentRecord]) -> str:
     return ROLLOUT_HEADER + "\n".join(lines) + "\n"
 
 
-def parse_rollout(text: str, tag: str | None = None) -> list[DeploymentRecord]:
+def parse_rollout(text: str, tag: str | None = None, tag_object: str | None = None) -> list[DeploymentRecord]:
     """The per-component records a target rollout record stands for (`changes: none` each)."""
     if "\nkind: Rollout\n" not in text[:80]:
         return []
+    text, signed = unsigned(text)
     _, sep, body = text.partition("\n---\n")
     if not sep:
         return []
@@ -254,6 +274,8 @@ def parse_rollout(text: str, tag: str | None = None) -> list[DeploymentRecord]:
                 image=entry.get("image"),
                 metadata=dict(metadata or {}),
                 tag=tag,
+                tag_object=tag_object,
+                signed=signed,
             )
         )
     return records
@@ -313,7 +335,7 @@ def read_records(
             parts = refname[len(tag_prefix) :].split("/")
             if len(parts) != 4:
                 continue
-            record = parse_message(contents, refname[len("refs/tags/") :])
+            record = parse_message(contents, refname[len("refs/tags/") :], objectname)
             if record is None:
                 continue
             key = (parts[0], parts[1], unleaf(parts[2]))
@@ -322,7 +344,7 @@ def read_records(
             parts = refname[len(rollout_prefix) :].split("/")
             if len(parts) != 3:
                 continue
-            for record in parse_rollout(contents, refname[len("refs/tags/") :]):
+            for record in parse_rollout(contents, refname[len("refs/tags/") :], objectname):
                 if (record.deployment, record.target) != (parts[0], parts[1]):
                     continue  # a record only speaks for the target its tag is filed under
                 key = (parts[0], parts[1], record.component)
