@@ -1,0 +1,5 @@
+"""gomplate functions (placeholder)."""
+
+from .funcs import GoFunc
+
+GOMPLATE: dict[str, GoFunc] = {}

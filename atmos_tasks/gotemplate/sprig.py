@@ -1,0 +1,5 @@
+"""Sprig functions (placeholder, filled below)."""
+
+from .funcs import GoFunc
+
+SPRIG: dict[str, GoFunc] = {}
