@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextvars
-import os
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from functools import lru_cache
@@ -14,6 +12,7 @@ from .executor import State
 from .funcs import GoFunc, from_callable
 from .gofmt import quote
 from .parser import Tree, parse_trees
+from .runtime import ENV, NOW
 
 MISSING_KEY_OPTIONS = {"default": "default", "invalid": "default", "zero": "zero", "error": "error"}
 
@@ -23,40 +22,36 @@ ATMOS_MISSING_KEY = "error"
 
 FuncArg = Mapping[str, Callable[..., Any] | GoFunc] | None
 
-_now: contextvars.ContextVar[datetime | None] = contextvars.ContextVar("gotemplate_now", default=None)
-_env: contextvars.ContextVar[Mapping[str, str] | None] = contextvars.ContextVar(
-    "gotemplate_env", default=None
-)
+
+LIBRARIES = ("atmos", "go")
 
 
-def current_now() -> datetime:
-    """The clock functions read: the `now` a render was given, else the local time."""
-    value = _now.get()
-    return value if value is not None else datetime.now().astimezone()
+@lru_cache(maxsize=2)
+def standard_funcs(library: str = "atmos") -> dict[str, GoFunc]:
+    """The functions a template can call before any of its own.
 
-
-def current_env() -> Mapping[str, str]:
-    value = _env.get()
-    return value if value is not None else os.environ
-
-
-@lru_cache(maxsize=1)
-def standard_funcs() -> dict[str, GoFunc]:
-    """Go's builtins, then gomplate's functions, then Sprig's (Sprig wins, as in Atmos)."""
+    "atmos": Go's builtins, overridden by gomplate's functions, overridden by Sprig's (the order
+    in which Atmos assembles its FuncMap, so `slice` is Sprig's and `default` is Sprig's).
+    "go": text/template's builtins alone.
+    """
     from .builtins import BUILTINS
-    from .gomplate import GOMPLATE
-    from .sprig import SPRIG
 
+    if library not in LIBRARIES:
+        raise ValueError(f"unknown function library {library!r} (one of {', '.join(LIBRARIES)})")
     funcs = dict(BUILTINS)
-    funcs.update(GOMPLATE)
-    funcs.update(SPRIG)
+    if library == "atmos":
+        from .gomplate import GOMPLATE
+        from .sprig import SPRIG
+
+        funcs.update(GOMPLATE)
+        funcs.update(SPRIG)
     return funcs
 
 
-def _func_map(funcs: FuncArg) -> dict[str, GoFunc]:
+def _func_map(funcs: FuncArg, library: str) -> dict[str, GoFunc]:
     if not funcs:
-        return standard_funcs()
-    merged = dict(standard_funcs())
+        return standard_funcs(library)
+    merged = dict(standard_funcs(library))
     for name, fn in funcs.items():
         merged[name] = from_callable(fn)
     return merged
@@ -87,12 +82,13 @@ class Template:
         name: str = "",
         funcs: FuncArg = None,
         delims: tuple[str, str] = ("{{", "}}"),
+        library: str = "atmos",
     ) -> None:
         left, right = delims
         self.name = name
         self.text = text
         self.delims = (left or "{{", right or "}}")
-        self._funcs = _func_map(funcs)
+        self._funcs = _func_map(funcs, library)
         names = frozenset(self._funcs)
         self._trees = _parse_cached(name, text, self.delims[0], self.delims[1], names)
 
@@ -120,8 +116,8 @@ class Template:
             raise TemplateError(message, name=self.name, template=target, reason=message)
         out: list[str] = []
         state = State(self._trees, self._funcs, MISSING_KEY_OPTIONS[missing_key], target, out, data)
-        now_token = _now.set(now)
-        env_token = _env.set(env)
+        now_token = NOW.set(now)
+        env_token = ENV.set(env)
         try:
             state.walk(data, tree.root)
         except RecursionError:
@@ -130,16 +126,21 @@ class Template:
                 message, name=self.name, template=target, reason="nesting too deep to execute"
             ) from None
         finally:
-            _now.reset(now_token)
-            _env.reset(env_token)
+            NOW.reset(now_token)
+            ENV.reset(env_token)
         return "".join(out)
 
 
 def parse(
-    text: str, *, name: str = "", funcs: FuncArg = None, delims: tuple[str, str] = ("{{", "}}")
+    text: str,
+    *,
+    name: str = "",
+    funcs: FuncArg = None,
+    delims: tuple[str, str] = ("{{", "}}"),
+    library: str = "atmos",
 ) -> Template:
-    """Parse a template (cached by text, name, delimiters and function names)."""
-    return Template(text, name=name, funcs=funcs, delims=delims)
+    """Parse a template (the parse is cached by text, name, delimiters and function names)."""
+    return Template(text, name=name, funcs=funcs, delims=delims, library=library)
 
 
 def render(
@@ -152,12 +153,19 @@ def render(
     delims: tuple[str, str] = ("{{", "}}"),
     now: datetime | None = None,
     env: Mapping[str, str] | None = None,
+    library: str = "atmos",
 ) -> str:
-    """Render a Go template over Python data. A text without the left delimiter comes back as is."""
+    """Render a Go template over Python data. A text without the left delimiter comes back as is.
+
+    `missing_key` is Go's `missingkey` option ("default", "zero" or "error"; Atmos itself uses
+    ATMOS_MISSING_KEY), `now` the clock of `now`/`date` (a timezone-aware datetime), `env` the
+    environment of `env`/`expandenv`/`env.Getenv`, `funcs` extra functions (they override the
+    library's), `library` "atmos" (Go + gomplate + Sprig) or "go" (Go's builtins only).
+    """
     if (delims[0] or "{{") not in text:
         if missing_key not in MISSING_KEY_OPTIONS:
             raise ValueError(f"unrecognized option: missingkey={missing_key}")
         return text
-    return Template(text, name=name, funcs=funcs, delims=delims).execute(
+    return Template(text, name=name, funcs=funcs, delims=delims, library=library).execute(
         data, missing_key=missing_key, now=now, env=env
     )
