@@ -222,7 +222,7 @@ class Lexer:
         char = self.peek()
         if char == "" or is_space(char) or char in ".,|:)(":
             return True
-        return char == self.right[0]
+        return self.input.startswith(self.right, self.pos)
 
 
 # --- states ----------------------------------------------------------------------------------
@@ -295,7 +295,7 @@ def lex_comment(lx: Lexer) -> State | None:
 
 
 def lex_right_delim(lx: Lexer) -> State | None:
-    trim = _has_right_trim(lx.input, lx.pos)
+    _, trim = lx.at_right_delim()
     if trim:
         lx.pos += 2
         lx.ignore()
