@@ -71,29 +71,91 @@ LEX_TESTS = [
     (
         "dots",
         "{{.x . .2 .x.y.z}}",
-        [L, (T.FIELD, ".x"), SP, (T.DOT, "."), SP, (T.NUMBER, ".2"), SP]
-        + [(T.FIELD, ".x"), (T.FIELD, ".y"), (T.FIELD, ".z"), R, EOF],
+        [
+            L,
+            (T.FIELD, ".x"),
+            SP,
+            (T.DOT, "."),
+            SP,
+            (T.NUMBER, ".2"),
+            SP,
+            (T.FIELD, ".x"),
+            (T.FIELD, ".y"),
+            (T.FIELD, ".z"),
+            R,
+            EOF,
+        ],
     ),
     (
         "keywords",
         "{{range if else end with}}",
-        [L, (T.RANGE, "range"), SP, (T.IF, "if"), SP, (T.ELSE, "else"), SP, (T.END, "end"), SP]
-        + [(T.WITH, "with"), R, EOF],
+        [
+            L,
+            (T.RANGE, "range"),
+            SP,
+            (T.IF, "if"),
+            SP,
+            (T.ELSE, "else"),
+            SP,
+            (T.END, "end"),
+            SP,
+            (T.WITH, "with"),
+            R,
+            EOF,
+        ],
     ),
     (
         "variables",
         "{{$c := printf $ $hello $23 $ $var.Field .Method}}",
-        [L, (T.VARIABLE, "$c"), SP, (T.DECLARE, ":="), SP, (T.IDENTIFIER, "printf"), SP]
-        + [(T.VARIABLE, "$"), SP, (T.VARIABLE, "$hello"), SP, (T.VARIABLE, "$23"), SP, (T.VARIABLE, "$"), SP]
-        + [(T.VARIABLE, "$var"), (T.FIELD, ".Field"), SP, (T.FIELD, ".Method"), R, EOF],
+        [
+            L,
+            (T.VARIABLE, "$c"),
+            SP,
+            (T.DECLARE, ":="),
+            SP,
+            (T.IDENTIFIER, "printf"),
+            SP,
+            (T.VARIABLE, "$"),
+            SP,
+            (T.VARIABLE, "$hello"),
+            SP,
+            (T.VARIABLE, "$23"),
+            SP,
+            (T.VARIABLE, "$"),
+            SP,
+            (T.VARIABLE, "$var"),
+            (T.FIELD, ".Field"),
+            SP,
+            (T.FIELD, ".Method"),
+            R,
+            EOF,
+        ],
     ),
     ("variable invocation", "{{$x 23}}", [L, (T.VARIABLE, "$x"), SP, (T.NUMBER, "23"), R, EOF]),
     (
         "pipeline",
         'intro {{echo hi 1.2 |noargs|args 1 "hi"}} outro',
-        [(T.TEXT, "intro "), L, (T.IDENTIFIER, "echo"), SP, (T.IDENTIFIER, "hi"), SP, (T.NUMBER, "1.2"), SP]
-        + [PIPE, (T.IDENTIFIER, "noargs"), PIPE, (T.IDENTIFIER, "args"), SP, (T.NUMBER, "1"), SP]
-        + [(T.STRING, '"hi"'), R, (T.TEXT, " outro"), EOF],
+        [
+            (T.TEXT, "intro "),
+            L,
+            (T.IDENTIFIER, "echo"),
+            SP,
+            (T.IDENTIFIER, "hi"),
+            SP,
+            (T.NUMBER, "1.2"),
+            SP,
+            PIPE,
+            (T.IDENTIFIER, "noargs"),
+            PIPE,
+            (T.IDENTIFIER, "args"),
+            SP,
+            (T.NUMBER, "1"),
+            SP,
+            (T.STRING, '"hi"'),
+            R,
+            (T.TEXT, " outro"),
+            EOF,
+        ],
     ),
     (
         "declaration",
@@ -103,8 +165,20 @@ LEX_TESTS = [
     (
         "2 declarations",
         "{{$v , $w := 3}}",
-        [L, (T.VARIABLE, "$v"), SP, (T.CHAR, ","), SP, (T.VARIABLE, "$w"), SP, (T.DECLARE, ":="), SP]
-        + [(T.NUMBER, "3"), R, EOF],
+        [
+            L,
+            (T.VARIABLE, "$v"),
+            SP,
+            (T.CHAR, ","),
+            SP,
+            (T.VARIABLE, "$w"),
+            SP,
+            (T.DECLARE, ":="),
+            SP,
+            (T.NUMBER, "3"),
+            R,
+            EOF,
+        ],
     ),
     (
         "field of parenthesized expression",
@@ -200,18 +274,33 @@ def test_delims_and_markers() -> None:  # TestDelimsAndMarkers
         ("", [(T.EOF, 0, "", 1)]),
         (
             "{{,@%#}}",
-            [(T.LEFT_DELIM, 0, "{{", 1), (T.CHAR, 2, ",", 1), (T.CHAR, 3, "@", 1), (T.CHAR, 4, "%", 1)]
-            + [(T.CHAR, 5, "#", 1), (T.RIGHT_DELIM, 6, "}}", 1), (T.EOF, 8, "", 1)],
+            [
+                (T.LEFT_DELIM, 0, "{{", 1),
+                (T.CHAR, 2, ",", 1),
+                (T.CHAR, 3, "@", 1),
+                (T.CHAR, 4, "%", 1),
+                (T.CHAR, 5, "#", 1),
+                (T.RIGHT_DELIM, 6, "}}", 1),
+                (T.EOF, 8, "", 1),
+            ],
         ),
         (
             "0123{{hello}}xyz",
-            [(T.TEXT, 0, "0123", 1), (T.LEFT_DELIM, 4, "{{", 1), (T.IDENTIFIER, 6, "hello", 1)]
-            + [(T.RIGHT_DELIM, 11, "}}", 1), (T.TEXT, 13, "xyz", 1), (T.EOF, 16, "", 1)],
+            [
+                (T.TEXT, 0, "0123", 1),
+                (T.LEFT_DELIM, 4, "{{", 1),
+                (T.IDENTIFIER, 6, "hello", 1),
+                (T.RIGHT_DELIM, 11, "}}", 1),
+                (T.TEXT, 13, "xyz", 1),
+                (T.EOF, 16, "", 1),
+            ],
         ),
         (
             "{{x -}}\n{{y}}",
-            [(T.LEFT_DELIM, 0, "{{", 1), (T.IDENTIFIER, 2, "x", 1), (T.RIGHT_DELIM, 5, "}}", 1)]
-            + [
+            [
+                (T.LEFT_DELIM, 0, "{{", 1),
+                (T.IDENTIFIER, 2, "x", 1),
+                (T.RIGHT_DELIM, 5, "}}", 1),
                 (T.LEFT_DELIM, 8, "{{", 2),
                 (T.IDENTIFIER, 10, "y", 2),
                 (T.RIGHT_DELIM, 11, "}}", 2),
@@ -220,8 +309,10 @@ def test_delims_and_markers() -> None:  # TestDelimsAndMarkers
         ),
         (
             "{{x}}\n{{- y}}",
-            [(T.LEFT_DELIM, 0, "{{", 1), (T.IDENTIFIER, 2, "x", 1), (T.RIGHT_DELIM, 3, "}}", 1)]
-            + [
+            [
+                (T.LEFT_DELIM, 0, "{{", 1),
+                (T.IDENTIFIER, 2, "x", 1),
+                (T.RIGHT_DELIM, 3, "}}", 1),
                 (T.LEFT_DELIM, 6, "{{", 2),
                 (T.IDENTIFIER, 10, "y", 2),
                 (T.RIGHT_DELIM, 11, "}}", 2),
@@ -230,9 +321,16 @@ def test_delims_and_markers() -> None:  # TestDelimsAndMarkers
         ),
         (
             '{{/*\n*/}}\n{{undefinedFunction "test"}}',
-            [(T.COMMENT, 2, "/*\n*/", 1), (T.TEXT, 9, "\n", 2), (T.LEFT_DELIM, 10, "{{", 3)]
-            + [(T.IDENTIFIER, 12, "undefinedFunction", 3), (T.SPACE, 29, " ", 3), (T.STRING, 30, '"test"', 3)]
-            + [(T.RIGHT_DELIM, 36, "}}", 3), (T.EOF, 38, "", 3)],
+            [
+                (T.COMMENT, 2, "/*\n*/", 1),
+                (T.TEXT, 9, "\n", 2),
+                (T.LEFT_DELIM, 10, "{{", 3),
+                (T.IDENTIFIER, 12, "undefinedFunction", 3),
+                (T.SPACE, 29, " ", 3),
+                (T.STRING, 30, '"test"', 3),
+                (T.RIGHT_DELIM, 36, "}}", 3),
+                (T.EOF, 38, "", 3),
+            ],
         ),
     ],
 )
