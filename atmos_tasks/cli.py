@@ -300,6 +300,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     def table(found: dict[str, Any]) -> None:
         for name, result in found["deployments"].items():
+            for warning in result.get("warnings", []):
+                sys.stderr.write(f"warning: {result['file']}: {warning}\n")
             if result["valid"]:
                 print(f"✓ {name}: valid ({result['file']})")
                 continue

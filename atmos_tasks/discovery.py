@@ -306,9 +306,45 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
             "file": config.shown(path),
             "valid": not problems,
             "problems": [_problem_json(p) for p in problems],
+            "warnings": approval_warnings(manifest, config) if manifest is not None else [],
         }
         report["valid"] = report["valid"] and not problems
     return report
+
+
+def approval_warnings(manifest: Manifest, config: Any) -> list[str]:
+    """What `validate` says, without failing, about who can approve: self-asserted approvals, and
+    approvers the working tree's allowed-signers file does not list (it is read at the deployed
+    commit when a rollout checks them)."""
+    from atmos_tasks.signing import AllowedSigners, principal_matches
+
+    warnings = []
+    signers: AllowedSigners | None = None
+    for name, target in manifest.model.targets.items():
+        rule = target.promotion
+        if rule is None or not rule.approvals_required or rule.approval_method != "manual":
+            continue
+        if rule.approvers is None:
+            warnings.append(
+                f"{name}: approvals are self-asserted (no promotion.approvers): whoever sets user.email "
+                "approves under that name; name approvers and commit an allowed-signers file"
+            )
+            continue
+        if signers is None:
+            path = config.root / config.allowed_signers
+            try:
+                signers = AllowedSigners.parse(path.read_text(encoding="utf-8"))
+            except OSError:
+                warnings.append(
+                    f"{name}: promotion.approvers is set and {config.allowed_signers} does not exist: no "
+                    "approval can count until it is committed"
+                )
+                signers = AllowedSigners("", ())
+                continue
+        for approver in rule.approvers:
+            if not any(principal_matches(line.principals, approver) for line in signers.lines):
+                warnings.append(f"{name}: approver {approver} has no key in {config.allowed_signers}")
+    return warnings
 
 
 def _problem_json(problem: Problem) -> dict[str, Any]:

@@ -272,6 +272,11 @@ def test_a_principal_removed_later_no_longer_counts_for_later_commits(
     assert proc.returncode == 3, proc.stdout + proc.stderr
     assert f"not listed in allowed_signers at {second[:7]}" in proc.stderr
     assert signed.run("git", "notes", "--ref=refs/notes/atmos/api/approvals", "show", second).returncode != 0
+    # validate says so, and that is all: it is not an error.
+    checked = signed.cli("validate", "api")
+    assert checked.returncode == 0 and "prod: approver bob@example.com has no key in allowed_signers" in (
+        checked.stderr
+    )
     # For the commit before it, bob still counts.
     assert "(1 signed approval(s) verify)" in approved(signed, people["bob"], "--git-sha", first)
     # The working tree does not decide: mallory added there, uncommitted, is still nobody.
