@@ -13,6 +13,7 @@ from .funcs import GoFunc, from_callable
 from .gofmt import quote
 from .parser import Tree, parse_trees
 from .runtime import ENV, NOW
+from .values import NO_VALUE
 
 MISSING_KEY_OPTIONS = {"default": "default", "invalid": "default", "zero": "zero", "error": "error"}
 
@@ -114,6 +115,8 @@ class Template:
         if tree is None:
             message = f"template: no template {quote(target)} associated with template {quote(self.name)}"
             raise TemplateError(message, name=self.name, template=target, reason=message)
+        if data is None:
+            data = NO_VALUE  # Go's reflect.ValueOf(nil): the invalid value
         out: list[str] = []
         state = State(self._trees, self._funcs, MISSING_KEY_OPTIONS[missing_key], target, out, data)
         now_token = NOW.set(now)
