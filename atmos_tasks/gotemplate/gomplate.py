@@ -31,10 +31,7 @@ from .sprig import (
     _go_dir,
     _go_ext,
     _go_split,
-    camelcase,
-    kebabcase,
     merge_into,
-    snakecase,
     title,
 )
 from .values import NO_VALUE, Int64, StringSlice, is_int, sort_key, sorted_items, truth, type_name
@@ -558,8 +555,8 @@ STRINGS = {
     "Sort": _g(_strings_sort, "any"),
     "Slug": _g(_slug, "any"),
     "CamelCase": _g(lambda value: _camel(to_string(value)), "any"),
-    "SnakeCase": _g(lambda value: snakecase(to_string(value)), "any"),
-    "KebabCase": _g(lambda value: kebabcase(to_string(value)), "any"),
+    "SnakeCase": _g(lambda value: _gomplate_snake(to_string(value)), "any"),
+    "KebabCase": _g(lambda value: _gomplate_kebab(to_string(value)), "any"),
     "RuneCount": _g(lambda *values: sum(len(to_string(v)) for v in values), variadic="any"),
 }
 
@@ -652,9 +649,34 @@ def _repeat(count: int, text: str) -> str:
     return text * count
 
 
+_NON_ALNUM = re.compile(r"[\W_]+")
+
+
+def _case_prepare(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return ""
+    lowered = text.lower()
+    lowered = lowered.replace(lowered[0], text[0], 1)  # the first letter keeps its case
+    return _NON_ALNUM.sub(" ", lowered).strip()
+
+
 def _camel(text: str) -> str:
-    converted = camelcase(text)
-    return converted[:1].lower() + converted[1:] if text[:1].islower() else converted
+    """gomplate's strings.CamelCase: `hello jello` -> `helloJello`."""
+    text = text.strip()
+    if not text:
+        return ""
+    titled = title(text)
+    titled = titled.replace(titled[0], text[0], 1)
+    return _NON_ALNUM.sub("", titled)
+
+
+def _gomplate_snake(text: str) -> str:
+    return re.sub(r"\s+", "_", _case_prepare(text))
+
+
+def _gomplate_kebab(text: str) -> str:
+    return re.sub(r"\s+", "-", _case_prepare(text))
 
 
 def _parse_int_base(text: str, base: int) -> int:

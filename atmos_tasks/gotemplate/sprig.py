@@ -811,16 +811,12 @@ def _go_mod(a: int, b: int) -> int:
 
 
 def _round(value: Any, places: int, *options: float) -> float:
-    number = to_float64(value)
-    half = options[0] if options else 0.5
-    factor = 10.0**places
-    shifted = number * factor
-    whole, fraction = math.modf(shifted)
-    if fraction >= half:
-        whole += 1
-    elif fraction <= -half:
-        whole -= 1
-    return whole / factor
+    round_on = options[0] if options else 0.5
+    power = math.pow(10, places)
+    digit = power * to_float64(value)
+    fraction, _ = math.modf(digit)
+    rounded = math.ceil(digit) if fraction >= round_on else math.floor(digit)
+    return rounded / power
 
 
 def _maxf(first: Any, *others: Any) -> float:
@@ -965,7 +961,7 @@ SPRIG: dict[str, GoFunc] = {
     "fromJson": _f(lambda text: _quiet(lambda: from_json(text), None), "string"),
     "mustFromJson": _f(lambda text: _must_from_json(text), "string"),
     # operating system and paths
-    "env": _f(lambda name: current_env().get(name, ""), "string"),
+    "env": _f(lambda *names: _env(*names), variadic="string"),
     "expandenv": _f(lambda text: _expand_env(text), "string"),
     "base": _f(lambda path: _go_base(path), "string"),
     "dir": _f(lambda path: _go_dir(path), "string"),
@@ -1070,6 +1066,17 @@ SPRIG: dict[str, GoFunc] = {
     "dateModify": _f(_date_modify, "string", "any"),
     "date_modify": _f(_date_modify, "string", "any"),
 }
+
+
+def _env(*names: str) -> Any:
+    """Sprig's `env "NAME"`; without an argument, gomplate's `env` namespace (`env.Getenv`)."""
+    if not names:
+        from .gomplate import NAMESPACES
+
+        return NAMESPACES["env"]
+    if len(names) > 1:
+        raise FunctionError(f"wrong number of args for env: want 1 got {len(names)}")
+    return current_env().get(names[0], "")
 
 
 def _atoi(text: str) -> int:
