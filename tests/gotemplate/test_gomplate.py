@@ -95,7 +95,8 @@ GOMPLATE_DOCS = [
     ('{{ "hello world" | regexp.Match "o w" }}', "true"),
     ('{{ "hello world" | regexp.Replace "(o) (w)" "$2 $1" }}', "hellw oorld"),
     (
-        '{{ path.Base "/tmp/foo" }} {{ path.Dir "/tmp/foo" }} {{ path.Ext "x.yaml" }} {{ path.Join "a" "b" "../c" }}',
+        '{{ path.Base "/tmp/foo" }} {{ path.Dir "/tmp/foo" }} '
+        '{{ path.Ext "x.yaml" }} {{ path.Join "a" "b" "../c" }}',
         "foo /tmp .yaml a/c",
     ),
     ('{{ toUpper "x" }} {{ toLower "X" }} {{ trimSpace " y " }} {{ replaceAll "a" "b" "aaa" }}', "X x y bbb"),
