@@ -147,6 +147,8 @@ _SIGNATURE = re.compile(r"^-----BEGIN (?:SSH SIGNATURE|PGP SIGNATURE|SIGNED MESS
 
 def unsigned(text: str) -> tuple[str, bool]:
     """A tag message without the signature block Git appends to it, and whether there was one."""
+    if "-----BEGIN " not in text:
+        return text, False
     found = _SIGNATURE.search(text)
     return (text[: found.start()], True) if found else (text, False)
 

@@ -214,6 +214,13 @@ def test_the_same_person_under_two_emails_counts_once(signed: Repo, people: dict
     set_note(signed, commit, document)
     text = refused(signed, "rollout:api:prod", "--promote-from", "staging")
     assert "found 1 (alice@example.com)" in text and "bob@example.com's: unsigned" in text
+    status = json.loads(signed.cli("promotion-status", "api", "--format", "json").stdout)
+    assert status["targets"]["prod"]["sources"]["staging"]["approvals"] == {"required": 2, "recorded": 1}
+    # bob's own --approve on the rollout is signed like `atmos-tasks approve`, and makes two.
+    proc = signed.doit("rollout:api:prod", "--promote-from", "staging", "--approve", env=people["bob"].env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rollout = note(signed, commit)["approvals"][-1]
+    assert rollout["by"] == "bob@example.com" and rollout["method"] == "rollout" and "signature" in rollout
 
 
 def test_an_approval_copied_onto_another_commit_or_target_does_not_count(
