@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -322,17 +323,20 @@ def test_a_cancelled_run_stops_terraform_records_what_finished_and_releases(shar
 
 def test_a_component_past_its_timeout_is_stopped(shared: Shared) -> None:
     repo = shared.clone("solo")
-    text = manifest(shared.log, "solo", pause=1, pauses={"c": 30})
+    text = manifest(shared.log, "solo", pause=1, pauses={"c": 60})
     component = "      c:\n        component: probe\n"
     repo.write(
-        "deployments/app.yaml", text.replace(component, component + "        metadata: { timeout: 1s }\n")
+        "deployments/app.yaml", text.replace(component, component + "        metadata: { timeout: 8s }\n")
     )
     repo.commit("c may take a second")
     started = time.monotonic()
     proc = repo.doit("rollout:app:dev", env={"ATMOS_TASKS_STOP_GRACE": "2"})
-    assert time.monotonic() - started < 25, "c was not stopped"
+    assert time.monotonic() - started < 50, "c was not stopped"
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "terraform apply ran past its metadata.timeout of 1s and was stopped" in proc.stdout
+    # Each Terraform run of c is bounded (on a loaded machine even its init may be the one stopped).
+    assert re.search(
+        r"terraform (init|plan|apply) ran past its metadata.timeout of 8s and was stopped", proc.stdout
+    )
     assert "terraform/a: applied" in proc.stdout and "terraform/b: applied" in proc.stdout
     assert sorted(repo.refs("refs/atmos/deployments/app/dev/")) == [
         "refs/atmos/deployments/app/dev/a",
