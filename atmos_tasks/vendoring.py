@@ -31,7 +31,6 @@ def verify_requested(flag: bool = False) -> bool:
     return flag or os.environ.get(VERIFY_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-
 @dataclass(frozen=True)
 class EntryPlace:
     """Where an inline vendor entry is written; the line is looked up only when an error shows it
