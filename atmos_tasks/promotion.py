@@ -377,8 +377,12 @@ def _decide_signed(
             )
         add("rollout")
     kept, own = count_people(checked, deployer() if self_excluded else frozenset())
-    may_ask = not self_excluded and not count_people(checked, deployer())[1]
-    if len(kept) < need and may_ask and ask is not None:
+
+    def may_ask() -> bool:
+        """The deployer may add their own approval: it counts, and they have not given it yet."""
+        return not self_excluded and not count_people(checked, deployer())[1]
+
+    if len(kept) < need and ask is not None and may_ask():
         if not ask(f"Approve deploying {commit[:7]} of {deployment} to {target}? [y/N] "):
             raise refused(f"deploying {commit[:7]} to {target} was not approved", "answer y to approve")
         add("manual")
@@ -388,7 +392,7 @@ def _decide_signed(
         notes = [f"{group[0].shown}'s is the deployer's own (prevent_self_approval)" for group in own]
         notes += [f"{item.shown}'s: {item.reason}" for item in checked if item.reason is not None]
         refusals = f"; not counted: {'; '.join(notes)}" if notes else ""
-        yourself = "; or approve it yourself with --approve (or on a terminal)" if may_ask else ""
+        yourself = "; or approve it yourself with --approve (or on a terminal)" if may_ask() else ""
         raise refused(
             f"{target} requires {need} signed approval(s) of {commit[:7]} from distinct approvers, found "
             f"{len(kept)} ({found}){refusals}",
