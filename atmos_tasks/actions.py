@@ -156,7 +156,7 @@ def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str,
 
 def build_component(job: Any, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
     """Build (or reuse) one nixpack image once the components it depends on are applied."""
-    from atmos_tasks.build.stage import build_image
+    from atmos_tasks.images.stage import build_image
 
     if cancel.requested():
         return {"status": "skipped", "reason": cancel.reason()}
@@ -170,13 +170,13 @@ def build_component(job: Any, upstream: dict[str, tuple[str, str]], **values: An
 
 
 def reuse_component(record: dict[str, Any]) -> dict[str, Any]:
-    from atmos_tasks.build.stage import reuse_build
+    from atmos_tasks.images.stage import reuse_build
 
     return reuse_build(record)
 
 
 def test_component(job: Any, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
-    from atmos_tasks.build.stage import test_image
+    from atmos_tasks.images.stage import test_image
 
     try:
         return test_image(job, command, build)

@@ -35,7 +35,7 @@ from atmos_tasks.stacks import StackLoader
 from atmos_tasks.tracking import leaf, read_records
 
 if TYPE_CHECKING:
-    from atmos_tasks.build.stage import BuildJob
+    from atmos_tasks.images.stage import BuildJob
     from atmos_tasks.vendoring import VendorSpec
 
 
@@ -568,7 +568,7 @@ def compile_source(
     plan.root = workspace.root
     plan.source = source
     if plan.builds:
-        from atmos_tasks.build.stage import BUILDS
+        from atmos_tasks.images.stage import BUILDS
 
         recorded = read_note(repo, deployment, BUILDS, commit)
         for ref in plan.builds:
@@ -658,9 +658,9 @@ def build_job(
     skip_push: bool = False,
 ) -> BuildJob:
     """The plan, source hash and key of one image, decided before anything runs."""
-    from atmos_tasks.build.errors import BuildError
-    from atmos_tasks.build.planner import make_plan, source_hash
-    from atmos_tasks.build.stage import BuildJob
+    from atmos_tasks.images.errors import BuildError
+    from atmos_tasks.images.planner import make_plan, source_hash
+    from atmos_tasks.images.stage import BuildJob
 
     image = component.image
     assert image is not None
@@ -717,7 +717,7 @@ def preview_images(workspace: Workspace, plan: TargetPlan) -> dict[ComponentRef,
     """For a preview: each image as recorded for the current source, else as the target runs it."""
     if not plan.builds:
         return {}
-    from atmos_tasks.build.stage import BUILDS
+    from atmos_tasks.images.stage import BUILDS
     from atmos_tasks.notes import read_note
     from atmos_tasks.preview import choose_image
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from atmos_tasks.build.stage import BuildJob
+    from atmos_tasks.images.stage import BuildJob
 
 BUILT_FOR_SOURCE = "built for this source"
 

@@ -351,7 +351,7 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
                 summary["sbom_error"] = f"{type(err).__name__}: {err}"
     repo.prune_scratch_refs()
     if spec.remote:
-        from atmos_tasks.build.stage import BUILDS, TESTS
+        from atmos_tasks.images.stage import BUILDS, TESTS
         from atmos_tasks.notes import publish_notes
 
         # Build tasks write their notes locally (they have no remote): other clones promote from them.
@@ -408,7 +408,7 @@ def record_builds(
 ) -> None:
     """The images this commit now runs, in its `builds` note: an image built for an earlier commit
     with the same source (its build task up to date) is recorded here too, so promotions find it."""
-    from atmos_tasks.build.stage import BUILDS, merge_builds
+    from atmos_tasks.images.stage import BUILDS, merge_builds
     from atmos_tasks.notes import read_note, update_note
 
     built = {}
@@ -436,7 +436,7 @@ def record_sbom(
     repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
 ) -> None:
     """The deployment's CycloneDX SBOM for this target, in the `sbom` note of the deployed commit."""
-    from atmos_tasks.build.sbom import (
+    from atmos_tasks.images.sbom import (
         aggregate,
         build_sbom,
         components_from_lockfiles,

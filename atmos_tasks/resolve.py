@@ -370,8 +370,8 @@ def _check_build_plan(
 ) -> None:
     """The build plan a rollout makes of this source and these settings can be made: a plan that
     cannot is bad input for `validate` as for the rollout (the same message as `engine.build_job`)."""
-    from atmos_tasks.build.errors import BuildError
-    from atmos_tasks.build.planner import choose_builder, make_plan, parse_settings
+    from atmos_tasks.images.errors import BuildError
+    from atmos_tasks.images.planner import choose_builder, make_plan, parse_settings
 
     try:
         plan = make_plan(source_dir, settings)

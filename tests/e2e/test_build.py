@@ -15,7 +15,7 @@ import pytest
 from filelock import FileLock
 from ruamel.yaml import YAML
 
-from atmos_tasks.build.sbom import validate
+from atmos_tasks.images.sbom import validate
 from tests.conftest import Repo, make_repo
 from tests.docker_env import BaseImage, DockerEngine, Registry
 

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 import blake3
 
-from atmos_tasks.build.errors import BuildError
+from atmos_tasks.images.errors import BuildError
 from vendor_cache.digest import file_digest
 
 # Tool caches, dependency folders and build output are re-created inside the image; copying them

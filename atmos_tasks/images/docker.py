@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.build.dockerfile import build_context
-from atmos_tasks.build.errors import build_failed
-from atmos_tasks.build.planner import BuildPlan
+from atmos_tasks.images.dockerfile import build_context
+from atmos_tasks.images.errors import build_failed
+from atmos_tasks.images.planner import BuildPlan
 
 PING_TIMEOUT = 3
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from atmos_tasks.build.dockerfile import build_context, render_dockerfile, write_build_context
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.planner import make_plan
-from tests.build.conftest import APPS, AppFactory, write_tree
+from atmos_tasks.images.dockerfile import build_context, render_dockerfile, write_build_context
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.planner import make_plan
+from tests.images.conftest import APPS, AppFactory, write_tree
 
 DIGEST = "sha256:" + "cd" * 32
 

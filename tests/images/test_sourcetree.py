@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.planner import make_plan, source_hash
-from atmos_tasks.build.sourcetree import DEFAULT_EXCLUDE, iter_source
 from atmos_tasks.hashing import StatCache
-from tests.build.conftest import AppFactory, write_tree
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.planner import make_plan, source_hash
+from atmos_tasks.images.sourcetree import DEFAULT_EXCLUDE, iter_source
+from tests.images.conftest import AppFactory, write_tree
 from vendor_cache.digest import tree_digest
 
 

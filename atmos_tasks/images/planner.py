@@ -26,8 +26,8 @@ import blake3
 from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 from pydantic.dataclasses import dataclass
 
-from atmos_tasks.build.errors import BuildError, build_failed
-from atmos_tasks.build.sourcetree import DEFAULT_EXCLUDE, compile_patterns, require_source_dir, source_hash
+from atmos_tasks.images.errors import BuildError, build_failed
+from atmos_tasks.images.sourcetree import DEFAULT_EXCLUDE, compile_patterns, require_source_dir, source_hash
 
 __all__ = [
     "DEFAULT_BASE_IMAGES",

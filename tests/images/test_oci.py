@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.oci import MEDIA_MANIFEST, build_layout, push_layout, read_manifest
-from atmos_tasks.build.planner import make_plan
-from tests.build.conftest import AppFactory, make_base_layout, make_docker_save, write_tree
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.oci import MEDIA_MANIFEST, build_layout, push_layout, read_manifest
+from atmos_tasks.images.planner import make_plan
+from tests.images.conftest import AppFactory, make_base_layout, make_docker_save, write_tree
 
 EPOCH = 1_700_000_000
 

@@ -13,9 +13,9 @@ import json
 from pathlib import Path
 from typing import BinaryIO
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.planner import BuildPlan
-from atmos_tasks.build.sourcetree import TarMember, iter_source, members_under, write_tar
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.planner import BuildPlan
+from atmos_tasks.images.sourcetree import TarMember, iter_source, members_under, write_tar
 
 CONTEXT_DOCKERFILE = "Dockerfile"
 CONTEXT_SOURCE = "src"

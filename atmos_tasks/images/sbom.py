@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atmos_tasks import __version__
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.sourcetree import require_source_dir
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.sourcetree import require_source_dir
 
 if TYPE_CHECKING:
     from cyclonedx.model.bom import Bom

@@ -36,9 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from atmos_tasks.build.errors import BuildError, build_failed
-from atmos_tasks.build.planner import BuildPlan, needs_daemon
-from atmos_tasks.build.sourcetree import iter_source, members_under, write_tar
+from atmos_tasks.images.errors import BuildError, build_failed
+from atmos_tasks.images.planner import BuildPlan, needs_daemon
+from atmos_tasks.images.sourcetree import iter_source, members_under, write_tar
 
 MEDIA_INDEX = "application/vnd.oci.image.index.v1+json"
 MEDIA_MANIFEST = "application/vnd.oci.image.manifest.v1+json"

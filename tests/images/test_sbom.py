@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.sbom import (
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.sbom import (
     aggregate,
     build_sbom,
     components_from_lockfiles,
@@ -23,7 +23,7 @@ from atmos_tasks.build.sbom import (
     validate,
     vendored_module,
 )
-from tests.build.conftest import APPS, FIXTURES, write_tree
+from tests.images.conftest import APPS, FIXTURES, write_tree
 
 TERRAFORM = FIXTURES / "terraform" / "ecs-service"
 IMAGE = "registry.example.com:5000/acme/web@sha256:" + "9f" * 32
@@ -276,8 +276,8 @@ def test_validate_reports_schema_problems() -> None:
 
 def test_importing_the_modules_stays_cheap() -> None:
     code = (
-        "import sys, atmos_tasks.build.planner, atmos_tasks.build.sbom, atmos_tasks.build.oci, "
-        "atmos_tasks.build.dockerfile\n"
+        "import sys, atmos_tasks.images.planner, atmos_tasks.images.sbom, atmos_tasks.images.oci, "
+        "atmos_tasks.images.dockerfile\n"
         "heavy = [m for m in ('cyclonedx', 'hcl2', 'lark', 'packageurl', 'jsonschema') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.planner import (
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.planner import (
     DEFAULT_BASE_IMAGES,
     BuildPlan,
     choose_builder,
@@ -18,7 +18,7 @@ from atmos_tasks.build.planner import (
     needs_daemon,
     parse_settings,
 )
-from tests.build.conftest import APPS, AppFactory, write_tree
+from tests.images.conftest import APPS, AppFactory, write_tree
 
 DIGEST = "sha256:" + "ab" * 32
 

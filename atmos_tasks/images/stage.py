@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.planner import BuildPlan, choose_builder, parse_settings
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.planner import BuildPlan, choose_builder, parse_settings
 from atmos_tasks.templates import TemplateError, render_tree
 
 BUILDS = "builds"
@@ -143,14 +143,14 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
 
 
 def _backend(plan: BuildPlan, builder: Any) -> str:
-    from atmos_tasks.build.docker import engine_available
+    from atmos_tasks.images.docker import engine_available
 
     wants_engine = builder == "docker" or builder == "auto"
     return choose_builder(plan, builder, engine_available() if wants_engine else False)
 
 
 def _docker(job: BuildJob, plan: BuildPlan, registry: str | None, push: bool) -> str:
-    from atmos_tasks.build import docker
+    from atmos_tasks.images import docker
 
     reference = f"{job.name(registry)}:{job.tag}"
     image_id = docker.build(plan, Path(job.source_dir), reference, job.source_date_epoch)
@@ -158,7 +158,7 @@ def _docker(job: BuildJob, plan: BuildPlan, registry: str | None, push: bool) ->
 
 
 def _oci(job: BuildJob, plan: BuildPlan, registry: str | None, push: bool) -> str:
-    from atmos_tasks.build.oci import build_layout, push_layout
+    from atmos_tasks.images.oci import build_layout, push_layout
 
     base = None
     if plan.base_image_path:
@@ -209,8 +209,8 @@ def image_inputs_hash(source_hash: str, digest: str) -> str:
 
 def test_image(job: BuildJob, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
     """Run the component's tests inside its built image; the values pass the build through."""
-    from atmos_tasks.build import docker
     from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.images import docker
     from atmos_tasks.notes import update_note
 
     if build.get("status") != "built":

@@ -4,7 +4,7 @@
 registry takes; `sbom` describes what went in. See docs/build.md.
 """
 
-from atmos_tasks.build.errors import BuildError
-from atmos_tasks.build.planner import BuildPlan, detect_provider, make_plan, needs_daemon, source_hash
+from atmos_tasks.images.errors import BuildError
+from atmos_tasks.images.planner import BuildPlan, detect_provider, make_plan, needs_daemon, source_hash
 
 __all__ = ["BuildError", "BuildPlan", "detect_provider", "make_plan", "needs_daemon", "source_hash"]
