@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from atmos_tasks.build.stage import BuildJob
+from atmos_tasks.images.stage import BuildJob
 from atmos_tasks.preview import BUILT_FOR_SOURCE, choose_image, never_applied_reason, split_image
 
 DIGEST = "sha256:" + "ab" * 32
