@@ -34,7 +34,7 @@ from atmos_tasks.refnames import segment_problem
 from atmos_tasks.tracking import leaf
 from atmos_tasks.yamlio import KeyPath, load_data, load_positioned, locate
 
-COMPONENT_TYPES = ("terraform", "nixpack", "helmfile")
+COMPONENT_TYPES = ("terraform", "nixpack")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"  # pydantic's regex engine: `$` is the end of the text
 TARGET_PATTERN = r"^[a-z0-9][a-z0-9_-]*\Z"
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
@@ -125,7 +125,6 @@ class Component(_Model):
 class Components(_Model):
     terraform: dict[str, Component] = {}
     nixpack: dict[str, Component] = {}
-    helmfile: dict[str, Component] = {}
 
 
 class ApprovalCount(_Model):
@@ -434,6 +433,16 @@ def _pydantic_problems(err: ValidationError, data: Any, path: Path, shown: str) 
             hint = _suggest(unknown, allowed) + (
                 f"allowed keys here: {', '.join(allowed)}" if allowed else "remove it"
             )
+            if list(present[:-1]) == ["deployment", "components"]:
+                # A kind no plugin provides is refused, never dropped: its components would get no task.
+                problems.append(
+                    Problem(
+                        f"unknown component kind {unknown!r}",
+                        location,
+                        _suggest(unknown, COMPONENT_TYPES) + f"known kinds: {', '.join(COMPONENT_TYPES)}",
+                    )
+                )
+                continue
             problems.append(Problem(f"unknown key {unknown!r} in {_dotted(present[:-1])}", location, hint))
         elif kind == "missing":
             missing = rest[-1] if rest else field_name

@@ -36,6 +36,16 @@ def add_stack_import(repo: Repo) -> None:
 
 
 CASES = {
+    "a kind no plugin provides": Case(
+        edit(
+            MANIFEST,
+            "\n  components:\n    nixpack:\n",
+            "\n  components:\n    helmfile:\n      ingress: {}\n    nixpack:\n",
+        ),
+        MANIFEST,
+        "helmfile:",
+        "unknown component kind 'helmfile'",
+    ),
     "unknown key": Case(
         edit(MANIFEST, 'depends_on: ["terraform/ecr/api"]', 'dependson: ["terraform/ecr/api"]'),
         MANIFEST,
@@ -191,6 +201,8 @@ def test_bad_input_exits_2_with_location_and_hint_and_writes_nothing(repo: Repo,
     expected_line = line_number(repo, case.file, case.line_of)
     assert re.search(rf"{re.escape(case.file)}:{expected_line}:\d+: ", proc.stderr), proc.stderr
     assert "hint: " in proc.stderr
+    if name == "a kind no plugin provides":
+        assert "known kinds: terraform, nixpack" in proc.stderr
     assert repo.refs() == {} and repo.tags() == []
     for folder in ("state", "workdir", "vendor-cache"):
         assert not (repo.path / ".atmos" / folder).exists(), folder
