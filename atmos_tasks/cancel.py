@@ -16,13 +16,16 @@ import os
 import signal
 import subprocess
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
 # How long a tool may take to stop after it was asked to (it is killed after that).
 GRACE_SECONDS = 60.0
+# A second signal this long after the first kills the tools instead of waiting for them.
+REPEAT_SECONDS = 2.0
 
-_state: dict[str, Any] = {"signal": None, "installed": False}
+_state: dict[str, Any] = {"signal": None, "at": 0.0, "installed": False}
 _children: set[subprocess.Popen[str]] = set()
 _lock = threading.Lock()
 
@@ -64,11 +67,15 @@ def _forward(signum: int) -> None:
 
 
 def _handler(signum: int, _frame: Any) -> None:
+    now = time.monotonic()
     first = _state["signal"] is None
-    _state["signal"] = signal.Signals(signum).name
     if first:
+        _state["signal"] = signal.Signals(signum).name
+        _state["at"] = now
         _forward(signal.SIGINT if signum == signal.SIGINT else signal.SIGTERM)
-    else:  # asked twice: stop the tools now
+    elif now - _state["at"] >= REPEAT_SECONDS:
+        # Asked again, later: stop the tools now. (One Ctrl-C reaches a `doit -n` worker twice, from
+        # the terminal and from its parent: copies that close together are one request.)
         with _lock:
             children = list(_children)
         for child in children:

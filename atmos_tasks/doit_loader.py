@@ -16,8 +16,9 @@ from typing import Any
 
 from doit.cmd_base import TaskLoader2
 
+from atmos_tasks import cancel
 from atmos_tasks.config import find_root
-from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, raise_if_any, render_error
+from atmos_tasks.errors import EXIT_BAD_INPUT, EXIT_TASK_FAILED, AtmosError, raise_if_any, render_error
 from atmos_tasks.gitrepo import GitError
 from atmos_tasks.invocation import Invocation, from_loader
 
@@ -70,7 +71,20 @@ def _lock_targets(root: Path, pairs: list[tuple[str, str]]) -> None:
             lock.acquire(timeout=0)
         except Timeout:
             sys.stderr.write(f"waiting for another rollout of {deployment} to {target} to finish…\n")
-            lock.acquire()
+            while True:
+                if cancel.requested():
+                    raise AtmosError.single(
+                        f"cancelled ({cancel.requested()}) while waiting for another rollout of "
+                        f"{deployment} to {target}; nothing ran",
+                        None,
+                        "run it again when you want it deployed",
+                        exit_code=EXIT_TASK_FAILED,
+                    ) from None
+                try:
+                    lock.acquire(timeout=0.5)
+                    break
+                except Timeout:
+                    continue
         _HELD_LOCKS.append(lock)
 
 
@@ -105,7 +119,8 @@ def _lock_remotes(workspace: Any, invocation: Invocation, plans: list[Any]) -> b
         _REMOTE_LOCKS.append(locks)
     for remote in sorted({p.remote for p in remote_plans}):
         fetch_records(repo, remote)
-    return snapshot() != before
+    # After a wait, everything the gates read (records, approvals, rejections) may have moved.
+    return any(locks.waited for locks in _REMOTE_LOCKS) or snapshot() != before
 
 
 def locked_components(plan: Any, invocation: Invocation) -> list[str]:
@@ -156,15 +171,13 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
         sys.stderr.write(f"error: {err}\n")
         raise SystemExit(EXIT_BAD_INPUT) from None
     if invocation.executes:
-        from atmos_tasks import cancel
-
         # SIGTERM/SIGINT (a cancelled CI job) stop the tools gracefully and let `record` run.
         cancel.install()
-        _lock_targets(
-            workspace.root,
-            [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
-        )
         try:
+            _lock_targets(
+                workspace.root,
+                [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
+            )
             if _lock_remotes(workspace, invocation, plans):
                 # Another run recorded while this one waited: compile against what it left.
                 plans = compile_plans(Workspace(workspace.root), invocation)

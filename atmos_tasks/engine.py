@@ -290,6 +290,8 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 mark_current(workspace, plan)
             if executes and plan.source is None and not plan.preview and not plan.images_only:
                 approve_direct(workspace, plan)
+            if executes and plan.images_only and plan.jobs:
+                gate_build_run(manifest, plan)
             plans.append(plan)
         except AtmosError as err:
             if err.exit_code != EXIT_BAD_INPUT:
@@ -386,6 +388,24 @@ def implied_source(
         f"{runs}",
         f"roll out {git.sha[:7]} to {first} first, then `doit rollout:{deployment}:{target} --promote-from "
         f"{first}`; or roll back with --git-sha to a commit {target} ran before",
+    )
+
+
+def gate_build_run(manifest: Manifest, plan: TargetPlan) -> None:
+    """A build run applies what its images need (an image repository, say) and records it: on a
+    target with a promotion rule that would be a route in around the gate, so it is refused."""
+    from atmos_tasks import promotion
+
+    rule = manifest.model.targets[plan.target].promotion
+    if rule is None or not (rule.sources or rule.approvals_required):
+        return
+    applied = ", ".join(str(ref) for ref in plan.order if ref in plan.jobs)
+    source = f" --promote-from {rule.sources[0]}" if rule.sources else ""
+    raise promotion.refused(
+        f"building the images of {plan.deployment}/{plan.target} applies {applied} first, and "
+        f"{plan.target} is changed only through its promotion rule",
+        f"deploy it with `doit rollout:{plan.deployment}:{plan.target}{source}` (images are then reused, "
+        "never rebuilt), or build on a target without a promotion rule",
     )
 
 
@@ -548,9 +568,12 @@ def compile_source(
             promotion.check_rollback(
                 target, commit, promotion.target_states(states, deployment, target, None)
             )
-            # Approvals hold on every route into the target, a rollback included.
+            # Approvals and rejections hold on every route into the target, a rollback included.
             rule = manifest.model.targets[target].promotion
             gate = approval_gate(workspace, deployment, target, commit, rule, now)
+            promotion.check_rejections(
+                commit, read_note(repo, deployment, promotion.REJECTIONS, commit), gate
+            )
             source.approvals, source.approvers = decide_approvals(
                 workspace, deployment, target, commit, rule, options, now, gate
             )

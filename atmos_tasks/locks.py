@@ -28,7 +28,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from atmos_tasks.errors import EXIT_REFUSED, AtmosError, Problem
+from atmos_tasks import cancel
+from atmos_tasks.errors import EXIT_REFUSED, EXIT_TASK_FAILED, AtmosError, Problem
 from atmos_tasks.gitrepo import ZERO_SHA, GitRepo, RefRaceError, RefUpdate
 from atmos_tasks.tracking import leaf, rfc3339, tag_stamp, unleaf
 
@@ -37,6 +38,7 @@ UNLOCK_ROOT = "atmos/unlocks"
 # How long a lock outlives its holder's last renewal, and how long a run waits for one by default.
 DEFAULT_TTL = 600.0
 DEFAULT_WAIT = 900.0
+MIN_TTL = 6.0
 
 
 def lock_ref(deployment: str, target: str, component: str) -> str:
@@ -149,7 +151,9 @@ class RemoteLocks:
         self.refs = [lock_ref(deployment, target, c) for c in self.components]
         self.git_sha = git_sha
         self.who = who
-        self.ttl = ttl if ttl is not None else seconds_from_env("ATMOS_TASKS_LOCK_TTL", DEFAULT_TTL)
+        found = ttl if ttl is not None else seconds_from_env("ATMOS_TASKS_LOCK_TTL", DEFAULT_TTL)
+        # Renewed every third of it: shorter than a few seconds, a lock could lapse between renewals.
+        self.ttl = max(found, MIN_TTL)
         self.id = uuid.uuid4().hex
         self.sha: str | None = None  # the lock commit this run holds
         self.waited = False
@@ -222,6 +226,18 @@ class RemoteLocks:
         last_said = -1e9
         delay = 0.2
         while True:
+            if cancel.requested():
+                raise AtmosError(
+                    [
+                        Problem(
+                            f"cancelled ({cancel.requested()}) while waiting for the locks of "
+                            f"{self.deployment}/{self.target}; nothing ran",
+                            None,
+                            "run it again when you want it deployed",
+                        )
+                    ],
+                    EXIT_TASK_FAILED,
+                )
             blocking = self.try_take(datetime.now(UTC))
             if not blocking:
                 self._start_renewing()

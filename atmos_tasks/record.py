@@ -29,6 +29,7 @@ from atmos_tasks.tracking import (
     rollout_message,
     rollout_tag_name,
     tag_name,
+    tag_order,
     tag_stamp,
 )
 
@@ -189,31 +190,25 @@ def grouped(record: DeploymentRecord) -> bool:
     return record.changes == "none" and record.status in ("success", "rollback")
 
 
-def _unique(base: str, taken: set[str]) -> str:
-    name, n = base, 1
-    while name in taken:
-        n += 1
-        name = f"{base}-{n}"
-    taken.add(name)
-    return name
-
-
 def tag_names(
     records: list[DeploymentRecord], states: dict[tuple[str, str, str], ComponentState], now: datetime
 ) -> list[str]:
-    """The tag each record lands in: its own, or (unchanged ones) the target rollout's one tag."""
-    taken = {r.tag for s in states.values() for r in s.history if r.tag}
+    """The tag each record lands in: its own, or (unchanged ones) the target rollout's one tag.
+
+    All tags of one record share its stamp, with a clash suffix (`-2`, `-3`…) above every record
+    the target already has in that second, in either namespace: history orders them after those.
+    """
     stamp = tag_stamp(now)
-    rollout_tag = None
-    names = []
-    for record in records:
-        if grouped(record):
-            if rollout_tag is None:
-                rollout_tag = _unique(rollout_tag_name(record.deployment, record.target, stamp), taken)
-            names.append(rollout_tag)
-        else:
-            names.append(_unique(tag_name(record.deployment, record.target, record.component, stamp), taken))
-    return names
+    base = stamp.partition("Z")[0]
+    same_second = [tag_order(r)[1] for s in states.values() for r in s.history if tag_order(r)[0] == base]
+    n = max(same_second, default=0) + 1
+    stamp = stamp if n == 1 else f"{stamp}-{n}"
+    return [
+        rollout_tag_name(r.deployment, r.target, stamp)
+        if grouped(r)
+        else tag_name(r.deployment, r.target, r.component, stamp)
+        for r in records
+    ]
 
 
 def tag_object(sha: str, name: str, ident: Ident, when: datetime, message: str) -> str:

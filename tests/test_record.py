@@ -186,3 +186,51 @@ def test_a_rollout_record_clashing_in_time_gets_a_suffix() -> None:
     )
     tags = tag_names(decision.records, current, NOW)
     assert tags[0] == "atmos/rollouts/api/dev/2025-01-23T15-30-00Z-2"
+
+
+def test_records_of_one_second_order_after_those_of_either_namespace() -> None:
+    """A component's own tag and the target rollout's tag of an earlier record in the same second
+    would tie; the new record's tags all take a suffix above both, so history orders it last."""
+    from atmos_tasks.record import tag_names
+    from atmos_tasks.tracking import tag_order
+
+    own = DeploymentRecord(
+        "api",
+        "dev",
+        "ecs/taskdef-api",
+        "terraform",
+        OLD,
+        "a",
+        "t",
+        "success",
+        "h2",
+        "applied",
+        tag="atmos/deployments/api/dev/ecs%2Ftaskdef-api/2025-01-23T15-30-00Z",
+    )
+    listed = DeploymentRecord(
+        "api",
+        "dev",
+        "ecr/api",
+        "terraform",
+        OLD,
+        "a",
+        "t",
+        "success",
+        "h",
+        "none",
+        tag="atmos/rollouts/api/dev/2025-01-23T15-30-00Z",
+    )
+    current = states(
+        ComponentState("api", "dev", "ecr/api", OLD, [listed]),
+        ComponentState("api", "dev", "ecs/taskdef-api", OLD, [own]),
+    )
+    decision = decide(
+        SPEC, {"ecr/api": applied("new"), "ecs/taskdef-api": applied("h2")}, current, "me", NOW, {}
+    )
+    tags = tag_names(decision.records, current, NOW)
+    assert tags == [
+        "atmos/deployments/api/dev/ecr%2Fapi/2025-01-23T15-30-00Z-2",
+        "atmos/rollouts/api/dev/2025-01-23T15-30-00Z-2",
+    ]
+    newer = [r.__class__(**{**r.__dict__, "tag": t}) for r, t in zip(decision.records, tags, strict=True)]
+    assert all(tag_order(n) > tag_order(old) for n in newer for old in (own, listed))

@@ -232,6 +232,25 @@ def test_a_direct_rollout_cannot_bypass_a_promotion_rule(deployed: Repo) -> None
     assert [a["target"] for a in approvals["approvals"]] == ["prod"]
 
 
+def test_a_build_run_cannot_apply_to_a_protected_target(deployed: Repo) -> None:
+    """`doit build:api:prod` would apply ecr/api (what the image needs) and record it: refused."""
+    for task in ("build:api:prod", "build:api:prod:api"):
+        text = refusal(deployed, task)
+        assert "prod is changed only through its promotion rule" in text and "--promote-from staging" in text
+    assert not (deployed.path / ".atmos/state/api/prod").exists()
+
+
+def test_a_rollback_to_a_rejected_commit_is_refused(deployed: Repo) -> None:
+    first = deployed.head()
+    deployed.replace("stacks/catalog/ecs/taskdef-api.yaml", "container_port: 8080", "container_port: 9090")
+    deployed.commit("Serve on 9090")
+    assert deployed.doit("rollout:api:dev").returncode == 0
+    assert deployed.doit("rollout:api:staging").returncode == 0
+    assert deployed.cli("reject", "api", "--git-sha", first, "--reason", "leaks memory").returncode == 0
+    text = refusal(deployed, "rollout:api:staging", "--git-sha", first)
+    assert "rejected" in text and "leaks memory" in text
+
+
 def test_a_target_with_approvals_only_asks_for_them_on_a_plain_rollout(deployed: Repo) -> None:
     deployed.replace("deployments/api.yaml", "        from: staging\n", "")
     head = deployed.commit("prod takes any commit, with an approval")
