@@ -185,7 +185,7 @@ def test_oci_builds_are_reproducible_across_checkouts_and_push(
 
 
 def test_sbom_lists_lockfile_packages_and_terraform_providers(repo: Repo) -> None:
-    fixtures = Path(__file__).resolve().parent.parent / "build" / "fixtures" / "apps"
+    fixtures = Path(__file__).resolve().parent.parent / "images" / "fixtures" / "apps"
     lockfiles = {
         "py": ("python-requirements", "requirements.txt"),
         "js": ("node", "package-lock.json"),
