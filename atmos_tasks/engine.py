@@ -424,6 +424,10 @@ def mark_current(workspace: Workspace, plan: TargetPlan) -> None:
         ):
             current = {"by": latest.deployed_by, "at": latest.timestamp, "inputs_hash": latest.inputs_hash}
             plan.jobs[ref] = dataclasses.replace(job, current=current)
+        elif state is not None and state.current is not None:
+            # What this clone's doit database calls up to date holds only while the target still
+            # runs what this clone last applied: another runner may have deployed since.
+            plan.jobs[ref] = dataclasses.replace(job, deployed_inputs=state.current.inputs_hash)
 
 
 def approval_gate(

@@ -77,6 +77,19 @@ class LastStatus:
         return f"LastStatus{self.ok}"
 
 
+class MatchesRecord:
+    """Up to date only if the target still runs the inputs this task last planned (as recorded)."""
+
+    def __init__(self, inputs_hash: str) -> None:
+        self.inputs_hash = inputs_hash
+
+    def __call__(self, task: Any, values: dict[str, Any]) -> bool:
+        return values.get("inputs_hash") == self.inputs_hash
+
+    def __repr__(self) -> str:
+        return f"MatchesRecord({self.inputs_hash!r})"
+
+
 def task_id(kind: str, deployment: str, target: str, component: str | None = None) -> str:
     base = f"{kind}:{deployment}:{target}"
     return f"{base}:{component}" if component is not None else base
@@ -296,7 +309,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             "actions": [(plan_component, [job, upstream])],
             "getargs": getargs,
             "task_dep": after,
-            "uptodate": [config_changed(job.static_key), LastStatus("planned")],
+            "uptodate": [config_changed(job.static_key), LastStatus("planned")]
+            + ([MatchesRecord(job.deployed_inputs)] if job.deployed_inputs is not None else []),
             "targets": [str(Path(job.workdir) / PLAN_FILE)],
             "verbosity": 0,
             "meta": _meta("plan", dep, target, ref),

@@ -44,6 +44,9 @@ class Job:
     # With a remote: the target already runs this commit of the component, as another run recorded
     # ({"by", "at", "inputs_hash"}); the run plans and applies nothing for it, only reads its outputs.
     current: dict[str, str] | None = None
+    # With a remote: the inputs hash of what the target runs now, as recorded; a plan whose saved
+    # inputs differ is not up to date (another runner deployed something else since).
+    deployed_inputs: str | None = None
     # `metadata.timeout` in seconds: each Terraform run of the component is stopped past it.
     timeout: float | None = None
 

@@ -354,3 +354,26 @@ def test_a_component_past_its_timeout_is_stopped(shared: Shared) -> None:
         "refs/atmos/deployments/app/dev/b",
     ]
     assert "(failed)" in proc.stdout and "/dev/c/" in proc.stdout
+
+
+def test_a_clone_that_deployed_before_plans_again_after_another_deployed_since(shared: Shared) -> None:
+    """What one clone's doit database calls up to date holds only while the target still runs what
+    that clone last applied. With state shared between runners (here one local state file for both
+    clones), rolling X out again after another runner deployed Y must apply X again."""
+    state = shared.tmp / "shared-state" / "a.tfstate"
+    backend = f'        backend_type: local\n        backend: {{ local: {{ path: "{state}" }} }}\n'
+    one, two = shared.clone("c1"), shared.clone("c2")
+    heads = {}
+    for repo, run in ((one, "x"), (two, "y")):
+        text = manifest(shared.log, run, pause=0)
+        repo.write("deployments/app.yaml", text.replace("      b:\n", backend + "      b:\n", 1))
+        heads[run] = repo.commit(f"Run {run}")
+    for repo in (one, two, one):
+        proc = repo.doit("rollout:app:dev", "--remote", "origin")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    applies = [i.clone for i in intervals(shared.log) if i.component == "dev/a"]
+    assert applies == ["c1", "c2", "c1"]
+    deployed = json.loads(state.read_text())["resources"][0]["instances"][0]["attributes"]["triggers"]
+    assert deployed == {"run": "x"}
+    newest = shared.history("dev")[0]
+    assert newest["git_sha"] == heads["x"] and newest["components"]["a"]["changes"] == "applied"
