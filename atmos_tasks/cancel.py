@@ -66,6 +66,30 @@ def _forward(signum: int) -> None:
         pass
 
 
+def request(name: str) -> None:
+    """Cancel this run from within (its locks were lost), as a signal would."""
+    if _state["signal"] is None:
+        _state["signal"] = name
+        _state["at"] = time.monotonic()
+        _forward(signal.SIGTERM)
+
+
+def stop_now() -> None:
+    """Kill the tools this process runs, and ask `doit -n` workers again (which then kill theirs)."""
+    with _lock:
+        children = list(_children)
+    for child in children:
+        _kill_group(child)
+    try:
+        import multiprocessing
+
+        for worker in multiprocessing.active_children():
+            if worker.pid and worker.pid != os.getpid():
+                os.kill(worker.pid, signal.SIGTERM)
+    except (ProcessLookupError, OSError, ValueError):
+        pass
+
+
 def _handler(signum: int, _frame: Any) -> None:
     now = time.monotonic()
     first = _state["signal"] is None

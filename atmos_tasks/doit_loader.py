@@ -181,6 +181,9 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
             if _lock_remotes(workspace, invocation, plans):
                 # Another run recorded while this one waited: compile against what it left.
                 plans = compile_plans(Workspace(workspace.root), invocation)
+            holders = {(locks.deployment, locks.target): locks.id for locks in _REMOTE_LOCKS}
+            for plan in plans:
+                plan.lock_holder = holders.get((plan.deployment, plan.target))
         except AtmosError as err:
             _release_remote_locks()
             sys.stderr.write(render_error(err) + "\n")

@@ -53,6 +53,8 @@ class TargetPlan:
     root: Path
     source: Source | None = None
     remote: str | None = None
+    # Set once the run holds this target's locks on the remote (`locks.RemoteLocks.id`).
+    lock_holder: str | None = None
     builds: dict[ComponentRef, BuildJob] = field(default_factory=dict)
     vendors: dict[ComponentRef, VendorSpec] = field(default_factory=dict)
     # Promotions and rollbacks: the images the deployed commit's builds recorded.

@@ -52,6 +52,23 @@ class RefRaceError(Exception):
     """Another rollout moved a ref between our read and our write."""
 
 
+class RemotePushError(AtmosError):
+    """A push that failed for another reason than a lost race: nothing was pushed."""
+
+    def __init__(self, remote: str, stderr: str) -> None:
+        last = stderr.splitlines()[-1] if stderr else "no message"
+        super().__init__(
+            [
+                Problem(
+                    f"cannot push to remote {remote!r}: {last}",
+                    None,
+                    "check that the remote is reachable and accepts pushes (git remote -v), then run again",
+                )
+            ],
+            exit_code=1,
+        )
+
+
 @dataclass(frozen=True)
 class WorkingTree:
     head: str | None
@@ -386,4 +403,8 @@ class GitRepo:
         if proc.returncode != 0:
             # Git lists every ref of a failed atomic push; the first rejected one says enough.
             lines = [line.strip() for line in proc.stderr.splitlines() if line.strip().startswith("!")]
-            raise RefRaceError(lines[0] if lines else proc.stderr.strip().splitlines()[-1])
+            if lines:  # refs refused one by one: a lease (here or at the remote's ref lock) said no
+                raced = [line for line in lines if "stale info" in line or "rejected" in line]
+                raise RefRaceError((raced or lines)[0])
+            # No ref was even considered: the remote could not be reached or the push failed as a whole.
+            raise RemotePushError(remote, proc.stderr.strip())

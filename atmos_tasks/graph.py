@@ -366,6 +366,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         rollback=bool(source and source.rollback),
         metadata={"approver": ", ".join(approvers)} if approvers else {},
         remote=plan.remote,
+        lock_holder=plan.lock_holder,
         # A build run's SBOM would describe a part of the target only: rollouts record it.
         parts={}
         if plan.images_only

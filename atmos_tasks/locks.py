@@ -16,6 +16,7 @@ goes through `gitrepo`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -24,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -157,7 +158,8 @@ class RemoteLocks:
         self.id = uuid.uuid4().hex
         self.sha: str | None = None  # the lock commit this run holds
         self.waited = False
-        self._renewer: threading.Thread | None = None
+        self.lost: str | None = None
+        self._last_ok = time.monotonic()
         self._stop = threading.Event()
         self._mutex = threading.Lock()
 
@@ -259,17 +261,68 @@ class RemoteLocks:
             delay = min(delay * 1.5, 2.0)
 
     def _start_renewing(self) -> None:
-        if self.ttl <= 0:
-            return
-        self._renewer = threading.Thread(target=self._renew_loop, name="atmos-lock-renew", daemon=True)
-        self._renewer.start()
+        self._last_ok = time.monotonic()
+        for target in (self._renew_loop, self._watch):
+            thread = threading.Thread(target=target, name="atmos-lock-renew", daemon=True)
+            thread.start()
 
     def _renew_loop(self) -> None:
         while not self._stop.wait(self.ttl / 3):
             try:
                 self.renew()
-            except Exception:  # a failed renewal is retried; the lock lasts ttl past the last one
-                continue
+                self._last_ok = time.monotonic()
+            except RefRaceError:
+                # Moved: by this run's own record (which renews them with its push), or taken over.
+                owned = self._owned_or_none()
+                if owned is None:
+                    continue
+                moved = set(owned.values())
+                if set(owned) == set(self.refs) and len(moved) == 1 and moved != {self.sha}:
+                    with self._mutex:
+                        if self.sha is not None:
+                            self.sha = moved.pop()
+                    self._last_ok = time.monotonic()
+                elif set(owned) != set(self.refs):
+                    self._lost("were taken by another run")
+                    cancel.stop_now()  # someone else may be applying already
+                    return
+            except Exception:
+                continue  # the remote did not answer: retried; the watch decides when it is too late
+
+    def _watch(self) -> None:
+        """A run whose locks could not be renewed stops before they can expire: asked to stop at
+        two thirds of the lock's life, its tools killed just before the end of it."""
+        while not self._stop.wait(0.5):
+            idle = time.monotonic() - self._last_ok
+            if idle > self.ttl * 2 / 3 and self.lost is None:
+                self._lost("could not be renewed and may expire")
+            if idle > self.ttl - 1.5 and self.lost is not None:
+                cancel.stop_now()
+                return
+
+    def _owned_or_none(self) -> dict[str, str] | None:
+        """This run's locks as the remote has them now (ref → sha); None when it cannot be read."""
+        try:
+            held = self.read()
+        except Exception:
+            return None
+        return {
+            ref: found.sha
+            for ref, found in held.items()
+            if ref in self.refs and found.holder is not None and found.holder.id == self.id
+        }
+
+    def _lost(self, why: str) -> None:
+        """Whoever holds the locks now may apply: this run stops applying, like a cancelled one."""
+        self.lost = why
+        # Straight to the terminal: while a task runs, doit holds sys.stderr.
+        message = (
+            f"error: the locks of {self.deployment}/{self.target} on {self.remote} {why}: this run stops "
+            "and applies nothing more\n"
+        )
+        with contextlib.suppress(OSError):
+            os.write(2, message.encode())
+        cancel.request("lock lost")
 
     def renew(self) -> None:
         with self._mutex:
@@ -280,17 +333,52 @@ class RemoteLocks:
             self.sha = sha
 
     def release(self) -> str | None:
-        """Delete this run's locks (only if still its own); a warning when that was not possible."""
+        """Delete this run's locks (only those still its own); a warning when that was not possible."""
         self._stop.set()
         with self._mutex:
             if self.sha is None:
                 return None
-            sha, self.sha = self.sha, None
+            self.sha = None
+        owned = self._owned_or_none()
+        if owned is None:
+            where = f"{self.deployment}/{self.target} on {self.remote}"
+            return f"could not read the locks of {where} to release them"
         try:
-            self.repo.push_atomic(self.remote, [RefUpdate(ref, ZERO_SHA, sha) for ref in self.refs])
+            self.repo.push_atomic(self.remote, [RefUpdate(ref, ZERO_SHA, sha) for ref, sha in owned.items()])
         except (RefRaceError, AtmosError) as err:
             return f"could not release the locks of {self.deployment}/{self.target} on {self.remote}: {err}"
         return None
+
+
+def record_lease(
+    repo: GitRepo, remote: str, deployment: str, target: str, holder_id: str, components: Sequence[str]
+) -> list[RefUpdate]:
+    """The lock refs a record pushes with its refs and tags: each renewed, leased on the value that
+    says this run holds it. A run whose locks another run took over records nothing (LockRefused)."""
+    scope = f"{LOCK_ROOT}/{deployment}/{target}/"
+    repo.fetch(remote, [f"+{scope}*:{scope}*"])
+    rows = repo.for_each_ref([scope], ["refname", "objectname", "contents"])
+    held = {row[0]: Held(row[0], row[1], Holder.parse(row[2])) for row in rows if len(row) >= 3}
+    wanted = [lock_ref(deployment, target, c) for c in components]
+    lost = [
+        ref for ref in wanted if (h := held.get(ref)) is None or h.holder is None or h.holder.id != holder_id
+    ]
+    if lost:
+        names = ", ".join(unleaf(ref.rsplit("/", 1)[-1]) for ref in lost)
+        raise LockRefused(
+            f"{deployment}/{target}: this run no longer holds the locks of {names} (they expired and another "
+            "run took them); nothing was recorded",
+            f"check `atmos-tasks status {deployment} --target {target}`, then run the rollout again",
+        )
+    now = datetime.now(UTC)
+    mine = sorted(ref for ref, h in held.items() if h.holder is not None and h.holder.id == holder_id)
+    first = held[mine[0]].holder if mine else None
+    if first is None:
+        return []
+    ttl = max(seconds_from_env("ATMOS_TASKS_LOCK_TTL", DEFAULT_TTL), MIN_TTL)
+    renewed = repo.commit_object(replace(first, expires=rfc3339(now + timedelta(seconds=ttl))).to_message())
+    # Every lock of the run moves to the one renewed commit, as the run's own renewals do.
+    return [RefUpdate(ref, renewed, held[ref].sha) for ref in mine]
 
 
 def _describe(blocking: dict[str, Held]) -> str:

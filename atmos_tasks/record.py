@@ -12,6 +12,7 @@ is missing, so a re-run finishes what a killed record left.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
-from atmos_tasks.gitrepo import GitRepo, Ident, RefRaceError, RefUpdate
+from atmos_tasks.gitrepo import GitRepo, Ident, RefRaceError, RefUpdate, RemotePushError
 from atmos_tasks.tracking import (
     ComponentState,
     DeploymentRecord,
@@ -64,6 +65,8 @@ class RecordSpec:
     rollback: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
     remote: str | None = None
+    # The id of the remote locks this run holds (`locks.RemoteLocks`): the record is pushed with them.
+    lock_holder: str | None = None
     # What each component is made of, for the SBOM: {"nixpack": source dir} or {"terraform": module, workdir}.
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # False for a build run (`build:<dep>:<target>`): its images are built, not deployed (the
@@ -251,6 +254,7 @@ def write_records(
     states: dict[tuple[str, str, str], ComponentState],
     remote: str | None = None,
     key: SigningKey | None = None,
+    leased: Sequence[RefUpdate] = (),
 ) -> list[str]:
     """Tag objects first (unreachable until referenced), then every ref in one transaction.
 
@@ -266,7 +270,8 @@ def write_records(
     updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(bodies, shas, strict=True)]
     updates += [RefUpdate(ref, new, old) for ref, new, old in decision.ref_updates]
     if remote:
-        repo.push_atomic(remote, updates)
+        # With the run's lock refs, renewed: the records land only while this run holds its locks.
+        repo.push_atomic(remote, [*updates, *leased])
     repo.update_refs(updates)
     return names
 
@@ -286,18 +291,43 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     ident, key = _ident_and_key(repo, spec.sign) if needs_ident else (Ident("", ""), None)
     decision = decide(spec, outcomes, states, actor(ident), now, metadata)
     signing_error = None
+    leased: list[RefUpdate] = []
+    if decision.records and spec.remote and spec.lock_holder:
+        from atmos_tasks.locks import LockRefused, record_lease
+
+        try:
+            recorded = sorted({r.component for r in decision.records})
+            leased = record_lease(repo, spec.remote, spec.deployment, spec.target, spec.lock_holder, recorded)
+        except LockRefused as err:
+            return RolloutRefused(err.problems[0].message + f"\n  hint: {err.problems[0].hint}")
     try:
         tags: list[str] = []
         if decision.records and key is not None:
             from atmos_tasks.signing import SigningError
 
             try:
-                tags = write_records(repo, decision, ident, now, states, spec.remote, key)
+                tags = write_records(repo, decision, ident, now, states, spec.remote, key, leased)
             except SigningError as err:
                 # What was applied is recorded all the same: unsigned, and said so.
                 signing_error = str(err)
         if decision.records and not tags:
-            tags = write_records(repo, decision, ident, now, states, spec.remote)
+            tags = write_records(repo, decision, ident, now, states, spec.remote, None, leased)
+    except RemotePushError as err:
+        problem = err.problems[0]
+        return RolloutFailed(
+            f"{problem.message}; nothing was recorded (what was applied stays applied: run the rollout "
+            f"again once the remote answers to record it)\n  hint: {problem.hint}",
+            {
+                "deployment": spec.deployment,
+                "target": spec.target,
+                "git_sha": spec.git_sha,
+                "recorded": [],
+                "unchanged": [],
+                "failed": {},
+                "skipped": {},
+                "not_recorded": f"cannot push to {spec.remote}",
+            },
+        )
     except RefRaceError as err:
         where = f"on {spec.remote}" if spec.remote else "locally"
         return RolloutRefused(

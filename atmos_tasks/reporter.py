@@ -319,7 +319,9 @@ class RolloutReporter:
                 self._line(
                     f"    → {item['tag']}" + (" [red](failed)[/]" if item["status"] == "failed" else "")
                 )
-        elif not summary.get("failed") and summary.get("kind") != "build":
+        elif summary.get("not_recorded"):
+            self._line(f"  [red]Nothing recorded for {where}[/]: {summary['not_recorded']}")
+        elif not summary.get("failed") and not summary.get("cancelled") and summary.get("kind") != "build":
             self._line(
                 f"  Nothing to record: {where} already runs {summary['git_sha'][:7]} with these inputs"
             )

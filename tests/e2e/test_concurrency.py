@@ -377,3 +377,28 @@ def test_a_clone_that_deployed_before_plans_again_after_another_deployed_since(s
     assert deployed == {"run": "x"}
     newest = shared.history("dev")[0]
     assert newest["git_sha"] == heads["x"] and newest["components"]["a"]["changes"] == "applied"
+
+
+def test_a_run_that_cannot_renew_its_locks_stops_before_they_expire(shared: Shared) -> None:
+    """The remote stops answering one run: it cannot renew its locks, so it stops (its Terraform
+    killed before the locks can expire) and records nothing; the next run takes over after expiry."""
+    one, two = shared.clone("c1"), shared.clone("c2")
+    for repo in (one, two):
+        repo.write(
+            "deployments/app.yaml", manifest(shared.log, repo.path.name, pause=30, pauses={"b": 0, "c": 0})
+        )
+        repo.commit("A change")
+    ttl = 6
+    run = start(one, "rollout:app:dev", "--remote", "origin", env={"ATMOS_TASKS_LOCK_TTL": str(ttl)})
+    wait_for(lambda: shared.locks() != [], "c1 to take its locks")
+    taken = time.monotonic()
+    one.git("remote", "set-url", "--push", "origin", str(shared.tmp / "gone.git"))  # pushes now fail
+    [(code, text)] = finish([run])
+    stopped = time.monotonic()
+    assert code == 1, text
+    assert "could not be renewed" in text and "Traceback" not in text
+    assert stopped - taken < ttl + 5, "c1 outlived its locks"
+    assert "end dev/a" not in shared.log.read_text()  # its apply was stopped, not finished
+    assert [r for r in shared.history("dev") if r["git_sha"] == one.head()] == []  # nothing recorded
+    proc = two.doit("rollout:app:dev", "--remote", "origin", env={"ATMOS_TASKS_LOCK_WAIT": "60"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
