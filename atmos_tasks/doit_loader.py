@@ -135,14 +135,7 @@ def locked_components(plan: Any, invocation: Invocation) -> list[str]:
     ]
     if not selected or any(not s.component or s.kind in ("rollout", "record") for s in selected):
         return [ref.name for ref in plan.order]
-    wanted = {s.component for s in selected}
-    keep: set[Any] = set()
-    pending = [ref for ref in plan.order if ref.name in wanted]
-    while pending:
-        ref = pending.pop()
-        if ref not in keep:
-            keep.add(ref)
-            pending += [d for d in plan.resolved.components[ref].depends_on if d in plan.resolved.components]
+    keep = plan.resolved.needed_by({s.component for s in selected})
     return [ref.name for ref in plan.order if ref in keep]
 
 

@@ -815,13 +815,7 @@ def compile_target(
                 None,
                 f"components: {', '.join(r.name for r in resolved.components)}",
             )
-        keep: set[ComponentRef] = set()
-        pending = [ref for ref in resolved.components if ref.name in only]
-        while pending:
-            ref = pending.pop()
-            if ref not in keep:
-                keep.add(ref)
-                pending += [d for d in resolved.components[ref].depends_on if d in resolved.components]
+        keep = resolved.needed_by(only)
         resolved.components = {ref: c for ref, c in resolved.components.items() if ref in keep}
     jobs: dict[ComponentRef, Job] = {}
     builds: dict[ComponentRef, BuildJob] = {}

@@ -107,6 +107,17 @@ class ResolvedTarget:
     top_stack: Path | None = None
     top_stack_data: dict[str, Any] = field(default_factory=dict)
 
+    def needed_by(self, names: set[str]) -> set[ComponentRef]:
+        """The components named, and everything they depend on here, transitively."""
+        keep: set[ComponentRef] = set()
+        pending = [ref for ref in self.components if ref.name in names]
+        while pending:
+            ref = pending.pop()
+            if ref not in keep:
+                keep.add(ref)
+                pending += [d for d in self.components[ref].depends_on if d in self.components]
+        return keep
+
     def order(self) -> list[ComponentRef]:
         """Components in dependency order (dependencies first), ties by name."""
         done: list[ComponentRef] = []
