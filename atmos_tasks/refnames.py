@@ -30,6 +30,9 @@ def refname_problem(name: str, *, allow_onelevel: bool = False) -> str | None:
     for char in name:
         if ord(char) < 0x20 or ord(char) == 0x7F:
             return f"contains the control character {char!r}"
+        if 0xD800 <= ord(char) <= 0xDFFF:
+            # A YAML escape like "\ud800" makes one; no file name or ref can hold it.
+            return f"contains {char!r}, half of a UTF-16 pair, which is not a character"
         if char in FORBIDDEN:
             return f"contains {char!r}"
     if ".." in name:
