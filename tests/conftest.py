@@ -28,6 +28,17 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    """`-n auto`: one worker more than cores. The suite mostly waits on the real tools it drives
+    (Terraform, Git, Docker, the probes' pauses), so a core that would idle takes another test."""
+    if os.environ.get("PYTEST_XDIST_AUTO_NUM_WORKERS"):
+        return None  # xdist's own reading of it
+    return (os.cpu_count() or 1) + 1
+
+
 EXAMPLES = ROOT / "examples"
 
 

@@ -40,7 +40,7 @@ from tests.conftest import EXAMPLES, Repo, isolated_env, make_repo
 MANIFEST = "deployments/api.yaml"
 SOAK = os.environ.get("HYPOTHESIS_PROFILE") == "soak"
 ROLLOUTS = settings(
-    max_examples=settings().max_examples if SOAK else 15,
+    max_examples=settings().max_examples if SOAK else 8,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],

@@ -383,9 +383,9 @@ def test_a_run_that_cannot_renew_its_locks_stops_before_they_expire(shared: Shar
     """The remote stops answering one run: it cannot renew its locks, so it stops (its Terraform
     killed before the locks can expire) and records nothing; the next run takes over after expiry."""
     one, two = shared.clone("c1"), shared.clone("c2")
-    for repo in (one, two):
+    for repo, pause in ((one, 30), (two, 0)):  # c1's apply outlasts its locks; c2's is quick
         repo.write(
-            "deployments/app.yaml", manifest(shared.log, repo.path.name, pause=30, pauses={"b": 0, "c": 0})
+            "deployments/app.yaml", manifest(shared.log, repo.path.name, pause=pause, pauses={"b": 0, "c": 0})
         )
         repo.commit("A change")
     ttl = 6
