@@ -113,6 +113,19 @@ class Held:
     holder: Holder | None  # None: unreadable, treated as expired
 
 
+def read_locks(repo: GitRepo, remote: str | None, deployment: str, target: str) -> dict[str, Held]:
+    """A target's locks as the remote has them (fetched into the same local names), by ref."""
+    scope = f"{LOCK_ROOT}/{deployment}/{target}/"
+    if remote:
+        repo.fetch(remote, [f"+{scope}*:{scope}*"])
+    rows = repo.for_each_ref([scope], ["refname", "objectname", "contents"])
+    return {
+        row[0]: Held(row[0], row[1], Holder.parse(row[2]))
+        for row in rows
+        if len(row) >= 3 and row[0].startswith(scope)
+    }
+
+
 def conflicts(wanted: Sequence[str], held: dict[str, Held], me: str, now: datetime) -> dict[str, Held]:
     """Pure: the wanted lock refs someone else holds and has not let expire."""
     return {
@@ -163,10 +176,6 @@ class RemoteLocks:
         self._stop = threading.Event()
         self._mutex = threading.Lock()
 
-    @property
-    def scope(self) -> str:
-        return f"{LOCK_ROOT}/{self.deployment}/{self.target}/"
-
     def holder(self, now: datetime) -> Holder:
         return Holder(
             id=self.id,
@@ -181,14 +190,7 @@ class RemoteLocks:
         )
 
     def read(self) -> dict[str, Held]:
-        """The remote's locks of this target, as a fetch into the same local names leaves them."""
-        self.repo.fetch(self.remote, [f"+{self.scope}*:{self.scope}*"])
-        rows = self.repo.for_each_ref([self.scope], ["refname", "objectname", "contents"])
-        return {
-            row[0]: Held(row[0], row[1], Holder.parse(row[2]))
-            for row in rows
-            if len(row) >= 3 and row[0].startswith(self.scope)
-        }
+        return read_locks(self.repo, self.remote, self.deployment, self.target)
 
     def _commit(self, holder: Holder) -> str:
         return self.repo.commit_object(holder.to_message())
@@ -355,10 +357,7 @@ def record_lease(
 ) -> list[RefUpdate]:
     """The lock refs a record pushes with its refs and tags: each renewed, leased on the value that
     says this run holds it. A run whose locks another run took over records nothing (LockRefused)."""
-    scope = f"{LOCK_ROOT}/{deployment}/{target}/"
-    repo.fetch(remote, [f"+{scope}*:{scope}*"])
-    rows = repo.for_each_ref([scope], ["refname", "objectname", "contents"])
-    held = {row[0]: Held(row[0], row[1], Holder.parse(row[2])) for row in rows if len(row) >= 3}
+    held = read_locks(repo, remote, deployment, target)
     wanted = [lock_ref(deployment, target, c) for c in components]
     lost = [
         ref for ref in wanted if (h := held.get(ref)) is None or h.holder is None or h.holder.id != holder_id
@@ -403,11 +402,7 @@ def unlock(
     now: datetime,
 ) -> dict[str, Any]:
     """Break the locks of a target (or of some components), recording who did it and why."""
-    scope = f"{LOCK_ROOT}/{deployment}/{target}/"
-    if remote:
-        repo.fetch(remote, [f"+{scope}*:{scope}*"])
-    rows = repo.for_each_ref([scope], ["refname", "objectname", "contents"])
-    held = {row[0]: Held(row[0], row[1], Holder.parse(row[2])) for row in rows if len(row) >= 3}
+    held = read_locks(repo, remote, deployment, target)
     wanted = {lock_ref(deployment, target, c) for c in components} if components else set(held)
     broken = {ref: found for ref, found in held.items() if ref in wanted}
     if not broken:
