@@ -14,27 +14,15 @@ from __future__ import annotations
 import re
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import Repo
+from tests.e2e.test_bad_input import Case, edit
 
 MANIFEST = "deployments/api.yaml"
 OUTSIDE = "outside"  # a folder beside the repository, filled by `outside()`
-
-
-@dataclass
-class Case:
-    mutate: Callable[[Repo], None]
-    file: str
-    line_of: str  # the reported line is the first line of `file` containing this text
-    message: str
-
-
-def edit(rel: str, old: str, new: str) -> Callable[[Repo], None]:
-    return lambda repo: repo.replace(rel, old, new)
 
 
 def extra_component(name_yaml: str) -> Callable[[Repo], None]:
