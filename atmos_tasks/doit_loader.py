@@ -91,16 +91,16 @@ def _lock_targets(root: Path, pairs: list[tuple[str, str]]) -> None:
 def _lock_remotes(workspace: Any, invocation: Invocation, plans: list[Any]) -> bool:
     """Take, on the remote, the lock of every component each deploying plan may apply; True when
     the remote's records of those targets moved since they were compiled."""
+    remote_plans = [
+        p for p in plans if p.remote and not p.preview and invocation.deploys(p.deployment, p.target)
+    ]
+    if not remote_plans:
+        return False  # nothing to lock: no lock machinery loaded
     from atmos_tasks.engine import fetch_records
     from atmos_tasks.locks import RemoteLocks
     from atmos_tasks.record import actor
     from atmos_tasks.tracking import REF_ROOT
 
-    remote_plans = [
-        p for p in plans if p.remote and not p.preview and invocation.deploys(p.deployment, p.target)
-    ]
-    if not remote_plans:
-        return False
     repo = workspace.repo
     scopes = sorted({f"{REF_ROOT}/{p.deployment}/{p.target}/" for p in remote_plans})
 
