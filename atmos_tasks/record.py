@@ -287,9 +287,13 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     metadata = {**ci_metadata(), **spec.metadata}
     if spec.allow_dirty and spec.dirty:
         metadata["allow_dirty"] = True
-    needs_ident = any((outcomes[n][1].get("status") in ("applied", "failed")) for _k, n in spec.components)
-    ident, key = _ident_and_key(repo, spec.sign) if needs_ident else (Ident("", ""), None)
-    decision = decide(spec, outcomes, states, actor(ident), now, metadata)
+    # Who deploys (and their signing key) is read only when there is something to record: a no-op
+    # run asks Git for nothing more and loads no signing code.
+    ident, key = Ident("", ""), None
+    decision = decide(spec, outcomes, states, "", now, metadata)
+    if decision.records:
+        ident, key = _ident_and_key(repo, spec.sign)
+        decision = decide(spec, outcomes, states, actor(ident), now, metadata)
     signing_error = None
     leased: list[RefUpdate] = []
     if decision.records and spec.remote and spec.lock_holder:
