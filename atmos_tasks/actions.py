@@ -5,7 +5,7 @@ go on, dependants see it through `getargs` and skip, and the `record` finalizer 
 tags the failure. The finalizer then fails the run (exit 1) when any component failed.
 
 `upstream` maps each `getargs` key to what it carries: ("outputs", component) for a dependency's
-apply, ("image", component) for a nixpack component's build (or tests), ("vendor", component)
+apply, ("image", component) for an image component's build (or tests), ("vendor", component)
 for its module's vendoring, and in a preview ("planned", component) for a dependency's plan.
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from atmos_tasks import cancel, secrets
-from atmos_tasks.executors import Job, executor_for
+from atmos_tasks import cancel, kinds, secrets
+from atmos_tasks.kinds import Job
 from atmos_tasks.preview import never_applied_reason
 
 READY = {"outputs": "applied", "image": "built", "vendor": "vendored"}
@@ -68,7 +68,7 @@ def _recorded(job: Job) -> dict[str, Any]:
 
 
 def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
-    """Plan one Terraform component once its dependencies are applied and its images built."""
+    """Plan one component once its dependencies are applied and its images built."""
     job, failed = _vendored(job, upstream, values)
     if failed is not None:
         return failed
@@ -81,7 +81,7 @@ def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
     try:
-        return executor_for(job.kind).plan(job, outputs, images)
+        return kinds.get(job.kind).plan(job, outputs, images)
     except Exception as err:
         return _failure(err, job.workdir)
 
@@ -93,10 +93,10 @@ def preview_component(
     images: dict[str, dict[str, Any]],
     **values: Any,
 ) -> dict[str, Any]:
-    """Plan one Terraform component against what is deployed now: applies nothing (a preview).
+    """Plan one component against what is deployed now: applies nothing (a preview).
 
     `upstream` holds ("planned", dependency) for each dependency's preview plan (run first, for
-    its workdir), `dependencies` their jobs, `images` the image chosen for each nixpack dependency.
+    its workdir), `dependencies` their jobs, `images` the image chosen for each image dependency.
     """
     job, failed = _vendored(job, upstream, values)
     if failed is not None:
@@ -112,7 +112,7 @@ def preview_component(
     never_applied: list[str] = []
     for name, dependency in dependencies.items():
         try:
-            found = executor_for(dependency.kind).deployed_outputs(dependency)
+            found = kinds.get(dependency.kind).deployed_outputs(dependency)
         except Exception as err:
             failure = _failure(err, job.workdir)
             failure["error"] = f"reading what {name} has deployed: {failure['error']}"
@@ -127,7 +127,7 @@ def preview_component(
     if reason:
         return {"status": "skipped", "reason": reason}
     try:
-        planned = executor_for(job.kind).plan(job, outputs, images)
+        planned = kinds.get(job.kind).plan(job, outputs, images)
     except Exception as err:
         return _failure(err, job.workdir)
     if images and planned.get("status") == "planned":
@@ -147,38 +147,34 @@ def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str,
     try:
         if plan.get("current"):
             # Nothing to apply: what the component outputs is what its state holds.
-            outputs = executor_for(job.kind).deployed_outputs(job) or {}
+            outputs = kinds.get(job.kind).deployed_outputs(job) or {}
             return {"status": "applied", "outputs": outputs, "current": plan["current"], **_recorded(job)}
-        return executor_for(job.kind).apply(job, plan)
+        return kinds.get(job.kind).apply(job, plan)
     except Exception as err:
         return _failure(err, job.workdir)
 
 
-def build_component(job: Any, upstream: dict[str, tuple[str, str]], **values: Any) -> dict[str, Any]:
-    """Build (or reuse) one nixpack image once the components it depends on are applied."""
-    from atmos_tasks.images.stage import build_image
-
+def build_component(
+    kind: str, job: Any, upstream: dict[str, tuple[str, str]], **values: Any
+) -> dict[str, Any]:
+    """Build (or reuse) one image once the components it depends on are applied."""
     if cancel.requested():
         return {"status": "skipped", "reason": cancel.reason()}
     blocked, outputs, _images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
     try:
-        return build_image(job, outputs=outputs)
+        return kinds.get(kind).build(job, outputs)
     except Exception as err:
         return _failure(err)
 
 
-def reuse_component(record: dict[str, Any]) -> dict[str, Any]:
-    from atmos_tasks.images.stage import reuse_build
-
-    return reuse_build(record)
+def reuse_component(kind: str, record: dict[str, Any]) -> dict[str, Any]:
+    return kinds.get(kind).reuse(record)
 
 
-def test_component(job: Any, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
-    from atmos_tasks.images.stage import test_image
-
+def test_component(kind: str, job: Any, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
     try:
-        return test_image(job, command, build)
+        return kinds.get(kind).test(job, command, build)
     except Exception as err:
         return {**build, **_failure(err)}

@@ -94,11 +94,19 @@ def _signature_mark(signature: dict[str, Any] | str | None, by: str | None = Non
     return "[dim]unverified[/]"
 
 
+def _health_mark(health: dict[str, Any] | None) -> str:
+    """`✓ healthy (2/2)`, `✗ unhealthy (1/2)`, `? unknown`: what a kind's probe saw, live."""
+    if not health:
+        return ""
+    color = {"healthy": "green", "unhealthy": "red"}.get(str(health.get("state")), "yellow")
+    return f"  [{color}]{health.get('shown', health.get('state'))}[/]"
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     from atmos_tasks.gitrepo import GitRepo
     from atmos_tasks.queries import status
 
-    data = status(GitRepo(_repo_root(args)), args.deployment, args.target)
+    data = status(GitRepo(_repo_root(args)), args.deployment, args.target, health=not args.no_health)
 
     def table(found: dict[str, Any]) -> None:
         console = _console()
@@ -116,7 +124,10 @@ def cmd_status(args: argparse.Namespace) -> int:
                     mark = STATUS_MARK.get(entry["status"], entry["status"])
                     line = f"    {name:<{width}}  {sha}  {_ago(entry['deployed_at']):>8}  {mark}"
                     signature = _signature_mark(entry.get("signature"))
-                    console.print(f"{line}  {entry['deployed_by'] or ''}  {signature}")
+                    health = _health_mark(entry.get("health"))
+                    console.print(f"{line}  {entry['deployed_by'] or ''}  {signature}{health}")
+                    for where, address in (entry.get("health") or {}).get("endpoints", {}).items():
+                        console.print(f"    {'':<{width}}  [dim]{where} → {address}[/]")
                     if "last_attempt" in entry:
                         last = entry["last_attempt"]
                         console.print(
@@ -1034,6 +1045,41 @@ def cmd_unlock(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_destroy(args: argparse.Namespace) -> int:
+    """Remove what a target runs (every deploying component, or one), dependants first; recorded."""
+    from atmos_tasks.destroy import destroy
+    from atmos_tasks.engine import Workspace
+
+    what = (
+        f"{args.component} on {args.deployment}/{args.target}"
+        if args.component
+        else (f"everything {args.deployment} runs on {args.target}")
+    )
+    if not args.yes and not _confirm(f"Destroy {what}? [y/N] "):
+        raise refused(f"destroying {what} needs a confirmation", "answer y on a terminal, or pass --yes")
+    result = destroy(Workspace(_repo_root(args)), args.deployment, args.target, args.component, _remote(args))
+
+    def table(found: dict[str, Any]) -> None:
+        console = _console()
+        for name, entry in found["components"].items():
+            mark = {"destroyed": "[green]✓ destroyed[/]", "failed": "[red]✗ failed[/]"}.get(
+                entry["status"], f"[yellow]{entry['status']}[/]"
+            )
+            detail = entry.get("error") or entry.get("reason") or ""
+            console.print(f"  {entry['kind']}/{name}  {mark}  {detail}")
+        for tag in found["tags"]:
+            console.print(f"  recorded in {tag}")
+
+    _emit(result.to_json(), args.format, table)
+    return 1 if result.failed else 0
+
+
+def _confirm(question: str) -> bool:
+    if not sys.stdin.isatty():
+        return False
+    return input(question).strip().lower() in ("y", "yes")
+
+
 def _remote(args: argparse.Namespace) -> str | None:
     import os
 
@@ -1058,6 +1104,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="what is deployed where")
     p.add_argument("deployment", nargs="?")
     p.add_argument("--target")
+    p.add_argument(
+        "--no-health",
+        action="store_true",
+        help="do not ask the engines that run components how they are (health is read live)",
+    )
     p.add_argument("--format", choices=FORMATS, default="table")
     p.set_defaults(func=cmd_status)
 
@@ -1241,6 +1292,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
     p.set_defaults(func=cmd_unlock)
+
+    p = sub.add_parser(
+        "destroy", help="remove what a target runs (containers, Terraform resources), recorded"
+    )
+    p.add_argument("deployment")
+    p.add_argument("--target", required=True, help="the target to destroy on")
+    p.add_argument("--component", metavar="NAME", help="only this component (its dependants keep running)")
+    p.add_argument(
+        "--yes", action="store_true", help="do not ask for a confirmation (needed without a terminal)"
+    )
+    p.add_argument("--remote", metavar="NAME", help="record on this remote too, under its locks")
+    p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    p.set_defaults(func=cmd_destroy)
 
     p = sub.add_parser("example", help="the bundled example repository")
     example = p.add_subparsers(dest="example_command", required=True, metavar="ACTION")

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks import kinds
 from atmos_tasks.errors import AtmosError, Location, Problem, unique
 from atmos_tasks.manifest import (
     ComponentRef,
@@ -18,10 +19,9 @@ from atmos_tasks.manifest import (
     manifest_path,
 )
 from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget
-from atmos_tasks.secrets import Secrets, hide, marked, sensitive_values, sensitive_variables_cached
-from atmos_tasks.stacks import Origin, StackLoader, stack_name
+from atmos_tasks.secrets import Secrets, hide, sensitive_values
+from atmos_tasks.stacks import Origin, StackLoader
 from atmos_tasks.templates import is_template, output_references, references
-from atmos_tasks.tracking import leaf
 from atmos_tasks.vendoring import module_origin
 from atmos_tasks.yamlio import load_positioned, locate
 
@@ -133,7 +133,7 @@ def _flatten(prov: Any, positions: _Positions, prefix: str = "") -> dict[str, st
     return out
 
 
-def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
+def shown_vars(component: ResolvedComponent) -> dict[str, Any]:
     """Rendered vars, except values that read a dependency's outputs: those stay as written."""
     if not component.deferred:
         return component.vars
@@ -146,7 +146,10 @@ def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
         if (
             isinstance(template, str)
             and is_template(template)
-            and (output_references(template) or references(template, "nixpack"))
+            and (
+                output_references(template)
+                or any(references(template, root) for root in kinds.template_roots())
+            )
         ):
             return template
         return rendered
@@ -155,13 +158,8 @@ def _shown_vars(component: ResolvedComponent) -> dict[str, Any]:
 
 
 def sensitive_names(workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:
-    """What the user marks sensitive (`settings.sensitive`) and the module declares sensitive."""
-    names = marked(component.settings)
-    folder = component.module_dir
-    if component.image is None and folder is not None and folder.is_dir():
-        digest = workspace.module_digest(folder)
-        names += tuple(sorted(sensitive_variables_cached(folder, digest, workspace.config.work_root_path)))
-    return names
+    """What the user marks sensitive (`settings.sensitive`) and the component's kind knows is."""
+    return kinds.of(component.ref).sensitive_names(workspace, component)
 
 
 def describe_component(
@@ -172,21 +170,7 @@ def describe_component(
     hidden: Secrets | None = None,
 ) -> dict[str, Any]:
     """`hidden` collects the values of sensitive variables; their values are shown as `***`."""
-    config = workspace.config
-    if component.image is not None:
-        image = component.image
-        out: dict[str, Any] = {
-            "type": component.ref.type,
-            "source": config.shown(image.source_dir),
-            "image": {"registry": image.registry, "repository": image.repository, "publish": image.publish},
-            "vars": _shown_vars(component),
-            "settings": component.settings,
-            "env": component.env,
-            "metadata": component.metadata,
-            "depends_on": [str(d) for d in component.depends_on],
-        }
-    else:
-        out = _describe_terraform(config, resolved, component)
+    out = kinds.of(component.ref).describe(workspace.config, resolved, component)
     names = sensitive_names(workspace, component)
     if names:
         if hidden is not None:
@@ -213,35 +197,6 @@ def module_view(config: Any, component: ResolvedComponent) -> dict[str, Any]:
     if entry.origin is not None:
         view["entry"] = str(entry.origin)
     return view
-
-
-def _describe_terraform(
-    config: Any, resolved: ResolvedTarget, component: ResolvedComponent
-) -> dict[str, Any]:
-    stack = (
-        stack_name(config, resolved.top_stack, resolved.top_stack_data, component.vars)
-        if resolved.top_stack
-        else f"{resolved.deployment}-{resolved.target}"
-    )
-    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
-    out: dict[str, Any] = {
-        "type": component.ref.type,
-        "component": component.folder,
-        "stack": stack,
-        "vars": _shown_vars(component),
-        "settings": component.settings,
-        "env": component.env,
-        "backend_type": component.backend_type,
-        "backend": component.backend,
-        "metadata": component.metadata,
-        "inheritance": component.inheritance,
-        "depends_on": [str(d) for d in component.depends_on],
-        "module": module_view(config, component),
-        "workdir": config.shown(workdir),
-    }
-    if component.bindings:
-        out["bindings"] = {var: f"nixpack/{image}" for var, image in component.bindings.items()}
-    return out
 
 
 def describe(

@@ -10,29 +10,30 @@ import dataclasses
 import fnmatch
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atmos_tasks import kinds
 from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import EXIT_BAD_INPUT, AtmosError, Location, Problem, refused
-from atmos_tasks.executors import Job
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
-from atmos_tasks.hashing import StatCache, hash_json
+from atmos_tasks.hashing import StatCache
 from atmos_tasks.invocation import Invocation, RolloutOptions
+from atmos_tasks.kinds import CompileContext, Job
 from atmos_tasks.manifest import (
     ComponentRef,
     Manifest,
     Promotion,
-    duration_seconds,
     list_manifest_paths,
     load_deployment,
 )
 from atmos_tasks.promotion import ApprovalGate, Source
-from atmos_tasks.resolve import GitInfo, ResolvedComponent, ResolvedTarget, resolve_target
+from atmos_tasks.resolve import GitInfo, ResolvedTarget, resolve_target
 from atmos_tasks.stacks import StackLoader
-from atmos_tasks.tracking import leaf, read_records
+from atmos_tasks.tracking import read_records
 
 if TYPE_CHECKING:
     from atmos_tasks.images.stage import BuildJob
@@ -63,7 +64,7 @@ class TargetPlan:
     images_only: bool = False
     # A preview (only plan tasks selected): plans against what is deployed, applies nothing.
     preview: bool = False
-    # In a preview, the image each nixpack component stands for (`preview.choose_image`).
+    # In a preview, the image each image component stands for (`preview.choose_image`).
     preview_images: dict[ComponentRef, dict[str, Any]] = field(default_factory=dict)
     # `record.sign` of the working tree's atmos.yaml: whether the record task signs its tags.
     record_sign: str = "if-available"
@@ -124,8 +125,11 @@ class Workspace:
             digest = self._digests[module_dir] = self.stat_cache.tree(module_dir)
         return digest
 
-    def declared_variables(self, module_dir: Path) -> set[str] | None:
-        """Cached by module digest, so a no-op run never parses HCL."""
+    def declared_variables(
+        self, module_dir: Path, parse: Callable[[Path], set[str] | None]
+    ) -> set[str] | None:
+        """The variables a module declares (its kind parses them), cached by module digest so a
+        no-op run never parses HCL."""
         if self._variables is None:
             try:
                 self._variables = json.loads(self._variables_path.read_text())
@@ -135,9 +139,7 @@ class Workspace:
         if digest in self._variables:
             cached = self._variables[digest]
             return None if cached is None else set(cached)
-        from atmos_tasks.executors.terraform import declared_variables
-
-        names = declared_variables(module_dir)
+        names = parse(module_dir)
         self._variables[digest] = None if names is None else sorted(names)
         self._variables_dirty = True
         return names
@@ -623,125 +625,6 @@ def compile_source(
     return plan
 
 
-def terraform_job(
-    workspace: Workspace,
-    resolved: ResolvedTarget,
-    component: ResolvedComponent,
-    vendor_key: str | None = None,
-) -> Job:
-    """`vendor_key`: a vendored module's identity until its vendor task says which object it is."""
-    from atmos_tasks.vendoring import module_origin
-
-    config = workspace.config
-    assert component.module_dir is not None
-    module_digest = vendor_key or workspace.module_digest(component.module_dir)
-    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
-    timeout = component.metadata.get("timeout")
-    static_key = hash_json(
-        {
-            "module": module_digest,
-            "folder": component.folder,
-            "vars": component.vars,
-            "env": component.env,
-            "backend_type": component.backend_type,
-            "backend": component.backend,
-            "command": config.terraform_command,
-            "workdir": config.shown(workdir),
-            "bindings": component.bindings,
-            "context": component.deferred_context,
-        }
-    )
-    return Job(
-        kind=component.ref.type,
-        deployment=resolved.deployment,
-        target=resolved.target,
-        component=component.name,
-        root=str(config.work_root_path),
-        workdir=str(workdir),
-        module_dir=str(component.module_dir),
-        vars=component.vars,
-        env=component.env,
-        backend_type=component.backend_type,
-        backend=component.backend,
-        command=config.terraform_command,
-        static_key=static_key,
-        module_digest=module_digest,
-        vars_template=component.vars_template,
-        output_refs=tuple(r.name for r in component.output_refs),
-        image_refs=tuple(r.name for r in component.image_refs),
-        bindings=dict(component.bindings),
-        template_context=resolved.template_context if component.deferred else {},
-        context_vars=component.deferred_context,
-        vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
-        timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
-    )
-
-
-def build_job(
-    workspace: Workspace,
-    manifest: Manifest,
-    resolved: ResolvedTarget,
-    component: ResolvedComponent,
-    git: GitInfo,
-    dirty: list[str],
-    skip_push: bool = False,
-) -> BuildJob:
-    """The plan, source hash and key of one image, decided before anything runs."""
-    from atmos_tasks.images.errors import BuildError
-    from atmos_tasks.images.planner import make_plan, source_hash
-    from atmos_tasks.images.stage import BuildJob
-
-    image = component.image
-    assert image is not None
-    where = manifest.locate([*manifest.component_keypath(component.ref), "settings"])
-    try:
-        plan = make_plan(image.source_dir, image.settings)
-        source = source_hash(image.source_dir, plan.copy.exclude, hash_file=workspace.stat_cache.file)
-    except BuildError as err:
-        raise AtmosError.single(
-            f"{component.ref}: {err}",
-            where,
-            "fix settings.nixpack or the source tree",
-            exit_code=err.exit_code,
-        ) from None
-    key = hash_json(
-        {
-            "source": source,
-            "plan": plan.plan_hash(),
-            "settings": image.settings,
-            "registry": image.registry,
-            "repository": image.repository,
-            "publish": image.publish,
-            "skip_push": skip_push,
-            # A build from a dirty tree is not recorded: the same build from a clean one must run
-            # (or reuse the image) again, so that the commit gets its build record.
-            "recorded": not dirty,
-        }
-    )
-    return BuildJob(
-        deployment=resolved.deployment,
-        target=resolved.target,
-        component=component.name,
-        root=str(workspace.config.work_root_path),
-        source_dir=str(image.source_dir),
-        plan_json=plan.to_json(),
-        plan_hash=plan.plan_hash(),
-        source_hash=source,
-        settings=image.settings,
-        registry=image.registry,
-        repository=image.repository,
-        publish=image.publish,
-        key=key,
-        commit=git.sha,
-        source_date_epoch=workspace.commit_time(git.sha),
-        record_build=not dirty,
-        skip_push=skip_push,
-        vars_template=component.vars if component.output_refs else {},
-        output_refs=tuple(r.name for r in component.output_refs),
-        template_context=resolved.template_context if component.output_refs else {},
-    )
-
-
 def preview_images(workspace: Workspace, plan: TargetPlan) -> dict[ComponentRef, dict[str, Any]]:
     """For a preview: each image as recorded for the current source, else as the target runs it."""
     if not plan.builds:
@@ -781,24 +664,25 @@ def compile_target(
     preview: set[str] | None = None,
 ) -> TargetPlan:
     """`only`: these components and what they depend on (a narrowed promotion); `images`: these
-    nixpack components (`*`: all) and what they depend on (a build run); `preview`: these Terraform
+    image components (`*`: all) and what they depend on (a build run); `preview`: these deploying
     components (`*`: all) and what they depend on, to be planned against what is deployed."""
     from atmos_tasks.vendoring import vendor_spec
 
     config = workspace.config
     resolved = workspace.resolve(manifest, target, git, loader)
     if images is not None:
-        names = [ref.name for ref in resolved.components if ref.type == "nixpack"]
+        names = [ref.name for ref in resolved.components if kinds.of(ref).role == "image"]
         unknown = images - {"*", *names}
         if unknown:
+            image_kinds = sorted({ref.type for ref in manifest.components() if kinds.of(ref).role == "image"})
             raise AtmosError.single(
-                f"no nixpack component {', '.join(sorted(unknown))} on {target}",
-                manifest.locate(["components", "nixpack"], at_key=True),
+                f"no image component {', '.join(sorted(unknown))} on {target}",
+                manifest.locate(["components", *image_kinds[:1]], at_key=True),
                 f"images: {', '.join(names) or 'none'}",
             )
         only = {name for name in names if "*" in images or name in images}
     if preview is not None:
-        names = [ref.name for ref, c in resolved.components.items() if c.image is None]
+        names = [ref.name for ref in resolved.components if kinds.of(ref).role == "deploy"]
         unknown = preview - {"*", *names}
         if unknown:
             raise AtmosError.single(
@@ -821,13 +705,16 @@ def compile_target(
     builds: dict[ComponentRef, BuildJob] = {}
     vendors: dict[ComponentRef, VendorSpec] = {}
     for ref, component in resolved.components.items():
-        if component.image is not None:
-            builds[ref] = build_job(workspace, manifest, resolved, component, git, dirty, options.skip_push)
-            continue
+        kind = kinds.of(ref)
         vendor = vendor_spec(config, manifest, target, component.vendor) if component.vendor else None
         if vendor is not None:
             vendors[ref] = vendor
-        jobs[ref] = terraform_job(workspace, resolved, component, vendor.key if vendor else None)
+        key = vendor.key if vendor else None
+        context = CompileContext(workspace, manifest, resolved, git, dirty, options, key)
+        if kind.role == "image":
+            builds[ref] = kind.job(context, component)
+        else:
+            jobs[ref] = kind.job(context, component)
     return TargetPlan(
         manifest=manifest,
         resolved=resolved,

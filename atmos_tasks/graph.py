@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from doit.dependency import UptodateCalculator
 from doit.tools import config_changed, timeout
 
+from atmos_tasks import kinds
 from atmos_tasks.actions import (
     apply_component,
     build_component,
@@ -27,10 +27,9 @@ from atmos_tasks.actions import (
     test_component,
 )
 from atmos_tasks.engine import TargetPlan
-from atmos_tasks.executors import Job
-from atmos_tasks.executors.terraform import PLAN_FILE
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.invocation import BUILD_GROUP_PARAMS, BUILD_PARAMS, PLAN_GROUP_PARAMS, ROLLOUT_PARAMS
+from atmos_tasks.kinds import Job
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
 from atmos_tasks.secrets import marked
@@ -111,14 +110,15 @@ def _upstream(
     upstream: dict[str, tuple[str, str]] = {}
     getargs: dict[str, tuple[str, None]] = {}
     for index, dep in enumerate(d for d in plan.resolved.components[ref].depends_on if d in produces):
-        key = f"{'img' if dep.type == 'nixpack' else 'up'}_{index}"
-        upstream[key] = ("image" if dep.type == "nixpack" else "outputs", dep.name)
+        image = kinds.of(dep).role == "image"
+        key = f"{'img' if image else 'up'}_{index}"
+        upstream[key] = ("image" if image else "outputs", dep.name)
         getargs[key] = (produces[dep], None)
     return upstream, getargs, [task for task, _ in getargs.values()]
 
 
 def _job(plan: TargetPlan, ref: ComponentRef) -> Job:
-    """A Terraform component's job, with the variables its `settings.sensitive` marks."""
+    """A deploying component's job, with the variables its `settings.sensitive` marks."""
     job = plan.jobs[ref]
     names = marked(plan.resolved.components[ref].settings)
     return dataclasses.replace(job, sensitive=names) if names else job
@@ -137,7 +137,7 @@ def build_tasks_of(
             "basename": "build",
             "name": _sub("build", dep, target, ref.name),
             "doc": f"reuse the recorded image of {ref}",
-            "actions": [(reuse_component, [recorded])],
+            "actions": [(reuse_component, [ref.type, recorded])],
             "uptodate": [config_changed(str(recorded.get("digest"))), LastStatus("built")],
             "verbosity": 0,
             "meta": _meta("reuse", dep, target, ref),
@@ -148,7 +148,7 @@ def build_tasks_of(
             "basename": "build",
             "name": _sub("build", dep, target, ref.name),
             "doc": f"build the {ref} image for {dep}/{target}",
-            "actions": [(build_component, [job, upstream])],
+            "actions": [(build_component, [ref.type, job, upstream])],
             "getargs": getargs,
             "task_dep": after,
             "uptodate": [config_changed(job.key), LastStatus("built")],
@@ -156,14 +156,13 @@ def build_tasks_of(
             "verbosity": 0,
             "meta": _meta("build", dep, target, ref),
         }
-    command = job.settings.get("test_cmd")
-    if command and recorded is None:
-        argv = ["sh", "-c", command] if isinstance(command, str) else list(command)
+    argv = kinds.of(ref).test_command(job)
+    if argv and recorded is None:
         yield {
             "basename": "test",
             "name": _sub("test", dep, target, ref.name),
             "doc": f"run the tests of {ref} inside its image",
-            "actions": [(test_component, [job, argv])],
+            "actions": [(test_component, [ref.type, job, argv])],
             "getargs": {"build": (build_id, None)},
             "task_dep": [build_id],
             "uptodate": [config_changed(hash_json([job.key, argv])), LastStatus("built")],
@@ -191,7 +190,7 @@ def vendor_task(plan: TargetPlan, ref: ComponentRef) -> TaskDict:
 
 
 def preview_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
-    """A preview: vendor and plan each Terraform component against what is deployed; no apply,
+    """A preview: vendor and plan each deploying component against what is deployed; no apply,
     build, test or record. Same task names as the rollout's, so the rows in doit's database are
     shared: what a preview leaves there must keep the next rollout correct.
 
@@ -236,13 +235,13 @@ def preview_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         yield {
             "basename": "plan",
             "name": _sub("plan", dep, target, ref.name),
-            "doc": f"terraform plan of {ref} for {dep}/{target} against what is deployed (applies nothing)",
+            "doc": f"plan {ref} for {dep}/{target} against what is deployed (applies nothing)",
             "actions": [(preview_component, [job, upstream, dependencies, images])],
             "getargs": getargs,
             "task_dep": after,
             # What is deployed changes outside doit's view: a plan that reads it always runs.
             "uptodate": [False] if dependencies or images else settled,
-            "targets": [str(Path(job.workdir) / PLAN_FILE)],
+            "targets": kinds.of(ref).plan_files(job),
             "verbosity": 0,
             "meta": {"atmos": {**_meta("plan", dep, target, ref)["atmos"], "preview": True}},
         }
@@ -305,20 +304,20 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         yield {
             "basename": "plan",
             "name": _sub("plan", dep, target, ref.name),
-            "doc": f"terraform plan of {ref} for {dep}/{target}",
+            "doc": f"plan {ref} for {dep}/{target}",
             "actions": [(plan_component, [job, upstream])],
             "getargs": getargs,
             "task_dep": after,
             "uptodate": [config_changed(job.static_key), LastStatus("planned")]
             + ([MatchesRecord(job.deployed_inputs)] if job.deployed_inputs is not None else []),
-            "targets": [str(Path(job.workdir) / PLAN_FILE)],
+            "targets": kinds.of(ref).plan_files(job),
             "verbosity": 0,
             "meta": _meta("plan", dep, target, ref),
         }
         yield {
             "basename": "apply",
             "name": _sub("apply", dep, target, ref.name),
-            "doc": f"terraform apply of {ref} for {dep}/{target}",
+            "doc": f"apply {ref} to {dep}/{target}",
             "actions": [(apply_component, [job])],
             "getargs": {"plan": (plan_id, None)},
             "task_dep": [plan_id],
@@ -348,7 +347,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             "name": _sub("build", dep, target),
             "doc": f"build every image of {dep} for {target}",
             "actions": None,
-            # A build run ends with the record of the Terraform components it applied on the way.
+            # A build run ends with the record of the deploying components it applied on the way.
             "task_dep": [task_id("record", dep, target)] if plan.images_only else builds,
             "params": BUILD_GROUP_PARAMS,
         }
@@ -371,11 +370,8 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         parts={}
         if plan.images_only
         else {
-            **{ref.name: {"source": str(job.source_dir)} for ref, job in plan.builds.items()},
-            **{
-                ref.name: {"module": job.module_dir, "workdir": job.workdir, "vendored": job.vendored}
-                for ref, job in plan.jobs.items()
-            },
+            ref.name: {"kind": ref.type, **kinds.of(ref).sbom_part(job)}
+            for ref, job in [*plan.builds.items(), *plan.jobs.items()]
         },
         images_deployed=not plan.images_only,
         sign=plan.record_sign,

@@ -22,19 +22,20 @@ from pydantic import (
     ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
+    create_model,
     field_validator,
     model_validator,
     with_config,
 )
 from typing_extensions import TypedDict
 
+from atmos_tasks import kinds
 from atmos_tasks.config import RepoConfig
 from atmos_tasks.errors import AtmosError, LazyLocation, Location, Problem
 from atmos_tasks.refnames import segment_problem
 from atmos_tasks.tracking import leaf
 from atmos_tasks.yamlio import KeyPath, load_data, load_positioned, locate
 
-COMPONENT_TYPES = ("terraform", "nixpack")
 NAME_PATTERN = r"^[a-z0-9][a-z0-9-]*$"  # pydantic's regex engine: `$` is the end of the text
 TARGET_PATTERN = r"^[a-z0-9][a-z0-9_-]*\Z"
 COMPONENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)*")
@@ -122,9 +123,19 @@ class Component(_Model):
     backend: dict[str, Any] = {}
 
 
-class Components(_Model):
-    terraform: dict[str, Component] = {}
-    nixpack: dict[str, Component] = {}
+def _components_model() -> type[_Model]:
+    """One key per component kind installed (`kinds.names()`): an unknown kind is refused, never dropped."""
+    fields: dict[str, Any] = {name: (dict[str, Component], {}) for name in kinds.names()}
+    return create_model("Components", __base__=_Model, **fields)
+
+
+if TYPE_CHECKING:
+
+    class Components(_Model):
+        def __getattr__(self, kind: str) -> dict[str, Component]: ...
+
+else:
+    Components = _components_model()
 
 
 class ApprovalCount(_Model):
@@ -288,7 +299,7 @@ class Manifest:
 
     def components(self) -> dict[ComponentRef, Component]:
         found: dict[ComponentRef, Component] = {}
-        for kind in COMPONENT_TYPES:
+        for kind in kinds.ordered():
             for name, component in getattr(self.model.components, kind).items():
                 found[ComponentRef(kind, name)] = component
         return found
@@ -303,7 +314,7 @@ class Manifest:
         """`terraform/ecr/api`, or a bare name (`ecr/api`) when only one type has it."""
         components = self.components()
         head, _, rest = text.partition("/")
-        if head in COMPONENT_TYPES and rest:
+        if head in kinds.names() and rest:
             ref = ComponentRef(head, rest)
             return ref if ref in components else None
         matches = [ref for ref in components if ref.name == text]
@@ -439,7 +450,7 @@ def _pydantic_problems(err: ValidationError, data: Any, path: Path, shown: str) 
                     Problem(
                         f"unknown component kind {unknown!r}",
                         location,
-                        _suggest(unknown, COMPONENT_TYPES) + f"known kinds: {', '.join(COMPONENT_TYPES)}",
+                        _suggest(unknown, kinds.names()) + f"known kinds: {', '.join(kinds.names())}",
                     )
                 )
                 continue

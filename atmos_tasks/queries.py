@@ -237,8 +237,13 @@ def _entry(state: ComponentState, checked: dict[str, dict[str, Any]]) -> dict[st
     return entry
 
 
-def status(repo: GitRepo, deployment: str | None = None, target: str | None = None) -> dict[str, Any]:
-    """deployment → target → component → {git_sha, deployed_at, deployed_by, status, …}."""
+def status(
+    repo: GitRepo, deployment: str | None = None, target: str | None = None, *, health: bool = True
+) -> dict[str, Any]:
+    """deployment → target → component → {git_sha, deployed_at, deployed_by, status, …}.
+
+    With `health`, components of kinds that have a probe also get `health`, read live (the
+    engine that runs them, not Git); kinds without one are not asked."""
     if deployment is None and target is not None:
         # Records are filed deployment first: a target alone is a filter over all of them.
         states = {key: state for key, state in read_records(repo).items() if key[1] == target}
@@ -250,8 +255,22 @@ def status(repo: GitRepo, deployment: str | None = None, target: str | None = No
     for (dep, tgt, component), state in sorted(states.items()):
         if state.git_sha is None and not state.history:
             continue
-        out.setdefault(dep, {}).setdefault(tgt, {})[component] = _entry(state, checked)
+        entry = _entry(state, checked)
+        if health and state.git_sha is not None:
+            found = _health(entry.get("type"), dep, tgt, component)
+            if found is not None:
+                entry["health"] = found
+        out.setdefault(dep, {}).setdefault(tgt, {})[component] = entry
     return out
+
+
+def _health(kind_name: str | None, deployment: str, target: str, component: str) -> dict[str, Any] | None:
+    from atmos_tasks import kinds
+
+    if not kind_name or kind_name not in kinds.names():
+        return None  # recorded by a kind this installation does not have
+    found = kinds.get(kind_name).health(deployment, target, component)
+    return None if found is None else {**found.to_json(), "shown": found.shown()}
 
 
 def _parse_time(text: str) -> datetime | None:

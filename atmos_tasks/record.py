@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from doit.exceptions import TaskFailed
 
-from atmos_tasks.gitrepo import GitRepo, Ident, RefRaceError, RefUpdate, RemotePushError
+from atmos_tasks import kinds
+from atmos_tasks.gitrepo import ZERO_SHA, GitRepo, Ident, RefRaceError, RefUpdate, RemotePushError
 from atmos_tasks.tracking import (
     ComponentState,
     DeploymentRecord,
@@ -67,10 +68,10 @@ class RecordSpec:
     remote: str | None = None
     # The id of the remote locks this run holds (`locks.RemoteLocks`): the record is pushed with them.
     lock_holder: str | None = None
-    # What each component is made of, for the SBOM: {"nixpack": source dir} or {"terraform": module, workdir}.
+    # What each component is made of, for the SBOM: {"kind": <kind>, **the kind's `sbom_part`}.
     parts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # False for a build run (`build:<dep>:<target>`): its images are built, not deployed (the
-    # components that run them did not apply), so only the Terraform components it applied get records.
+    # components that run them did not apply), so only the deploying components it applied get records.
     images_deployed: bool = True
     # `record.sign` of atmos.yaml: always | if-available | never.
     sign: str = "if-available"
@@ -125,7 +126,7 @@ def decide(
     stamp = rfc3339(now)
     for kind, name in spec.components:
         plan, applied = outcomes.get(name, ({}, {}))
-        if kind == "nixpack" and not spec.images_deployed:
+        if kinds.get(kind).role == "image" and not spec.images_deployed:
             if applied.get("status") == "failed":
                 failed[name] = str(applied.get("error") or "failed")
             elif applied.get("status") != "built":
@@ -135,6 +136,7 @@ def decide(
             spec.deployment, spec.target, name
         )
         status = "applied" if applied.get("status") == "built" else applied.get("status")
+        image = kinds.get(kind).recorded_image(plan, applied)
         inputs_hash = str(plan.get("inputs_hash") or applied.get("inputs_hash") or "")
         base: dict[str, Any] = {
             "deployment": spec.deployment,
@@ -146,7 +148,7 @@ def decide(
             "timestamp": stamp,
             "inputs_hash": inputs_hash,
             "promoted_from": spec.promoted_from,
-            "image": applied.get("image") if kind == "nixpack" else plan.get("image"),
+            "image": image,
             "metadata": dict(metadata),
         }
         if status == "applied":
@@ -186,6 +188,79 @@ def decide(
         else:
             skipped[name] = str(applied.get("reason") or plan.get("reason") or "not run")
     return Decision(records, updates, unchanged, failed, skipped)
+
+
+def decide_destroy(
+    deployment: str,
+    target: str,
+    commit: str,
+    results: dict[str, tuple[str, dict[str, Any]]],
+    states: dict[tuple[str, str, str], ComponentState],
+    deployed_by: str,
+    now: datetime,
+    metadata: dict[str, Any],
+) -> Decision:
+    """Pure: the records of a destroy. `results` maps each component to (kind, its destroy's values).
+
+    A destroyed component's record points at the commit it ran (else `commit`, the checkout's) and
+    its ref is deleted: `status` then says destroyed, and the next rollout deploys it afresh."""
+    records: list[DeploymentRecord] = []
+    updates: list[tuple[str, str, str | None]] = []
+    failed: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    for name, (kind, result) in results.items():
+        state = states.get((deployment, target, name)) or ComponentState(deployment, target, name)
+        status = result.get("status")
+        if status not in ("destroyed", "failed"):
+            skipped[name] = str(result.get("reason") or "not run")
+            continue
+        if status == "failed":
+            failed[name] = str(result.get("error") or "failed")
+        records.append(
+            DeploymentRecord(
+                deployment=deployment,
+                target=target,
+                component=name,
+                type=kind,
+                git_sha=state.git_sha or commit,
+                deployed_by=deployed_by,
+                timestamp=rfc3339(now),
+                status=status,
+                inputs_hash="",
+                changes="destroyed" if status == "destroyed" else "none",
+                metadata=dict(metadata),
+            )
+        )
+        if status == "destroyed" and state.git_sha:
+            updates.append((ref_name(deployment, target, name), ZERO_SHA, state.git_sha))
+    return Decision(records, updates, [], failed, skipped)
+
+
+def record_destroy(
+    repo: GitRepo,
+    deployment: str,
+    target: str,
+    commit: str,
+    results: dict[str, tuple[str, dict[str, Any]]],
+    remote: str | None,
+    leased: Sequence[RefUpdate] = (),
+    sign: str = "if-available",
+) -> list[str]:
+    """Tag what `destroy` did and delete the refs of what it removed: the tags it wrote."""
+    states = read_records(repo, deployment, target)
+    now = datetime.now(UTC).replace(microsecond=0)
+    ident, key = _ident_and_key(repo, sign)
+    decision = decide_destroy(deployment, target, commit, results, states, actor(ident), now, ci_metadata())
+    if not decision.records:
+        return []
+    if key is not None:
+        from atmos_tasks.signing import SigningError
+
+        try:
+            return write_records(repo, decision, ident, now, states, remote, key, leased)
+        except SigningError:
+            pass  # recorded unsigned, as a rollout's records are
+    return write_records(repo, decision, ident, now, states, remote, None, leased)
 
 
 def grouped(record: DeploymentRecord) -> bool:
@@ -443,7 +518,8 @@ def record_builds(
     built = {}
     for kind, name in spec.components:
         entry = outcomes.get(name, ({}, {}))[1].get("record")
-        if kind == "nixpack" and isinstance(entry, dict) and outcomes[name][1].get("status") != "failed":
+        image = kinds.get(kind).role == "image"
+        if image and isinstance(entry, dict) and outcomes[name][1].get("status") != "failed":
             built[name] = entry
     if not built:
         return
@@ -465,32 +541,15 @@ def record_sbom(
     repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
 ) -> None:
     """The deployment's CycloneDX SBOM for this target, in the `sbom` note of the deployed commit."""
-    from atmos_tasks.images.sbom import (
-        aggregate,
-        build_sbom,
-        components_from_lockfiles,
-        components_from_terraform,
-        vendored_module,
-    )
+    from atmos_tasks.images.sbom import aggregate, build_sbom
     from atmos_tasks.notes import update_note
 
     per_component = {}
     for name, part in spec.parts.items():
         plan, applied = outcomes.get(name, ({}, {}))
-        image = applied.get("image") if "source" in part else plan.get("image")
-        if "source" in part:
-            found = components_from_lockfiles(part["source"])
-        else:
-            folder = (
-                part["workdir"]
-                if (Path(part["workdir"]) / ".terraform.lock.hcl").is_file()
-                else part["module"]
-            )
-            found = components_from_terraform(folder)
-            if part.get("vendored"):
-                vendored = part["vendored"]
-                found.insert(0, vendored_module(vendored["folder"], vendored["source"], vendored["version"]))
-        per_component[name] = build_sbom(name, spec.git_sha[:12], found, image=image)
+        kind = kinds.get(part["kind"])
+        image = kind.recorded_image(plan, applied)
+        per_component[name] = build_sbom(name, spec.git_sha[:12], kind.sbom_components(part), image=image)
     bom = aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
     update_note(
         repo,

@@ -35,7 +35,8 @@ ROLLOUT_FIELDS = (
     "metadata",
     "unchanged",
 )
-STATUSES = ("success", "failed", "rollback")
+# `destroyed`: `atmos-tasks destroy` removed what the component ran; its ref is gone with it.
+STATUSES = ("success", "failed", "rollback", "destroyed")
 # Field order of the message body, as SPEC §10 lists it.
 FIELDS = (
     "deployment",

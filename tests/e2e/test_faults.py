@@ -65,8 +65,8 @@ from pathlib import Path
 
 import pytest
 
-from atmos_tasks.executors.terraform import terraform_binary
 from atmos_tasks.gitrepo import GitRepo
+from atmos_tasks.kinds.terraform import terraform_binary
 from atmos_tasks.tracking import leaf, parse_message, parse_rollout, read_records, ref_name
 from tests.conftest import isolated_env
 

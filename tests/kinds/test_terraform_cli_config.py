@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atmos_tasks.executors.terraform import cli_config
+from atmos_tasks.kinds.terraform import cli_config
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from atmos_tasks.executors.terraform import sync_module
+from atmos_tasks.kinds.terraform import sync_module
 from vendor_cache import Store
 
 MODULE = {

@@ -18,15 +18,25 @@ import shutil
 import subprocess
 import sys
 import uuid
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atmos_tasks import cancel, secrets
-from atmos_tasks.executors import Job
 from atmos_tasks.hashing import hash_json
-from atmos_tasks.templates import TemplateError, render_tree
+from atmos_tasks.kinds import CompileContext, Job, Kind, bound_ref, deferred_vars
+from atmos_tasks.secrets import marked
+from atmos_tasks.templates import TemplateError
+from atmos_tasks.tracking import leaf
 from vendor_cache.digest import iter_tree
+
+if TYPE_CHECKING:
+    # Compile time only (resolving, making jobs): imported where used, so that asking the kind for
+    # its health or its plan files (`status`, the task graph) does not load pydantic and the stacks.
+    from atmos_tasks.config import RepoConfig
+    from atmos_tasks.manifest import ComponentRef
+    from atmos_tasks.resolve import ResolveContext, ResolvedComponent
 
 PLAN_FILE = "atmos.tfplan"
 LOG_TAIL = 25
@@ -35,6 +45,20 @@ _PROVIDER_FILE = re.compile(r"^terraform-provider-([a-z0-9-]+)_v([0-9][0-9.]*)(?
 
 class TerraformFailed(Exception):
     pass
+
+
+@dataclass(frozen=True)
+class TerraformJob(Job):
+    """A Terraform component's job: its module, backend and binary."""
+
+    module_dir: str = ""
+    backend_type: str = "local"
+    backend: dict[str, Any] = field(default_factory=dict)
+    command: str = "terraform"
+    # The target context of a vendored module: kept to the variables it declares at plan time.
+    context_vars: dict[str, Any] = field(default_factory=dict)
+    # A vendored module's origin, for the SBOM: {"folder", "source" (version filled in), "version"}.
+    vendored: dict[str, Any] | None = None
 
 
 def tfvars_name(component: str) -> str:
@@ -158,7 +182,7 @@ def cli_config(root: Path) -> Path | None:
     return path
 
 
-def terraform_env(job: Job) -> dict[str, str]:
+def terraform_env(job: TerraformJob) -> dict[str, str]:
     root = Path(job.root)
     env = {**os.environ, **job.env}
     env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
@@ -242,14 +266,23 @@ def _tail(text: str) -> str:
     return "\n".join(lines[start : start + LOG_TAIL])
 
 
-def _image_context(build: dict[str, Any]) -> dict[str, Any]:
-    """What templates see as `nixpack.<name>`."""
-    return {key: build.get(key, "") for key in ("image", "digest", "registry", "repository")}
+def _complete(job: TerraformJob, variables: dict[str, Any], images: dict[str, dict[str, Any]]) -> str | None:
+    """Add a vendored module's context variables and the bound images; the image bound, if any."""
+    if job.context_vars:
+        declared = declared_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root))
+        for key, value in job.context_vars.items():
+            if declared is None or key in declared:
+                variables[key] = value
+    bound = None
+    for var, image in job.bindings.items():
+        bound = images[image]["image"]
+        variables[var] = bound
+    return bound
 
 
 class TerraformExecutor:
     def _run(
-        self, job: Job, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+        self, job: TerraformJob, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
     ) -> tuple[int, str]:
         """Exit code and output (stdout, then stderr) of one Terraform step, logged in the workdir."""
         workdir = Path(job.workdir)
@@ -273,7 +306,7 @@ class TerraformExecutor:
             )
         return proc.returncode, output
 
-    def _prepare(self, job: Job) -> None:
+    def _prepare(self, job: TerraformJob) -> None:
         """The workdir: the module's files and the backend configuration."""
         workdir = Path(job.workdir)
         sync_module(Path(job.module_dir), workdir, vendored=job.vendored is not None)
@@ -282,7 +315,7 @@ class TerraformExecutor:
             json.dumps({"terraform": {"backend": {job.backend_type: job.backend}}}, indent=2, sort_keys=True),
         )
 
-    def _init(self, job: Job, env: dict[str, str]) -> None:
+    def _init(self, job: TerraformJob, env: dict[str, str]) -> None:
         from filelock import FileLock
 
         workdir = Path(job.workdir)
@@ -305,18 +338,11 @@ class TerraformExecutor:
         marker.write_text(wanted)
 
     def plan(
-        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
+        self, job: TerraformJob, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
         workdir = Path(job.workdir)
         try:
-            variables = job.vars
-            if job.output_refs or job.image_refs:
-                context = {
-                    **job.template_context,
-                    "component": {name: {"outputs": outputs.get(name, {})} for name in job.output_refs},
-                    "nixpack": {name: _image_context(images.get(name, {})) for name in job.image_refs},
-                }
-                variables = dict(render_tree(job.vars_template, context))
+            variables = deferred_vars(job, outputs, images)
         except TemplateError as err:
             key = ".".join(str(p) for p in ("vars", *err.keypath))
             return {
@@ -324,15 +350,7 @@ class TerraformExecutor:
                 "error": secrets.mask(f"{key}: {err.message}"),
                 "workdir": str(workdir),
             }
-        if job.context_vars:
-            declared = declared_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root))
-            for key, value in job.context_vars.items():
-                if declared is None or key in declared:
-                    variables[key] = value
-        bound = None
-        for var, image in job.bindings.items():
-            bound = images[image]["image"]
-            variables[var] = bound
+        bound = _complete(job, variables, images)
         names = (
             *job.sensitive,
             *secrets.sensitive_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root)),
@@ -392,7 +410,7 @@ class TerraformExecutor:
             planned["image"] = bound
         return planned
 
-    def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
+    def apply(self, job: TerraformJob, plan: dict[str, Any]) -> dict[str, Any]:
         workdir = Path(job.workdir)
         secrets.add(plan.get("secrets"))
         try:
@@ -411,14 +429,43 @@ class TerraformExecutor:
             applied["sensitive"] = sensitive
         return applied
 
-    def _private_state(self, job: Job) -> None:
+    def destroy(
+        self, job: TerraformJob, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        """`terraform destroy`, with the variables rendered from what the dependencies run now."""
+        workdir = Path(job.workdir)
+        try:
+            variables = deferred_vars(job, outputs, images)
+            _complete(
+                job, variables, {name: images.get(name, {"image": ""}) for name in job.bindings.values()}
+            )
+        except TemplateError as err:
+            key = ".".join(str(p) for p in ("vars", *err.keypath))
+            return {"status": "failed", "error": secrets.mask(f"{key}: {err.message}")}
+        try:
+            self._prepare(job)
+            _write_private(
+                workdir / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True)
+            )
+            env = terraform_env(job)
+            self._init(job, env)
+            try:
+                self._run(job, "destroy", ["destroy", "-auto-approve", "-input=false", "-no-color"], env)
+            finally:
+                self._private_state(job)
+        except (TerraformFailed, OSError) as err:
+            return {"status": "failed", "error": secrets.mask(str(err)), "workdir": str(workdir)}
+        (workdir / PLAN_FILE).unlink(missing_ok=True)
+        return {"status": "destroyed"}
+
+    def _private_state(self, job: TerraformJob) -> None:
         """Local state holds every value, sensitive ones included: its owner's only."""
         if job.backend_type == "local" and isinstance(job.backend.get("path"), str):
             state = Path(job.workdir) / job.backend["path"]
             for path in (state, state.with_name(state.name + ".backup")):
                 secrets.private_file(path)
 
-    def deployed_outputs(self, job: Job) -> dict[str, Any] | None:
+    def deployed_outputs(self, job: TerraformJob) -> dict[str, Any] | None:
         """`terraform state pull`: the backend's state, whatever the backend; None when there is none.
 
         A state without resources or outputs (never applied, or destroyed) counts as none.
@@ -452,7 +499,7 @@ class TerraformExecutor:
         secrets.add([entry.get("value") for entry in outputs.values() if entry.get("sensitive")])
         return {name: entry.get("value") for name, entry in sorted(outputs.items())}
 
-    def _outputs(self, job: Job, env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    def _outputs(self, job: TerraformJob, env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         """`terraform output -json`: the values, and the names of the sensitive ones."""
         binary = terraform_binary(job.command)
         proc = subprocess.run(
@@ -509,3 +556,318 @@ def declared_variables_cached(module_dir: Path, digest: str, root: Path) -> set[
     cache[digest] = None if names is None else sorted(names)
     _write_if_changed(path, json.dumps(cache, sort_keys=True))
     return names
+
+
+# --- compile time: resolving a Terraform component and making its job ---------------------------
+#
+# A Terraform component is configured by the Atmos stacks (`components.terraform.<name>`), then the
+# manifest, then the target's context (only the variables its module declares).
+
+
+def default_backend(config: RepoConfig, deployment: str, target: str, name: str) -> dict[str, Any]:
+    """Local state outside the workdir, written relative to it so a clone elsewhere hashes the same."""
+    state = config.work_dir / "state" / deployment / target / f"{name}.tfstate"
+    workdir = config.work_dir / "workdir" / deployment / target / leaf(name)
+    return {"path": os.path.relpath(state, workdir)}
+
+
+def module_folder(config: RepoConfig, folder: str) -> Path | None:
+    path = config.terraform_base / folder
+    return path if path.is_dir() else None
+
+
+def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
+    """Stacks, then the manifest, then the target's context; None when the stacks disable it."""
+    from atmos_tasks.errors import AtmosError, Problem, Where
+    from atmos_tasks.resolve import (
+        ResolvedComponent,
+        binding,
+        check_sensitive,
+        manifest_layer,
+        mapping,
+        outside_repository,
+        referenced,
+        render_sections,
+    )
+    from atmos_tasks.stacks import ComponentConfig, component_config, find_origin, merge_all, origin_location
+    from atmos_tasks.templates import is_template
+    from atmos_tasks.vendoring import store_root
+
+    manifest, config, target, merged, context = rc.manifest, rc.config, rc.target, rc.stacks, rc.context
+    cached_declared, images, vendor_for = rc.declared_variables, rc.images, rc.vendor_for
+    model = manifest.model
+    component = manifest.components()[ref]
+    where = manifest.locate(manifest.component_keypath(ref), at_key=True)
+    stack: ComponentConfig = component_config(merged, ref.name, config, where)
+    if stack.abstract:
+        raise AtmosError(
+            [
+                Problem(
+                    f"{ref} is abstract in the stacks (metadata.type: abstract) and cannot be deployed",
+                    where,
+                    "deploy a component that inherits from it (metadata.inherits), or remove type: abstract",
+                )
+            ]
+        )
+    if not stack.enabled:
+        return None
+    folder = component.component or stack.component
+
+    def folder_at() -> Where:
+        if component.component is not None:
+            return manifest.locate([*manifest.component_keypath(ref), "component"])
+        origin = find_origin(merged.prov, ["components", "terraform", ref.name, "metadata", "component"])
+        return origin_location(config, origin) if origin else where
+
+    outside = outside_repository(config, folder, config.terraform_base)
+    if outside:
+        raise AtmosError(
+            [
+                Problem(
+                    f"terraform component {ref.name!r}: folder {folder!r} {outside}",
+                    folder_at(),
+                    f"name a folder under {config.shown(config.terraform_base)}/ (e.g. component: ecr): "
+                    "Terraform runs the module the commit holds",
+                )
+            ]
+        )
+    vendored = vendor_for(ref, folder, where) if vendor_for is not None else None
+    if vendored is not None:
+        module_dir: Path | None = (
+            store_root(config, manifest) / "deployments" / model.name / target / "terraform" / ref.name
+        )
+    else:
+        module_dir = module_folder(config, folder)
+    if module_dir is None:
+        inherited = "".join(
+            f"; its base {base!r} sets metadata.component: {name}, which is not inherited"
+            for base, name in stack.base_folders.items()
+        )
+        raise AtmosError(
+            [
+                Problem(
+                    f"terraform component {ref.name!r}: folder {folder!r} is neither under "
+                    f"{config.shown(config.terraform_base)}/ nor vendored",
+                    folder_at(),
+                    f"create {config.shown(config.terraform_base / folder)}/, set 'component:' (or the "
+                    f"stack's metadata.component) to an existing folder, or vendor it{inherited}",
+                )
+            ]
+        )
+    base = manifest.component_keypath(ref)
+    target_context = model.targets[target].context
+    deferred_context: dict[str, Any] = {}
+    if vendored is not None:
+        context_vars: dict[str, Any] = {}
+        deferred_context = dict(
+            render_sections(
+                config,
+                ref,
+                where,
+                {"context": manifest_layer(manifest, ["targets", target, "context"], dict(target_context))},
+                context,
+                [],
+                [],
+            )["context"]
+        )
+    else:
+        declared = cached_declared(module_dir, declared_variables)
+        context_vars = {k: v for k, v in target_context.items() if declared is None or k in declared}
+    vars_sourced = merge_all(
+        [
+            stack.vars,
+            manifest_layer(manifest, [*base, "vars"], component.vars),
+            manifest_layer(manifest, ["targets", target, "context"], context_vars),
+        ],
+        config.list_merge_strategy,
+    )
+    settings = merge_all(
+        [stack.settings, manifest_layer(manifest, [*base, "settings"], component.settings)],
+        config.list_merge_strategy,
+    )
+    env = merge_all([stack.env, manifest_layer(manifest, [*base, "env"], dict(component.env))])
+    sections = {"vars": vars_sourced, "settings": settings, "env": env}
+    outputs, image_refs = referenced(manifest, ref, where, list(sections.values()))
+    rendered = render_sections(config, ref, where, sections, context, outputs, image_refs)
+    check_sensitive(ref, rendered["settings"], manifest.locate([*base, "settings"]))
+    binding_settings = mapping(rendered["settings"].get("binding"))
+    var = str(binding_settings.get("var", "image"))
+    bindings: dict[str, str] = {}
+    bound = binding(manifest, ref, component.metadata.labels, rendered["vars"], images, where)
+    explicit = vars_sourced.value.get(var)
+    if bound is not None and not (isinstance(explicit, str) and is_template(explicit)):
+        bindings[var] = bound.name
+        image_refs = sorted(set(image_refs) | {bound})
+        rendered["vars"][var] = f"(image of {bound.name})"
+    backend_type = component.backend_type or stack.backend_type or "local"
+    if component.backend:
+        backend = dict(component.backend.get(backend_type, component.backend))
+    elif stack.backend_type or stack.backend:
+        backend = stack.backend
+    else:
+        backend = {}
+    if backend_type == "local" and "path" not in backend:
+        backend = {**backend, **default_backend(config, model.name, target, ref.name)}
+    deferred = bool(outputs or image_refs)
+    return ResolvedComponent(
+        deployment=model.name,
+        target=target,
+        ref=ref,
+        vars=rendered["vars"],
+        settings=rendered["settings"],
+        env={k: str(v) for k, v in rendered["env"].items()},
+        metadata={**stack.metadata, **component.metadata.model_dump()},
+        depends_on=sorted(set(manifest.dependencies(ref)) | set(outputs) | set(image_refs)),
+        folder=folder,
+        module_dir=module_dir,
+        backend_type=backend_type,
+        backend=backend,
+        inheritance=stack.inheritance,
+        vars_template=vars_sourced.value if deferred else {},
+        output_refs=outputs,
+        image_refs=image_refs,
+        bindings=bindings,
+        vendor=vendored,
+        deferred_context=deferred_context,
+        provenance={"vars": vars_sourced.prov, "settings": settings.prov, "env": env.prov},
+    )
+
+
+def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
+    """`cc.vendor_key`: a vendored module's identity until its vendor task says which object it is."""
+    from atmos_tasks.manifest import duration_seconds
+    from atmos_tasks.vendoring import module_origin
+
+    workspace, resolved = cc.workspace, cc.resolved
+    config = workspace.config
+    assert component.module_dir is not None
+    module_digest = cc.vendor_key or workspace.module_digest(component.module_dir)
+    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+    timeout = component.metadata.get("timeout")
+    static_key = hash_json(
+        {
+            "module": module_digest,
+            "folder": component.folder,
+            "vars": component.vars,
+            "env": component.env,
+            "backend_type": component.backend_type,
+            "backend": component.backend,
+            "command": config.terraform_command,
+            "workdir": config.shown(workdir),
+            "bindings": component.bindings,
+            "context": component.deferred_context,
+        }
+    )
+    return TerraformJob(
+        kind=component.ref.type,
+        deployment=resolved.deployment,
+        target=resolved.target,
+        component=component.name,
+        root=str(config.work_root_path),
+        workdir=str(workdir),
+        module_dir=str(component.module_dir),
+        vars=component.vars,
+        env=component.env,
+        backend_type=component.backend_type,
+        backend=component.backend,
+        command=config.terraform_command,
+        static_key=static_key,
+        module_digest=module_digest,
+        vars_template=component.vars_template,
+        output_refs=tuple(r.name for r in component.output_refs),
+        image_refs=tuple(r.name for r in component.image_refs),
+        bindings=dict(component.bindings),
+        template_context=resolved.template_context if component.deferred else {},
+        context_vars=component.deferred_context,
+        vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
+        timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
+    )
+
+
+class TerraformKind(Kind):
+    name = "terraform"
+    role = "deploy"
+    summary = "Terraform (or OpenTofu) modules, configured by Atmos stacks"
+
+    def resolve(self, rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
+        return resolve_component(rc, ref)
+
+    def job(self, cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
+        return make_job(cc, component)
+
+    def plan(
+        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        assert isinstance(job, TerraformJob)
+        return TerraformExecutor().plan(job, outputs, images)
+
+    def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
+        assert isinstance(job, TerraformJob)
+        return TerraformExecutor().apply(job, plan)
+
+    def deployed_outputs(self, job: Job) -> dict[str, Any] | None:
+        assert isinstance(job, TerraformJob)
+        return TerraformExecutor().deployed_outputs(job)
+
+    def destroy(
+        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
+    ) -> dict[str, Any]:
+        assert isinstance(job, TerraformJob)
+        return TerraformExecutor().destroy(job, outputs, images)
+
+    def plan_files(self, job: Job) -> list[str]:
+        return [str(Path(job.workdir) / PLAN_FILE)]
+
+    def describe(self, config: Any, resolved: Any, component: ResolvedComponent) -> dict[str, Any]:
+        from atmos_tasks.discovery import module_view, shown_vars
+        from atmos_tasks.stacks import stack_name
+
+        stack = (
+            stack_name(config, resolved.top_stack, resolved.top_stack_data, component.vars)
+            if resolved.top_stack
+            else f"{resolved.deployment}-{resolved.target}"
+        )
+        workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+        out: dict[str, Any] = {
+            "type": component.ref.type,
+            "component": component.folder,
+            "stack": stack,
+            "vars": shown_vars(component),
+            "settings": component.settings,
+            "env": component.env,
+            "backend_type": component.backend_type,
+            "backend": component.backend,
+            "metadata": component.metadata,
+            "inheritance": component.inheritance,
+            "depends_on": [str(d) for d in component.depends_on],
+            "module": module_view(config, component),
+            "workdir": config.shown(workdir),
+        }
+        if component.bindings:
+            out["bindings"] = {var: bound_ref(component, image) for var, image in component.bindings.items()}
+        return out
+
+    def sensitive_names(self, workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:
+        names = marked(component.settings)
+        folder = component.module_dir
+        if folder is not None and folder.is_dir():
+            digest = workspace.module_digest(folder)
+            root = workspace.config.work_root_path
+            names += tuple(sorted(secrets.sensitive_variables_cached(folder, digest, root)))
+        return names
+
+    def sbom_part(self, job: Any) -> dict[str, Any]:
+        return {"module": job.module_dir, "workdir": job.workdir, "vendored": job.vendored}
+
+    def sbom_components(self, part: dict[str, Any]) -> list[Any]:
+        from atmos_tasks.images.sbom import components_from_terraform, vendored_module
+
+        lock = Path(part["workdir"]) / ".terraform.lock.hcl"
+        found = components_from_terraform(part["workdir"] if lock.is_file() else part["module"])
+        if part.get("vendored"):
+            vendored = part["vendored"]
+            found.insert(0, vendored_module(vendored["folder"], vendored["source"], vendored["version"]))
+        return found
+
+
+KIND = TerraformKind()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from atmos_tasks.executors.terraform import plan_counts
+from atmos_tasks.kinds.terraform import plan_counts
 from atmos_tasks.reporter import change_phrase
 
 
