@@ -266,7 +266,7 @@ def _default_target(root: Path, deployment: str) -> str:
 
 
 def _workspace(args: argparse.Namespace) -> Any:
-    from atmos_tasks.engine import Workspace
+    from atmos_tasks.workspace import Workspace
 
     return Workspace(_repo_root(args))
 
@@ -1048,7 +1048,7 @@ def cmd_unlock(args: argparse.Namespace) -> int:
 def cmd_destroy(args: argparse.Namespace) -> int:
     """Remove what a target runs (every deploying component, or one), dependants first; recorded."""
     from atmos_tasks.destroy import destroy
-    from atmos_tasks.engine import Workspace
+    from atmos_tasks.workspace import Workspace
 
     what = (
         f"{args.component} on {args.deployment}/{args.target}"

@@ -100,7 +100,7 @@ def _configuration(
 ) -> dict[str, Any]:
     """The side's resolved values by key; the values of sensitive variables go into `hidden`."""
     from atmos_tasks.discovery import module_view, resolve_all, sensitive_names
-    from atmos_tasks.engine import workspace_at
+    from atmos_tasks.workspace import workspace_at
 
     target = side.target or side.as_target
     if target is None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from atmos_tasks import cancel, kinds, secrets
-from atmos_tasks.engine import TargetPlan, Workspace, compile_target, fetch_records
+from atmos_tasks.engine import TargetPlan, compile_target, fetch_records
 from atmos_tasks.errors import AtmosError, refused
 from atmos_tasks.invocation import RolloutOptions
 from atmos_tasks.kinds import Job
@@ -22,6 +22,7 @@ from atmos_tasks.manifest import ComponentRef, load_deployment
 from atmos_tasks.queries import unknown_target
 from atmos_tasks.stacks import StackLoader
 from atmos_tasks.tracking import ComponentState, read_records
+from atmos_tasks.workspace import Workspace
 
 
 @dataclass

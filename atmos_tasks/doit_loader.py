@@ -149,8 +149,9 @@ def _release_remote_locks() -> None:
 
 
 def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]]:
-    from atmos_tasks.engine import Workspace, compile_plans
+    from atmos_tasks.engine import compile_plans
     from atmos_tasks.graph import build_tasks
+    from atmos_tasks.workspace import Workspace
 
     try:
         raise_if_any(invocation.problems)

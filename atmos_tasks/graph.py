@@ -375,6 +375,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         },
         images_deployed=not plan.images_only,
         sign=plan.record_sign,
+        approvals=tuple(plan.approvals),
     )
     yield {
         "basename": "record",

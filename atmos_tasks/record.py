@@ -75,6 +75,8 @@ class RecordSpec:
     images_deployed: bool = True
     # `record.sign` of atmos.yaml: always | if-available | never.
     sign: str = "if-available"
+    # The approvals given for this rollout (the prompt, --approve), for the commit's approvals note.
+    approvals: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass
@@ -357,6 +359,8 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     for index, (_kind, name) in enumerate(spec.components):
         outcomes[name] = (values.get(f"plan_{index}") or {}, values.get(f"apply_{index}") or {})
     repo = GitRepo(Path(spec.root))
+    if spec.approvals:
+        record_approvals(repo, spec)
     states = read_records(repo, spec.deployment, spec.target)
     now = datetime.now(UTC).replace(microsecond=0)
     metadata = {**ci_metadata(), **spec.metadata}
@@ -440,8 +444,10 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         summary["signing_error"] = signing_error
     # Notes follow the refs. Each is written when missing, not only when a ref moved, so a run
     # killed between the refs and its notes is finished by the next run of the same rollout.
-    if not spec.dirty and spec.images_deployed:
+    if not spec.dirty:
+        # What the build and test tasks returned: they write nothing to Git themselves.
         record_builds(repo, spec, outcomes)
+        record_tests(repo, spec, outcomes)
     deployed = [r for r in decision.records if r.status != "failed"]
     if spec.parts and not decision.failed and (deployed or (decision.unchanged and not spec.dirty)):
         if spec.dirty:
@@ -528,6 +534,38 @@ def record_builds(
     missing = {n: e for n, e in built.items() if recorded.get(n, {}).get("digest") != e["digest"]}
     if missing:
         update_note(repo, spec.deployment, BUILDS, spec.git_sha, missing, merge_builds)
+
+
+def record_tests(
+    repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """The test results of the images this rollout tested, in the commit's `test-results` note."""
+    from atmos_tasks.images.stage import TESTS, merge_targets
+    from atmos_tasks.notes import update_note
+
+    found = {
+        name: outcomes[name][1]["test_result"]
+        for _kind, name in spec.components
+        if isinstance(outcomes.get(name, ({}, {}))[1].get("test_result"), dict)
+    }
+    if found:
+        update_note(repo, spec.deployment, TESTS, spec.git_sha, {spec.target: found}, merge_targets)
+
+
+def record_approvals(repo: GitRepo, spec: RecordSpec) -> None:
+    """The approvals given for this rollout, in the commit's `approvals` note (on the remote too)."""
+    from atmos_tasks.notes import union, update_note
+    from atmos_tasks.promotion import APPROVALS
+
+    update_note(
+        repo,
+        spec.deployment,
+        APPROVALS,
+        spec.git_sha,
+        {"approvals": list(spec.approvals)},
+        union("approvals"),
+        spec.remote,
+    )
 
 
 def sbom_recorded(repo: GitRepo, spec: RecordSpec) -> bool:

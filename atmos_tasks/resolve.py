@@ -209,7 +209,8 @@ def resolve_target(
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}
     disabled: list[ComponentRef] = []
-    for ref in sorted(components, key=lambda r: (kinds.of(r).role != "image", r)):
+    # Stable: the manifest's order within each group (messages list components as written).
+    for ref in sorted(components, key=lambda r: kinds.of(r).role != "image"):
         try:
             found = kinds.of(ref).resolve(rc, ref)
         except AtmosError as err:

@@ -156,7 +156,7 @@ def generate(root: Path) -> dict[str, int]:
 
 def resolve_one(root: Path, name: str) -> tuple[float, int, int]:
     from atmos_tasks.discovery import load_for, resolve_all
-    from atmos_tasks.engine import Workspace
+    from atmos_tasks.workspace import Workspace
 
     start = time.perf_counter()
     workspace = Workspace(root)

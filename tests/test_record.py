@@ -234,3 +234,32 @@ def test_records_of_one_second_order_after_those_of_either_namespace() -> None:
     ]
     newer = [r.__class__(**{**r.__dict__, "tag": t}) for r, t in zip(decision.records, tags, strict=True)]
     assert all(tag_order(n) > tag_order(old) for n in newer for old in (own, listed))
+
+
+def test_a_destroy_records_each_component_and_deletes_only_the_refs_of_what_it_removed() -> None:
+    from atmos_tasks.gitrepo import ZERO_SHA
+    from atmos_tasks.record import decide_destroy
+
+    current = states(deployed("ecr/api", OLD, "h1"), deployed("ecs/taskdef-api", OLD, "h2"))
+    results = {
+        "ecs/taskdef-api": ("terraform", {"status": "destroyed"}),
+        "ecr/api": ("terraform", {"status": "failed", "error": "locked"}),
+        "web": ("container", {"status": "skipped", "reason": "cancelled"}),
+    }
+    decision = decide_destroy("api", "dev", NEW, results, current, "me", NOW, {})
+    assert [(r.component, r.type, r.status, r.changes, r.git_sha) for r in decision.records] == [
+        ("ecs/taskdef-api", "terraform", "destroyed", "destroyed", OLD),
+        ("ecr/api", "terraform", "failed", "none", OLD),
+    ]
+    assert decision.ref_updates == [("refs/atmos/deployments/api/dev/ecs%2Ftaskdef-api", ZERO_SHA, OLD)]
+    assert decision.failed == {"ecr/api": "locked"} and decision.skipped == {"web": "cancelled"}
+
+
+def test_destroying_what_was_never_recorded_points_at_the_checkout_and_moves_no_ref() -> None:
+    from atmos_tasks.record import decide_destroy
+
+    decision = decide_destroy(
+        "api", "dev", NEW, {"web": ("container", {"status": "destroyed"})}, {}, "me", NOW, {}
+    )
+    assert [(r.component, r.git_sha, r.status) for r in decision.records] == [("web", NEW, "destroyed")]
+    assert decision.ref_updates == []

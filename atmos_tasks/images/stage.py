@@ -43,6 +43,8 @@ class BuildJob:
     source_date_epoch: int
     record_build: bool
     skip_push: bool = False
+    # What the commit's `builds` note recorded for this component when the job was compiled.
+    recorded: dict[str, Any] | None = None
     vars_template: dict[str, Any] = field(default_factory=dict)
     output_refs: tuple[str, ...] = ()
     template_context: dict[str, Any] = field(default_factory=dict)
@@ -99,10 +101,9 @@ def _values(
 
 
 def _recorded(job: BuildJob, registry: str | None) -> dict[str, Any] | None:
-    from atmos_tasks.gitrepo import GitRepo
-    from atmos_tasks.notes import read_note
-
-    entry = read_note(GitRepo(Path(job.root)), job.deployment, BUILDS, job.commit).get(job.component)
+    """The build the commit's `builds` note records for this very source and plan (read while
+    compiling: `job.recorded`), to be reused rather than built again."""
+    entry = job.recorded
     if (
         isinstance(entry, dict)
         and entry.get("source_hash") == job.source_hash
@@ -137,8 +138,9 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
     except BuildError as err:
         return {"status": "failed", "error": str(err)}
     values = _values(job, registry, digest, backend, False, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
-    if job.record_build and (push or not job.publish):
-        _record(job, values["record"])
+    if not (job.record_build and (push or not job.publish)):
+        # Built from a dirty tree, or not pushed where it is published: nothing to record for the commit.
+        del values["record"]
     return values
 
 
@@ -174,15 +176,6 @@ def _oci(job: BuildJob, plan: BuildPlan, registry: str | None, push: bool) -> st
     return image.manifest_digest
 
 
-def _record(job: BuildJob, entry: dict[str, Any]) -> None:
-    from atmos_tasks.gitrepo import GitRepo
-    from atmos_tasks.notes import update_note
-
-    update_note(
-        GitRepo(Path(job.root)), job.deployment, BUILDS, job.commit, {job.component: entry}, merge_builds
-    )
-
-
 def merge_builds(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     return {**current, **change}
 
@@ -209,9 +202,7 @@ def image_inputs_hash(source_hash: str, digest: str) -> str:
 
 def test_image(job: BuildJob, command: list[str], build: dict[str, Any]) -> dict[str, Any]:
     """Run the component's tests inside its built image; the values pass the build through."""
-    from atmos_tasks.gitrepo import GitRepo
     from atmos_tasks.images import docker
-    from atmos_tasks.notes import update_note
 
     if build.get("status") != "built":
         return {**build, "status": "skipped", "reason": "the image was not built"}
@@ -225,29 +216,28 @@ def test_image(job: BuildJob, command: list[str], build: dict[str, Any]) -> dict
         run = docker.run_tests(reference, command)
     except BuildError as err:
         return {**build, "status": "failed", "error": str(err)}
+    result: dict[str, Any] = {}
     if job.record_build:
-        entry = {
+        # For the commit's `test-results` note, written by the record task.
+        result["test_result"] = {
             "passed": run.passed,
             "exit_code": run.exit_code,
             "digest": build["digest"],
             "ran_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
             "junit": run.junit,
         }
-        update_note(
-            GitRepo(Path(job.root)),
-            job.deployment,
-            TESTS,
-            job.commit,
-            {job.target: {job.component: entry}},
-            _merge_targets,
-        )
     if not run.passed:
         tail = "\n".join(run.output.splitlines()[-15:])
-        return {**build, "status": "failed", "error": f"tests failed (exit {run.exit_code}):\n{tail}"}
-    return {**build, "tests": "passed"}
+        return {
+            **build,
+            **result,
+            "status": "failed",
+            "error": f"tests failed (exit {run.exit_code}):\n{tail}",
+        }
+    return {**build, **result, "tests": "passed"}
 
 
-def _merge_targets(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
+def merge_targets(current: dict[str, Any], change: dict[str, Any]) -> dict[str, Any]:
     merged = dict(current)
     for target, components in change.items():
         merged[target] = {**merged.get(target, {}), **components}

@@ -147,6 +147,11 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
             "fix settings.nixpack or the source tree",
             exit_code=err.exit_code,
         ) from None
+    from atmos_tasks.images.stage import BUILDS
+
+    # Read while compiling, not by the task: a build recorded for this source is reused when the
+    # task runs (not part of the key: a recorded build changes no input).
+    recorded = workspace.note(resolved.deployment, BUILDS, git.sha).get(component.name) if not dirty else None
     key = hash_json(
         {
             "source": source,
@@ -178,6 +183,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
         commit=git.sha,
         source_date_epoch=workspace.commit_time(git.sha),
         record_build=not dirty,
+        recorded=recorded if isinstance(recorded, dict) else None,
         skip_push=skip_push,
         vars_template=component.vars if component.output_refs else {},
         output_refs=tuple(r.name for r in component.output_refs),

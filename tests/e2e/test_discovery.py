@@ -35,8 +35,11 @@ COMPONENT_KEYS = {
 def test_list_filters_by_label(repo: Repo) -> None:
     proc = repo.cli("list", "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    (api,) = json.loads(proc.stdout)
-    assert api["name"] == "api" and api["targets"] == ["dev", "staging", "prod"]
+    # The example's other deployment (hello, the container service) is listed too.
+    listed = {d["name"]: d for d in json.loads(proc.stdout)}
+    assert sorted(listed) == ["api", "hello"]
+    api = listed["api"]
+    assert api["targets"] == ["dev", "staging", "prod"]
     assert api["components"] == [
         "terraform/ecr/api",
         "terraform/ecs/taskdef-api",

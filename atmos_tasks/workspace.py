@@ -1,0 +1,134 @@
+"""The workspace: one repository's configuration and the caches a run keeps over it (module digests
+through the stat cache, declared variables, the working tree's status, commit times), and the
+repository as it was at another commit (`workspace_at`)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.config import RepoConfig, load_config
+from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.gitrepo import GitRepo, WorkingTree
+from atmos_tasks.hashing import StatCache
+from atmos_tasks.manifest import Manifest, list_manifest_paths
+from atmos_tasks.resolve import GitInfo, ResolvedTarget, resolve_target
+from atmos_tasks.stacks import StackLoader
+
+
+class Workspace:
+    """Per-run caches over one repository: parsed stacks, module digests, declared variables."""
+
+    def __init__(self, root: Path, config: RepoConfig | None = None) -> None:
+        self.config = config or load_config(root)
+        self.root = self.config.root
+        self.repo = GitRepo(self.root)
+        self.stat_cache = StatCache(self.config.work_dir / "cache" / "stat-cache.json")
+        self._digests: dict[Path, str] = {}
+        self._variables_path = self.config.work_dir / "cache" / "tf-variables.json"
+        self._variables: dict[str, Any] | None = None
+        self._variables_dirty = False
+        self._tree: WorkingTree | None = None
+        self._commit_times: dict[str, int] = {}
+        self._notes: dict[tuple[str, str, str], dict[str, Any]] = {}
+        self.signing_checked = False
+
+    def working_tree(self) -> WorkingTree:
+        if self._tree is None:
+            self._tree = self.repo.working_tree()
+        return self._tree
+
+    def git_info(self) -> GitInfo:
+        tree = self.working_tree()
+        if tree.head is None:
+            raise AtmosError(
+                [
+                    Problem(
+                        "the repository has no commit yet",
+                        Location(str(self.root)),
+                        "commit your files first: what is deployed must be a commit",
+                    )
+                ]
+            )
+        return GitInfo(tree.head, tree.branch)
+
+    def commit_time(self, sha: str) -> int:
+        """SOURCE_DATE_EPOCH for builds of `sha`: its commit time (0 before the first commit)."""
+        if sha not in self._commit_times:
+            self._commit_times[sha] = self.repo.commit_time(sha) if sha.strip("0") else 0
+        return self._commit_times[sha]
+
+    def note(self, deployment: str, namespace: str, commit: str) -> dict[str, Any]:
+        """A deployment's note on a commit, read once per run: what tasks may use of Git's notes is
+        read here, while compiling, and passed to them in their jobs."""
+        key = (deployment, namespace, commit)
+        if key not in self._notes:
+            from atmos_tasks.notes import read_note
+
+            self._notes[key] = read_note(self.repo, deployment, namespace, commit)
+        return self._notes[key]
+
+    def module_digest(self, module_dir: Path) -> str:
+        digest = self._digests.get(module_dir)
+        if digest is None:
+            digest = self._digests[module_dir] = self.stat_cache.tree(module_dir)
+        return digest
+
+    def declared_variables(
+        self, module_dir: Path, parse: Callable[[Path], set[str] | None]
+    ) -> set[str] | None:
+        """The variables a module declares (its kind parses them), cached by module digest so a
+        no-op run never parses HCL."""
+        if self._variables is None:
+            try:
+                self._variables = json.loads(self._variables_path.read_text())
+            except (OSError, ValueError):
+                self._variables = {}
+        digest = self.module_digest(module_dir)
+        if digest in self._variables:
+            cached = self._variables[digest]
+            return None if cached is None else set(cached)
+        names = parse(module_dir)
+        self._variables[digest] = None if names is None else sorted(names)
+        self._variables_dirty = True
+        return names
+
+    def resolve(self, manifest: Manifest, target: str, git: GitInfo, loader: StackLoader) -> ResolvedTarget:
+        """`resolve_target` with this repository's config, declared-variable cache and vendor entries."""
+        from atmos_tasks.vendoring import vendor_resolver
+
+        return resolve_target(
+            manifest,
+            self.config,
+            target,
+            git,
+            loader,
+            self.declared_variables,
+            vendor_resolver(self.config, manifest, target),
+        )
+
+    def save_caches(self) -> None:
+        self.stat_cache.save()
+        if self._variables_dirty and self._variables is not None:
+            self._variables_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self._variables_path.with_name(f".{self._variables_path.name}.{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(self._variables, sort_keys=True))
+            os.replace(tmp, self._variables_path)
+            self._variables_dirty = False
+
+    def deployment_names(self) -> list[str]:
+        return [p.stem for p in list_manifest_paths(self.config)]
+
+
+def workspace_at(workspace: Workspace, commit: str) -> Workspace:
+    """The repository as it was at `commit` (a worktree under .atmos/worktrees/), working data here."""
+    from filelock import FileLock
+
+    worktree = workspace.config.work_dir / "worktrees" / commit
+    worktree.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(worktree.parent / f"{commit}.lock")):
+        workspace.repo.worktree(worktree, commit)
+    return Workspace(worktree, load_config(worktree, work_root=workspace.root))
