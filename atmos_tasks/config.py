@@ -32,6 +32,14 @@ class RepoConfig:
     allowed_signers: str = ALLOWED_SIGNERS
     # Whether deployment tags are signed with the deployer's Git signing key.
     record_sign: str = "if-available"
+    # `stacks.name_template`: a Go template over the component's sections (wins over name_pattern).
+    name_template: str | None = None
+    # `templates.settings`: Go templates in stack manifests are rendered only when enabled (as in
+    # Atmos), `evaluations` times, with Sprig's and gomplate's functions when each is enabled.
+    templates_enabled: bool = False
+    template_evaluations: int = 1
+    template_sprig: bool = False
+    template_gomplate: bool = False
 
     @property
     def work_root_path(self) -> Path:
@@ -132,6 +140,37 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
                 )
             ]
         )
+    templates = _get(data, "templates", "settings")
+    templates = templates if isinstance(templates, dict) else {}
+
+    def flag(value: Any, keys: tuple[str, ...]) -> bool:
+        if value is None:
+            return False
+        if isinstance(value, bool):
+            return value
+        raise AtmosError(
+            [
+                Problem(
+                    f"{'.'.join(keys)} must be true or false, got {value!r}",
+                    locate_in_file(path, "atmos.yaml", keys),
+                    "write true or false",
+                )
+            ]
+        )
+
+    evaluations = templates.get("evaluations", 1)
+    if isinstance(evaluations, bool) or not isinstance(evaluations, int) or not 1 <= evaluations <= 10:
+        raise AtmosError(
+            [
+                Problem(
+                    f"templates.settings.evaluations must be a whole number (1 to 10), not {evaluations!r}",
+                    locate_in_file(path, "atmos.yaml", ("templates", "settings", "evaluations")),
+                    "write e.g. evaluations: 2 (each pass renders with the result of the one before)",
+                )
+            ]
+        )
+    sprig = templates.get("sprig")
+    gomplate = templates.get("gomplate")
     return RepoConfig(
         root=root,
         stacks_base=(base / (text(("stacks", "base_path"), "stacks") or "stacks")).resolve(),
@@ -148,6 +187,17 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         work_root=work_root,
         allowed_signers=PurePosixPath(signers).as_posix(),
         record_sign=sign,
+        name_template=text(("stacks", "name_template"), None),
+        templates_enabled=flag(templates.get("enabled"), ("templates", "settings", "enabled")),
+        template_evaluations=evaluations,
+        template_sprig=flag(
+            sprig.get("enabled") if isinstance(sprig, dict) else None,
+            ("templates", "settings", "sprig", "enabled"),
+        ),
+        template_gomplate=flag(
+            gomplate.get("enabled") if isinstance(gomplate, dict) else None,
+            ("templates", "settings", "gomplate", "enabled"),
+        ),
     )
 
 

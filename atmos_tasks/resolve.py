@@ -175,6 +175,9 @@ class ResolveContext:
     vendor_for: VendorFor | None
     # The deployment's components of image kinds, which deploying components may bind.
     images: list[ComponentRef]
+    # The target's last top-level stack (its name names the stack) and what it holds.
+    top_stack: Path | None = None
+    top_stack_data: dict[str, Any] = field(default_factory=dict)
 
 
 def resolve_target(
@@ -194,6 +197,7 @@ def resolve_target(
     top: list[tuple[str, Where]] = [(s, manifest.locate(["stacks", i])) for i, s in enumerate(model.stacks)]
     top += [(s, manifest.locate(["targets", target, "stacks", i])) for i, s in enumerate(spec.stacks)]
     merged = loader.load_closure(top)
+    top_path = loader.top_level(top[-1][0], top[-1][1]) if top else None
     components = manifest.enabled_components()
     images = [ref for ref in components if kinds.of(ref).role == "image"]
     rc = ResolveContext(
@@ -205,6 +209,8 @@ def resolve_target(
         declared_variables,
         vendor_for,
         images,
+        top_path,
+        loader.read(top_path).data if top_path else {},
     )
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}
@@ -223,7 +229,6 @@ def resolve_target(
     problems += _check_references(manifest, resolved)
     if problems:
         raise AtmosError(problems)
-    top_path = loader.top_level(top[-1][0], top[-1][1]) if top else None
     return ResolvedTarget(
         model.name,
         target,
@@ -304,13 +309,42 @@ def render_sections(
     rendered = {}
     for section, sourced in sections.items():
         try:
-            rendered[section] = render_tree(sourced.value, render_context)
+            rendered[section] = render_tree(sourced.value, render_context, keep=from_stacks(sourced, config))
         except TemplateError as err:
             origin = find_origin(sourced.prov, list(err.keypath))
             location = origin_location(config, origin) if isinstance(origin, Origin) else where
             key = ".".join(str(p) for p in (section, *err.keypath))
             raise AtmosError([Problem(f"{ref}: {key}: {err.message}", location, template_hint())]) from None
     return rendered
+
+
+def from_stacks(sourced: Sourced, config: RepoConfig) -> Callable[[tuple[str | int, ...]], bool]:
+    """Whether the value at a key path came from an Atmos stack file (a Go template there, rendered
+    by the stacks' own rules, never as Jinja) rather than from a manifest (Jinja)."""
+    stacks = config.stacks_base
+
+    def keep(keypath: tuple[str | int, ...]) -> bool:
+        origin = find_origin(sourced.prov, list(keypath))
+        return origin is not None and (config.root / origin.file).resolve().is_relative_to(stacks)
+
+    return keep
+
+
+def jinja_literal(sourced: Sourced, config: RepoConfig) -> dict[str, Any]:
+    """The section with its stack values escaped for Jinja: a section rendered again later (once a
+    dependency's outputs are known) leaves what a stack wrote as written."""
+    keep = from_stacks(sourced, config)
+
+    def walk(value: Any, path: tuple[str | int, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*path, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*path, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and ("{{" in value or "{%" in value) and keep(path):
+            return "{% raw %}" + value + "{% endraw %}"
+        return value
+
+    return dict(walk(sourced.value, ()))
 
 
 def manifest_sections(manifest: Manifest, ref: ComponentRef) -> dict[str, Sourced]:

@@ -10,7 +10,7 @@ import glob
 import os
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -493,11 +493,36 @@ def find_origin(prov: Prov, keypath: list[str | int]) -> Origin | None:
     return None
 
 
-def stack_name(config: RepoConfig, path: Path, data: dict[str, Any], variables: dict[str, Any]) -> str:
-    """A top-level `name:` wins, else `stacks.name_pattern` from the vars, else the file's path."""
+def stack_name(
+    config: RepoConfig,
+    path: Path,
+    data: dict[str, Any],
+    variables: dict[str, Any],
+    sections: dict[str, Any] | None = None,
+) -> str:
+    """A top-level `name:` wins, else `stacks.name_template` (a Go template over the component's
+    sections: `.vars`, `.settings`, `.env`…), else `stacks.name_pattern` from the vars, else the
+    file's path relative to the stacks folder (Atmos's order, `pkg/config/utils.go`)."""
     name = data.get("name")
     if isinstance(name, str) and name:
         return name
+    if config.name_template:
+        context = {"vars": variables, "settings": {}, "env": {}, **(sections or {})}
+        try:
+            rendered = _go_render(config, config.name_template, context, "name-template")
+        except _GoTemplateError as err:
+            raise AtmosError(
+                [
+                    Problem(
+                        f"stacks.name_template: {err}",
+                        locate_in_file(config.root / "atmos.yaml", "atmos.yaml", ["stacks", "name_template"]),
+                        "it reads the component's sections, e.g. {{ .vars.tenant }}-{{ .vars.stage }}; "
+                        "every stack's components must define what it reads",
+                    )
+                ]
+            ) from None
+        if rendered.strip():
+            return rendered.strip()
     pattern = config.name_pattern
     if pattern:
         fields = re.findall(r"\{(\w+)\}", pattern)
@@ -505,6 +530,135 @@ def stack_name(config: RepoConfig, path: Path, data: dict[str, Any], variables: 
             return re.sub(r"\{(\w+)\}", lambda m: str(variables[m.group(1)]), pattern)
     rel = path.relative_to(config.stacks_base) if path.is_relative_to(config.stacks_base) else path
     return str(rel.with_suffix(""))
+
+
+# --- Go templates in stack manifests (Atmos's last phase) -------------------------------------------
+
+
+class _GoTemplateError(Exception):
+    pass
+
+
+def _go_render(config: RepoConfig, text: str, context: dict[str, Any], name: str) -> str:
+    """One Go template, as Atmos renders stack manifests: `missingkey=error`, Sprig's and gomplate's
+    functions when `templates.settings.sprig`/`gomplate` are enabled."""
+    from atmos_tasks import gotemplate
+
+    if config.template_sprig or config.template_gomplate:
+        from atmos_tasks.gotemplate.gomplate import GOMPLATE
+        from atmos_tasks.gotemplate.sprig import SPRIG
+
+        funcs = {**(GOMPLATE if config.template_gomplate else {}), **(SPRIG if config.template_sprig else {})}
+    else:
+        funcs = {}
+    try:
+        return gotemplate.render(
+            text,
+            context,
+            name=name,
+            funcs=funcs or None,
+            missing_key=gotemplate.ATMOS_MISSING_KEY,
+            library="go",
+        )
+    except gotemplate.TemplateError as err:
+        raise _GoTemplateError(str(err)) from None
+
+
+def workspace_name(component: ComponentConfig, stack: str) -> str:
+    """The Terraform workspace Atmos gives a component: `metadata.terraform_workspace`, else the stack
+    name, with `-<component>` for a component whose folder is another's (`BuildTerraformWorkspace`)."""
+    explicit = component.metadata.get("terraform_workspace")
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    if component.component != component.name:
+        return f"{stack}-{component.name}".replace("/", "-")
+    return stack
+
+
+def template_context(component: ComponentConfig, stack: str, stack_file: str) -> dict[str, Any]:
+    """What a stack's Go templates see: the component as `atmos describe component` shows it."""
+    return {
+        **component.describe(),
+        "atmos_component": component.name,
+        "atmos_stack": stack,
+        "atmos_stack_file": stack_file,
+        "atmos_manifest": stack_file,
+        "stack": stack,
+        "workspace": workspace_name(component, stack),
+    }
+
+
+def evaluate_templates(
+    component: ComponentConfig, config: RepoConfig, stack: str, stack_file: str, where: Where | None = None
+) -> ComponentConfig:
+    """Render the Go templates of a component's `vars`, `settings` and `env` (and its backend) with
+    its own sections as context, `templates.settings.evaluations` times, as Atmos does after
+    merging (`ProcessTmplWithDatasources`). Without `templates.settings.enabled`, values stay as
+    written, as in Atmos. Each string is a template of its own (Atmos renders the YAML text of the
+    whole section at once: the same result for templates inside values)."""
+    if not config.templates_enabled:
+        return component
+    sections = {"vars": component.vars, "settings": component.settings, "env": component.env}
+    values = {name: sourced.value for name, sourced in sections.items()}
+    backend = component.backend
+    for _ in range(config.template_evaluations):
+        current = replace(
+            component,
+            vars=Sourced(values["vars"], component.vars.prov),
+            settings=Sourced(values["settings"], component.settings.prov),
+            env=Sourced(values["env"], component.env.prov),
+            backend=backend,
+        )
+        context = template_context(current, stack, stack_file)
+        values = {
+            name: _render_tree(config, value, sections[name].prov, context, (name,), where)
+            for name, value in values.items()
+        }
+        backend = _render_tree(config, backend, {}, context, ("backend",), where)
+    return replace(
+        component,
+        vars=Sourced(values["vars"], component.vars.prov),
+        settings=Sourced(values["settings"], component.settings.prov),
+        env=Sourced(values["env"], component.env.prov),
+        backend=backend,
+    )
+
+
+def _render_tree(
+    config: RepoConfig,
+    value: Any,
+    prov: Prov,
+    context: dict[str, Any],
+    path: tuple[str | int, ...],
+    where: Where | None,
+) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: _render_tree(
+                config, v, prov.get(k, prov) if isinstance(prov, dict) else prov, context, (*path, k), where
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_render_tree(config, v, prov, context, (*path, i), where) for i, v in enumerate(value)]
+    if not isinstance(value, str) or "{{" not in value:
+        return value
+    origin = prov if isinstance(prov, Origin) else None
+    try:
+        return _go_render(config, value, context, origin.file if origin else ".".join(map(str, path)))
+    except _GoTemplateError as err:
+        location = origin_location(config, origin) if origin is not None else where
+        raise AtmosError(
+            [
+                Problem(
+                    f"{'.'.join(map(str, path))}: {err}",
+                    location,
+                    "a stack's Go templates read the component's own sections: .vars, .settings, .env, "
+                    ".metadata, .backend, .atmos_component, .atmos_stack, .workspace… (manifests use Jinja: "
+                    "{{ target.name }} belongs in deployments/*.yaml)",
+                )
+            ]
+        ) from None
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:

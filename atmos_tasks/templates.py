@@ -97,13 +97,17 @@ def render_string(text: str, context: dict[str, Any]) -> Any:
     return env.from_string(text).render(**context)
 
 
-def render_tree(value: Any, context: dict[str, Any], path: KeyPath = ()) -> Any:
-    """Render every template string in a value tree; raises TemplateError naming the key path."""
+def render_tree(
+    value: Any, context: dict[str, Any], path: KeyPath = (), keep: Callable[[KeyPath], bool] | None = None
+) -> Any:
+    """Render every template string in a value tree; raises TemplateError naming the key path.
+
+    `keep(path)`: strings to leave as written (values from Atmos stacks: Go templates, not Jinja)."""
     if isinstance(value, dict):
-        return {key: render_tree(item, context, (*path, key)) for key, item in value.items()}
+        return {key: render_tree(item, context, (*path, key), keep) for key, item in value.items()}
     if isinstance(value, list):
-        return [render_tree(item, context, (*path, index)) for index, item in enumerate(value)]
-    if not is_template(value):
+        return [render_tree(item, context, (*path, index), keep) for index, item in enumerate(value)]
+    if not is_template(value) or (keep is not None and keep(path)):
         return value
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.sandbox import SecurityError

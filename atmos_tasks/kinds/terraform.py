@@ -576,6 +576,25 @@ def module_folder(config: RepoConfig, folder: str) -> Path | None:
     return path if path.is_dir() else None
 
 
+def stack_name_of(rc: ResolveContext, stack: Any) -> str:
+    """The Atmos stack name of the target's stacks for this component (name_template, name_pattern…)."""
+    from atmos_tasks.stacks import stack_name
+
+    if rc.top_stack is None:
+        return f"{rc.manifest.name}-{rc.target}"
+    sections = {"settings": stack.settings.value, "env": stack.env.value, "metadata": stack.metadata}
+    return stack_name(rc.config, rc.top_stack, rc.top_stack_data, stack.vars.value, sections)
+
+
+def stack_file_of(rc: ResolveContext) -> str:
+    """`atmos_stack_file`: the top-level stack's path under the stacks folder, without extension."""
+    if rc.top_stack is None:
+        return ""
+    top = rc.top_stack
+    base = rc.config.stacks_base
+    return str((top.relative_to(base) if top.is_relative_to(base) else top).with_suffix(""))
+
+
 def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
     """Stacks, then the manifest, then the target's context; None when the stacks disable it."""
     from atmos_tasks.errors import AtmosError, Problem, Where
@@ -583,13 +602,21 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         ResolvedComponent,
         binding,
         check_sensitive,
+        jinja_literal,
         manifest_layer,
         mapping,
         outside_repository,
         referenced,
         render_sections,
     )
-    from atmos_tasks.stacks import ComponentConfig, component_config, find_origin, merge_all, origin_location
+    from atmos_tasks.stacks import (
+        ComponentConfig,
+        component_config,
+        evaluate_templates,
+        find_origin,
+        merge_all,
+        origin_location,
+    )
     from atmos_tasks.templates import is_template
     from atmos_tasks.vendoring import store_root
 
@@ -599,6 +626,9 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     component = manifest.components()[ref]
     where = manifest.locate(manifest.component_keypath(ref), at_key=True)
     stack: ComponentConfig = component_config(merged, ref.name, config, where)
+    if config.templates_enabled and not stack.abstract:
+        name = stack_name_of(rc, stack)
+        stack = evaluate_templates(stack, config, name, stack_file_of(rc), where)
     if stack.abstract:
         raise AtmosError(
             [
@@ -717,13 +747,18 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         settings=rendered["settings"],
         env={k: str(v) for k, v in rendered["env"].items()},
         metadata={**stack.metadata, **component.metadata.model_dump()},
-        depends_on=sorted(set(manifest.dependencies(ref)) | set(outputs) | set(image_refs)),
+        depends_on=sorted(
+            set(manifest.dependencies(ref))
+            | set(outputs)
+            | set(image_refs)
+            | set(settings_dependencies(rc, ref, stack, rendered["settings"], settings.prov))
+        ),
         folder=folder,
         module_dir=module_dir,
         backend_type=backend_type,
         backend=backend,
         inheritance=stack.inheritance,
-        vars_template=vars_sourced.value if deferred else {},
+        vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
         image_refs=image_refs,
         bindings=bindings,
@@ -731,6 +766,70 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         deferred_context=deferred_context,
         provenance={"vars": vars_sourced.prov, "settings": settings.prov, "env": env.prov},
     )
+
+
+# The context keys of an Atmos `settings.depends_on` entry that name another stack.
+_STACK_KEYS = ("namespace", "tenant", "environment", "stage")
+
+
+def settings_dependencies(
+    rc: ResolveContext, ref: ComponentRef, stack: Any, settings: dict[str, Any], prov: Any
+) -> list[ComponentRef]:
+    """Atmos's own dependencies (`settings.depends_on`: `{component, namespace?, tenant?,
+    environment?, stage?, stack?}` entries, a map or a list) as task-graph edges, like the manifest's
+    `metadata.depends_on`. A dependency in another stack or outside this deployment is refused: it
+    cannot be ordered by this rollout (Atmos's `describe dependents` semantics, internal/exec)."""
+    from atmos_tasks.errors import AtmosError, Problem
+    from atmos_tasks.manifest import ComponentRef
+    from atmos_tasks.stacks import find_origin, origin_location
+
+    raw = settings.get("depends_on")
+    if not raw:
+        return []
+    entries = (
+        list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw)) if isinstance(raw, list) else []
+    )
+    found: list[ComponentRef] = []
+    for key, entry in entries:
+        origin = find_origin(prov, ["depends_on", key, "component"])
+        where = (
+            origin_location(rc.config, origin)
+            if origin is not None
+            else rc.manifest.locate(rc.manifest.component_keypath(ref), at_key=True)
+        )
+        if not isinstance(entry, dict) or not isinstance(entry.get("component"), str):
+            raise AtmosError(
+                [
+                    Problem(
+                        f"{ref}: settings.depends_on.{key} names no component",
+                        where,
+                        "write {component: <name>} (and namespace, tenant, environment, stage or stack "
+                        "for another stack)",
+                    )
+                ]
+            )
+        name = entry["component"]
+        own_stack = stack_name_of(rc, stack)
+        other_stack = isinstance(entry.get("stack"), str) and entry["stack"] not in ("", own_stack)
+        other_context = any(
+            k in entry and str(entry[k]) != str(stack.vars.value.get(k, "")) for k in _STACK_KEYS
+        )
+        target = ComponentRef(ref.type, name)
+        if other_stack or other_context or target not in rc.manifest.components():
+            where_to = "another stack" if other_stack or other_context else "no component of this deployment"
+            raise AtmosError(
+                [
+                    Problem(
+                        f"{ref} depends on {name} (settings.depends_on.{key}), which is {where_to}",
+                        where,
+                        f"add {name} to deployments/{rc.manifest.name}.yaml (its stacks) so the rollout "
+                        "orders it, or remove the entry: a rollout orders only its own components",
+                    )
+                ]
+            )
+        if target != ref:
+            found.append(target)
+    return found
 
 
 def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:

@@ -128,11 +128,12 @@ CASES = {
         "context.cluster",
         "undefined template variable",
     ),
+    # Stack files are Go templates (Atmos's), rendered with the component's own sections.
     "undefined template variable in a stack": Case(
-        edit("stacks/catalog/ecs/service-api.yaml", "service_name: api", 'service_name: "{{ target.nam }}"'),
+        edit("stacks/catalog/ecs/service-api.yaml", "service_name: api", 'service_name: "{{ .vars.nam }}"'),
         "stacks/catalog/ecs/service-api.yaml",
-        "target.nam",
-        "undefined template variable",
+        ".vars.nam",
+        'map has no entry for key "nam"',
     ),
     "invalid YAML": Case(
         edit(MANIFEST, "  description: The api", "  description: [The api"),

@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from atmos_tasks.config import load_config
 from atmos_tasks.errors import AtmosError, Location
-from atmos_tasks.stacks import StackLoader, component_config, stack_name
+from atmos_tasks.stacks import ComponentConfig, StackLoader, component_config, evaluate_templates, stack_name
 
 HERE = Path(__file__).parent
 CASES = sorted(p for p in HERE.iterdir() if (p / "case.yaml").is_file())
@@ -24,6 +24,21 @@ WHERE = Location("deployments/case.yaml", 1, 1)
 
 def load_case(folder: Path) -> dict[str, Any]:
     return dict(YAML(typ="safe").load((folder / "case.yaml").read_text()))
+
+
+def described(
+    config: Any, loader: StackLoader, top: str, merged: Any, name: str
+) -> tuple[ComponentConfig, str]:
+    """What `atmos describe component` shows: merged, then (templates enabled) rendered as Go
+    templates with the component's own sections, named by name/name_template/name_pattern."""
+    resolved = component_config(merged, name, config, WHERE)
+    top_path = loader.top_level(top, WHERE)
+    sections = {"settings": resolved.settings.value, "env": resolved.env.value, "metadata": resolved.metadata}
+    stack = stack_name(config, top_path, loader.read(top_path).data, resolved.vars.value, sections)
+    if config.templates_enabled and not resolved.abstract:
+        stack_file = str(top_path.relative_to(config.stacks_base).with_suffix(""))
+        resolved = evaluate_templates(resolved, config, stack, stack_file, WHERE)
+    return resolved, stack
 
 
 def test_every_rule_has_a_fixture() -> None:
@@ -51,7 +66,7 @@ def test_conformance(folder: Path) -> None:
     if "error" in case:
         with pytest.raises(AtmosError) as err:
             merged = loader.load_closure(tops)
-            component_config(merged, case["describe"], config, WHERE)
+            described(config, loader, case["stacks"][-1], merged, case["describe"])
         problem = err.value.problems[0]
         assert case["error"] in problem.message
         if "error_at" in case:
@@ -59,17 +74,16 @@ def test_conformance(folder: Path) -> None:
         assert problem.hint
         return
     merged = loader.load_closure(tops)
-    top_path = loader.top_level(case["stacks"][-1], WHERE)
     for name, expected in case["components"].items():
-        resolved = component_config(merged, name, config, WHERE)
-        described = resolved.describe()
+        resolved, stack = described(config, loader, case["stacks"][-1], merged, name)
+        shown = resolved.describe()
         for key, value in expected.items():
             if key == "stack_name":
-                got: Any = stack_name(config, top_path, loader.read(top_path).data, resolved.vars.value)
+                got: Any = stack
             elif key == "deployable":
                 got = not resolved.abstract
             elif key == "enabled":
                 got = resolved.enabled
             else:
-                got = described[key]
+                got = shown[key]
             assert got == value, f"{folder.name}: {name}.{key}"

@@ -1,0 +1,74 @@
+"""Go templates in the example's Atmos stacks, through a real rollout: stack files are Go templates
+(rendered with the component's own sections, as Atmos renders them), manifests stay Jinja."""
+
+from __future__ import annotations
+
+import json
+
+from tests.conftest import Repo
+
+SERVICE = "stacks/catalog/ecs/service-api.yaml"
+TFVARS = ".atmos/workdir/api/{target}/ecs%2Fservice-api/ecs-service-api.auto.tfvars.json"
+
+
+def test_stack_templates_render_per_target_and_reach_terraform(repo: Repo) -> None:
+    repo.replace(
+        SERVICE,
+        "service_name: api",
+        'service_name: "{{ .vars.stage }}-{{ .atmos_component | replace \\"/\\" \\"-\\" }}"',
+    )
+    repo.commit("A templated service name")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tfvars = json.loads((repo.path / TFVARS.format(target="dev")).read_text())
+    assert tfvars["service_name"] == "dev-ecs-service-api"
+    described = json.loads(repo.cli("describe", "api", "--target", "staging", "--format", "json").stdout)
+    assert "staging-ecs-service-api" in json.dumps(described)
+
+
+def test_jinja_in_a_stack_file_is_refused_with_the_go_template_error_at_its_line(repo: Repo) -> None:
+    repo.replace(SERVICE, "service_name: api", 'service_name: "{{ target.name }}"')
+    repo.commit("Jinja where Go templates are read")
+    proc = repo.cli("validate")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert f"{SERVICE}:10:" in proc.stderr and 'function "target" not defined' in proc.stderr
+    assert "manifests use Jinja" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_settings_depends_on_in_the_stacks_orders_the_rollout(repo: Repo) -> None:
+    # The manifest no longer says it: the stack's settings.depends_on alone makes the edge.
+    repo.replace(
+        "deployments/api.yaml",
+        '      ecs/service-api:\n        metadata:\n          depends_on: ["terraform/ecs/taskdef-api"]\n',
+        "      ecs/service-api:\n",
+    )
+    repo.replace(
+        "deployments/api.yaml",
+        "{{ component['ecs/taskdef-api'].outputs.task_definition_arn }}",
+        "arn:aws:ecs:us-east-2:000000000000:task-definition/api:1",
+    )
+    repo.commit("Only the stacks say what the service needs")
+    matrix = json.loads(repo.cli("matrix", "api", "--target", "dev", "--format", "json").stdout)
+    jobs = {job["component"]: job for job in matrix["include"]}
+    assert "terraform/ecs/taskdef-api" in jobs["ecs/service-api"]["depends_on"]
+    assert jobs["ecs/taskdef-api"]["wave"] < jobs["ecs/service-api"]["wave"]
+    text = repo.cli("graph", "api", "--target", "dev").stdout
+    assert "apply:api:dev:ecs/taskdef-api" in text.split("plan:api:dev:ecs/service-api", 1)[1].splitlines()[0]
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    order = [line for line in proc.stdout.splitlines() if ": applied" in line]
+    names = [
+        next(n for n in ("taskdef-api", "service-api", "ecr/api", "alarms") if n in line) for line in order
+    ]
+    assert names.index("taskdef-api") < names.index("service-api")
+
+
+def test_a_stack_dependency_outside_the_deployment_is_refused_at_its_line(repo: Repo) -> None:
+    repo.replace(SERVICE, "            component: ecs/taskdef-api", "            component: rds/main")
+    repo.commit("A dependency this deployment does not deploy")
+    proc = repo.cli("validate")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert (
+        "depends on rds/main (settings.depends_on.1), which is no component of this deployment" in proc.stderr
+    )
+    assert f"{SERVICE}:15:" in proc.stderr and "Traceback" not in proc.stderr
