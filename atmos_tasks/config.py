@@ -40,6 +40,8 @@ class RepoConfig:
     template_evaluations: int = 1
     template_sprig: bool = False
     template_gomplate: bool = False
+    # `yaml_functions.exec.enabled`: whether `!exec` may run commands from stack files.
+    exec_enabled: bool = False
 
     @property
     def work_root_path(self) -> Path:
@@ -86,6 +88,12 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         if loaded is not None and not isinstance(loaded, dict):
             raise AtmosError([Problem("atmos.yaml must be a mapping", Location("atmos.yaml", 1, 1))])
         data = loaded or {}
+    functions = _get(data, "yaml_functions", "exec", "enabled")
+    exec_enabled = functions is True
+    from atmos_tasks.yamlfunctions import Context, contains, evaluate
+
+    if contains(data):
+        data = evaluate(data, Context(root, "", "atmos.yaml", frozenset(), exec_enabled))
 
     def text(keys: tuple[str, ...], default: str | None) -> str | None:
         value = _get(data, *keys)
@@ -190,6 +198,7 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         name_template=text(("stacks", "name_template"), None),
         templates_enabled=flag(templates.get("enabled"), ("templates", "settings", "enabled")),
         template_evaluations=evaluations,
+        exec_enabled=exec_enabled,
         template_sprig=flag(
             sprig.get("enabled") if isinstance(sprig, dict) else None,
             ("templates", "settings", "sprig", "enabled"),

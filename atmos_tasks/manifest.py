@@ -561,10 +561,41 @@ def stack_file(config: RepoConfig, name: str) -> Path | None:
     return None
 
 
+def _yaml_functions(manifest: Manifest) -> list[Problem]:
+    """Atmos's YAML functions belong in stack files; a manifest's values are plain or Jinja."""
+    from atmos_tasks.yamlfunctions import YamlFunction
+
+    found: list[YamlFunction] = []
+
+    def walk(value: Any) -> None:
+        if isinstance(value, YamlFunction):
+            found.append(value)
+        elif isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list | tuple):
+            for item in value:
+                walk(item)
+
+    for component in manifest.components().values():
+        walk([component.vars, component.settings, component.backend])
+    for target in manifest.model.targets.values():
+        walk(dict(target.context))
+    return [
+        Problem(
+            f"YAML function {function} in a manifest",
+            function.location,
+            "YAML functions run in Atmos stack files; in a manifest write the value, or a template such as "
+            "{{ component['vpc'].outputs.vpc_id }}",
+        )
+        for function in found
+    ]
+
+
 def check_manifest(manifest: Manifest, config: RepoConfig) -> list[Problem]:
     """The cross-field rules of SPEC §3 that a schema cannot express."""
     model = manifest.model
-    problems: list[Problem] = []
+    problems: list[Problem] = _yaml_functions(manifest)
     if model.name != manifest.path.stem:
         problems.append(
             Problem(

@@ -330,6 +330,12 @@ def from_stacks(sourced: Sourced, config: RepoConfig) -> Callable[[tuple[str | i
     return keep
 
 
+def generated(value: Any) -> bool:
+    from atmos_tasks.yamlfunctions import OutputReference
+
+    return isinstance(value, OutputReference)
+
+
 def jinja_literal(sourced: Sourced, config: RepoConfig) -> dict[str, Any]:
     """The section with its stack values escaped for Jinja: a section rendered again later (once a
     dependency's outputs are known) leaves what a stack wrote as written."""
@@ -340,7 +346,12 @@ def jinja_literal(sourced: Sourced, config: RepoConfig) -> dict[str, Any]:
             return {k: walk(v, (*path, k)) for k, v in value.items()}
         if isinstance(value, list):
             return [walk(v, (*path, i)) for i, v in enumerate(value)]
-        if isinstance(value, str) and ("{{" in value or "{%" in value) and keep(path):
+        if (
+            isinstance(value, str)
+            and ("{{" in value or "{%" in value)
+            and keep(path)
+            and not generated(value)
+        ):
             return "{% raw %}" + value + "{% endraw %}"
         return value
 

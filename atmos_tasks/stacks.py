@@ -16,6 +16,8 @@ from typing import Any
 
 from atmos_tasks.config import RepoConfig
 from atmos_tasks.errors import AtmosError, Location, Problem, Where
+from atmos_tasks.yamlfunctions import Context as FunctionContext
+from atmos_tasks.yamlfunctions import YamlFunction, contains, evaluate
 from atmos_tasks.yamlio import load_data, locate_in_file
 
 # A provenance tree mirrors a value tree: a dict for a mapping, an Origin for anything else.
@@ -624,6 +626,24 @@ def evaluate_templates(
     )
 
 
+def evaluate_functions(
+    component: ComponentConfig, config: RepoConfig, stack: str, components: frozenset[str]
+) -> ComponentConfig:
+    """Run the YAML functions of a component's sections (after its templates, as Atmos does);
+    `components`: the deployment's components a `!terraform.output` may read."""
+    sections = (component.vars.value, component.settings.value, component.env.value, component.backend)
+    if not any(contains(section) for section in sections):
+        return component
+    context = FunctionContext(config.root, component.name, stack, components, config.exec_enabled)
+    return replace(
+        component,
+        vars=Sourced(evaluate(component.vars.value, context), component.vars.prov),
+        settings=Sourced(evaluate(component.settings.value, context), component.settings.prov),
+        env=Sourced(evaluate(component.env.value, context), component.env.prov),
+        backend=evaluate(component.backend, context),
+    )
+
+
 def _render_tree(
     config: RepoConfig,
     value: Any,
@@ -641,6 +661,10 @@ def _render_tree(
         }
     if isinstance(value, list):
         return [_render_tree(config, v, prov, context, (*path, i), where) for i, v in enumerate(value)]
+    if isinstance(value, YamlFunction) and "{{" in value.text:
+        # Atmos renders the YAML text, functions' arguments included, before it runs them.
+        text = _render_tree(config, value.text, prov, context, path, where)
+        return replace(value, text=text)
     if not isinstance(value, str) or "{{" not in value:
         return value
     origin = prov if isinstance(prov, Origin) else None

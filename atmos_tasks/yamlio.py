@@ -49,6 +49,30 @@ class _PlainConstructor(SafeConstructor):
 
 _PlainConstructor.add_constructor("tag:yaml.org,2002:timestamp", SafeConstructor.construct_yaml_str)
 
+# The file being loaded: YAML functions remember where they were written.
+_LOADING = {"shown": ""}
+
+
+def _yaml_function(constructor: SafeConstructor, node: Any) -> Any:
+    from atmos_tasks.yamlfunctions import YamlFunction
+
+    if not isinstance(node.value, str):
+        raise ConstructorError(
+            None, None, f"YAML function {node.tag} takes its arguments as one line of text", node.start_mark
+        )
+    mark = node.start_mark
+    return YamlFunction(node.tag, node.value, _LOADING["shown"], mark.line + 1, mark.column + 1)
+
+
+def _register_functions() -> None:
+    from atmos_tasks.yamlfunctions import TAGS
+
+    for tag in TAGS:
+        _PlainConstructor.add_constructor(tag, _yaml_function)
+
+
+_register_functions()
+
 
 @cache
 def _fast() -> YAML:
@@ -103,6 +127,7 @@ def load_data(path: Path, shown: str) -> Any:
         raise AtmosError([Problem(f"cannot read file: {err}", Location(shown))]) from None
     try:
         _check_limits(text, shown)
+        _LOADING["shown"] = shown
         return _fast().load(text)
     except YAMLError as err:
         raise AtmosError([_yaml_problem(err, shown)]) from None

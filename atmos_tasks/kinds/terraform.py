@@ -612,6 +612,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     from atmos_tasks.stacks import (
         ComponentConfig,
         component_config,
+        evaluate_functions,
         evaluate_templates,
         find_origin,
         merge_all,
@@ -626,9 +627,13 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     component = manifest.components()[ref]
     where = manifest.locate(manifest.component_keypath(ref), at_key=True)
     stack: ComponentConfig = component_config(merged, ref.name, config, where)
-    if config.templates_enabled and not stack.abstract:
+    if not stack.abstract:
         name = stack_name_of(rc, stack)
-        stack = evaluate_templates(stack, config, name, stack_file_of(rc), where)
+        if config.templates_enabled:
+            stack = evaluate_templates(stack, config, name, stack_file_of(rc), where)
+        # After the templates, as Atmos runs them: !env, !include, !terraform.output…
+        deployed = frozenset(r.name for r in manifest.components() if r.type == ref.type)
+        stack = evaluate_functions(stack, config, name, deployed)
     if stack.abstract:
         raise AtmosError(
             [

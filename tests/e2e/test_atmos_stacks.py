@@ -72,3 +72,37 @@ def test_a_stack_dependency_outside_the_deployment_is_refused_at_its_line(repo: 
         "depends on rds/main (settings.depends_on.1), which is no component of this deployment" in proc.stderr
     )
     assert f"{SERVICE}:15:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_terraform_output_and_env_in_a_stack_reach_terraform_in_order(repo: Repo) -> None:
+    # The manifest no longer wires the task definition: the stack reads it with !terraform.output.
+    repo.replace(
+        "deployments/api.yaml",
+        "          task_definition_arn: \"{{ component['ecs/taskdef-api'].outputs.task_definition_arn }}\"\n",
+        "",
+    )
+    repo.replace(
+        "deployments/api.yaml",
+        '      ecs/service-api:\n        metadata:\n          depends_on: ["terraform/ecs/taskdef-api"]\n',
+        "      ecs/service-api:\n",
+    )
+    repo.replace(
+        SERVICE,
+        "        service_name: api\n",
+        "        service_name: !env API_SERVICE_NAME api\n"
+        "        task_definition_arn: !terraform.output ecs/taskdef-api task_definition_arn\n",
+    )
+    repo.replace(
+        SERVICE,
+        "      settings:\n        depends_on:\n          1:\n            component: ecs/taskdef-api\n",
+        "",
+    )
+    repo.commit("The stack reads the task definition itself")
+    proc = repo.doit("rollout:api:dev", env={"API_SERVICE_NAME": "api-from-env"})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    tfvars = json.loads((repo.path / TFVARS.format(target="dev")).read_text())
+    taskdef = json.loads((repo.path / ".atmos/state/api/dev/ecs/taskdef-api.tfstate").read_text())
+    assert tfvars["task_definition_arn"] == taskdef["outputs"]["task_definition_arn"]["value"]
+    assert tfvars["service_name"] == "api-from-env"
+    described = json.loads(repo.cli("describe", "api", "--target", "dev", "--format", "json").stdout)
+    assert "terraform/ecs/taskdef-api" in json.dumps(described)

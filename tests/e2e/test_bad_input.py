@@ -141,11 +141,19 @@ CASES = {
         "labels:",
         "invalid YAML",
     ),
-    "YAML function in a stack": Case(
-        edit("stacks/catalog/ecs/service-api.yaml", "service_name: api", "service_name: !env SERVICE_NAME"),
+    "YAML function in a stack that needs a store": Case(
+        edit(
+            "stacks/catalog/ecs/service-api.yaml", "service_name: api", "service_name: !store ssm /api/name"
+        ),
         "stacks/catalog/ecs/service-api.yaml",
-        "!env",
-        "YAML function !env is not supported",
+        "!store",
+        "YAML function !store is not supported",
+    ),
+    "YAML function in a manifest": Case(
+        edit(MANIFEST, "cluster_name: app-ecs", "cluster_name: !env CLUSTER"),
+        MANIFEST,
+        "!env CLUSTER",
+        "YAML function !env CLUSTER in a manifest",
     ),
     "unknown default target": Case(
         edit(MANIFEST, "default_target: dev", "default_target: qa"),

@@ -15,7 +15,14 @@ from ruamel.yaml import YAML
 
 from atmos_tasks.config import load_config
 from atmos_tasks.errors import AtmosError, Location
-from atmos_tasks.stacks import ComponentConfig, StackLoader, component_config, evaluate_templates, stack_name
+from atmos_tasks.stacks import (
+    ComponentConfig,
+    StackLoader,
+    component_config,
+    evaluate_functions,
+    evaluate_templates,
+    stack_name,
+)
 
 HERE = Path(__file__).parent
 CASES = sorted(p for p in HERE.iterdir() if (p / "case.yaml").is_file())
@@ -38,6 +45,10 @@ def described(
     if config.templates_enabled and not resolved.abstract:
         stack_file = str(top_path.relative_to(config.stacks_base).with_suffix(""))
         resolved = evaluate_templates(resolved, config, stack, stack_file, WHERE)
+    if not resolved.abstract:
+        # The YAML functions run last; !terraform.output may read the stack's components.
+        components = frozenset(merged.value.get("components", {}).get("terraform", {}))
+        resolved = evaluate_functions(resolved, config, stack, components)
     return resolved, stack
 
 
@@ -57,8 +68,10 @@ def test_every_rule_has_a_fixture() -> None:
 
 
 @pytest.mark.parametrize("folder", CASES, ids=[p.name for p in CASES])
-def test_conformance(folder: Path) -> None:
+def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     case = load_case(folder)
+    for name, value in (case.get("env") or {}).items():
+        monkeypatch.setenv(name, str(value))
     assert case.get("rule"), "every case states its rule"
     config = load_config(folder)
     loader = StackLoader(config)
