@@ -1,7 +1,8 @@
 """Scoped stack loading: one deployment versus a whole-repository scan, side by side.
 
 Generates a repository of 5,000 stack files and 500 deployments (deep catalogs, three-level
-inheritance, globs, tenant/region/stage mixins), then measures in one run:
+inheritance, globs, tenant/region/stage mixins, stack names from `name_template`, Go templates and
+YAML functions in every component), then measures in one run:
 
   - resolving one deployment (all three targets, every component: stacks, manifest, context,
     templates) the way `atmos-tasks describe` and a rollout do — only its import closure is read;
@@ -51,7 +52,9 @@ def generate(root: Path) -> dict[str, int]:
     write(
         root / "atmos.yaml",
         'stacks:\n  included_paths: ["orgs/**/*"]\n  excluded_paths: ["**/_defaults.yaml"]\n'
-        '  name_pattern: "{tenant}-{environment}-{stage}"\n',
+        '  name_template: "{{ .vars.tenant }}-{{ .vars.environment }}-{{ .vars.stage }}"\n'
+        "templates:\n  settings:\n    enabled: true\n    sprig:\n      enabled: true\n"
+        "    gomplate:\n      enabled: true\n",
     )
     for kind in KINDS:
         variables = "".join(
@@ -114,7 +117,11 @@ def generate(root: Path) -> dict[str, int]:
                 f"import:\n  - ./_defaults\n  - catalog/bases/{kind}\n"
                 f"components:\n  terraform:\n    app{app}-{kind}:\n"
                 f"      metadata:\n        component: {kind}\n        inherits: [{kind}-tier-{tier}]\n"
-                f"      vars:\n        name: app{app}-{kind}\n        retention: {app % 30 + 1}\n",
+                f"      vars:\n        name: app{app}-{kind}\n        retention: {app % 30 + 1}\n"
+                # Go templates and YAML functions, as teams write them: rendered per component.
+                '        namespace: "{{ .vars.tenant | upper }}-{{ .atmos_component }}"\n'
+                '        alarm_email: "{{ .atmos_stack }}@example.com"\n'
+                "        owner: !env BENCH_OWNER platform\n",
             )
         tenant, region = app % TENANTS, app % REGIONS
         for stage in STAGES:
@@ -171,7 +178,14 @@ def resolve_one(root: Path, name: str) -> tuple[float, int, int]:
 def resolve_everything(root: Path) -> tuple[float, int, int]:
     from atmos_tasks.config import load_config
     from atmos_tasks.errors import Location
-    from atmos_tasks.stacks import StackLoader, component_config, top_level_stacks
+    from atmos_tasks.stacks import (
+        StackLoader,
+        component_config,
+        evaluate_functions,
+        evaluate_templates,
+        stack_name,
+        top_level_stacks,
+    )
 
     start = time.perf_counter()
     config = load_config(root)
@@ -181,9 +195,14 @@ def resolve_everything(root: Path) -> tuple[float, int, int]:
     for path in stacks:
         rel = str(path.relative_to(config.stacks_base).with_suffix(""))
         merged = loader.load_closure([(rel, Location(rel))])
-        for name in (merged.value.get("components") or {}).get("terraform") or {}:
+        names = (merged.value.get("components") or {}).get("terraform") or {}
+        for name in names:
             resolved = component_config(merged, name, config)
             if not resolved.abstract and resolved.enabled:
+                # What the scan must do per component too: name the stack, render, run functions.
+                stack = stack_name(config, path, loader.read(path).data, resolved.vars.value)
+                resolved = evaluate_templates(resolved, config, stack, rel)
+                evaluate_functions(resolved, config, stack, frozenset(names))
                 components += 1
     return time.perf_counter() - start, components, len(loader.opened)
 
