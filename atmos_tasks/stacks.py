@@ -203,6 +203,13 @@ class StackLoader:
     ) -> Iterator[tuple[StackFile, dict[str, Any]]]:
         stack = self.read(path)
         data = stack.data
+        if "locals" in data:
+            raise _error(
+                stack,
+                ["locals"],
+                "stack `locals:` are not supported yet",
+                "write the values under vars or settings (templates read them as .vars.x / .settings.x)",
+            )
         # The importing file's overrides win over this file's own (Atmos merges parent last).
         overrides = _merge_plain(
             [_nested(data, "overrides"), _nested(data, "terraform", "overrides"), parent_overrides],
@@ -371,6 +378,7 @@ def component_config(
     components = _section(merged, "components", "terraform")
     own = _section(components, name)
     defined = name in components.value
+    _refuse_unsupported(config, own, name, where)
     metadata: dict[str, Any] = _nested(own.value, "metadata")
     inheritance: list[str] = []
 
@@ -421,6 +429,41 @@ def component_config(
             if isinstance(_nested(components.value.get(b) or {}, "metadata").get("component"), str)
         },
     )
+
+
+# Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
+# never ignored (a hook that does not run, or a source that is not fetched, changes what deploys).
+UNSUPPORTED_SECTIONS = {
+    "hooks": "run the step in CI before or after the rollout",
+    "provision": "vendor the module (deployment vendor:) instead",
+    "source": "vendor the module with the deployment's vendor: entries",
+    "dependencies": "install the tools on the runner (dependencies.tools is not run)",
+    "generate": "commit the generated files",
+}
+
+
+def _refuse_unsupported(config: RepoConfig | None, own: Sourced, name: str, where: Where | None) -> None:
+    for section, hint in UNSUPPORTED_SECTIONS.items():
+        if section not in own.value:
+            continue
+        leaf = _any_origin(own.prov.get(section))
+        location = where
+        if config is not None and leaf is not None and section in leaf.keypath:
+            keypath = leaf.keypath[: leaf.keypath.index(section) + 1]
+            location = origin_location(config, Origin(leaf.file, keypath))
+        message = f"component {name!r}: Atmos's `{section}:` section is not supported yet"
+        raise AtmosError([Problem(message, location, hint)])
+
+
+def _any_origin(prov: Prov) -> Origin | None:
+    if isinstance(prov, Origin):
+        return prov
+    if isinstance(prov, dict):
+        for item in prov.values():
+            found = _any_origin(item)
+            if found is not None:
+                return found
+    return None
 
 
 def _bases(
