@@ -1,12 +1,16 @@
-"""What the user's repository declares and resolves to: list, describe, validate, graph (SPEC §12).
+"""What the user's repository declares and resolves to: list, describe, validate, graph, matrix,
+build plans (SPEC §12).
 
-Each function returns plain data (the documented JSON shapes); the CLI renders it.
+Each function returns plain data (the documented JSON shapes); `render.py` shows it. The ones that
+compile a target (graph, matrix, build plans) import the engine when they run: `describe` and
+`validate` never load it.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atmos_tasks import kinds
 from atmos_tasks.errors import AtmosError, Location, Problem, unique
@@ -24,6 +28,9 @@ from atmos_tasks.stacks import Origin, StackLoader
 from atmos_tasks.templates import is_template, output_references, references
 from atmos_tasks.vendoring import module_origin
 from atmos_tasks.yamlio import load_positioned, locate
+
+if TYPE_CHECKING:
+    from atmos_tasks.config import RepoConfig
 
 NO_COMMIT = GitInfo("0" * 40, "")
 
@@ -313,6 +320,56 @@ def _problem_json(problem: Problem) -> dict[str, Any]:
     }
 
 
+def default_target(config: RepoConfig, deployment: str) -> str:
+    """The manifest's `context.default_target`, for commands whose --target is optional."""
+    manifest = load_deployment(config, deployment)
+    default = manifest.model.context.default_target
+    if default is None:
+        raise AtmosError.single(
+            f"deployment {deployment!r} has no default target",
+            None,
+            f"pass --target (one of {', '.join(manifest.target_names())}) or set context.default_target",
+        )
+    return default
+
+
+def build_plans(
+    workspace: Any, deployment: str, target: str | None, components: str | None
+) -> dict[str, dict[str, Any]]:
+    """Each nixpack image's build plan on `target` (default: the manifest's default target), or
+    only the comma-separated `components`: source, hashes, image name, plan. Builds nothing."""
+    from atmos_tasks.engine import compile_plans
+    from atmos_tasks.invocation import Invocation, RolloutOptions, Selected
+
+    target = target or default_target(workspace.config, deployment)
+    invocation = Invocation("list", [Selected("build", deployment, target, "*", RolloutOptions())])
+    (plan,) = compile_plans(workspace, invocation)
+    return {
+        ref.name: {
+            "source": str(job.source_dir),
+            "source_hash": job.source_hash,
+            "plan_hash": job.plan_hash,
+            "image": f"{job.name(job.registry)}:{job.tag}",
+            "plan": json.loads(job.plan_json),
+        }
+        for ref, job in plan.builds.items()
+        if components is None or ref.name in components.split(",")
+    }
+
+
+def matrix(workspace: Any, deployment: str, target: str, waves: bool) -> dict[str, Any]:
+    """One target's components as a CI job matrix (`matrix.target_matrix` of the compiled target)."""
+    from atmos_tasks.engine import compile_plans
+    from atmos_tasks.invocation import Invocation, RolloutOptions, Selected
+    from atmos_tasks.matrix import target_matrix
+
+    manifest = load_for(workspace, deployment)
+    _targets(manifest, target)  # also keeps glob characters out of the selection
+    selected = Selected("rollout", manifest.name, target, "*", RolloutOptions())
+    (plan,) = compile_plans(workspace, Invocation("list", [selected]))
+    return target_matrix(plan, waves)
+
+
 def task_graph(workspace: Any, deployment: str, target: str) -> dict[str, Any]:
     """The doit tasks of one rollout and their dependencies (nodes in execution order)."""
     from atmos_tasks.engine import compile_plans
@@ -344,24 +401,3 @@ def task_graph(workspace: Any, deployment: str, target: str) -> dict[str, Any]:
         "target": target,
         "tasks": [{"name": n, "after": tasks[n]} for n in order],
     }
-
-
-def render_graph(graph: dict[str, Any], fmt: str) -> str:
-    tasks = graph["tasks"]
-    if fmt == "mermaid":
-        ids = {t["name"]: f"t{i}" for i, t in enumerate(tasks)}
-        lines = ["flowchart TD"]
-        lines += [f'    {ids[t["name"]]}["{t["name"]}"]' for t in tasks]
-        lines += [f"    {ids[dep]} --> {ids[t['name']]}" for t in tasks for dep in t["after"]]
-        return "\n".join(lines) + "\n"
-    if fmt == "dot":
-        lines = [f'digraph "{graph["deployment"]}-{graph["target"]}" {{', "    rankdir=LR;"]
-        lines += [f'    "{t["name"]}";' for t in tasks]
-        lines += [f'    "{dep}" -> "{t["name"]}";' for t in tasks for dep in t["after"]]
-        return "\n".join(lines) + "\n}\n"
-    width = max(len(t["name"]) for t in tasks)
-    lines = [f"{graph['deployment']} → {graph['target']}: {len(tasks)} tasks, in execution order"]
-    for t in tasks:
-        after = f"  after {', '.join(t['after'])}" if t["after"] else ""
-        lines.append(f"  {t['name']:<{width}}{after}".rstrip())
-    return "\n".join(lines) + "\n"

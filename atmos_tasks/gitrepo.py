@@ -289,6 +289,13 @@ class GitRepo:
         proc = self.run("rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}", check=False)
         return proc.stdout.strip() or None
 
+    def commit(self, rev: str) -> str:
+        """The commit `rev` names (a full id); bad input when it names none."""
+        found = self.rev_parse(rev)
+        if found is None:
+            raise bad_input(f"{rev!r} is not a commit of this repository", None, "give a commit id")
+        return found
+
     def commit_time(self, sha: str) -> int:
         return int(self.run("show", "-s", "--format=%ct", sha).stdout.strip())
 

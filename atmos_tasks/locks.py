@@ -27,12 +27,15 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from atmos_tasks import cancel
 from atmos_tasks.errors import EXIT_REFUSED, EXIT_TASK_FAILED, AtmosError, Problem
 from atmos_tasks.gitrepo import ZERO_SHA, GitRepo, RefRaceError, RefUpdate
 from atmos_tasks.tracking import leaf, rfc3339, tag_stamp, unleaf
+
+if TYPE_CHECKING:
+    from atmos_tasks.manifest import Manifest
 
 LOCK_ROOT = "refs/atmos/locks"
 UNLOCK_ROOT = "atmos/unlocks"
@@ -440,3 +443,45 @@ def unlock(
         "reason": reason,
         "tag": tag,
     }
+
+
+def unlock_target(
+    repo: GitRepo,
+    manifest: Manifest,
+    target: str,
+    components: Sequence[str],
+    reason: str,
+    remote: str | None,
+) -> dict[str, Any]:
+    """`atmos-tasks unlock`: break the locks a dead run left on a target of the remote, recorded
+    as the invoker (the CI actor in CI, else Git's user.email) with their reason."""
+    if target not in manifest.model.targets:
+        raise AtmosError.single(
+            f"deployment {manifest.name!r} has no target {target!r}",
+            manifest.locate(["targets"], at_key=True),
+            f"targets: {', '.join(manifest.target_names())}",
+        )
+    if not reason.strip():
+        raise AtmosError.single("--reason is empty", None, "say why the lock is broken: it is recorded")
+    if remote is None:
+        raise AtmosError.single(
+            "unlock needs the remote that holds the locks",
+            None,
+            "pass --remote origin (or set ATMOS_TASKS_REMOTE)",
+        )
+    # Who breaks the locks is who would deploy (record.actor); record uses this module, so this
+    # one imports it only here.
+    from atmos_tasks.record import actor
+
+    ident = repo.ident()
+    return unlock(
+        repo,
+        remote,
+        manifest.name,
+        target,
+        components,
+        reason,
+        actor(ident),
+        ident,
+        datetime.now(UTC).replace(microsecond=0),
+    )

@@ -2,7 +2,9 @@
 
 Each named stack becomes a target that reads exactly that stack, so every component resolves as it
 did before; the components are the deployable ones of those stacks, and Atmos's
-`settings.depends_on` becomes `metadata.depends_on`.
+`settings.depends_on` becomes `metadata.depends_on`. `migrate` makes the manifest;
+`migrate_repository` is the command's work: make it, write it (unless on a dry run) and validate
+what it wrote.
 """
 
 from __future__ import annotations
@@ -10,13 +12,14 @@ from __future__ import annotations
 import difflib
 import io
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.config import RepoConfig
+from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import AtmosError, Location, Problem
-from atmos_tasks.manifest import NAME_PATTERN, TARGET_PATTERN
+from atmos_tasks.manifest import NAME_PATTERN, TARGET_PATTERN, load_manifest
 from atmos_tasks.stacks import StackLoader, component_config, stack_name, top_level_stacks
 
 LABEL_VARS = ("namespace", "tenant", "environment", "stage")
@@ -164,3 +167,47 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
         }
     }
     return Migration(name, manifest, targets, warnings)
+
+
+@dataclass(frozen=True)
+class Migrated:
+    name: str
+    text: str  # the manifest, as written (or, on a dry run, as it would be)
+    written: str | None  # where, as shown; None on a dry run
+    targets: int
+    components: int
+
+
+def migrate_repository(
+    root: Path,
+    stacks: Sequence[str],
+    name: str,
+    output: str | None,
+    *,
+    force: bool,
+    dry_run: bool,
+    warn: Callable[[str], None],
+) -> Migrated:
+    """`atmos-tasks migrate`: the manifest for `stacks`, written to `output` (default
+    `deployments/<name>.yaml`; relative to the current directory) unless `dry_run`, and validated
+    when it lands among the deployments. `warn` hears each warning before anything is written."""
+    config = load_config(root)
+    migration = migrate(config, list(stacks), name)
+    text = migration.to_yaml()
+    for warning in migration.warnings:
+        warn(warning)
+    components = len(migration.manifest["deployment"]["components"]["terraform"])
+    if dry_run:
+        return Migrated(name, text, None, len(migration.targets), components)
+    path = Path(output) if output else config.deployments_base / f"{name}.yaml"
+    if not path.is_absolute():
+        path = Path.cwd() / path
+    if path.exists() and not force:
+        raise AtmosError.single(f"{path} exists", None, "choose --output, or pass --force to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+    if path.parent == config.deployments_base:
+        load_manifest(path, config)
+    return Migrated(name, text, config.shown(path), len(migration.targets), components)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -445,57 +446,18 @@ def promotion_graph(manifest: Manifest) -> dict[str, Any]:
     return {"deployment": manifest.name, "targets": targets, "edges": edges}
 
 
-def render_promotion_graph(graph: dict[str, Any], fmt: str) -> str:
-    def gate(target: dict[str, Any]) -> str:
-        parts = []
-        if target.get("approvals"):
-            parts.append(
-                f"{target['approvals']} approval(s), {target['approval_method']}"
-                + (", not the deployer" if target.get("prevent_self_approval") else "")
-            )
-        if target.get("min_soak"):
-            parts.append(f"soak {target['min_soak']}")
-        return "; ".join(parts)
-
-    by_name = {t["name"]: t for t in graph["targets"]}
-    if fmt == "mermaid":
-        lines = ["flowchart LR"]
-        lines += [f'    {t["name"]}["{t["name"]}"]' for t in graph["targets"]]
-        for edge in graph["edges"]:
-            label = gate(by_name[edge["to"]])
-            arrow = f' -->|"{label}"| ' if label else " --> "
-            lines.append(f"    {edge['from']}{arrow}{edge['to']}")
-        return "\n".join(lines) + "\n"
-    if fmt == "dot":
-        lines = [f'digraph "{graph["deployment"]}" {{', "    rankdir=LR;"]
-        lines += [f'    "{t["name"]}";' for t in graph["targets"]]
-        for edge in graph["edges"]:
-            label = gate(by_name[edge["to"]])
-            lines.append(
-                f'    "{edge["from"]}" -> "{edge["to"]}"' + (f' [label="{label}"];' if label else ";")
-            )
-        return "\n".join(lines) + "\n}\n"
-    lines = [f"{graph['deployment']} promotion paths"]
-    for edge in graph["edges"]:
-        label = gate(by_name[edge["to"]])
-        lines.append(f"  {edge['from']} → {edge['to']}" + (f"  ({label})" if label else ""))
-    free = [t["name"] for t in graph["targets"] if not t["from"]]
-    if free:
-        lines.append(f"  accepts any rollout or promotion: {', '.join(free)}")
-    return "\n".join(lines) + "\n"
-
-
 def promotion_status(
     manifest: Manifest,
     states: dict[tuple[str, str, str], ComponentState],
     notes: Any,
     now: datetime,
-    gates: Any = None,
+    gates: Callable[[str, str, Promotion], ApprovalGate] | None = None,
 ) -> dict[str, Any]:
     """For each target: what it runs, what each of its sources could promote, and what blocks it.
 
-    `notes(namespace, commit)` reads a note document; `gates(target, commit)` the `ApprovalGate` of
-    a target with `approvers` (signed approvals are counted only when they verify).
+    `notes(namespace, commit)` reads a note document; `gates(target, commit, rule)` the
+    `ApprovalGate` of a target whose rule names `approvers` (signed approvals are counted only when
+    they verify).
     """
     deployment = manifest.name
     out: dict[str, Any] = {"deployment": deployment, "targets": {}}
@@ -514,8 +476,9 @@ def promotion_status(
                     candidate["blocked_by"].append(f"{name} already runs {commit[:7]}")
                 check_verified(source, commit, on_source)
                 check_soak(source, name, commit, on_source, rule, now)
-                signed = rule is not None and rule.approvers is not None and gates is not None
-                gate = gates(name, commit) if signed else None
+                gate = None
+                if rule is not None and rule.approvers is not None and gates is not None:
+                    gate = gates(name, commit, rule)
                 check_rejections(commit, notes(REJECTIONS, commit), gate)
                 if rule and rule.approvals_required and rule.approval_method == "manual":
                     approvals = approvals_for(notes(APPROVALS, commit), name)

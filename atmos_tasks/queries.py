@@ -1,4 +1,5 @@
-"""Answers to "what is deployed where?" from Git records: status and history (SPEC §12).
+"""Answers to "what is deployed where?" from Git records: status, history and the SBOM of what a
+target runs (SPEC §12).
 
 Each answer is plain data (the documented JSON shapes) computed from one `read_records` call,
 that is, one `git for-each-ref` process whatever the number of refs and tags.
@@ -10,13 +11,15 @@ no manifest has either is bad input (exit 2), never an empty answer that looks l
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atmos_tasks.errors import AtmosError, Location
 from atmos_tasks.gitrepo import GitRepo
+from atmos_tasks.notes import read_note
 from atmos_tasks.tracking import ComponentState, DeploymentRecord, read_records
 
 if TYPE_CHECKING:
@@ -353,3 +356,87 @@ def history(
             rollout["metadata"] = first.metadata
         rollouts.append(rollout)
     return {"deployment": deployment, "target": target, "rollouts": rollouts}
+
+
+@dataclass(frozen=True)
+class SeveralCommits:
+    """A target whose components run different commits: the SBOM shown is the one deployed last."""
+
+    deployment: str
+    target: str
+    chosen: str
+    commits: dict[str, list[str]]  # each commit (sorted) → the components that run it
+
+
+def deployed_sbom(
+    repo: GitRepo,
+    deployment: str,
+    target: str,
+    component: str | None,
+    git_sha: str | None,
+    several: Callable[[SeveralCommits], None],
+) -> dict[str, Any]:
+    """The CycloneDX SBOM recorded for what `target` runs: of `git_sha`, else of the commit
+    `component` runs, else of the commit deployed last (`several` hears of it when components
+    disagree); narrowed to `component` when one is named."""
+    from atmos_tasks.record import SBOM  # the record module loads doit: not on `status`'s path
+
+    deployed = status(repo, deployment, target).get(deployment, {}).get(target, {})
+    running = {name: entry for name, entry in deployed.items() if entry.get("git_sha")}
+    if not running:
+        raise AtmosError.single(
+            f"{target} runs nothing of {deployment}",
+            None,
+            f"roll it out first: doit rollout:{deployment}:{target}",
+        )
+    commit = (git_sha and repo.commit(git_sha)) or _sbom_commit(
+        deployment, target, component, running, several
+    )
+    bom = read_note(repo, deployment, SBOM, commit).get("targets", {}).get(target)
+    if bom is None:
+        raise AtmosError.single(
+            f"no SBOM recorded for {deployment}/{target} at {commit[:7]}",
+            None,
+            "SBOMs are recorded by rollouts; roll the target out again to record one",
+        )
+    return _sbom_component(bom, component) if component else bom
+
+
+def _sbom_commit(
+    deployment: str,
+    target: str,
+    component: str | None,
+    running: dict[str, dict[str, Any]],
+    several: Callable[[SeveralCommits], None],
+) -> str:
+    """The commit `component` runs, else the one deployed last (components may disagree)."""
+    if component in running:
+        return str(running[component]["git_sha"])
+    latest = max(running.values(), key=lambda e: (e.get("deployed_at") or "", e["git_sha"]))
+    commits = {e["git_sha"] for e in running.values()}
+    if len(commits) > 1:
+        by_commit = {sha: [n for n, e in running.items() if e["git_sha"] == sha] for sha in sorted(commits)}
+        several(SeveralCommits(deployment, target, str(latest["git_sha"]), by_commit))
+    return str(latest["git_sha"])
+
+
+def _sbom_component(bom: dict[str, Any], name: str) -> dict[str, Any]:
+    """The part of an aggregated SBOM that describes one component."""
+    for component in bom.get("components", []):
+        if component.get("name") == name:
+            # Nested bom-refs are `<component>:<ref>`: `api` must not take `api-admin:…` along.
+            ref = str(component.get("bom-ref", ""))
+            return {
+                **bom,
+                "components": [component],
+                "dependencies": [
+                    d
+                    for d in bom.get("dependencies", [])
+                    if d.get("ref") == ref or str(d.get("ref", "")).startswith(f"{ref}:")
+                ],
+            }
+    raise AtmosError.single(
+        f"the SBOM has no component {name!r}",
+        None,
+        "components: " + ", ".join(c.get("name", "?") for c in bom.get("components", [])),
+    )
