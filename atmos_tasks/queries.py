@@ -381,7 +381,7 @@ def deployed_sbom(
     disagree); narrowed to `component` when one is named."""
     from atmos_tasks.record import SBOM  # the record module loads doit: not on `status`'s path
 
-    deployed = status(repo, deployment, target).get(deployment, {}).get(target, {})
+    deployed = status(repo, deployment, target, health=False).get(deployment, {}).get(target, {})
     running = {name: entry for name, entry in deployed.items() if entry.get("git_sha")}
     if not running:
         raise AtmosError.single(
