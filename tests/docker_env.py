@@ -966,6 +966,7 @@ def prune_test_images(base: Path, select: Callable[[str], bool] | None = None) -
 
 
 SETUP_SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "docker-setup.sh"
+RUN_VARIABLE = "ATMOS_TASKS_TEST_RUN"
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -978,6 +979,9 @@ def pytest_configure(config: pytest.Config) -> None:
     """
     if hasattr(config, "workerinput") or os.environ.get("ATMOS_TASKS_DOCKER_HOST"):
         return
+    # Which run this is, for its workers too (they inherit the environment): only a run that used
+    # the engine prunes it at the end, so a run without Docker tests leaves another run's images alone.
+    os.environ.setdefault(RUN_VARIABLE, uuid.uuid4().hex)
     if os.environ.get("ATMOS_TASKS_NO_SETUP") == "1" or not SETUP_SCRIPT.is_file():
         return
     proc = subprocess.run(["bash", str(SETUP_SCRIPT)], capture_output=True, text=True)
@@ -993,8 +997,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     if os.environ.get("ATMOS_TASKS_DOCKER_HOST"):
         return  # not ours to stop
+    used = docker_env_dir() / "used" / os.environ.get(RUN_VARIABLE, "-")
+    if not used.exists():
+        return  # this run never asked for the engine: another run may be using it
     # Housekeeping must never turn a finished run into an error.
     with contextlib.suppress(Exception):
+        used.unlink()
         if _keep_running():
             prune_test_images(docker_env_dir())
         else:
@@ -1032,7 +1040,11 @@ def _engine_for_tests(run_id: str) -> DockerEngine:
 @pytest.fixture(scope="session")
 def docker_engine(docker_env_run_id: str) -> DockerEngine:
     """The shared engine: started once across workers and runs, reused while healthy."""
-    return _or_fail(_engine_for_tests, docker_env_run_id)
+    engine = _or_fail(_engine_for_tests, docker_env_run_id)
+    marker = docker_env_dir() / "used" / os.environ.get(RUN_VARIABLE, "-")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return engine
 
 
 @pytest.fixture(scope="session")
