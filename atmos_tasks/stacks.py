@@ -9,12 +9,12 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.config import RepoConfig
+from atmos_tasks.config import LIST_MERGE_STRATEGIES, RepoConfig
 from atmos_tasks.errors import AtmosError, Location, Problem, Where
 from atmos_tasks.yamlfunctions import Context as FunctionContext
 from atmos_tasks.yamlfunctions import YamlFunction, contains, evaluate
@@ -49,6 +49,9 @@ class Sourced:
 
     value: dict[str, Any] = field(default_factory=dict)
     prov: dict[str, Prov] = field(default_factory=dict)
+    # For merged stacks (`StackLoader.load_closure`): per component, the (logical stack, file) of the
+    # declared Atmos top-level stacks defining it, when a deployment composes several of them.
+    parents: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
 
 
 def _prov_of(value: Any, origin_file: str, keypath: tuple[str | int, ...]) -> Prov:
@@ -188,19 +191,53 @@ class StackLoader:
             {Path(p) for pattern in patterns for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)}
         )
 
-    def load_closure(self, top: list[tuple[str, Where]], strategy: str | None = None) -> Sourced:
+    def load_closure(self, top: Sequence[tuple[str, Where]], strategy: str | None = None) -> Sourced:
         """Merge the declared top-level stacks, each with its import closure, in order."""
         strategy = strategy or self.config.list_merge_strategy
         layers: list[Sourced] = []
+        parents: list[tuple[Path, list[Sourced]]] = []
         for name, where in top:
             path = self.top_level(name, where)
-            for stack, data in self._process(path, {}, []):
-                layers.append(Sourced(data, _prov_of(data, stack.shown, ())))
-        return merge_all(layers, strategy)
+            own, _, _ = self._process(path, Sourced(), Sourced(), [])
+            parents.append((path, own))
+            layers.extend(own)
+        merged = merge_all(layers, strategy)
+        merged.parents = self._parents(parents, strategy)
+        return merged
+
+    def _parents(
+        self, parents: list[tuple[Path, list[Sourced]]], strategy: str
+    ) -> dict[str, tuple[tuple[str, str], ...]]:
+        """For each component, the logical stacks (and files) of the declared Atmos top-level stacks
+        that define it, when a deployment composes two or more of them: Atmos resolves a
+        component's bases only within its own logical stack (its "top-level stack composition"
+        keeps peer parents apart). Declared files that are not Atmos top-level stacks (catalog
+        entries outside `stacks.included_paths`) are shared by all and scope nothing."""
+        tops = [(path, layers) for path, layers in parents if is_top_level_stack(self.config, path)]
+        if len({path for path, _ in tops}) < 2:
+            return {}
+        owners: dict[str, list[tuple[str, str]]] = {}
+        for path, layers in tops:
+            parent = merge_all(layers, strategy).value
+            entry = (_parent_identity(self.config, path, parent), self.config.shown(path))
+            for component in _nested(parent, "components", "terraform"):
+                if entry not in owners.setdefault(component, []):
+                    owners[component].append(entry)
+        return {component: tuple(entries) for component, entries in owners.items()}
 
     def _process(
-        self, path: Path, parent_overrides: dict[str, Any], chain: list[StackFile]
-    ) -> Iterator[tuple[StackFile, dict[str, Any]]]:
+        self, path: Path, inline: Sourced, imported: Sourced, chain: list[StackFile]
+    ) -> tuple[list[Sourced], Sourced, Sourced]:
+        """One stack file and its imports, depth first: the layers to merge (`[import 1, …,
+        import n, the file]`) and the `overrides` in scope, threaded as Atmos's
+        `processYAMLConfigFileWithContextInternal` threads them (internal/exec/stack_processor_utils.go):
+
+        - `inline`: this file's `overrides` and `terraform.overrides` under those of the files
+          importing it (an importing file's overrides win);
+        - `imported`: the overrides of every file processed before in import order, earlier
+          sibling imports included (an import sees the overrides of the imports listed before it).
+
+        The components this file defines get `imported` then `inline` as their `overrides`."""
         stack = self.read(path)
         data = stack.data
         if "locals" in data:
@@ -210,11 +247,9 @@ class StackLoader:
                 "stack `locals:` are not supported yet",
                 "write the values under vars or settings (templates read them as .vars.x / .settings.x)",
             )
-        # The importing file's overrides win over this file's own (Atmos merges parent last).
-        overrides = _merge_plain(
-            [_nested(data, "overrides"), _nested(data, "terraform", "overrides"), parent_overrides],
-            self.config.list_merge_strategy,
-        )
+        strategy = self.config.list_merge_strategy
+        inline = merge_all([*_own_overrides(stack), inline], strategy)
+        layers: list[Sourced] = []
         for index, (text, skip_if_missing) in enumerate(self._imports(stack)):
             if text.endswith(".tmpl"):
                 raise _error(
@@ -234,6 +269,9 @@ class StackLoader:
                     "fix the path (relative to the stacks folder, or ./ and ../ relative to this "
                     "file) or mark it skip_if_missing: true",
                 )
+            # The matches of one import all see the overrides gathered so far (Atmos processes
+            # them in parallel), then each one's overrides are gathered, in order.
+            results = []
             for match in matches:
                 chain_paths = [s.path for s in chain] + [stack.path]
                 if match in chain_paths:
@@ -244,8 +282,12 @@ class StackLoader:
                         "import cycle: " + " → ".join([*cycle, self.config.shown(match)]),
                         "remove one of these imports; a stack cannot import itself, even indirectly",
                     )
-                yield from self._process(match, overrides, [*chain, stack])
-        yield stack, _with_overrides(data, overrides)
+                results.append(self._process(match, inline, imported, [*chain, stack]))
+            for sub_layers, sub_inline, sub_imported in results:
+                imported = merge_all([imported, sub_imported, sub_inline], strategy)
+                layers.extend(sub_layers)
+        layers.append(_with_overrides(stack, merge_all([imported, inline], strategy)))
+        return layers, inline, imported
 
     def _imports(self, stack: StackFile) -> list[tuple[str, bool]]:
         raw = stack.data.get("import")
@@ -303,33 +345,55 @@ def _nested(data: dict[str, Any], *keys: str) -> dict[str, Any]:
     return node if isinstance(node, dict) else {}
 
 
-def _merge_plain(layers: list[dict[str, Any]], strategy: str) -> dict[str, Any]:
-    out = Sourced()
-    for layer in layers:
-        if layer:
-            deep_merge(out, layer, {}, strategy)
-    return out.value
+def _own_overrides(stack: StackFile) -> list[Sourced]:
+    """A file's `overrides` then `terraform.overrides` (which wins), each with its provenance."""
+    found = []
+    for keys in (("overrides",), ("terraform", "overrides")):
+        node: Any = stack.data
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        if node is None:
+            continue
+        if not isinstance(node, dict):
+            raise _error(
+                stack,
+                list(keys),
+                f"'{'.'.join(keys)}' must be a mapping",
+                "write e.g. overrides: {vars: {team: a}}",
+            )
+        found.append(Sourced(node, _prov_of(node, stack.shown, keys)))
+    return found
 
 
-def _with_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Attach the overrides in scope to every terraform component this file defines.
-
-    Overrides apply to components defined in the same file and in the files it imports, never
-    to those of the files that import it; binding them here, file by file, gives that scoping.
-    """
+def _with_overrides(stack: StackFile, overrides: Sourced) -> Sourced:
+    """The file as a merge layer, with the overrides in scope bound to every terraform component it
+    defines (Atmos sets each one's `overrides` section, replacing one written there)."""
+    data = stack.data
+    prov = _prov_of(data, stack.shown, ())
     components = _nested(data, "components", "terraform")
-    if not overrides or not components:
-        return data
-    patched = dict(data)
-    patched_components = dict(data["components"])
+    if not overrides.value or not components:
+        return Sourced(data, prov)
     patched_terraform = {}
     for name, section in components.items():
         if isinstance(section, dict):
-            section = {**section, "overrides": overrides}
+            section = {**section, "overrides": overrides.value}
+            prov["components"]["terraform"][name]["overrides"] = overrides.prov
         patched_terraform[name] = section
-    patched_components["terraform"] = patched_terraform
-    patched["components"] = patched_components
-    return patched
+    return Sourced({**data, "components": {**data["components"], "terraform": patched_terraform}}, prov)
+
+
+def _parent_identity(config: RepoConfig, path: Path, parent: dict[str, Any]) -> str:
+    """The logical stack a top-level stack belongs to, from its own global sections: `name:`, else
+    `stacks.name_template`, else `stacks.name_pattern`, else its path (a name that needs a
+    component's sections falls back to the path, as Atmos's `logicalStackIdentity` does)."""
+    sections: dict[str, Any] = {}
+    for section in SECTIONS:
+        value = parent.get(section)
+        sections[section] = value if isinstance(value, dict) else {}
+    try:
+        return stack_name(config, path, parent, sections["vars"], sections)
+    except AtmosError:
+        return stack_name(replace(config, name_template=None, name_pattern=None), path, {}, {})
 
 
 @dataclass
@@ -342,11 +406,22 @@ class ComponentConfig:
     settings: Sourced
     env: Sourced
     metadata: dict[str, Any]
+    # The Terraform folder Atmos runs: `metadata.component` (the component's own or inherited),
+    # else the `component` key below.
     component: str
     backend_type: str | None
     backend: dict[str, Any]
     inheritance: list[str]
+    # Only when `stacks.inherit.metadata: false`: the bases' `metadata.component`, not inherited.
     base_folders: dict[str, str] = field(default_factory=dict)
+    # The `component` key `atmos describe component` shows (and templates read as `.component`):
+    # the own `metadata.component`, else the base named by a top-level `component:`, else the
+    # component's name. It differs from the folder when `metadata.component` is inherited.
+    describe_component: str = ""
+    # Where each `metadata` value was written (a provenance tree, as `Sourced.prov`).
+    metadata_prov: dict[str, Prov] = field(default_factory=dict)
+    # The list_merge_strategy its sections were merged with (atmos.yaml's, unless settings set one).
+    list_merge_strategy: str = "replace"
 
     @property
     def abstract(self) -> bool:
@@ -365,70 +440,185 @@ class ComponentConfig:
             "backend_type": self.backend_type or "",
             "backend": self.backend,
             "metadata": self.metadata,
-            "component": self.component,
+            "component": self.describe_component or self.component,
             "inheritance": self.inheritance,
         }
+
+
+# Never inherited from a base: what it inherits from, and whether it is abstract (Atmos's
+# `processBaseComponentConfigInternal`, internal/exec/stack_processor_utils.go).
+METADATA_NOT_INHERITED = ("inherits", "type")
 
 
 def component_config(
     merged: Sourced, name: str, config: RepoConfig | None = None, where: Where | None = None
 ) -> ComponentConfig:
-    """Resolve one terraform component: globals → bases → its own sections → overrides."""
-    strategy = config.list_merge_strategy if config else "replace"
+    """Resolve one terraform component as Atmos's stack processor does: globals → bases → its own
+    sections → overrides, with its own `settings.list_merge_strategy` when it (or a base, or the
+    stack) sets one, and `metadata` inherited from its bases except `inherits` and `type`."""
+    global_strategy = config.list_merge_strategy if config else "replace"
     components = _section(merged, "components", "terraform")
     own = _section(components, name)
     defined = name in components.value
     _refuse_unsupported(config, own, name, where)
-    metadata: dict[str, Any] = _nested(own.value, "metadata")
-    inheritance: list[str] = []
 
-    def locate(component: str) -> Where | None:
-        origin = find_origin(components.prov, [component, "metadata", "inherits"])
+    def locate(component: str, *keys: str) -> Where | None:
+        origin = find_origin(components.prov, [component, *keys])
         if config is not None and origin is not None:
             return origin_location(config, origin)
         return where
 
-    bases = _bases(components, name, [name], inheritance, locate)
-    layers: dict[str, list[Sourced]] = {s: [] for s in SECTIONS}
+    own_folder = _nested(own.value, "metadata").get("component")
+    if own_folder is not None and not isinstance(own_folder, str):
+        raise AtmosError(
+            [
+                Problem(
+                    f"metadata.component of {name!r} must be a string (a folder under the Terraform "
+                    "components folder)",
+                    locate(name, "metadata", "component"),
+                    "write e.g. component: vpc",
+                )
+            ]
+        )
+    bases = _Bases(components, config, locate, merged.parents.get(name, ()), merged.parents)
+    bases.resolve(name)
+    order = bases.order
+
+    # The component's list_merge_strategy: the last one set in the stack's (and terraform's)
+    # settings, its bases', its own, its overrides' (`effectiveAtmosConfig`,
+    # internal/exec/stack_processor_merge.go); it merges its bases too.
+    settings_layers = [
+        _section(merged, "settings"),
+        _section(merged, "terraform", "settings"),
+        *(_section(components, base, "settings") for base in order),
+        _section(own, "settings"),
+        _section(own, "overrides", "settings"),
+    ]
+    strategy, strategy_at = global_strategy, None
+    for layer in settings_layers:
+        value = layer.value.get("list_merge_strategy")
+        if isinstance(value, str) and value:
+            strategy, strategy_at = value, layer.prov.get("list_merge_strategy")
+    if strategy not in LIST_MERGE_STRATEGIES:
+        location = where
+        if config is not None and isinstance(strategy_at, Origin):
+            location = origin_location(config, strategy_at)
+        raise AtmosError(
+            [
+                Problem(
+                    f"component {name!r}: settings.list_merge_strategy is {strategy!r}",
+                    location,
+                    f"use one of {', '.join(LIST_MERGE_STRATEGIES)}",
+                )
+            ]
+        )
+
+    sections: dict[str, Sourced] = {}
     for section in SECTIONS:
-        layers[section].append(_section(merged, section))
-        layers[section].append(_section(merged, "terraform", section))
-        for base in bases:
-            layers[section].append(_section(components, base, section))
-        layers[section].append(_section(own, section))
-        layers[section].append(_section(own, "overrides", section))
+        # As Atmos groups them: global with terraform, the bases together, then the component.
+        globals_ = merge_all([_section(merged, section), _section(merged, "terraform", section)], strategy)
+        inherited = merge_all([_section(components, base, section) for base in order], strategy)
+        sections[section] = merge_all(
+            [globals_, inherited, _section(own, section), _section(own, "overrides", section)], strategy
+        )
+
+    own_metadata = _section(own, "metadata")
+    inherit_metadata = metadata_inherited(config)
+    if inherit_metadata:
+        inherited_metadata = merge_all(
+            [_without(_section(components, base, "metadata"), METADATA_NOT_INHERITED) for base in order],
+            strategy,
+        )
+        metadata = merge_all([inherited_metadata, own_metadata], strategy)
+    else:
+        metadata = merge_all([own_metadata], strategy)
+
     backend_type = None
     backend_layers = [_section(merged, "terraform", "backend")]
-    for source in [_section(merged, "terraform"), *(_section(components, b) for b in bases), own]:
+    for source in [_section(merged, "terraform"), *(_section(components, b) for b in order), own]:
         value = source.value.get("backend_type")
         if isinstance(value, str) and value:
             backend_type = value
-    for base in bases:
+    for base in order:
         backend_layers.append(_section(components, base, "backend"))
     backend_layers.append(_section(own, "backend"))
-    backend_all = merge_all(backend_layers, strategy).value
+    backend_all = merge_all(backend_layers, global_strategy).value
     backend: Any = backend_all.get(backend_type, {}) if backend_type else {}
-    # metadata is per component, never inherited: a derived component names its folder itself.
-    folder = metadata.get("component") if isinstance(metadata.get("component"), str) else None
-    if folder is None and isinstance(own.value.get("component"), str):
-        folder = own.value["component"]
+
+    # `processMetadataInheritance` (stack_processor_process_stacks_helpers_inheritance.go): the
+    # `component` key is the own metadata.component, else the base a top-level `component:`
+    # names, else the component itself; `ProcessComponentMetadata` (internal/exec/utils.go) then
+    # runs the folder of the merged (inherited) metadata.component, if there is one.
+    shown_component = own_folder if isinstance(own_folder, str) else bases.top_level_base or name
+    folder = metadata.value.get("component")
+    if not isinstance(folder, str) or not folder:
+        folder = shown_component
+    base_folders = {}
+    if not inherit_metadata:
+        for base in order:
+            base_folder = _nested(components.value.get(base) or {}, "metadata").get("component")
+            if isinstance(base_folder, str):
+                base_folders[base] = base_folder
     return ComponentConfig(
         name=name,
         defined=defined,
-        vars=merge_all(layers["vars"], strategy),
-        settings=merge_all(layers["settings"], strategy),
-        env=merge_all(layers["env"], strategy),
-        metadata=_copy(metadata),
-        component=folder or name,
+        vars=sections["vars"],
+        settings=sections["settings"],
+        env=sections["env"],
+        metadata=metadata.value,
+        component=folder,
         backend_type=backend_type,
         backend=_copy(backend) if isinstance(backend, dict) else {},
-        inheritance=inheritance,
-        base_folders={
-            b: components.value[b]["metadata"]["component"]
-            for b in bases
-            if isinstance(_nested(components.value.get(b) or {}, "metadata").get("component"), str)
-        },
+        inheritance=bases.inheritance,
+        base_folders=base_folders,
+        describe_component=shown_component,
+        metadata_prov=metadata.prov,
+        list_merge_strategy=strategy,
     )
+
+
+def _without(sourced: Sourced, keys: tuple[str, ...]) -> Sourced:
+    return Sourced(
+        {k: v for k, v in sourced.value.items() if k not in keys},
+        {k: v for k, v in sourced.prov.items() if k not in keys},
+    )
+
+
+_INHERIT_METADATA: dict[Path, tuple[tuple[int, int], bool]] = {}
+
+
+def metadata_inherited(config: RepoConfig | None) -> bool:
+    """atmos.yaml's `stacks.inherit.metadata` (default true, as in Atmos): whether a component
+    inherits its bases' `metadata` (except `inherits` and `type`)."""
+    if config is None:
+        return True
+    known = getattr(config, "inherit_metadata", None)
+    if isinstance(known, bool):
+        return known
+    path = config.root / "atmos.yaml"
+    try:
+        stat = path.stat()
+    except OSError:
+        return True
+    key = (stat.st_mtime_ns, stat.st_size)
+    cached = _INHERIT_METADATA.get(path)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    data = load_data(path, "atmos.yaml")
+    value = _nested(data if isinstance(data, dict) else {}, "stacks", "inherit").get("metadata")
+    if value is not None and not isinstance(value, bool):
+        raise AtmosError(
+            [
+                Problem(
+                    f"stacks.inherit.metadata must be true or false, got {value!r}",
+                    locate_in_file(path, "atmos.yaml", ["stacks", "inherit", "metadata"]),
+                    "write true (the default: components inherit their bases' metadata) or false",
+                )
+            ]
+        )
+    inherited = value is not False
+    _INHERIT_METADATA[path] = (key, inherited)
+    return inherited
 
 
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
@@ -466,59 +656,158 @@ def _any_origin(prov: Prov) -> Origin | None:
     return None
 
 
-def _bases(
-    components: Sourced,
-    name: str,
-    chain: list[str],
-    inheritance: list[str],
-    locate: Callable[[str], Where | None],
-) -> list[str]:
-    """Bases in merge order (a base's own bases first); fills `inheritance` as Atmos reports it."""
-    inherits = _nested(components.value.get(name) or {}, "metadata").get("inherits")
-    if not inherits:
-        return []
-    if not isinstance(inherits, list) or not all(isinstance(b, str) for b in inherits):
+class _Bases:
+    """A component's bases as Atmos's `processComponentInheritance` walks them
+    (stack_processor_process_stacks_helpers_inheritance.go, `processBaseComponentConfigInternal` in
+    stack_processor_utils.go): first the base a top-level `component:` names, then each of
+    `metadata.inherits`; each base after its own bases (its top-level `component:` unless it is
+    abstract, then its `metadata.inherits`). `order` is the merge order: a base reached twice is
+    merged twice, as Atmos merges it. `inheritance` prepends each merged base, without duplicates."""
+
+    def __init__(
+        self,
+        components: Sourced,
+        config: RepoConfig | None,
+        locate: Callable[..., Where | None],
+        scope: tuple[tuple[str, str], ...],
+        parents: dict[str, tuple[tuple[str, str], ...]],
+    ) -> None:
+        self.components = components
+        self.config = config
+        self.locate = locate
+        self.scope = scope
+        self.parents = parents
+        self.order: list[str] = []
+        self.inheritance: list[str] = []
+        self.first: str | None = None
+        # Atmos's `FinalBaseComponentName` after the top-level `component:`: the first base merged.
+        self.top_level_base: str | None = None
+
+    def resolve(self, name: str) -> None:
+        top = self._top_level_component(name)
+        if top:
+            self._visit(name, top, [name], via_component=True)
+        self.top_level_base = self.first
+        for base in self._inherits(name):
+            self._visit(name, base, [name], via_component=False)
+
+    def _section(self, name: str) -> dict[str, Any] | None:
+        section = self.components.value.get(name)
+        return section if isinstance(section, dict) else None
+
+    def _top_level_component(self, name: str) -> str | None:
+        value = (self._section(name) or {}).get("component")
+        if value is None or (isinstance(value, str) and value):
+            return value
         raise AtmosError(
             [
                 Problem(
-                    f"metadata.inherits of {name!r} must be a list of component names",
-                    locate(name),
-                    "write inherits: [base-a, base-b]",
+                    f"the top-level component: of {name!r} must be a component name",
+                    self.locate(name, "component"),
+                    "name a component of the stack to inherit from, or set metadata.component to "
+                    "choose the Terraform folder",
                 )
             ]
         )
-    ordered: list[str] = []
-    for base in inherits:
+
+    def _inherits(self, name: str) -> list[str]:
+        inherits = _nested(self._section(name) or {}, "metadata").get("inherits")
+        if not inherits:
+            return []
+        if not isinstance(inherits, list) or not all(isinstance(b, str) for b in inherits):
+            raise AtmosError(
+                [
+                    Problem(
+                        f"metadata.inherits of {name!r} must be a list of component names",
+                        self.locate(name, "metadata", "inherits"),
+                        "write inherits: [base-a, base-b]",
+                    )
+                ]
+            )
+        return inherits
+
+    def _visit(self, derived: str, base: str, chain: list[str], via_component: bool) -> None:
+        keys = ("component",) if via_component else ("metadata", "inherits")
+        if base == derived:
+            return  # a component naming itself has no base (Atmos returns at once)
         if base in chain:
             raise AtmosError(
                 [
                     Problem(
                         "inheritance cycle: " + " → ".join([*chain, base]),
-                        locate(chain[-1]),
-                        "remove one of these metadata.inherits entries",
+                        self.locate(derived, *keys),
+                        "remove one of these metadata.inherits (or component:) entries",
                     )
                 ]
             )
-        if base not in components.value:
+        section = self._section(base)
+        if section is None:
+            if via_component:
+                self._folder_fallback(derived, base)
+                return
             raise AtmosError(
                 [
                     Problem(
-                        f"component {name!r} inherits from {base!r}, which is not defined in the stack",
-                        locate(name),
+                        f"component {derived!r} inherits from {base!r}, which is not defined in the stack",
+                        self.locate(derived, *keys),
                         "define the base component in an imported stack file or fix the name",
                     )
                 ]
             )
-        for deeper in _bases(components, base, [*chain, base], inheritance, locate):
-            if deeper not in ordered:
-                ordered.append(deeper)
-        if base in ordered:
-            ordered.remove(base)
-        ordered.append(base)
-        if base in inheritance:
-            inheritance.remove(base)
-        inheritance.insert(0, base)
-    return ordered
+        self._check_scope(derived, base, keys)
+        if _nested(section, "metadata").get("type") != "abstract":
+            nested = self._top_level_component(base)
+            if nested:
+                self._visit(base, nested, [*chain, base], via_component=True)
+        for deeper in self._inherits(base):
+            self._visit(base, deeper, [*chain, base], via_component=False)
+        self.order.append(base)
+        if self.first is None:
+            self.first = base
+        if base in self.inheritance:
+            self.inheritance.remove(base)
+        self.inheritance.insert(0, base)
+
+    def _folder_fallback(self, derived: str, base: str) -> None:
+        """A top-level `component:` naming no component of the stack: Atmos accepts it when it names
+        a Terraform folder, and inherits nothing (the component's folder stays its own unless
+        metadata.component says otherwise)."""
+        config = self.config
+        if config is None or (config.terraform_base / base).is_dir():
+            return
+        folder = config.shown(config.terraform_base)
+        raise AtmosError(
+            [
+                Problem(
+                    f"component {derived!r}: component: {base!r} is neither a component of the stack "
+                    f"nor a folder under {folder}/",
+                    self.locate(derived, "component"),
+                    "Atmos reads a top-level component: as the base component to inherit from; name a "
+                    "component of the stack, or set metadata.component to choose the Terraform folder",
+                )
+            ]
+        )
+
+    def _check_scope(self, derived: str, base: str, keys: tuple[str, ...]) -> None:
+        """A deployment composing several Atmos top-level stacks: a base must belong to the derived
+        component's own logical stack (Atmos refuses inheritance across logical stacks)."""
+        mine = {identity for identity, _ in self.scope}
+        theirs = self.parents.get(base, ())
+        if not mine or not theirs or mine & {identity for identity, _ in theirs}:
+            return
+        where_base = ", ".join(f"stack {identity!r} ({file})" for identity, file in theirs)
+        where_mine = ", ".join(f"{identity!r}" for identity in sorted(mine))
+        raise AtmosError(
+            [
+                Problem(
+                    f"component {derived!r} inherits from {base!r}, which is defined only in "
+                    f"{where_base}, not in its own stack {where_mine}",
+                    self.locate(derived, *keys),
+                    "Atmos resolves metadata.inherits within one logical stack: import the base's "
+                    "catalog file into this top-level stack, or give both top-level stacks the same name",
+                )
+            ]
+        )
 
 
 def origin_location(config: RepoConfig, origin: Origin) -> Location:
@@ -751,19 +1040,35 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(out + r"\Z")
 
 
-def top_level_stacks(config: RepoConfig) -> list[Path]:
-    """Candidate top-level stack files (`stacks.included_paths`/`excluded_paths` of atmos.yaml)."""
-    base = config.stacks_base
+def _top_level_patterns(config: RepoConfig) -> tuple[list[re.Pattern[str]], list[re.Pattern[str]]]:
     included = [glob_regex(p) for p in (config.stack_included_paths or ("**/*",))]
     excluded = [
         glob_regex(p) for p in (config.stack_excluded_paths or ("**/_defaults.yaml", "**/_defaults.yml"))
     ]
+    return included, excluded
+
+
+def _is_top_level(rel: str, included: list[re.Pattern[str]], excluded: list[re.Pattern[str]]) -> bool:
+    stem = rel.rsplit(".", 1)[0]
+    return any(r.match(rel) or r.match(stem) for r in included) and not any(r.match(rel) for r in excluded)
+
+
+def is_top_level_stack(config: RepoConfig, path: Path) -> bool:
+    """Whether Atmos lists this file as a top-level stack (`stacks.included_paths`/`excluded_paths`),
+    decided from its path alone (the stacks folder is not scanned)."""
+    if path.suffix not in (".yaml", ".yml") or not path.is_relative_to(config.stacks_base):
+        return False
+    return _is_top_level(path.relative_to(config.stacks_base).as_posix(), *_top_level_patterns(config))
+
+
+def top_level_stacks(config: RepoConfig) -> list[Path]:
+    """Candidate top-level stack files (`stacks.included_paths`/`excluded_paths` of atmos.yaml)."""
+    base = config.stacks_base
+    included, excluded = _top_level_patterns(config)
     found = []
     for path in base.rglob("*"):
         if path.suffix not in (".yaml", ".yml") or not path.is_file():
             continue
-        rel = path.relative_to(base).as_posix()
-        stem = rel.rsplit(".", 1)[0]
-        if any(r.match(rel) or r.match(stem) for r in included) and not any(r.match(rel) for r in excluded):
+        if _is_top_level(path.relative_to(base).as_posix(), included, excluded):
             found.append(path)
     return sorted(found)

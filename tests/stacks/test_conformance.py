@@ -21,6 +21,8 @@ from atmos_tasks.stacks import (
     component_config,
     evaluate_functions,
     evaluate_templates,
+    find_origin,
+    origin_location,
     stack_name,
 )
 
@@ -50,6 +52,22 @@ def described(
         components = frozenset(merged.value.get("components", {}).get("terraform", {}))
         resolved = evaluate_functions(resolved, config, stack, components)
     return resolved, stack
+
+
+def origins(config: Any, resolved: ComponentConfig, paths: list[str]) -> dict[str, str]:
+    """Where values were written, as file:line:column: `vars.tags.owner`, `metadata.component`…"""
+    trees = {
+        "vars": resolved.vars.prov,
+        "settings": resolved.settings.prov,
+        "env": resolved.env.prov,
+        "metadata": resolved.metadata_prov,
+    }
+    found = {}
+    for path in paths:
+        section, *keys = path.split(".")
+        origin = find_origin(trees[section], list(keys))
+        found[path] = str(origin_location(config, origin)) if origin else "unknown"
+    return found
 
 
 def test_every_rule_has_a_fixture() -> None:
@@ -97,6 +115,11 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 got = not resolved.abstract
             elif key == "enabled":
                 got = resolved.enabled
+            elif key == "origins":
+                got = origins(config, resolved, list(value))
+            elif key == "folder":
+                # The Terraform folder Atmos runs (the `component` key is what describe shows).
+                got = resolved.component
             else:
                 got = shown[key]
             assert got == value, f"{folder.name}: {name}.{key}"

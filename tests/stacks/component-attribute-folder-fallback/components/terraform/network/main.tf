@@ -1,0 +1,1 @@
+# The folder the top-level component: names (it must exist); nothing runs from it here.
