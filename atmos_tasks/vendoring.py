@@ -185,14 +185,19 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
     """The task's key is the entry; the object it resolved to is checked by `WorkspaceIntact`
     (a `vendor pull --update` that moves the lock re-materialises the workspace, and the task
     runs again)."""
-    key = hash_json(
-        {
-            "source": entry.source,
-            "version": entry.version,
-            "included": list(entry.included_paths),
-            "excluded": list(entry.excluded_paths),
-        }
-    )
+    from vendor_cache.sources import subdir_of
+
+    identity: dict[str, Any] = {
+        "source": entry.source,
+        "version": entry.version,
+        "included": list(entry.included_paths),
+        "excluded": list(entry.excluded_paths),
+    }
+    if subdir_of(entry.rendered_source):
+        # The workspace of a `//` subdirectory is its source's whole tree: one vendored when
+        # objects held the subdirectory alone is vendored again, and its plan runs again.
+        identity["tree"] = True
+    key = hash_json(identity)
     return VendorSpec(
         str(store_root(config, manifest)), manifest.name, target, entry, key, cache_ttl(manifest)
     )
@@ -218,6 +223,7 @@ def vendor_component(spec: VendorSpec, verify: bool = False) -> dict[str, Any]:
         "digest": done.digest,
         "commit": done.commit,
         "path": str(done.path),
+        "subdir": done.subdir,
         "source": spec.entry.rendered_source,
         "version": spec.entry.version,
     }

@@ -15,8 +15,9 @@ from typing import Any
 
 from vendor_cache.digest import DIGEST
 from vendor_cache.entries import VendorEntry
-from vendor_cache.errors import LockError
+from vendor_cache.errors import LockError, VendorError
 from vendor_cache.fsops import temp_name
+from vendor_cache.sources import subdir_of
 
 LOCK_SCHEMA = 1
 HEADER = (
@@ -27,15 +28,21 @@ HEADER = (
 
 @dataclass(frozen=True)
 class LockedComponent:
+    """`digest` is the object (a source's whole tree); `subdir` the module's folder in it ("" for the
+    tree itself), a `//` glob resolved."""
+
     source: str
     version: str | None
     digest: str
     commit: str | None = None
     included_paths: tuple[str, ...] = ()
     excluded_paths: tuple[str, ...] = ()
+    subdir: str = ""
 
     @classmethod
-    def from_entry(cls, entry: VendorEntry, digest: str, commit: str | None) -> LockedComponent:
+    def from_entry(
+        cls, entry: VendorEntry, digest: str, commit: str | None, subdir: str = ""
+    ) -> LockedComponent:
         return cls(
             entry.source,
             entry.version,
@@ -43,6 +50,7 @@ class LockedComponent:
             commit,
             tuple(entry.included_paths),
             tuple(entry.excluded_paths),
+            subdir,
         )
 
     def differences(self, entry: VendorEntry) -> list[str]:
@@ -53,11 +61,19 @@ class LockedComponent:
             ("included_paths", list(self.included_paths), list(entry.included_paths)),
             ("excluded_paths", list(self.excluded_paths), list(entry.excluded_paths)),
         ]
-        return [
+        found = [
             f"{name}: lock has {locked!r}, manifest has {wanted!r}"
             for name, locked, wanted in pairs
             if locked != wanted
         ]
+        # A lock written when objects held only the subdirectory names such an object: not this one.
+        wanted_subdir = subdir_of(_rendered(entry))
+        if wanted_subdir and not self.subdir:
+            found.append(
+                f"subdir: lock has none (it predates objects holding the whole source tree), "
+                f"manifest has {wanted_subdir!r}"
+            )
+        return found
 
     def matches(self, entry: VendorEntry) -> bool:
         return not self.differences(entry)
@@ -109,6 +125,8 @@ def dump_lock(lock: VendorLock) -> str:
         item: dict[str, Any] = {"source": locked.source}
         if locked.version is not None:
             item["version"] = locked.version
+        if locked.subdir:
+            item["subdir"] = locked.subdir
         item["digest"] = locked.digest
         if locked.commit:
             item["commit"] = locked.commit
@@ -144,6 +162,9 @@ def _component(path: Path, name: str, item: Any) -> LockedComponent:
     if not isinstance(source, str) or not (version is None or isinstance(version, str)):
         raise _unusable(path, f"has no valid source/version for component {name!r}")
     commit = item.get("commit")
+    subdir = item.get("subdir") or ""
+    if not isinstance(subdir, str):
+        raise _unusable(path, f"has a subdir for component {name!r} that is not text")
     return LockedComponent(
         source=source,
         version=version,
@@ -151,7 +172,15 @@ def _component(path: Path, name: str, item: Any) -> LockedComponent:
         commit=str(commit) if commit else None,
         included_paths=tuple(str(p) for p in item.get("included_paths") or ()),
         excluded_paths=tuple(str(p) for p in item.get("excluded_paths") or ()),
+        subdir=subdir,
     )
+
+
+def _rendered(entry: VendorEntry) -> str:
+    try:
+        return entry.rendered_source
+    except VendorError:  # a placeholder without a version: vendoring the entry says so
+        return entry.source
 
 
 def _unusable(path: Path, problem: str) -> LockError:

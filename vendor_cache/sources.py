@@ -8,7 +8,9 @@
 
 `//` separates the repository or archive from a subdirectory inside it (go-getter's rule: the first
 `//` after the scheme). The subdirectory may be a glob that matches exactly one directory, which
-is how one reaches into an archive whose top folder carries the version.
+is how one reaches into an archive whose top folder carries the version. As in Terraform's module
+installer, the store keeps the whole repository or archive and the module is that folder in it, so
+a module calling `../../` reaches its own repository.
 """
 
 from __future__ import annotations
@@ -177,6 +179,25 @@ def _checked_subdir(text: str, subdir: str) -> str:
     return subdir
 
 
+def subdir_of(text: str) -> str:
+    """The subdirectory a rendered source names after `//` ("" for none, and for a local path);
+    a glob stays a glob. Nothing is fetched, and a source that does not parse names none."""
+    try:
+        source = parse_source(text, base_dir=Path("/"))
+    except SourceError:
+        return ""
+    return "" if isinstance(source, LocalSource) else _normal(source.subdir)
+
+
+def is_glob(subdir: str) -> bool:
+    return any(char in subdir for char in "*?[")
+
+
+def _normal(subdir: str) -> str:
+    parts = PurePosixPath(subdir).parts
+    return "/".join(parts) if parts else ""
+
+
 def locate_subdir(tree: Path, subdir: str, *, source: str) -> Path:
     """The module directory inside a fetched tree; a glob subdirectory must match exactly one directory."""
     if not subdir:
@@ -187,7 +208,7 @@ def locate_subdir(tree: Path, subdir: str, *, source: str) -> Path:
         # A symlink in the checkout must not carry the subdirectory out of it.
         return path.is_dir() and path.resolve().is_relative_to(root)
 
-    if not any(char in subdir for char in "*?["):
+    if not is_glob(subdir):
         found = tree / subdir
         if not inside(found):
             raise SourceError(

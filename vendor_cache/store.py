@@ -1,6 +1,7 @@
 """The content-addressable store of vendored modules (SPEC §7).
 
-    <root>/objects/<digest>/…                      immutable trees, files and directories read-only
+    <root>/objects/<digest>/…                      immutable trees, files and directories read-only: a
+                                                   source's whole tree (the module is a folder in it)
     <root>/index/                                  diskcache: fetch identity → digest, digest → stats
     <root>/deployments/<dep>/<target>/terraform/<c>/   workspaces: links into objects (see _link_tree)
     <root>/deployments/<dep>/<target>/.vendor-lock.yaml
@@ -15,6 +16,7 @@ an object from under a running pull, and every temp name it finds is garbage by 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -71,10 +73,14 @@ ABSENT = Damage(".", "missing", "the object is not in the store")
 
 @dataclass(frozen=True)
 class FetchResult:
+    """The object of a source's whole tree, and where the module is in it (`subdir`, "" for its root:
+    the source's `//` subdirectory with any glob resolved)."""
+
     digest: str
     commit: str | None
     source: str
     from_cache: bool
+    subdir: str = ""
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,9 @@ class Repair:
 
 @dataclass(frozen=True)
 class VendoredComponent:
+    """A component in its workspace. `path` is the workspace, which shows the object's whole tree;
+    the module is `module`, the folder `subdir` of it (the workspace itself when `subdir` is "")."""
+
     component: str
     digest: str
     commit: str | None
@@ -110,6 +119,11 @@ class VendoredComponent:
     fetched: bool
     materialized: bool
     repaired: Repair | None = None  # with `verify`: the damaged object this run replaced
+    subdir: str = ""
+
+    @property
+    def module(self) -> Path:
+        return self.path / self.subdir if self.subdir else self.path
 
 
 @dataclass(frozen=True)
@@ -221,14 +235,21 @@ class Store:
         included: Iterable[str] = (),
         excluded: Iterable[str] = (),
         progress: Progress | None = None,
+        subdir: str = "",
     ) -> str:
-        """Copy the selected files of the directory `path` into the store; returns the tree digest."""
+        """Copy the directory `path` into the store; returns the tree digest.
+
+        `included`/`excluded` select among the files of the module, the folder `subdir` of the tree
+        (the tree itself by default), with paths relative to it; the rest of the tree is kept whole.
+        """
         tree = Path(path)
         if not tree.is_dir():
             raise SourceError(f"{tree} is not a directory", hint="insert a module directory")
+        if subdir:
+            subdir = _relative(locate_subdir(tree, subdir, source=str(tree)), tree)
         with self._using(), self._scratch() as scratch:
             return self._insert(
-                tree, path_filter(included, excluded), scratch, str(tree), progress, move=False
+                tree, path_filter(included, excluded), scratch, str(tree), progress, move=False, subdir=subdir
             )
 
     def fetch(
@@ -241,6 +262,12 @@ class Store:
     ) -> FetchResult:
         """The object for `entry`: from the index when known (no network), unless `update` or stale.
 
+        The object is the source's whole tree (the repository at the ref, the archive's content) and
+        the result's `subdir` says where the module is in it, as Terraform's module installer keeps a
+        package whole and points at the `//` subdirectory: a module calling `../../` reaches its own
+        repository. Two subdirectories of one repository at one ref share one object and one fetch;
+        with path globs, which select among the module's own files, the object is per subdirectory.
+
         An index entry older than `max_age` seconds counts as unknown.
 
         Local sources are always re-read, since their content changes without their name changing.
@@ -251,12 +278,17 @@ class Store:
         with self._using():
             if isinstance(source, LocalSource):
                 return self._fetch_local(entry, source.path, rendered, selected, progress)
-            key = ("source", rendered, entry.version, entry.included_paths, entry.excluded_paths)
-            if not update and (hit := self._lookup(key, rendered, max_age)):
+            globs = (entry.included_paths, entry.excluded_paths)
+            scope = source.subdir if any(globs) else ""
+            whole = repr(dataclasses.replace(source, subdir=""))
+            key = ("tree", whole, entry.version, *globs, scope)
+            if not update and (hit := self._module_in(self._lookup(key, rendered, max_age), source.subdir)):
                 return hit
             with self._exclusive("source-" + blake3.blake3(repr(key).encode()).hexdigest()[:32]):
                 # Another process may have fetched this source while we waited for the lock.
-                if not update and (hit := self._lookup(key, rendered, max_age)):
+                if not update and (
+                    hit := self._module_in(self._lookup(key, rendered, max_age), source.subdir)
+                ):
                     return hit
                 with self._scratch() as scratch:
                     if isinstance(source, GitSource):
@@ -269,10 +301,12 @@ class Store:
                         archive = scratch / "archive"
                         download(source.url, archive, subject=entry.component, progress=progress)
                         extract(archive, source.kind, tree, source=rendered, progress=progress)
-                    module = locate_subdir(tree, source.subdir, source=rendered)
-                    digest = self._insert(module, selected, scratch, entry.component, progress, move=True)
+                    subdir = _relative(locate_subdir(tree, source.subdir, source=rendered), tree)
+                    digest = self._insert(
+                        tree, selected, scratch, entry.component, progress, move=True, subdir=subdir
+                    )
                 self._cache.set(key, {"digest": digest, "commit": commit, "fetched": time.time()})
-        return FetchResult(digest, commit, rendered, from_cache=False)
+        return FetchResult(digest, commit, rendered, from_cache=False, subdir=subdir)
 
     def check(self, digest: str, *, progress: Progress | None = None) -> tuple[Damage, ...]:
         """How the object differs from what it should hold (empty: sound); changes nothing.
@@ -395,22 +429,29 @@ class Store:
             locked = read_lock(lock_path).components.get(entry.component)
             fetched, repaired = False, None
             if frozen:
-                digest, commit = self._frozen(
+                digest, commit, subdir = self._frozen(
                     lock_path, entry, locked, dest, verify=verify, progress=progress
                 )
             else:
-                digest, commit, fetched, repaired = self._resolve(
+                digest, commit, subdir, fetched, repaired = self._resolve(
                     entry, locked, update=update, verify=verify, max_age=max_age, progress=progress
                 )
             # A repaired object has new inodes: the workspace is linked to them even if it looks intact.
             materialized = repaired is not None or not is_intact(dest, digest)
             if materialized:
                 self.materialize(digest, dest, link=link, progress=progress)
+            if subdir and not (dest / subdir).is_dir():
+                raise VendorError(
+                    f"component {entry.component!r}: object {digest} has no folder {subdir!r}",
+                    hint="run vendor pull --update to resolve the source again",
+                )
             if not frozen:
                 self._update_lock(
-                    lock_path, {entry.component: LockedComponent.from_entry(entry, digest, commit)}
+                    lock_path, {entry.component: LockedComponent.from_entry(entry, digest, commit, subdir)}
                 )
-        return VendoredComponent(entry.component, digest, commit, dest, fetched, materialized, repaired)
+        return VendoredComponent(
+            entry.component, digest, commit, dest, fetched, materialized, repaired, subdir
+        )
 
     def _resolve(
         self,
@@ -421,9 +462,9 @@ class Store:
         verify: bool,
         max_age: float | None,
         progress: Progress | None,
-    ) -> tuple[str, str | None, bool, Repair | None]:
-        """(digest, commit, fetched, repaired) for `entry` without `frozen`: the lock's object when
-        it matches and is there (and, with `verify`, sound), else the index's or a fetch."""
+    ) -> tuple[str, str | None, str, bool, Repair | None]:
+        """(digest, commit, subdir, fetched, repaired) for `entry` without `frozen`: the lock's object
+        when it matches and is there (and, with `verify`, sound), else the index's or a fetch."""
         repaired: Repair | None = None
         reuse = (
             locked is not None
@@ -438,7 +479,7 @@ class Store:
             if problems:
                 repaired = Repair(locked.digest, problems)
         if locked is not None and reuse and (verify or self.has(locked.digest)):
-            return locked.digest, locked.commit, False, None
+            return locked.digest, locked.commit, locked.subdir, False, None
         try:
             result = self.fetch(entry, update=update, max_age=max_age, progress=progress)
             if verify and result.from_cache:
@@ -454,7 +495,7 @@ class Store:
                     f"evicted, but could not be fetched again: {err.message}"
                 )
             raise
-        return result.digest, result.commit, not result.from_cache, repaired
+        return result.digest, result.commit, result.subdir, not result.from_cache, repaired
 
     def vendor_target(
         self,
@@ -643,6 +684,20 @@ class Store:
         touch(self.object_path(value["digest"]))
         return FetchResult(value["digest"], value["commit"], rendered, from_cache=True)
 
+    def _module_in(self, found: FetchResult | None, subdir: str) -> FetchResult | None:
+        """`found` (an object from the index) with the folder `subdir` located in it, a glob
+        resolved. None when the object does not show that folder: the source is fetched again and
+        the subdirectory looked for in the checkout, which says it is missing (or finds it behind
+        a link the object left out), as for a first fetch."""
+        if found is None:
+            return None
+        obj = self.object_path(found.digest)
+        try:
+            module = locate_subdir(obj, subdir, source=found.source)
+        except SourceError:
+            return None
+        return dataclasses.replace(found, subdir=_relative(module, obj))
+
     def _fetch_local(
         self, entry: VendorEntry, path: Path, rendered: str, selected: PathFilter, progress: Progress | None
     ) -> FetchResult:
@@ -678,12 +733,14 @@ class Store:
         progress: Progress | None,
         *,
         move: bool,
+        subdir: str = "",
     ) -> str:
         """Stage the selected files of `tree` in `scratch`, then publish them as an object.
 
         With `move`, `tree` is a scratch checkout and its files are renamed rather than copied.
+        `selected` applies to the files of the module, the folder `subdir` of `tree`.
         """
-        files = _selected_files(tree, selected, subject)
+        files = _selected_files(tree, selected, subject, subdir)
         stage = scratch / "object"
         stage.mkdir()
         made = {stage}
@@ -733,8 +790,8 @@ class Store:
         *,
         verify: bool,
         progress: Progress | None = None,
-    ) -> tuple[str, str | None]:
-        """The locked (digest, commit) for `entry`, usable offline, or a LockError saying why not."""
+    ) -> tuple[str, str | None, str]:
+        """The locked (digest, commit, subdir) for `entry`, usable offline, or a LockError saying why not."""
         again = "run vendor pull without --frozen"
         if locked is None:
             where = (
@@ -754,12 +811,12 @@ class Store:
             # inodes, so it can look intact over a damaged object.
             problems = self._verify(locked.digest, progress)
             if problems == ():
-                return locked.digest, locked.commit
+                return locked.digest, locked.commit, locked.subdir
             state = f"damaged ({_shown(problems)}), now evicted," if problems else "missing"
         # A workspace that shows the locked tree is left as it is (its folders link into the object,
         # so this also says the object is there).
         elif is_intact(dest, locked.digest) or self.has(locked.digest):
-            return locked.digest, locked.commit
+            return locked.digest, locked.commit, locked.subdir
         else:
             state = "missing"
         raise MissingObjectError(
@@ -791,36 +848,60 @@ class Store:
         )
 
 
-def _selected_files(tree: Path, selected: PathFilter, subject: str) -> list[tuple[str, os.stat_result]]:
-    """The files to vendor from `tree`: no symlink may leave it, no directory symlink may stay unexcluded."""
+def _selected_files(
+    tree: Path, selected: PathFilter, subject: str, subdir: str = ""
+) -> list[tuple[str, os.stat_result]]:
+    """The files to vendor from `tree`, whose module is the folder `subdir` ("" for `tree` itself).
+
+    `selected` (the path globs) picks among the module's files, by their path relative to it; the
+    rest of the tree is kept whole, since it is what `../` in the module reaches. In the module, a
+    symlink leaving the tree or an unexcluded directory symlink is an error; outside it, where the
+    globs cannot name them, such links are left out.
+    """
     root = tree.resolve()
+    prefix = f"{subdir}/" if subdir else ""
+    where = "the source tree" if subdir else "the module"
     files = []
+    in_module = 0
     for rel, info in iter_tree(tree):
-        if not selected(rel):
+        inside = rel.startswith(prefix)
+        if inside and not selected(rel[len(prefix) :]):
             continue
         path = tree / rel
         if path.is_symlink() and not path.resolve().is_relative_to(root):
+            if not inside:
+                continue
             raise SourceError(
-                f"{subject}: {rel} is a symlink to {os.readlink(path)}, outside the module",
+                f"{subject}: {rel} is a symlink to {os.readlink(path)}, outside {where}",
                 hint="vendor only modules whose links stay inside them (or exclude the link)",
             )
         files.append((rel, info))
+        in_module += inside
     # Tree digests do not follow directory links, so their content would silently go missing.
     for directory, subdirs, _ in os.walk(tree):
         subdirs[:] = [d for d in subdirs if d not in IGNORED_DIRS]
         for name in subdirs:
             rel = Path(directory, name).relative_to(tree).as_posix()
-            if Path(directory, name).is_symlink() and not selected.excludes(rel):
+            if not rel.startswith(prefix):
+                continue
+            if Path(directory, name).is_symlink() and not selected.excludes(rel[len(prefix) :]):
                 raise SourceError(
                     f"{subject}: {rel} is a symlink to a directory, which vendoring does not follow",
-                    hint=f"add {rel!r} to excluded_paths, or vendor the directory it points to instead",
+                    hint=f"add {rel[len(prefix) :]!r} to excluded_paths, or vendor the directory it points "
+                    "to instead",
                 )
-    if not files:
+    if not in_module:
         raise SourceError(
             f"{subject}: nothing to vendor (no files, or included_paths/excluded_paths removed them all)",
             hint="check the subdirectory after // and the path globs",
         )
     return files
+
+
+def _relative(folder: Path, tree: Path) -> str:
+    """The folder's path in `tree` ("" for the tree itself), through no link: where it really is."""
+    rel = folder.resolve().relative_to(tree.resolve()).as_posix()
+    return "" if rel == "." else rel
 
 
 def _copy_hashing(src: Path, dst: Path) -> str:

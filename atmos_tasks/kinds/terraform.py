@@ -4,6 +4,11 @@ One working directory per (deployment, target, component) under `.atmos/workdir/
 links to the module plus generated `backend.tf.json` and `<component>.auto.tfvars.json`. State
 lives outside the workdir. Steps: `init` (skipped while module and backend are unchanged),
 `plan -out`, `apply` of that plan, `output -json`. A failed workdir is kept for inspection.
+
+A vendored module in a subdirectory of its source (`…repo.git//examples/complete`) keeps its
+repository around it, as Terraform's module installer does: the workdir holds the whole tree under
+`tree/`, and Terraform runs in `tree/<subdir>/` (`run_dir`), so that `source = "../../"` reaches the
+module's own repository. The plan file, the logs and the init marker stay in the workdir itself.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from atmos_tasks.secrets import marked
 from atmos_tasks.templates import TemplateError
 from atmos_tasks.tracking import leaf
 from vendor_cache.digest import iter_tree
+from vendor_cache.sources import is_glob, subdir_of
 
 if TYPE_CHECKING:
     # Compile time only (resolving, making jobs): imported where used, so that asking the kind for
@@ -39,6 +45,8 @@ if TYPE_CHECKING:
     from atmos_tasks.resolve import ResolveContext, ResolvedComponent
 
 PLAN_FILE = "atmos.tfplan"
+# Under a workdir, the source tree of a vendored module that is a subdirectory of it.
+TREE = "tree"
 LOG_TAIL = 25
 _PROVIDER_FILE = re.compile(r"^terraform-provider-([a-z0-9-]+)_v([0-9][0-9.]*)(?:_x\d+)?$")
 
@@ -59,6 +67,9 @@ class TerraformJob(Job):
     context_vars: dict[str, Any] = field(default_factory=dict)
     # A vendored module's origin, for the SBOM: {"folder", "source" (version filled in), "version"}.
     vendored: dict[str, Any] | None = None
+    # A vendored module's folder in its source tree (`module_dir`), as the source's `//` names it (a
+    # glob stays one until the tree is there); "" when the module is the tree itself.
+    module_subdir: str = ""
 
 
 def tfvars_name(component: str) -> str:
@@ -196,13 +207,17 @@ def terraform_env(job: TerraformJob) -> dict[str, str]:
     return env
 
 
-def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> None:
+def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False, into: str = "") -> None:
     """Hard-link the module's files into the workdir (copy across devices); drop stale ones.
 
     A vendored module's workspace links its folders into the store: they are followed, so the
     workdir gets real folders of hard links and a module that writes beside its own files
     (`${path.module}/…`) writes here, not there. A repository folder's links are not followed,
     like its content hash (which decides whether a plan is up to date) does not follow them.
+
+    With `into`, the files go to that folder of the workdir (a vendored module's whole source tree,
+    `tree/`); the list of what was synced stays in the workdir itself, so files of an earlier layout
+    are dropped as stale like any other.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     listing = workdir / ".atmos-module-files"
@@ -211,13 +226,14 @@ def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> N
     except OSError:
         previous = set()
     current = []
+    prefix = f"{into}/" if into else ""
     for rel, _info in iter_tree(module_dir, follow_dir_links=vendored):
         source = module_dir / rel
-        dest = workdir / rel
-        current.append(rel)
+        dest = workdir / prefix / rel
+        current.append(prefix + rel)
         dest.parent.mkdir(parents=True, exist_ok=True)
         # Terraform rewrites the lock file in place: a hard link would edit the user's copy.
-        if rel != ".terraform.lock.hcl":
+        if dest.name != ".terraform.lock.hcl":
             try:
                 # The entries themselves, never what a link points at.
                 here, there = os.lstat(source), os.lstat(dest)
@@ -228,7 +244,7 @@ def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> N
         tmp = dest.with_name(f".{dest.name}.atmos-tmp")
         tmp.unlink(missing_ok=True)
         try:
-            if rel == ".terraform.lock.hcl":
+            if dest.name == ".terraform.lock.hcl":
                 raise OSError("copy")
             # A file that is a link is linked as a link: nothing outside the module (or the store)
             # is ever hard-linked into a workdir.
@@ -238,7 +254,69 @@ def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False) -> N
         os.replace(tmp, dest)
     for rel in previous - set(current):
         (workdir / rel).unlink(missing_ok=True)
+        # A folder the module no longer has goes too, once nothing else (Terraform's files) is in it.
+        parent = (workdir / rel).parent
+        while parent != workdir and parent.is_relative_to(workdir):
+            try:
+                parent.rmdir()
+            except OSError:
+                break
+            parent = parent.parent
     listing.write_text("\n".join(current))
+
+
+def module_subdir(tree: Path, subdir: str) -> str:
+    """A vendored module's folder in its source tree `tree` (the workspace), a glob resolved."""
+    if not is_glob(subdir):
+        return subdir
+    # The workspace's folders are the store's (through links); the vendor task chose the one match.
+    found = sorted(path for path in tree.glob(subdir) if path.is_dir())
+    if len(found) != 1:
+        raise TerraformFailed(
+            f"the vendored tree {tree} has {len(found)} folders matching {subdir!r}, not one: "
+            "run `atmos-tasks vendor pull`"
+        )
+    return found[0].relative_to(tree).as_posix()
+
+
+def module_path(job: TerraformJob) -> Path:
+    """The module's own folder: `module_dir`, or its folder in a vendored source tree."""
+    if not job.module_subdir:
+        return Path(job.module_dir)
+    try:
+        return Path(job.module_dir) / module_subdir(Path(job.module_dir), job.module_subdir)
+    except TerraformFailed:  # said again, and stopped at, when the workdir is prepared
+        return Path(job.module_dir)
+
+
+def module_key(job: TerraformJob) -> str:
+    """What the module's parsed facts (declared and sensitive variables) are remembered by: two
+    folders of one source tree share its digest, not their variables."""
+    return f"{job.module_digest}/{job.module_subdir}" if job.module_subdir else job.module_digest
+
+
+def run_dir(job: TerraformJob) -> Path:
+    """Where Terraform runs: the workdir, or the module's folder in the source tree under it."""
+    workdir = Path(job.workdir)
+    if not job.module_subdir:
+        return workdir
+    return workdir / TREE / module_subdir(Path(job.module_dir), job.module_subdir)
+
+
+def _plan_arg(job: TerraformJob, run: Path) -> str:
+    """The plan file (in the workdir) as Terraform, running in `run`, names it."""
+    return os.path.relpath(Path(job.workdir) / PLAN_FILE, run)
+
+
+def _backend_in(job: TerraformJob, run: Path) -> dict[str, Any]:
+    """The backend configuration as Terraform running in `run` reads it: a local state path is
+    relative to the workdir (`default_backend`), so from a folder of the tree it climbs further."""
+    path = job.backend.get("path")
+    if run == Path(job.workdir) or job.backend_type != "local" or not isinstance(path, str):
+        return job.backend
+    if os.path.isabs(path):
+        return job.backend
+    return {**job.backend, "path": os.path.relpath(Path(job.workdir) / path, run)}
 
 
 _PLAN_LINE = re.compile(r"^Plan: (.+)\.$", re.MULTILINE)
@@ -269,7 +347,7 @@ def _tail(text: str) -> str:
 def _complete(job: TerraformJob, variables: dict[str, Any], images: dict[str, dict[str, Any]]) -> str | None:
     """Add a vendored module's context variables and the bound images; the image bound, if any."""
     if job.context_vars:
-        declared = declared_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root))
+        declared = declared_variables_cached(module_path(job), module_key(job), Path(job.root))
         for key, value in job.context_vars.items():
             if declared is None or key in declared:
                 variables[key] = value
@@ -284,13 +362,14 @@ class TerraformExecutor:
     def _run(
         self, job: TerraformJob, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
     ) -> tuple[int, str]:
-        """Exit code and output (stdout, then stderr) of one Terraform step, logged in the workdir."""
+        """Exit code and output (stdout, then stderr) of one Terraform step, run in `run_dir` and
+        logged in the workdir."""
         workdir = Path(job.workdir)
         binary = terraform_binary(job.command)
         try:
             # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
             proc = cancel.run(
-                [binary, *args], cwd=workdir, env=env, timeout=job.timeout, what=f"terraform {step}"
+                [binary, *args], cwd=run_dir(job), env=env, timeout=job.timeout, what=f"terraform {step}"
             )
         except cancel.Stopped as stop:
             done = stop.result
@@ -306,30 +385,50 @@ class TerraformExecutor:
             )
         return proc.returncode, output
 
-    def _prepare(self, job: TerraformJob) -> None:
-        """The workdir: the module's files and the backend configuration."""
+    def _prepare(self, job: TerraformJob) -> Path:
+        """The workdir: the module's files and the backend configuration; returns where Terraform
+        runs (`run_dir`)."""
         workdir = Path(job.workdir)
-        sync_module(Path(job.module_dir), workdir, vendored=job.vendored is not None)
+        into = TREE if job.module_subdir else ""
+        vendored = job.vendored is not None or bool(job.module_subdir)
+        sync_module(Path(job.module_dir), workdir, vendored=vendored, into=into)
+        run = run_dir(job)
+        if not run.is_dir():
+            raise TerraformFailed(
+                f"the vendored source tree has no folder {job.module_subdir!r} (in {workdir / TREE}): "
+                "run `atmos-tasks vendor pull`"
+            )
+        if run != workdir:
+            # What Terraform and this function wrote beside the module when it was the workdir
+            # itself (a workdir made before vendored subdirectories kept their tree).
+            for name in ("backend.tf.json", tfvars_name(job.component), ".terraform.lock.hcl"):
+                (workdir / name).unlink(missing_ok=True)
+            shutil.rmtree(workdir / ".terraform", ignore_errors=True)
         _write_if_changed(
-            workdir / "backend.tf.json",
-            json.dumps({"terraform": {"backend": {job.backend_type: job.backend}}}, indent=2, sort_keys=True),
+            run / "backend.tf.json",
+            json.dumps(
+                {"terraform": {"backend": {job.backend_type: _backend_in(job, run)}}},
+                indent=2,
+                sort_keys=True,
+            ),
         )
+        return run
 
     def _init(self, job: TerraformJob, env: dict[str, str]) -> None:
         from filelock import FileLock
 
         workdir = Path(job.workdir)
         marker = workdir / ".atmos-init"
-        wanted = hash_json(
-            [
-                job.module_digest,
-                job.backend_type,
-                job.backend,
-                terraform_binary(job.command),
-                env.get("TF_CLI_CONFIG_FILE", ""),
-            ]
-        )
-        if (workdir / ".terraform").is_dir() and marker.is_file() and marker.read_text() == wanted:
+        facts = [
+            job.module_digest,
+            job.backend_type,
+            job.backend,
+            terraform_binary(job.command),
+            env.get("TF_CLI_CONFIG_FILE", ""),
+        ]
+        # Terraform keeps `.terraform/` where it runs: in the source tree for a vendored subdirectory.
+        wanted = hash_json([*facts, job.module_subdir] if job.module_subdir else facts)
+        if (run_dir(job) / ".terraform").is_dir() and marker.is_file() and marker.read_text() == wanted:
             return
         # Terraform's plugin cache is not safe for concurrent writers.
         lock = FileLock(str(Path(job.root) / ".atmos" / "terraform" / "init.lock"))
@@ -353,7 +452,7 @@ class TerraformExecutor:
         bound = _complete(job, variables, images)
         names = (
             *job.sensitive,
-            *secrets.sensitive_variables_cached(Path(job.module_dir), job.module_digest, Path(job.root)),
+            *secrets.sensitive_variables_cached(module_path(job), module_key(job), Path(job.root)),
         )
         secrets.add(secrets.sensitive_values(names, variables, job.env))
         inputs_hash = hash_json(
@@ -370,8 +469,8 @@ class TerraformExecutor:
         # run) and the reporter learn them from the plan's saved values.
         held = secrets.found_in(tfvars + "\n" + json.dumps(job.env))
         try:
-            self._prepare(job)
-            _write_private(workdir / tfvars_name(job.component), tfvars)
+            run = self._prepare(job)
+            _write_private(run / tfvars_name(job.component), tfvars)
             if job.backend_type == "local" and "path" in job.backend:
                 (workdir / job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
             env = terraform_env(job)
@@ -379,7 +478,7 @@ class TerraformExecutor:
             code, log = self._run(
                 job,
                 "plan",
-                ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={PLAN_FILE}"],
+                ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={_plan_arg(job, run)}"],
                 env,
                 ok=(0, 2),
             )
@@ -416,7 +515,8 @@ class TerraformExecutor:
         try:
             env = terraform_env(job)
             try:
-                self._run(job, "apply", ["apply", "-input=false", "-no-color", PLAN_FILE], env)
+                plan_file = _plan_arg(job, run_dir(job))
+                self._run(job, "apply", ["apply", "-input=false", "-no-color", plan_file], env)
             finally:
                 self._private_state(job)
             proc_outputs, sensitive = self._outputs(job, env)
@@ -443,10 +543,8 @@ class TerraformExecutor:
             key = ".".join(str(p) for p in ("vars", *err.keypath))
             return {"status": "failed", "error": secrets.mask(f"{key}: {err.message}")}
         try:
-            self._prepare(job)
-            _write_private(
-                workdir / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True)
-            )
+            run = self._prepare(job)
+            _write_private(run / tfvars_name(job.component), json.dumps(variables, indent=2, sort_keys=True))
             env = terraform_env(job)
             self._init(job, env)
             try:
@@ -477,14 +575,15 @@ class TerraformExecutor:
         env = terraform_env(job)
         # The component's own plan ran before and initialised the workdir, unless it was skipped or
         # failed early; several dependants may then prepare it at once.
-        if not ((workdir / ".terraform").is_dir() and (workdir / ".atmos-init").is_file()):
+        run = run_dir(job)
+        if not ((run / ".terraform").is_dir() and (workdir / ".atmos-init").is_file()):
             with FileLock(str(workdir / ".atmos-prepare.lock")):
-                self._prepare(job)
+                run = self._prepare(job)
                 self._init(job, env)
         binary = terraform_binary(job.command)
         proc = subprocess.run(
             [binary, "state", "pull"],
-            cwd=workdir,
+            cwd=run,
             env=env,
             capture_output=True,
             text=True,
@@ -503,7 +602,11 @@ class TerraformExecutor:
         """`terraform output -json`: the values, and the names of the sensitive ones."""
         binary = terraform_binary(job.command)
         proc = subprocess.run(
-            [binary, "output", "-json", "-no-color"], cwd=job.workdir, env=env, capture_output=True, text=True
+            [binary, "output", "-json", "-no-color"],
+            cwd=run_dir(job),
+            env=env,
+            capture_output=True,
+            text=True,
         )
         if proc.returncode != 0:
             raise TerraformFailed(f"terraform output failed: {secrets.mask(_tail(proc.stderr))}")
@@ -884,6 +987,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         template_context=resolved.template_context if component.deferred else {},
         context_vars=component.deferred_context,
         vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
+        module_subdir=subdir_of(component.vendor.rendered_source) if component.vendor else "",
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
     )
 
@@ -954,6 +1058,9 @@ class TerraformKind(Kind):
     def sensitive_names(self, workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:
         names = marked(component.settings)
         folder = component.module_dir
+        subdir = subdir_of(component.vendor.rendered_source) if component.vendor else ""
+        if folder is not None and subdir and not is_glob(subdir):
+            folder = folder / subdir  # the module's own folder in its vendored source tree
         if folder is not None and folder.is_dir():
             digest = workspace.module_digest(folder)
             root = workspace.config.work_root_path
@@ -961,13 +1068,19 @@ class TerraformKind(Kind):
         return names
 
     def sbom_part(self, job: Any) -> dict[str, Any]:
-        return {"module": job.module_dir, "workdir": job.workdir, "vendored": job.vendored}
+        part = {"module": job.module_dir, "workdir": job.workdir, "vendored": job.vendored}
+        return {**part, "subdir": job.module_subdir} if job.module_subdir else part
 
     def sbom_components(self, part: dict[str, Any]) -> list[Any]:
         from atmos_tasks.images.sbom import components_from_terraform, vendored_module
 
-        lock = Path(part["workdir"]) / ".terraform.lock.hcl"
-        found = components_from_terraform(part["workdir"] if lock.is_file() else part["module"])
+        module, run = part["module"], part["workdir"]
+        if part.get("subdir"):  # a vendored subdirectory: its folder of the tree, where Terraform ran
+            with contextlib.suppress(TerraformFailed):
+                subdir = module_subdir(Path(module), part["subdir"])
+                module, run = str(Path(module) / subdir), str(Path(run) / TREE / subdir)
+        lock = Path(run) / ".terraform.lock.hcl"
+        found = components_from_terraform(run if lock.is_file() else module)
         if part.get("vendored"):
             vendored = part["vendored"]
             found.insert(0, vendored_module(vendored["folder"], vendored["source"], vendored["version"]))

@@ -61,8 +61,13 @@ def test_targets_get_their_versions_and_one_version_is_stored_once(repo: Repo) -
     # Three targets on 1.3.0 and one on 1.2.5: two objects, four workspaces linked into them.
     assert stats["objects"] == 2 and stats["workspaces"] == 4
     assert stats["saved_bytes"] > 0 and stats["disk_bytes"] == stats["object_bytes"]
-    workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api/main.tf"
-    other = repo.path / ".atmos/vendor-cache/deployments/api/qa/terraform/monitoring/alarms-api/main.tf"
+    # The workspace shows the source's whole tree; the module is its folder `alarms` (`//alarms`).
+    workspace = (
+        repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api/alarms/main.tf"
+    )
+    other = (
+        repo.path / ".atmos/vendor-cache/deployments/api/qa/terraform/monitoring/alarms-api/alarms/main.tf"
+    )
     assert os.path.samefile(workspace, other)  # the same object, linked twice
     assert not os.access(workspace, os.W_OK) or os.geteuid() == 0
     assert workspace.stat().st_mode & 0o222 == 0  # read-only
@@ -70,13 +75,18 @@ def test_targets_get_their_versions_and_one_version_is_stored_once(repo: Repo) -
 
 def test_a_module_version_change_replans_only_the_components_that_use_it(repo: Repo) -> None:
     assert repo.doit("rollout:api:dev").returncode == 0
-    # alarms 1.3.0 calls its submodule modules/alarm: the workspace links that folder to the store,
-    # and Terraform ran in a workdir of real folders holding hard links to the same files.
+    # alarms 1.3.0 calls its submodule modules/alarm. The workspace is the source's whole tree, its
+    # folder `alarms` (the `//alarms` of the source) a link to the store; Terraform ran in that
+    # folder of a copy of the tree under the workdir, real folders holding hard links to the same files.
     workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api"
-    assert (workspace / "modules").is_symlink()
+    assert (workspace / "alarms").is_symlink()
     (workdir,) = (repo.path / ".atmos/workdir/api/dev").glob("*alarms-api*")
-    assert (workdir / "modules/alarm").is_dir() and not (workdir / "modules").is_symlink()
-    assert os.path.samefile(workdir / "modules/alarm/main.tf", workspace / "modules/alarm/main.tf")
+    module = workdir / "tree/alarms"
+    assert (module / "modules/alarm").is_dir() and not (workdir / "tree/alarms").is_symlink()
+    assert os.path.samefile(module / "modules/alarm/main.tf", workspace / "alarms/modules/alarm/main.tf")
+    assert (module / ".terraform").is_dir() and (module / "backend.tf.json").is_file()
+    assert (module / "monitoring-alarms-api.auto.tfvars.json").is_file()
+    assert (workdir / "atmos-plan.log").is_file() and (workdir / "atmos.tfplan").is_file()
     state = json.loads((repo.path / ".atmos/state/api/dev/monitoring/alarms-api.tfstate").read_text())
     assert len(state["outputs"]["alarm_names"]["value"]) == 3
     repo.replace("deployments/api.yaml", NONPROD, '        version: "1.2.5"\n')
@@ -283,16 +293,21 @@ def test_a_rollout_with_verify_repairs_a_tampered_object_and_says_so(repo: Repo)
     workspace = repo.path / ".atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api"
 
     def tamper() -> None:
-        obj.chmod(0o755)
-        (obj / "context.tf").unlink()
-        (obj / "context.tf").symlink_to("/etc/passwd")
-        obj.chmod(0o555)
+        (obj / "alarms").chmod(0o755)
+        (obj / "alarms/context.tf").unlink()
+        (obj / "alarms/context.tf").symlink_to("/etc/passwd")
+        (obj / "alarms").chmod(0o555)
 
     tamper()
-    damage = "context.tf: a symlink to /etc/passwd, where a file belongs"
+    damage = "alarms/context.tf: a symlink to /etc/passwd, where a file belongs"
     assert status(repo, "--target", "dev")[0]["object_damage"] == [damage]
     table = repo.cli("vendor", "status", "--target", "dev")
-    assert f"! api/dev monitoring/alarms-api 1.3.0 {digest[:12]}  (object damaged: {damage})" in table.stdout
+    # The module's folder in the workspace is a link to the object's: it shows the damage too.
+    shown = (
+        f"! api/dev monitoring/alarms-api 1.3.0 {digest[:12]}  "
+        f"(workspace not intact, object damaged: {damage})"
+    )
+    assert shown in table.stdout
 
     rolled = repo.doit("rollout:api:dev", "--verify")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
@@ -301,9 +316,10 @@ def test_a_rollout_with_verify_repairs_a_tampered_object_and_says_so(repo: Repo)
         "evicted and fetched again"
     ) in rolled.stdout
     assert "✓ terraform/monitoring/alarms-api: planned, no changes" in rolled.stdout  # the same module
-    assert (workspace / "context.tf").is_file() and not (workspace / "context.tf").is_symlink()
-    assert os.path.samefile(workspace / "context.tf", obj / "context.tf")
-    assert not os.path.samefile(workspace / "context.tf", "/etc/passwd")
+    context = workspace / "alarms/context.tf"
+    assert context.is_file() and not context.is_symlink()
+    assert os.path.samefile(context, obj / "alarms/context.tf")
+    assert not os.path.samefile(context, "/etc/passwd")
     assert status(repo, "--target", "dev")[0]["object_damage"] == []
     again = repo.doit("rollout:api:dev", "--verify")
     assert again.returncode == 0 and "warning" not in again.stdout

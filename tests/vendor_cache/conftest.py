@@ -42,6 +42,9 @@ VPC_V1 = {
     "modules/sg/main.tf": 'resource "null_resource" "sg" {}\n',
 }
 
+# The vpc module's own files, as they are under modules/vpc/.
+VPC_FILES = {k.removeprefix("modules/vpc/"): v for k, v in VPC_V1.items() if k.startswith("modules/vpc/")}
+
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:
     for rel, text in files.items():
@@ -76,21 +79,23 @@ class ModuleRepo:
         return f"file://{self.path}"
 
 
-def _build_module_repo(root: Path) -> ModuleRepo:
+def _build_module_repo(
+    root: Path, files: dict[str, str] = VPC_V1, module: str = "modules/vpc/"
+) -> ModuleRepo:
     work = root / "work"
     work.mkdir(parents=True)
     git("init", "-q", "-b", "main", cwd=work)
-    write_tree(work, VPC_V1)
+    write_tree(work, files)
     git("add", "-A", cwd=work)
     git("commit", "-q", "-m", "v1.0.0", cwd=work)
     git("tag", "-a", "v1.0.0", "-m", "release 1.0.0", cwd=work)
     v1 = git("rev-parse", "HEAD", cwd=work)
-    (work / "modules/vpc/main.tf").write_text('resource "null_resource" "vpc" {}\n# v1.1\n')
+    (work / f"{module}main.tf").write_text('resource "null_resource" "vpc" {}\n# v1.1\n')
     git("commit", "-q", "-am", "v1.1.0", cwd=work)
     git("tag", "v1.1.0", cwd=work)
     v11 = git("rev-parse", "HEAD", cwd=work)
     git("checkout", "-q", "-b", "feature", cwd=work)
-    write_tree(work, {"modules/vpc/feature.tf": "# feature\n"})
+    write_tree(work, {f"{module}feature.tf": "# feature\n"})
     git("add", "-A", cwd=work)
     git("commit", "-q", "-m", "feature", cwd=work)
     feature = git("rev-parse", "HEAD", cwd=work)
@@ -111,6 +116,20 @@ def own_repo(module_repo: ModuleRepo, tmp_path: Path) -> ModuleRepo:
     copy = tmp_path / "own.git"
     shutil.copytree(module_repo.path, copy)
     return ModuleRepo(copy, module_repo.commits)
+
+
+@pytest.fixture(scope="session")
+def vpc_repo(tmp_path_factory: pytest.TempPathFactory) -> ModuleRepo:
+    """The vpc module alone, at the repository's root (whose object is the module itself), like
+    `module_repo` in its tags and branches; shared and never modified."""
+    return _build_module_repo(tmp_path_factory.mktemp("git"), VPC_FILES, module="")
+
+
+@pytest.fixture
+def own_vpc_repo(vpc_repo: ModuleRepo, tmp_path: Path) -> ModuleRepo:
+    copy = tmp_path / "own-vpc.git"
+    shutil.copytree(vpc_repo.path, copy)
+    return ModuleRepo(copy, vpc_repo.commits)
 
 
 @pytest.fixture

@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.vendor_cache.conftest import VPC_V1, HttpServer, files_of, tar_gz, zip_file
+from tests.vendor_cache.conftest import VPC_FILES, VPC_V1, HttpServer, files_of, tar_gz, zip_file
 from vendor_cache import FetchError, ProgressEvent, SourceError, Store, UnsafeArchiveError, VendorEntry
-
-VPC_FILES = {k.removeprefix("modules/vpc/"): v for k, v in VPC_V1.items() if k.startswith("modules/vpc/")}
 
 
 def test_tar_gz_and_zip_with_subdirectories_store_one_object(store: Store, http_server: HttpServer) -> None:
@@ -24,10 +22,14 @@ def test_tar_gz_and_zip_with_subdirectories_store_one_object(store: Store, http_
         VendorEntry("vpc", http_server.url("mods-1.0.0.tar.gz") + "//mods-1.0.0/modules/vpc")
     )
     from_zip = store.fetch(VendorEntry("vpc", http_server.url("mods.zip") + "//*/modules/vpc"))
-    assert files_of(store.object_path(from_tar.digest)) == VPC_FILES
+    # The object is the whole archive (its top folder too); the module is a folder in it.
+    obj = store.object_path(from_tar.digest)
+    assert files_of(obj) == {f"mods-1.0.0/{rel}": text for rel, text in VPC_V1.items()}
+    assert from_tar.subdir == from_zip.subdir == "mods-1.0.0/modules/vpc"
+    assert files_of(obj / from_tar.subdir) == VPC_FILES
     assert from_zip.digest == from_tar.digest and from_zip.commit is None
     assert store.objects() == [from_tar.digest]
-    assert os.stat(store.object_path(from_zip.digest) / "scripts/plan.sh").st_mode & stat.S_IXUSR
+    assert os.stat(obj / from_zip.subdir / "scripts/plan.sh").st_mode & stat.S_IXUSR
 
 
 def test_version_fills_archive_urls(store: Store, http_server: HttpServer) -> None:
@@ -37,10 +39,13 @@ def test_version_fills_archive_urls(store: Store, http_server: HttpServer) -> No
     )
     result = store.fetch(entry)
     assert result.source == http_server.url("mods-2.0.tgz") + "//mods-2.0"
-    assert files_of(store.object_path(result.digest)) == {"main.tf": "# two\n"}
+    assert files_of(store.object_path(result.digest)) == {"mods-2.0/main.tf": "# two\n"}
+    assert result.subdir == "mods-2.0"
 
 
-def test_included_and_excluded_paths_filter_the_object(store: Store, http_server: HttpServer) -> None:
+def test_included_and_excluded_paths_filter_the_module_and_keep_the_rest(
+    store: Store, http_server: HttpServer
+) -> None:
     tar_gz(http_server.directory / "m.tar.gz", VPC_V1)
     entry = VendorEntry(
         "vpc",
@@ -48,10 +53,14 @@ def test_included_and_excluded_paths_filter_the_object(store: Store, http_server
         included_paths=["**/*.tf", "**/*.md"],
         excluded_paths=["**/examples"],
     )
+    # The globs match paths relative to the module (modules/vpc) and select among its files only:
+    # what `../` reaches from it (the README, modules/sg) is kept whole.
     assert sorted(files_of(store.object_path(store.fetch(entry).digest))) == [
         "README.md",
-        "main.tf",
-        "variables.tf",
+        "modules/sg/main.tf",
+        "modules/vpc/README.md",
+        "modules/vpc/main.tf",
+        "modules/vpc/variables.tf",
     ]
 
 

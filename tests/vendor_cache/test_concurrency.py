@@ -128,7 +128,7 @@ def test_a_pull_killed_mid_way_leaves_no_object_and_the_next_pull_succeeds(
 
         done = store.vendor("api", "dev", VendorEntry("vpc", source))
         assert done.fetched and store.objects() == [done.digest]
-        assert (done.path / "blob.txt").read_text() == files["modules/vpc/blob.txt"]
+        assert (done.module / "blob.txt").read_text() == files["modules/vpc/blob.txt"]
         assert store.clean().temporary == tuple(leftovers)
         store.clean(dry_run=False)
         assert list((root / "tmp").iterdir()) == []

@@ -9,19 +9,19 @@ from pathlib import Path
 
 import pytest
 
-from tests.vendor_cache.conftest import VPC_V1, ModuleRepo, files_of, git, write_tree
+from tests.vendor_cache.conftest import VPC_FILES, VPC_V1, ModuleRepo, files_of, git, write_tree
 from vendor_cache import FetchError, SourceError, Store, VendorEntry, entries_from_manifest
-
-VPC_FILES = {k.removeprefix("modules/vpc/"): v for k, v in VPC_V1.items() if k.startswith("modules/vpc/")}
 
 
 def test_annotated_tag_and_subdirectory(store: Store, module_repo: ModuleRepo) -> None:
     result = store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0"))
     assert result.commit == module_repo.commits["v1.0.0"]
     assert not result.from_cache
+    # The object is the whole repository at the ref (never its .git); the module is a folder in it.
     obj = store.object_path(result.digest)
-    assert files_of(obj) == VPC_FILES
-    assert os.stat(obj / "scripts/plan.sh").st_mode & stat.S_IXUSR
+    assert files_of(obj) == VPC_V1 and result.subdir == "modules/vpc"
+    assert files_of(obj / result.subdir) == VPC_FILES
+    assert os.stat(obj / "modules/vpc/scripts/plan.sh").st_mode & stat.S_IXUSR
     assert all(not p.stat().st_mode & 0o222 for p in obj.rglob("*")), "objects are read-only"
     assert store.objects() == [result.digest]
 
@@ -30,7 +30,7 @@ def test_branch_commit_abbreviated_commit_and_default_branch(store: Store, modul
     commits = module_repo.commits
     feature = store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=feature"))
     assert feature.commit == commits["feature"]
-    assert files_of(store.object_path(feature.digest))["feature.tf"] == "# feature\n"
+    assert files_of(store.object_path(feature.digest))["modules/vpc/feature.tf"] == "# feature\n"
 
     by_sha = store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref={commits['v1.0.0']}"))
     v1 = store.fetch(VendorEntry("vpc", f"git::{module_repo.url}//modules/vpc?ref=v1.0.0"))
@@ -41,7 +41,7 @@ def test_branch_commit_abbreviated_commit_and_default_branch(store: Store, modul
     default = store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc"))
     assert short.commit == default.commit == commits["v1.1.0"]
     assert short.digest == default.digest != v1.digest
-    assert "# v1.1" in (store.object_path(default.digest) / "main.tf").read_text()
+    assert "# v1.1" in (store.object_path(default.digest) / "modules/vpc/main.tf").read_text()
 
 
 def test_dev_and_prod_pinned_to_different_versions_get_different_digests(
@@ -51,8 +51,8 @@ def test_dev_and_prod_pinned_to_different_versions_get_different_digests(
     dev = store.vendor("api", "dev", VendorEntry("vpc", source, "v1.1.0"))
     prod = store.vendor("api", "prod", VendorEntry("vpc", source, "v1.0.0"))
     assert dev.digest != prod.digest
-    assert "# v1.1" in (dev.path / "main.tf").read_text()
-    assert "# v1\n" in (prod.path / "main.tf").read_text()
+    assert "# v1.1" in (dev.module / "main.tf").read_text()
+    assert "# v1\n" in (prod.module / "main.tf").read_text()
     assert (dev.commit, prod.commit) == (module_repo.commits["v1.1.0"], module_repo.commits["v1.0.0"])
 
 
@@ -92,7 +92,7 @@ def test_same_content_from_git_and_a_local_copy_is_stored_once(
     store: Store, module_repo: ModuleRepo, tmp_path: Path
 ) -> None:
     from_git = store.fetch(VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0"))
-    local = write_tree(tmp_path / "copy", VPC_FILES)
+    local = write_tree(tmp_path / "copy", VPC_V1)
     assert store.fetch(VendorEntry("vpc", str(local))).digest == from_git.digest
     assert store.objects() == [from_git.digest]
 
@@ -146,5 +146,5 @@ def test_vendor_with_max_age_asks_the_source_again_despite_the_lock(
     assert store.vendor("api", "dev", entry, max_age=3600).digest == first.digest  # still fresh
     moved = store.vendor("api", "dev", entry, max_age=0)
     assert moved.digest != first.digest and moved.fetched and moved.materialized
-    assert (moved.path / "outputs.tf").is_file()
+    assert (moved.module / "outputs.tf").is_file()
     assert store.status("api", "dev", [entry])[0].locked.digest == moved.digest  # type: ignore[union-attr]

@@ -58,7 +58,8 @@ def test_frozen_archive_pull_survives_a_stopped_server(store: Store, http_server
     shutil.rmtree(first.path)
     again = store.vendor("api", "prod", entry, frozen=True)
     assert again.digest == first.digest and again.materialized
-    assert files_of(again.path)["main.tf"] == VPC_V1["modules/vpc/main.tf"]
+    assert again.subdir == "m-1/modules/vpc"
+    assert files_of(again.module)["main.tf"] == VPC_V1["modules/vpc/main.tf"]
 
 
 def test_without_frozen_a_matching_lock_is_reused_offline(store: Store, own_repo: ModuleRepo) -> None:
@@ -103,13 +104,13 @@ def test_frozen_with_the_object_gone_says_to_pull_without_frozen(
     assert not again.materialized, "an intact workspace is left alone"
     store.evict(done.digest)
     # The workspace's folders are links into the object: without it, the workspace is incomplete.
-    assert not (done.path / "scripts").is_dir()
+    assert not (done.module / "scripts").is_dir()
     with pytest.raises(MissingObjectError, match="is missing") as raised:
         store.vendor("api", "dev", git_entry(module_repo), frozen=True)
     assert "run vendor pull without --frozen" in str(raised.value)
-    assert (done.path / "variables.tf").exists(), "a failed frozen run leaves the workspace as it was"
+    assert (done.path / "README.md").exists(), "a failed frozen run leaves the workspace as it was"
     healed = store.vendor("api", "dev", git_entry(module_repo))
-    assert healed.fetched and (done.path / "scripts" / "plan.sh").is_file()
+    assert healed.fetched and (done.module / "scripts" / "plan.sh").is_file()
 
 
 def test_vendor_target_prunes_the_lock_and_reports_status(

@@ -218,7 +218,8 @@ def test_a_flipped_byte_is_detected_evicted_and_fetched_again(store: Store, modu
     entry = VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0")
     first = store.vendor("api", "dev", entry)
     assert store.verify(first.digest)
-    _flip_a_byte(store.object_path(first.digest) / "main.tf")
+    # A top-level file of the object (the repository's README), which the workspace hard-links.
+    _flip_a_byte(store.object_path(first.digest) / "README.md")
 
     assert not store.verify(first.digest)
     assert store.objects() == []
@@ -236,7 +237,7 @@ def test_vendor_with_verify_evicts_and_refetches_a_corrupt_object(
 ) -> None:
     entry = VendorEntry("vpc", f"{module_repo.url}//modules/vpc?ref=v1.0.0")
     first = store.vendor("api", "dev", entry)
-    _flip_a_byte(store.object_path(first.digest) / "variables.tf")
+    _flip_a_byte(store.object_path(first.digest) / "modules/vpc/variables.tf")
     redo = store.vendor("api", "dev", entry, verify=True)
     assert redo.fetched and redo.digest == first.digest
     assert tree_digest(store.object_path(first.digest)) == first.digest

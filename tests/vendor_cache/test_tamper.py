@@ -1,6 +1,7 @@
 """A tampered object: every kind of damage is found by verify and by status, a vendor run with
 verify evicts and repairs it and says so, and materialising never links or copies anything from
-outside the object."""
+outside the object. The module vendored is at its repository's root, so the object's top level is
+the module's (the workspace hard-links its files and links its folders)."""
 
 from __future__ import annotations
 
@@ -153,7 +154,7 @@ def tamper(store: Store, digest: str, how: Tamper, outside: Path) -> None:
 
 
 def entry_of(repo: ModuleRepo) -> VendorEntry:
-    return VendorEntry("vpc", f"{repo.url}//modules/vpc?ref=v1.0.0", "v1.0.0")
+    return VendorEntry("vpc", f"{repo.url}?ref=v1.0.0", "v1.0.0")
 
 
 def reached_from_outside(root: Path, outside: list[Path], *, skip: Path | None = None) -> list[str]:
@@ -187,9 +188,9 @@ def outside(tmp_path: Path) -> Path:
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_verify_and_status_find_every_kind_of_tampering(
-    name: str, store: Store, module_repo: ModuleRepo, outside: Path
+    name: str, store: Store, vpc_repo: ModuleRepo, outside: Path
 ) -> None:
-    entry = entry_of(module_repo)
+    entry = entry_of(vpc_repo)
     first = store.vendor("api", "dev", entry)
     assert store.check(first.digest) == ()
     how = TAMPERS[name]
@@ -208,9 +209,9 @@ def test_verify_and_status_find_every_kind_of_tampering(
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_vendor_with_verify_repairs_every_kind_and_says_what_was_wrong(
-    name: str, store: Store, module_repo: ModuleRepo, outside: Path
+    name: str, store: Store, vpc_repo: ModuleRepo, outside: Path
 ) -> None:
-    entry = entry_of(module_repo)
+    entry = entry_of(vpc_repo)
     first = store.vendor("api", "dev", entry)
     assert first.repaired is None
     how = TAMPERS[name]
@@ -234,9 +235,9 @@ def test_vendor_with_verify_repairs_every_kind_and_says_what_was_wrong(
 
 @pytest.mark.parametrize("name", list(TAMPERS))
 def test_frozen_verify_refuses_a_damaged_object_even_with_an_intact_workspace(
-    name: str, store: Store, module_repo: ModuleRepo, outside: Path
+    name: str, store: Store, vpc_repo: ModuleRepo, outside: Path
 ) -> None:
-    entry = entry_of(module_repo)
+    entry = entry_of(vpc_repo)
     first = store.vendor("api", "dev", entry)
     how = TAMPERS[name]
     tamper(store, first.digest, how, outside)
@@ -252,9 +253,9 @@ LEAKS = [name for name, how in TAMPERS.items() if how.kind in ("type", "added", 
 @pytest.mark.parametrize("link", [True, False], ids=["linked", "copied"])
 @pytest.mark.parametrize("name", LEAKS)
 def test_materialize_refuses_a_damaged_object_and_never_reaches_outside(
-    name: str, link: bool, store: Store, module_repo: ModuleRepo, outside: Path
+    name: str, link: bool, store: Store, vpc_repo: ModuleRepo, outside: Path
 ) -> None:
-    digest = store.fetch(entry_of(module_repo)).digest
+    digest = store.fetch(entry_of(vpc_repo)).digest
     how = TAMPERS[name]
     tamper(store, digest, how, outside)
     dest = store.workspace("api", "dev", "vpc")
@@ -266,9 +267,9 @@ def test_materialize_refuses_a_damaged_object_and_never_reaches_outside(
 
 
 def test_a_context_file_linked_to_etc_passwd_never_becomes_part_of_a_workspace(
-    store: Store, module_repo: ModuleRepo, tmp_path: Path
+    store: Store, vpc_repo: ModuleRepo, tmp_path: Path
 ) -> None:
-    entry = entry_of(module_repo)
+    entry = entry_of(vpc_repo)
     first = store.vendor("api", "dev", entry)
     obj = store.object_path(first.digest)
     with writable(obj):
@@ -285,10 +286,8 @@ def test_a_context_file_linked_to_etc_passwd_never_becomes_part_of_a_workspace(
     assert tree_digest(store.object_path(first.digest)) == first.digest
 
 
-def test_a_sound_object_passes_and_terraform_files_do_not_count(
-    store: Store, module_repo: ModuleRepo
-) -> None:
-    digest = store.vendor("api", "dev", entry_of(module_repo)).digest
+def test_a_sound_object_passes_and_terraform_files_do_not_count(store: Store, vpc_repo: ModuleRepo) -> None:
+    digest = store.vendor("api", "dev", entry_of(vpc_repo)).digest
     obj = store.object_path(digest)
     with writable(obj):
         (obj / "examples/complete/.terraform").mkdir()
@@ -299,9 +298,9 @@ def test_a_sound_object_passes_and_terraform_files_do_not_count(
 
 
 def test_an_object_stored_before_file_digests_were_kept_is_still_checked_in_full(
-    store: Store, module_repo: ModuleRepo
+    store: Store, vpc_repo: ModuleRepo
 ) -> None:
-    digest = store.vendor("api", "dev", entry_of(module_repo)).digest
+    digest = store.vendor("api", "dev", entry_of(vpc_repo)).digest
     listing = store._cache.get(("listing", digest))
     store._cache.set(("listing", digest), {"dirs": listing["dirs"], "files": listing["files"]})
     obj = store.object_path(digest)
@@ -316,12 +315,12 @@ def test_an_object_stored_before_file_digests_were_kept_is_still_checked_in_full
 
 
 def test_a_damaged_object_whose_source_is_gone_is_evicted_and_the_error_says_so(
-    store: Store, own_repo: ModuleRepo, outside: Path
+    store: Store, own_vpc_repo: ModuleRepo, outside: Path
 ) -> None:
-    entry = entry_of(own_repo)
+    entry = entry_of(own_vpc_repo)
     first = store.vendor("api", "dev", entry)
     tamper(store, first.digest, TAMPERS["top-level file replaced by a symlink to /etc/passwd"], outside)
-    shutil.rmtree(own_repo.path)
+    shutil.rmtree(own_vpc_repo.path)
     with pytest.raises(FetchError) as raised:
         store.vendor("api", "dev", entry, verify=True)
     message = str(raised.value)
