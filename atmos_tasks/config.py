@@ -42,6 +42,8 @@ class RepoConfig:
     template_gomplate: bool = False
     # `yaml_functions.exec.enabled`: whether `!exec` may run commands from stack files.
     exec_enabled: bool = False
+    # `stacks.inherit.metadata` (default true, as in Atmos): components inherit their bases' metadata.
+    inherit_metadata: bool = True
 
     @property
     def work_root_path(self) -> Path:
@@ -199,6 +201,9 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         templates_enabled=flag(templates.get("enabled"), ("templates", "settings", "enabled")),
         template_evaluations=evaluations,
         exec_enabled=exec_enabled,
+        inherit_metadata=flag(_get(data, "stacks", "inherit", "metadata"), ("stacks", "inherit", "metadata"))
+        if _get(data, "stacks", "inherit", "metadata") is not None
+        else True,
         template_sprig=flag(
             sprig.get("enabled") if isinstance(sprig, dict) else None,
             ("templates", "settings", "sprig", "enabled"),

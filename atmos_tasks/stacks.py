@@ -584,41 +584,10 @@ def _without(sourced: Sourced, keys: tuple[str, ...]) -> Sourced:
     )
 
 
-_INHERIT_METADATA: dict[Path, tuple[tuple[int, int], bool]] = {}
-
-
 def metadata_inherited(config: RepoConfig | None) -> bool:
     """atmos.yaml's `stacks.inherit.metadata` (default true, as in Atmos): whether a component
     inherits its bases' `metadata` (except `inherits` and `type`)."""
-    if config is None:
-        return True
-    known = getattr(config, "inherit_metadata", None)
-    if isinstance(known, bool):
-        return known
-    path = config.root / "atmos.yaml"
-    try:
-        stat = path.stat()
-    except OSError:
-        return True
-    key = (stat.st_mtime_ns, stat.st_size)
-    cached = _INHERIT_METADATA.get(path)
-    if cached is not None and cached[0] == key:
-        return cached[1]
-    data = load_data(path, "atmos.yaml")
-    value = _nested(data if isinstance(data, dict) else {}, "stacks", "inherit").get("metadata")
-    if value is not None and not isinstance(value, bool):
-        raise AtmosError(
-            [
-                Problem(
-                    f"stacks.inherit.metadata must be true or false, got {value!r}",
-                    locate_in_file(path, "atmos.yaml", ["stacks", "inherit", "metadata"]),
-                    "write true (the default: components inherit their bases' metadata) or false",
-                )
-            ]
-        )
-    inherited = value is not False
-    _INHERIT_METADATA[path] = (key, inherited)
-    return inherited
+    return True if config is None else config.inherit_metadata
 
 
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,

@@ -630,7 +630,9 @@ def _wait_healthy(started: list[Container], timeout: float, component: str) -> s
             except docker.errors.NotFound:
                 return f"{component}: the new replica {container.name} was removed while it started"
             state = _state(container)
-            if state.get("Status") in ("exited", "dead", "restarting") or int(state.get("RestartCount") or 0):
+            # Docker keeps the restart count beside State, not in it.
+            restarts = int(container.attrs.get("RestartCount") or state.get("RestartCount") or 0)
+            if state.get("Status") in ("exited", "dead", "restarting") or restarts:
                 return (
                     f"{component}: the new replica {container.name} exited (code {state.get('ExitCode')}) "
                     f"before it became healthy: {_last_log_line(container)}"
