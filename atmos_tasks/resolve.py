@@ -81,6 +81,8 @@ class ResolvedComponent:
     image_refs: list[ComponentRef] = field(default_factory=list)
     bindings: dict[str, str] = field(default_factory=dict)  # var → image component injected there
     provenance: dict[str, Any] = field(default_factory=dict)
+    # For a component configured by Atmos stacks: what `atmos describe component` shows of it.
+    atmos: dict[str, Any] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

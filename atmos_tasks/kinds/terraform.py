@@ -720,6 +720,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         find_origin,
         merge_all,
         origin_location,
+        template_context,
     )
     from atmos_tasks.templates import is_template
     from atmos_tasks.vendoring import store_root
@@ -737,6 +738,8 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         # After the templates, as Atmos runs them: !env, !include, !terraform.output…
         deployed = frozenset(r.name for r in manifest.components() if r.type == ref.type)
         stack = evaluate_functions(stack, config, name, deployed)
+        # What `atmos describe component` returns for it, before the manifest adds anything.
+        atmos_view = template_context(stack, name, stack_file_of(rc))
     if stack.abstract:
         raise AtmosError(
             [
@@ -866,6 +869,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         backend_type=backend_type,
         backend=backend,
         inheritance=stack.inheritance,
+        atmos=atmos_view,
         vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
         image_refs=image_refs,
@@ -1051,6 +1055,9 @@ class TerraformKind(Kind):
             "module": module_view(config, component),
             "workdir": config.shown(workdir),
         }
+        if component.atmos:
+            # Byte-comparable with `atmos describe component` (the keys above add the manifest's).
+            out["atmos"] = component.atmos
         if component.bindings:
             out["bindings"] = {var: bound_ref(component, image) for var, image in component.bindings.items()}
         return out

@@ -51,6 +51,11 @@ def test_every_stack_and_component_of_an_advanced_layout_resolves_and_rolls_out(
             assert components["vpc-flow-logs-bucket"]["vars"]["tags"]["component"] == "vpc-flow-logs-bucket"
             assert vpc["inheritance"] == ["vpc/defaults"]
             assert "terraform/vpc-flow-logs-bucket" in vpc["depends_on"]
+            # The Atmos-compatible view: the stacks alone, nothing the deployment added.
+            atmos = vpc["atmos"]
+            assert atmos["atmos_stack"] == atmos["stack"] == stack and atmos["atmos_component"] == "vpc"
+            assert "labels" not in atmos["metadata"] and atmos["backend_type"] == ""
+            assert atmos["vars"]["tags"] == vpc["vars"]["tags"] and atmos["inheritance"] == ["vpc/defaults"]
             expected_subnets = "3" if stack.endswith("prod") or "-ue2-" in stack else "2"
             assert str(vpc["vars"]["max_subnet_count"]) == expected_subnets
     assert seen == set(STACKS)

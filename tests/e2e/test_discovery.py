@@ -29,6 +29,7 @@ COMPONENT_KEYS = {
     "depends_on",
     "module",
     "workdir",
+    "atmos",  # the Atmos-compatible view of the stacks alone
 }
 
 
