@@ -118,6 +118,7 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
     loader = StackLoader(config)
     targets: dict[str, str] = {}
     per_target: dict[str, dict[str, Any]] = {}
+    other_kinds: list[str] = []
     for ref in stacks:
         path = find_stack(config, loader, ref)
         rel = str(path.relative_to(config.stacks_base).with_suffix(""))
@@ -126,13 +127,21 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
         target = _target_name(globals_, path, set(targets))
         targets[target] = config.shown(path)
         components = {}
+        kinds_found = merged.value.get("components") or {}
+        for kind in sorted(k for k in kinds_found if k != "terraform"):
+            # Atmos's other component kinds (helmfile, helm, packer, ansible, kustomize…): said, not dropped.
+            names_of_kind = ", ".join(sorted(kinds_found[kind] or {})) or "none"
+            other_kinds.append(
+                f"{config.shown(path)}: Atmos {kind} components ({names_of_kind}) are not supported yet "
+                "and were left out of the manifest"
+            )
         for component in sorted((merged.value.get("components") or {}).get("terraform") or {}):
             resolved = component_config(merged, component, config)
             if not resolved.abstract and resolved.enabled:
                 components[component] = resolved
         per_target[target] = {"rel": rel, "globals": globals_, "components": components}
     every = sorted({c for t in per_target.values() for c in t["components"]})
-    warnings = []
+    warnings = list(other_kinds)
     for component in every:
         absent = [t for t, info in per_target.items() if component not in info["components"]]
         if absent:

@@ -269,3 +269,17 @@ def test_describe_loads_no_heavy_library(repo: Repo) -> None:
     second = repo.run(sys.executable, "-c", probe)
     assert second.returncode == 0, second.stderr
     assert second.stderr.strip() == ""
+
+
+def test_migrate_says_which_atmos_component_kinds_it_left_out(repo: Repo) -> None:
+    repo.replace(
+        "stacks/orgs/acme/platform/ue2/dev.yaml",
+        "components:\n  terraform:\n",
+        "components:\n  helmfile:\n    nginx:\n      vars: {replicas: 2}\n  terraform:\n",
+    )
+    repo.commit("A helmfile component beside the Terraform ones")
+    proc = repo.cli("migrate", "--from-stack", "platform-ue2-dev", "--name", "legacy")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    said = proc.stdout + proc.stderr
+    assert "Atmos helmfile components (nginx) are not supported yet and were left out" in said
+    assert "stacks/orgs/acme/platform/ue2/dev.yaml" in said
