@@ -247,6 +247,13 @@ class StackLoader:
                 "stack `locals:` are not supported yet",
                 "write the values under vars or settings (templates read them as .vars.x / .settings.x)",
             )
+        if "metadata" in data:
+            raise _error(
+                stack,
+                ["metadata"],
+                "a stack file's own `metadata:` (stack-wide defaults) is not supported yet",
+                "set metadata on the components (or their abstract bases) instead",
+            )
         strategy = self.config.list_merge_strategy
         inline = merge_all([*_own_overrides(stack), inline], strategy)
         layers: list[Sourced] = []
