@@ -633,8 +633,11 @@ def _wait_healthy(started: list[Container], timeout: float, component: str) -> s
             # Docker keeps the restart count beside State, not in it.
             restarts = int(container.attrs.get("RestartCount") or state.get("RestartCount") or 0)
             if state.get("Status") in ("exited", "dead", "restarting") or restarts:
+                # A replica caught running again after a restart no longer shows its exit code.
+                stopped = state.get("Status") in ("exited", "dead", "restarting")
+                how = f"exited (code {state.get('ExitCode')})" if stopped else "exited and restarted"
                 return (
-                    f"{component}: the new replica {container.name} exited (code {state.get('ExitCode')}) "
+                    f"{component}: the new replica {container.name} {how} "
                     f"before it became healthy: {_last_log_line(container)}"
                 )
             status = _health_status(container)

@@ -445,8 +445,10 @@ def assert_state_readable(root: Path, env: dict[str, str]) -> None:
     assert [w.name for w in workdirs] == sorted(leaf(c) for c in COMPONENTS if c != "api"), workdirs
 
     def pull(workdir: Path) -> None:
+        # A vendored module runs in its subdirectory of the tree the workdir keeps (tree/<subdir>).
+        runs_in = next((p.parent for p in sorted(workdir.rglob("backend.tf.json"))), workdir)
         proc = subprocess.run(
-            [binary, "state", "pull"], cwd=workdir, env=env, capture_output=True, text=True, timeout=120
+            [binary, "state", "pull"], cwd=runs_in, env=env, capture_output=True, text=True, timeout=120
         )
         assert proc.returncode == 0, f"terraform state pull in {workdir}: {proc.stderr}"
         state = json.loads(proc.stdout)
