@@ -88,6 +88,7 @@ def test_every_rule_has_a_fixture() -> None:
 @pytest.mark.parametrize("folder", CASES, ids=[p.name for p in CASES])
 def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     case = load_case(folder)
+    assert case.get("source"), "every case cites the Atmos code or documentation it follows"
     for name, value in (case.get("env") or {}).items():
         monkeypatch.setenv(name, str(value))
     assert case.get("rule"), "every case states its rule"
