@@ -306,8 +306,12 @@ class GitRepo:
     # Notes: one JSON document per commit per namespace, written compare-and-swap.
 
     def note(self, ref: str, commit: str) -> str | None:
-        proc = self.run("notes", f"--ref={ref}", "show", commit, check=False)
-        return proc.stdout if proc.returncode == 0 else None
+        """The note `ref` holds for `commit`. One process: `git notes show` runs `git show` itself."""
+        proc = self.run("show", "-s", "--format=%N", f"--notes={ref}", commit, "--", check=False)
+        if proc.returncode != 0:
+            return None
+        text = proc.stdout[:-1] if proc.stdout.endswith("\n") else proc.stdout  # the format's own newline
+        return text or None
 
     def write_note(self, ref: str, commit: str, text: str, expected: str | None) -> str:
         """Set the note of `commit`, only if `ref` still is `expected`; returns the new notes commit.
