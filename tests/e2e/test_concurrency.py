@@ -323,10 +323,12 @@ def test_a_cancelled_run_stops_terraform_records_what_finished_and_releases(shar
         assert set(statuses.values()) <= {"success", "failed"} and statuses, statuses
     else:
         assert statuses["a"] == "success" and statuses["b"] == "failed" and "c" not in statuses, statuses
-    # Terraform was stopped, not killed: it wrote its state and released its lock.
-    for name in statuses:
+    # Terraform was stopped, not killed: what it wrote is whole and its lock is released. A component
+    # stopped while still planning (under -n 2) is recorded failed before it ever wrote a state.
+    for name, status in statuses.items():
         state = one.path / f".atmos/state/app/dev/{name}.tfstate"
-        assert json.loads(state.read_text())["version"] == 4
+        if status == "success" or state.exists():
+            assert json.loads(state.read_text())["version"] == 4, name
         assert not (state.parent / f".{name}.tfstate.lock.info").exists()  # Terraform's state lock
     again = one.doit("rollout:app:dev", "--remote", "origin")
     assert again.returncode == 0, again.stdout + again.stderr
