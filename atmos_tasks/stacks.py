@@ -597,6 +597,41 @@ def metadata_inherited(config: RepoConfig | None) -> bool:
     return True if config is None else config.inherit_metadata
 
 
+# The context keys of an Atmos `settings.depends_on` entry that name another stack.
+STACK_KEYS = ("namespace", "tenant", "environment", "stage")
+
+
+@dataclass(frozen=True)
+class StackDependency:
+    """One `settings.depends_on` entry: its key, the component, and whether it is in this stack."""
+
+    key: Any
+    component: str | None
+    same_stack: bool
+
+
+def stack_dependencies(component: ComponentConfig, stack: str) -> list[StackDependency]:
+    """Atmos's own dependencies of a component (`settings.depends_on`: a map or a list of
+    `{component, namespace?, tenant?, environment?, stage?, stack?}`), each in this stack or not:
+    an entry names another stack when its `stack`, or one of its context keys, differs from this
+    one's (`internal/exec/describe_dependents.go`)."""
+    raw = component.settings.value.get("depends_on")
+    items = (
+        list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw)) if isinstance(raw, list) else []
+    )
+    found = []
+    for key, entry in items:
+        if not isinstance(entry, dict) or not isinstance(entry.get("component"), str):
+            found.append(StackDependency(key, None, True))
+            continue
+        other_stack = isinstance(entry.get("stack"), str) and entry["stack"] not in ("", stack)
+        other_context = any(
+            k in entry and str(entry[k]) != str(component.vars.value.get(k, "")) for k in STACK_KEYS
+        )
+        found.append(StackDependency(key, entry["component"], not (other_stack or other_context)))
+    return found
+
+
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
 # never ignored (a hook that does not run, or a source that is not fetched, changes what deploys).
 UNSUPPORTED_SECTIONS = {

@@ -880,36 +880,31 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     )
 
 
-# The context keys of an Atmos `settings.depends_on` entry that name another stack.
-_STACK_KEYS = ("namespace", "tenant", "environment", "stage")
-
-
 def settings_dependencies(
     rc: ResolveContext, ref: ComponentRef, stack: Any, settings: dict[str, Any], prov: Any
 ) -> list[ComponentRef]:
-    """Atmos's own dependencies (`settings.depends_on`: `{component, namespace?, tenant?,
-    environment?, stage?, stack?}` entries, a map or a list) as task-graph edges, like the manifest's
+    """Atmos's own dependencies (`settings.depends_on`) as task-graph edges, like the manifest's
     `metadata.depends_on`. A dependency in another stack or outside this deployment is refused: it
-    cannot be ordered by this rollout (Atmos's `describe dependents` semantics, internal/exec)."""
+    cannot be ordered by this rollout."""
+    from dataclasses import replace
+
     from atmos_tasks.errors import AtmosError, Problem
     from atmos_tasks.manifest import ComponentRef
-    from atmos_tasks.stacks import find_origin, origin_location
+    from atmos_tasks.stacks import Sourced, find_origin, origin_location, stack_dependencies
 
-    raw = settings.get("depends_on")
-    if not raw:
+    if not settings.get("depends_on"):
         return []
-    entries = (
-        list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw)) if isinstance(raw, list) else []
-    )
     found: list[ComponentRef] = []
-    for key, entry in entries:
+    rendered = replace(stack, settings=Sourced(settings, prov))
+    for dependency in stack_dependencies(rendered, stack_name_of(rc, stack)):
+        key = dependency.key
         origin = find_origin(prov, ["depends_on", key, "component"])
         where = (
             origin_location(rc.config, origin)
             if origin is not None
             else rc.manifest.locate(rc.manifest.component_keypath(ref), at_key=True)
         )
-        if not isinstance(entry, dict) or not isinstance(entry.get("component"), str):
+        if dependency.component is None:
             raise AtmosError(
                 [
                     Problem(
@@ -920,15 +915,10 @@ def settings_dependencies(
                     )
                 ]
             )
-        name = entry["component"]
-        own_stack = stack_name_of(rc, stack)
-        other_stack = isinstance(entry.get("stack"), str) and entry["stack"] not in ("", own_stack)
-        other_context = any(
-            k in entry and str(entry[k]) != str(stack.vars.value.get(k, "")) for k in _STACK_KEYS
-        )
+        name = dependency.component
         target = ComponentRef(ref.type, name)
-        if other_stack or other_context or target not in rc.manifest.components():
-            where_to = "another stack" if other_stack or other_context else "no component of this deployment"
+        if not dependency.same_stack or target not in rc.manifest.components():
+            where_to = "another stack" if not dependency.same_stack else "no component of this deployment"
             raise AtmosError(
                 [
                     Problem(

@@ -23,6 +23,7 @@ from atmos_tasks.stacks import (
     evaluate_templates,
     find_origin,
     origin_location,
+    stack_dependencies,
     stack_name,
 )
 
@@ -112,6 +113,12 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         for key, value in expected.items():
             if key == "stack_name":
                 got: Any = stack
+            elif key == "depends_on":
+                # settings.depends_on, each entry as "component" (this stack) or "component@other"
+                got = [
+                    f"{d.component}" if d.same_stack else f"{d.component}@other-stack"
+                    for d in stack_dependencies(resolved, stack)
+                ]
             elif key == "deployable":
                 got = not resolved.abstract
             elif key == "enabled":
