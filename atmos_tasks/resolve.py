@@ -24,7 +24,7 @@ from atmos_tasks.stacks import (
     find_origin,
     origin_location,
 )
-from atmos_tasks.templates import PendingOutputs, TemplateError, references_in, render_tree
+from atmos_tasks.templates import PendingOutputs, TemplateError, generated, references_in, render_tree
 from atmos_tasks.vendoring import VendorFor
 
 
@@ -330,12 +330,6 @@ def from_stacks(sourced: Sourced, config: RepoConfig) -> Callable[[tuple[str | i
         return origin is not None and (config.root / origin.file).resolve().is_relative_to(stacks)
 
     return keep
-
-
-def generated(value: Any) -> bool:
-    from atmos_tasks.yamlfunctions import OutputReference
-
-    return isinstance(value, OutputReference)
 
 
 def jinja_literal(sourced: Sourced, config: RepoConfig) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import os
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -884,26 +885,37 @@ class _GoTemplateError(Exception):
     pass
 
 
+@cache
+def _function_library(sprig: bool, gomplate: bool) -> tuple[str, dict[str, Any] | None]:
+    """Go's builtins plus what atmos.yaml enables, decided once per run (not per value): both
+    libraries are the gotemplate module's own "atmos" set (Atmos's order: Sprig over gomplate)."""
+    if sprig and gomplate:
+        return "atmos", None
+    if not (sprig or gomplate):
+        return "go", None
+    if sprig:
+        from atmos_tasks.gotemplate.sprig import SPRIG
+
+        return "go", dict(SPRIG)
+    from atmos_tasks.gotemplate.gomplate import GOMPLATE
+
+    return "go", dict(GOMPLATE)
+
+
 def _go_render(config: RepoConfig, text: str, context: dict[str, Any], name: str) -> str:
     """One Go template, as Atmos renders stack manifests: `missingkey=error`, Sprig's and gomplate's
     functions when `templates.settings.sprig`/`gomplate` are enabled."""
     from atmos_tasks import gotemplate
 
-    if config.template_sprig or config.template_gomplate:
-        from atmos_tasks.gotemplate.gomplate import GOMPLATE
-        from atmos_tasks.gotemplate.sprig import SPRIG
-
-        funcs = {**(GOMPLATE if config.template_gomplate else {}), **(SPRIG if config.template_sprig else {})}
-    else:
-        funcs = {}
+    library, funcs = _function_library(config.template_sprig, config.template_gomplate)
     try:
         return gotemplate.render(
             text,
             context,
             name=name,
-            funcs=funcs or None,
+            funcs=funcs,
             missing_key=gotemplate.ATMOS_MISSING_KEY,
-            library="go",
+            library=library,
         )
     except gotemplate.TemplateError as err:
         raise _GoTemplateError(str(err)) from None

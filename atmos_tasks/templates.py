@@ -107,7 +107,7 @@ def render_tree(
         return {key: render_tree(item, context, (*path, key), keep) for key, item in value.items()}
     if isinstance(value, list):
         return [render_tree(item, context, (*path, index), keep) for index, item in enumerate(value)]
-    if not is_template(value) or (keep is not None and keep(path) and not _generated(value)):
+    if not is_template(value) or (keep is not None and keep(path) and not generated(value)):
         return value
     from jinja2 import TemplateSyntaxError, UndefinedError
     from jinja2.sandbox import SecurityError
@@ -124,7 +124,7 @@ def render_tree(
         raise TemplateError(path, f"template failed: {type(err).__name__}: {err}") from None
 
 
-def _generated(value: Any) -> bool:
+def generated(value: Any) -> bool:
     """A `!terraform.output` of a stack, made into an output reference: rendered like a manifest's."""
     from atmos_tasks.yamlfunctions import OutputReference
 

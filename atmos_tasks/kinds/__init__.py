@@ -106,10 +106,6 @@ class Kind:
     summary: ClassVar[str] = ""
 
     # --- compile time: plain data, no side effects ----------------------------------------------
-    def check(self, manifest: Manifest, ref: ComponentRef) -> list[Any]:
-        """Problems of one manifest entry that need no stacks or files (`validate`'s first pass)."""
-        return []
-
     def resolve(self, rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
         """The component merged and rendered for `rc.target`; None when the target disables it."""
         raise NotImplementedError
@@ -156,9 +152,6 @@ class Kind:
 
     def test_command(self, job: Any) -> list[str] | None:
         return None
-
-    def record_build(self, job: Any, values: dict[str, Any]) -> None:
-        """Images: what a build task's values say was built, for the commit's `builds` note."""
 
     # --- queries ---------------------------------------------------------------------------------
     def health(self, deployment: str, target: str, component: str) -> Health | None:
@@ -264,10 +257,6 @@ def ordered() -> tuple[str, ...]:
 
 def of(ref: ComponentRef) -> Kind:
     return get(ref.type)
-
-
-def role(name: str) -> str:
-    return get(name).role
 
 
 def template_roots() -> dict[str, str]:
