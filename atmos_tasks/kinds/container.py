@@ -982,6 +982,17 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> ContainerJob:
 # ============================================================================================= KIND
 
 
+def _masked(job: ContainerJob, values: dict[str, Any]) -> dict[str, Any]:
+    """The values with what `settings.sensitive` marks (`env.NAME`, vars) masked in any error: a
+    replica's last log line may print its environment."""
+    from atmos_tasks import secrets
+
+    secrets.add(secrets.sensitive_values(job.sensitive, job.vars, job.container_env))
+    if isinstance(values.get("error"), str):
+        values = {**values, "error": secrets.mask(values["error"])}
+    return values
+
+
 class ContainerKind(Kind):
     name = "container"
     role = "deploy"
@@ -997,11 +1008,11 @@ class ContainerKind(Kind):
         self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
         assert isinstance(job, ContainerJob)
-        return plan(job, outputs, images)
+        return _masked(job, plan(job, outputs, images))
 
     def apply(self, job: Job, plan: dict[str, Any]) -> dict[str, Any]:
         assert isinstance(job, ContainerJob)
-        return apply(job, plan)
+        return _masked(job, apply(job, plan))
 
     def deployed_outputs(self, job: Job) -> dict[str, Any] | None:
         assert isinstance(job, ContainerJob)

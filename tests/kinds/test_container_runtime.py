@@ -532,3 +532,24 @@ def test_an_unreachable_engine_is_a_failure_value(
     assert health.detail.startswith(f"no Docker engine at {host}")
     assert runtime.destroy(job(deployment, images.web, images))["status"] == "failed"
     assert runtime.deployed_outputs(job(deployment, images.web, images)) is None
+
+
+def test_a_sensitive_value_a_crashing_replica_prints_is_masked_in_the_failure(
+    images: Images, deployment: str, docker_sdk: docker.DockerClient
+) -> None:
+    leaky = job(
+        deployment,
+        images.web,
+        images,
+        healthcheck=None,
+        replicas=1,
+        container_env={"API_TOKEN": "s3cr3t-t0ken-value"},
+        sensitive=("env.API_TOKEN",),
+        command=("sh", "-c", 'echo "token is $API_TOKEN" >&2; exit 3'),
+    )
+    plan = runtime.KIND.plan(leaky, {}, {})
+    assert plan["status"] == "planned", plan
+    applied = runtime.KIND.apply(leaky, plan)
+    assert applied["status"] == "failed", applied
+    assert "token is" in applied["error"] and "s3cr3t-t0ken-value" not in applied["error"], applied
+    assert labelled(docker_sdk, deployment) == []
