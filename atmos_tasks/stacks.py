@@ -430,6 +430,9 @@ class ComponentConfig:
     metadata_prov: dict[str, Prov] = field(default_factory=dict)
     # The list_merge_strategy its sections were merged with (atmos.yaml's, unless settings set one).
     list_merge_strategy: str = "replace"
+    # Atmos's `providers` (its providers_override.tf.json): always empty here, a non-empty one is
+    # refused until something writes that file.
+    providers: Sourced = field(default_factory=Sourced)
 
     @property
     def abstract(self) -> bool:
@@ -450,6 +453,7 @@ class ComponentConfig:
             "metadata": self.metadata,
             "component": self.describe_component or self.component,
             "inheritance": self.inheritance,
+            "providers": self.providers.value,
         }
 
 
@@ -468,7 +472,6 @@ def component_config(
     components = _section(merged, "components", "terraform")
     own = _section(components, name)
     defined = name in components.value
-    _refuse_unsupported(config, own, name, where)
 
     def locate(component: str, *keys: str) -> Where | None:
         origin = find_origin(components.prov, [component, *keys])
@@ -530,6 +533,18 @@ def component_config(
             [globals_, inherited, _section(own, section), _section(own, "overrides", section)], strategy
         )
 
+    # `mergeComponentConfigurations` (internal/exec/stack_processor_merge.go): the stack's
+    # `terraform.providers`, the bases', the component's own, its `overrides.providers`.
+    providers = merge_all(
+        [
+            _section(merged, "terraform", "providers"),
+            *(_section(components, base, "providers") for base in order),
+            _section(own, "providers"),
+            _section(own, "overrides", "providers"),
+        ],
+        strategy,
+    )
+
     own_metadata = _section(own, "metadata")
     inherit_metadata = metadata_inherited(config)
     if inherit_metadata:
@@ -540,6 +555,10 @@ def component_config(
         metadata = merge_all([inherited_metadata, own_metadata], strategy)
     else:
         metadata = merge_all([own_metadata], strategy)
+
+    if metadata.value.get("type") != "abstract" and metadata.value.get("enabled", True) is not False:
+        # What is never deployed (abstract, disabled) runs nothing of what it declares.
+        _refuse_unsupported(config, merged, components, order, own, name, where)
 
     backend_type = None
     backend_layers = [_section(merged, "terraform", "backend")]
@@ -582,6 +601,7 @@ def component_config(
         describe_component=shown_component,
         metadata_prov=metadata.prov,
         list_merge_strategy=strategy,
+        providers=providers,
     )
 
 
@@ -637,24 +657,95 @@ def stack_dependencies(component: ComponentConfig, stack: str) -> list[StackDepe
 # never ignored (a hook that does not run, or a source that is not fetched, changes what deploys).
 UNSUPPORTED_SECTIONS = {
     "hooks": "run the step in CI before or after the rollout",
-    "provision": "vendor the module (deployment vendor:) instead",
+    "provision": "create the backend beforehand and vendor the module (deployment vendor:)",
     "source": "vendor the module with the deployment's vendor: entries",
-    "dependencies": "install the tools on the runner (dependencies.tools is not run)",
     "generate": "commit the generated files",
+    "providers": "nothing writes Atmos's providers_override.tf.json yet: configure the provider in the "
+    "component's Terraform code (e.g. providers.tf), or remove the section",
+}
+# Where Atmos reads each of them besides the component and its bases: the stack's global section
+# and its `terraform:` one (`GlobalAndTerraformHooks`…), only `terraform.providers` for providers
+# (internal/exec/stack_processor_merge.go).
+_STACK_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {"providers": (("terraform",),)}
+_DEFAULT_SCOPES: tuple[tuple[str, ...], ...] = ((), ("terraform",))
+# `dependencies:` (pkg/schema/dependencies.go): `files` and `folders` only mark a component affected
+# (`atmos describe affected`), nothing a rollout runs; `components` orders it, `tools` installs
+# the toolchain.
+DEPENDENCY_KEYS_REFUSED = {
+    "tools": "install the tools on the runner (components.terraform.command in atmos.yaml names the "
+    "binary) and remove dependencies.tools",
+    "components": "order it with settings.depends_on ({component: <name>} entries), which atmos-tasks "
+    "makes task-graph edges of",
 }
 
 
-def _refuse_unsupported(config: RepoConfig | None, own: Sourced, name: str, where: Where | None) -> None:
+def _refuse_unsupported(
+    config: RepoConfig | None,
+    merged: Sourced,
+    components: Sourced,
+    order: list[str],
+    own: Sourced,
+    name: str,
+    where: Where | None,
+) -> None:
+    """Refuse a section Atmos would merge into the component (its own or overrides', a base's, the
+    stack's) and atmos-tasks does not run, at the most specific place it is written."""
+
+    def places(section: str) -> list[tuple[Any, Prov, str]]:
+        found = [
+            (
+                (own.value.get("overrides") or {}).get(section)
+                if isinstance(own.value.get("overrides"), dict)
+                else None,
+                _nested_prov(own.prov, "overrides", section),
+                "its overrides",
+            ),
+            (own.value.get(section), own.prov.get(section), ""),
+        ]
+        for base in reversed(order):
+            section_of = components.value.get(base)
+            value = section_of.get(section) if isinstance(section_of, dict) else None
+            found.append((value, _nested_prov(components.prov, base, section), f"its base {base!r}"))
+        for scope in reversed(_STACK_SCOPES.get(section, _DEFAULT_SCOPES)):
+            node: Any = merged.value
+            for key in scope:
+                node = node.get(key) if isinstance(node, dict) else None
+            value = node.get(section) if isinstance(node, dict) else None
+            shown = ".".join([*scope, section])
+            found.append((value, _nested_prov(merged.prov, *scope, section), f"the stack's `{shown}:`"))
+        return [(value, prov, via) for value, prov, via in found if value not in (None, {}, [], "")]
+
+    def location(prov: Prov) -> Where | None:
+        # The first value written below the section, and how deep: the section's own key path.
+        depth = 0
+        while isinstance(prov, dict) and prov:
+            prov, depth = next(iter(prov.values())), depth + 1
+        if config is None or not isinstance(prov, Origin) or depth > len(prov.keypath):
+            return where
+        return origin_location(config, Origin(prov.file, prov.keypath[: len(prov.keypath) - depth]))
+
     for section, hint in UNSUPPORTED_SECTIONS.items():
-        if section not in own.value:
+        found = places(section)
+        if found:
+            _value, prov, via = found[0]
+            inherited = f" (from {via})" if via else ""
+            message = f"component {name!r}: Atmos's `{section}:` section{inherited} is not supported yet"
+            raise AtmosError([Problem(message, location(prov), hint)])
+    for value, prov, via in places("dependencies"):
+        if not isinstance(value, dict):
             continue
-        leaf = _any_origin(own.prov.get(section))
-        location = where
-        if config is not None and leaf is not None and section in leaf.keypath:
-            keypath = leaf.keypath[: leaf.keypath.index(section) + 1]
-            location = origin_location(config, Origin(leaf.file, keypath))
-        message = f"component {name!r}: Atmos's `{section}:` section is not supported yet"
-        raise AtmosError([Problem(message, location, hint)])
+        for key, hint in DEPENDENCY_KEYS_REFUSED.items():
+            if value.get(key) not in (None, {}, []):
+                inherited = f" (from {via})" if via else ""
+                message = f"component {name!r}: Atmos's `dependencies.{key}`{inherited} is not supported yet"
+                sub = prov.get(key) if isinstance(prov, dict) else None
+                raise AtmosError([Problem(message, location(sub), hint)])
+
+
+def _nested_prov(prov: Prov, *keys: str) -> Prov:
+    for key in keys:
+        prov = prov.get(key) if isinstance(prov, dict) else None
+    return prov
 
 
 def _any_origin(prov: Prov) -> Origin | None:
