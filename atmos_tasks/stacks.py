@@ -662,11 +662,16 @@ UNSUPPORTED_SECTIONS = {
     "generate": "commit the generated files",
     "providers": "nothing writes Atmos's providers_override.tf.json yet: configure the provider in the "
     "component's Terraform code (e.g. providers.tf), or remove the section",
+    "auth": "give the runner its cloud credentials (CI role, environment): Atmos auth identities are not "
+    "assumed",
 }
 # Where Atmos reads each of them besides the component and its bases: the stack's global section
-# and its `terraform:` one (`GlobalAndTerraformHooks`…), only `terraform.providers` for providers
-# (internal/exec/stack_processor_merge.go).
-_STACK_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {"providers": (("terraform",),)}
+# and its `terraform:` one (`GlobalAndTerraformHooks`, `GlobalAuth`…), only the `terraform:` one for
+# providers and command (internal/exec/stack_processor_merge.go).
+_STACK_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
+    "providers": (("terraform",),),
+    "command": (("terraform",),),
+}
 _DEFAULT_SCOPES: tuple[tuple[str, ...], ...] = ((), ("terraform",))
 # `dependencies:` (pkg/schema/dependencies.go): `files` and `folders` only mark a component affected
 # (`atmos describe affected`), nothing a rollout runs; `components` orders it, `tools` installs
@@ -731,6 +736,21 @@ def _refuse_unsupported(
             inherited = f" (from {via})" if via else ""
             message = f"component {name!r}: Atmos's `{section}:` section{inherited} is not supported yet"
             raise AtmosError([Problem(message, location(prov), hint)])
+    for value, prov, via in places("command"):
+        wanted = config.terraform_command if config is not None else "terraform"
+        if value != wanted:
+            inherited = f" (from {via})" if via else ""
+            message = f"component {name!r}: `command: {value}`{inherited} is not supported yet"
+            raise AtmosError(
+                [
+                    Problem(
+                        message,
+                        location(prov),
+                        f"atmos-tasks runs {wanted!r} for every component: set components.terraform.command "
+                        "in atmos.yaml, or remove the component's command",
+                    )
+                ]
+            )
     for value, prov, via in places("dependencies"):
         if not isinstance(value, dict):
             continue
