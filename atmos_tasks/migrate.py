@@ -20,7 +20,16 @@ from typing import Any
 from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.manifest import NAME_PATTERN, TARGET_PATTERN, load_manifest
-from atmos_tasks.stacks import StackLoader, component_config, stack_name, top_level_stacks
+from atmos_tasks.stacks import (
+    Origin,
+    StackLoader,
+    component_config,
+    find_origin,
+    origin_location,
+    stack_name,
+    top_level_stacks,
+)
+from atmos_tasks.yamlio import locate_in_file
 
 LABEL_VARS = ("namespace", "tenant", "environment", "stage")
 
@@ -74,6 +83,41 @@ def find_stack(config: RepoConfig, loader: StackLoader, ref: str) -> Path:
                 hint,
             )
         ]
+    )
+
+
+def _missing_folder(config: RepoConfig, merged: Any, component: str, folder: str) -> str:
+    """A warning, at the stack line that names the folder (or defines the component): a module
+    folder absent from the repository (Atmos only needs it to run Terraform, describe does not)."""
+    keys: list[str | int] = ["components", "terraform", component]
+    origin = find_origin(merged.prov, [*keys, "metadata", "component"])
+    if origin is None:
+        node: Any = merged.prov
+        for key in keys:
+            node = node.get(key) if isinstance(node, dict) else None
+        depth = 0
+        while isinstance(node, dict) and node:
+            node, depth = next(iter(node.values())), depth + 1
+        if isinstance(node, Origin) and depth:
+            # The component's own key, in the file that first defines a value of it.
+            shown_file = node.file
+            keypath = list(node.keypath[: len(node.keypath) - depth])
+            return _missing_folder_text(
+                config,
+                component,
+                folder,
+                locate_in_file(config.root / shown_file, shown_file, keypath, at_key=True),
+            )
+    where = origin_location(config, origin) if origin is not None else None
+    return _missing_folder_text(config, component, folder, where)
+
+
+def _missing_folder_text(config: RepoConfig, component: str, folder: str, where: Location | None) -> str:
+    where_text = f"{where}: " if where is not None else ""
+    base = config.shown(config.terraform_base)
+    return (
+        f"{where_text}component {component!r} runs the folder {base}/{folder}/, which does not exist: "
+        "create it, vendor it (the deployment's vendor: entries), or set metadata.component"
     )
 
 
@@ -139,6 +183,8 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
             resolved = component_config(merged, component, config)
             if not resolved.abstract and resolved.enabled:
                 components[component] = resolved
+                if not (config.terraform_base / resolved.component).is_dir():
+                    other_kinds.append(_missing_folder(config, merged, component, resolved.component))
         per_target[target] = {"rel": rel, "globals": globals_, "components": components}
     every = sorted({c for t in per_target.values() for c in t["components"]})
     warnings = list(other_kinds)
