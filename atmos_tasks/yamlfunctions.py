@@ -275,6 +275,7 @@ def _unquoted(value: Any) -> Any:
 
 
 def _terraform_output(function: YamlFunction, text: str, context: Context) -> OutputReference:
+    text, default = _alternative(function, text)
     words = _words(function, text)
     if len(words) not in (2, 3):
         raise _problem(
@@ -300,7 +301,66 @@ def _terraform_output(function: YamlFunction, text: str, context: Context) -> Ou
         path = _jinja_path(output)
     except ValueError as err:
         raise _problem(function, str(err), "write an output name, or a path such as .a.b[0]") from None
-    return OutputReference("{{ component[" + json.dumps(component) + "].outputs" + path + " }}")
+    value = "component[" + json.dumps(component) + "].outputs" + path
+    if default is _NO_DEFAULT:
+        return OutputReference("{{ " + value + " }}")
+    # yq's `//`: the default when the output is missing, null or false.
+    return OutputReference(
+        "{{ "
+        + f"{value} if {value} is defined and {value} is not none and {value} is not sameas false "
+        + f"else {_jinja_literal(default)}"
+        + " }}"
+    )
+
+
+_NO_DEFAULT: Any = object()
+
+
+def _alternative(function: YamlFunction, text: str) -> tuple[str, Any]:
+    """Split yq's alternative operator off a `!terraform.output`/`!terraform.state` expression:
+    `vpc .vpc_id // "vpc-0"`, or Atmos's form quoting the whole query (its string default in doubled
+    quotes). The default is a literal (a YAML scalar, list or map), not another query."""
+    words = _words(function, text)
+    quoted = [w for w in words if " // " in w]
+    if len(quoted) == 1 and "//" not in words:
+        index = words.index(quoted[0])
+        left, right = quoted[0].split(" // ", 1)
+        rest = " ".join(shlex.quote(w) for w in [*words[:index], left])
+    elif " // " in text:
+        rest, right = text.split(" // ", 1)
+    else:
+        return text, _NO_DEFAULT
+    right = right.strip()
+    if not right or right.startswith((".", "$")):
+        raise _problem(
+            function,
+            f"the default after // must be a literal, not {right!r}",
+            f'write e.g. {function.tag} vpc .vpc_id // "vpc-00000000"',
+        )
+    from ruamel.yaml import YAML
+
+    try:
+        default = YAML(typ="safe", pure=True).load(right)
+    except Exception as err:  # any YAML error is in the user's literal
+        raise _problem(
+            function, f"cannot read the default {right!r}: {err}", "quote a string default"
+        ) from None
+    return rest, default
+
+
+def _jinja_literal(value: Any) -> str:
+    """A Jinja expression for a YAML literal."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_jinja_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))}: {_jinja_literal(v)}" for k, v in value.items()) + "}"
+    return json.dumps(str(value))
 
 
 def _jinja_path(expression: str) -> str:
