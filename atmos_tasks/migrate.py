@@ -187,6 +187,18 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
                     other_kinds.append(_missing_folder(config, merged, component, resolved.component))
         per_target[target] = {"rel": rel, "globals": globals_, "components": components}
     every = sorted({c for t in per_target.values() for c in t["components"]})
+    if not every:
+        left_out = [
+            w.split(": ", 1)[1].replace(" and were left out of the manifest", "")
+            for w in other_kinds
+            if "components (" in w
+        ]
+        raise AtmosError.single(
+            "no Terraform component to deploy" + (f" ({'; '.join(left_out)})" if left_out else ""),
+            Location(next(iter(targets.values()))),
+            "migrate a top-level stack that defines (or imports) a Terraform component that is neither "
+            "abstract (metadata.type: abstract) nor disabled (metadata.enabled: false)",
+        )
     warnings = list(other_kinds)
     for component in every:
         absent = [t for t, info in per_target.items() if component not in info["components"]]
