@@ -40,6 +40,26 @@ def _positive_arg(text: str) -> int:
     return value
 
 
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number of 0 or more, got {text!r}")
+    return value
+
+
+def _retention_arg(text: str) -> str:
+    from atmos_tasks.prune import retention_seconds
+
+    try:
+        retention_seconds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (write e.g. 12h, 30d or 2w)") from None
+    return text
+
+
 def _time_arg(text: str) -> datetime:
     try:
         when = datetime.fromisoformat(text.replace("Z", "+00:00"))
@@ -260,6 +280,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--remote", metavar="NAME", help="record on this remote too, under its locks")
     p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
     p.set_defaults(func=commands.cmd_destroy)
+
+    p = sub.add_parser(
+        "prune", help="remove old deployment records and the notes only they needed (a dry run without --yes)"
+    )
+    p.add_argument("deployment", nargs="?", help="default: every deployment")
+    p.add_argument("--target", help="only this target's records (default: every target)")
+    p.add_argument(
+        "--keep-last",
+        dest="keep_last",
+        type=_count_arg,
+        required=True,
+        metavar="N",
+        help="keep the last N records of each component on each target (the latest is always kept)",
+    )
+    p.add_argument(
+        "--older-than",
+        dest="older_than",
+        type=_retention_arg,
+        required=True,
+        metavar="D",
+        help="keep every record younger than D (12h, 30d, 2w)",
+    )
+    p.add_argument("--yes", action="store_true", help="remove them (default: only show what would go)")
+    p.add_argument(
+        "--remote", metavar="NAME", help="prune this remote too, first (default: $ATMOS_TASKS_REMOTE)"
+    )
+    p.add_argument("--format", choices=FORMATS, default="table")
+    p.set_defaults(func=commands.cmd_prune)
 
     p = sub.add_parser("example", help="the bundled example repository")
     example = p.add_subparsers(dest="example_command", required=True, metavar="ACTION")

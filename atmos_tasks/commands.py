@@ -323,3 +323,23 @@ def cmd_destroy(args: argparse.Namespace) -> int:
     result = destroy(_workspace(args), args.deployment, args.target, args.component, _remote(args))
     render.destroyed(result.to_json(), args.format)
     return 1 if result.failed else 0
+
+
+# Retention
+
+
+def cmd_prune(args: argparse.Namespace) -> int:
+    """Remove old records (tags) and the notes only they needed; a dry run without --yes."""
+    from atmos_tasks.prune import prune
+
+    found = prune(
+        GitRepo(_repo_root(args)),
+        args.deployment,
+        args.target,
+        args.keep_last,
+        args.older_than,
+        apply=args.yes,
+        remote=_remote(args),
+    )
+    render.pruned(found, args.format)
+    return 0

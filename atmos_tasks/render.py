@@ -577,3 +577,33 @@ def _destroyed_table(found: dict[str, Any]) -> None:
         out.print(f"  {entry['kind']}/{name}  {mark}  {detail}")
     for tag in found["tags"]:
         out.print(f"  recorded in {tag}")
+
+
+# prune
+
+
+def pruned(data: dict[str, Any], fmt: str) -> None:
+    emit(data, fmt, _pruned_table)
+
+
+def _pruned_table(found: dict[str, Any]) -> None:
+    removed = found["removed"]
+    verb = "would remove" if found["dry_run"] else "removed"
+    where = f" (here and on {found['remote']})" if found["remote"] else ""
+    print(
+        f"{verb} {removed['records']} record(s) in {removed['tags']} tag(s), and {removed['notes']} note(s) "
+        f"of {removed['commits']} commit(s) no kept record names{where}"
+    )
+    print(
+        f"kept: the latest record of each component, its last {found['keep_last']}, the one its ref points "
+        f"at, and every record younger than {found['older_than']}"
+    )
+    for deployment, entry in found["deployments"].items():
+        for target, counts in entry["targets"].items():
+            print(f"  {deployment}/{target}: {counts['removed']} record(s) removed, {counts['kept']} kept")
+            for tag in counts["tags"]:
+                print(f"    {tag}")
+        for namespace, commits in entry["notes"].items():
+            print(f"  {deployment} notes {namespace}: {', '.join(c[:7] for c in commits)}")
+    if found["dry_run"] and removed["tags"]:
+        print("(a dry run: pass --yes to remove them)")
