@@ -10,6 +10,9 @@ from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.yamlio import load_data, locate_in_file
 
 LIST_MERGE_STRATEGIES = ("replace", "append", "merge")
+# Atmos's built-in component types: none of them can be another type's alias
+# (`validateComponentAlias`, pkg/component/aliases.go).
+COMPONENT_TYPES = ("terraform", "helmfile", "packer", "ansible")
 RECORD_SIGN = ("always", "if-available", "never")
 ALLOWED_SIGNERS = "allowed_signers"
 
@@ -44,6 +47,9 @@ class RepoConfig:
     exec_enabled: bool = False
     # `stacks.inherit.metadata` (default true, as in Atmos): components inherit their bases' metadata.
     inherit_metadata: bool = True
+    # `components.terraform.aliases`: other names stack files may file Terraform components under
+    # (`components.opentofu.vpc`), Atmos's component type aliases.
+    terraform_aliases: tuple[str, ...] = ()
 
     @property
     def work_root_path(self) -> Path:
@@ -92,10 +98,22 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         data = loaded or {}
     functions = _get(data, "yaml_functions", "exec", "enabled")
     exec_enabled = functions is True
+    if data.get("auth") not in (None, {}, [], ""):
+        raise AtmosError(
+            [
+                Problem(
+                    "atmos.yaml: Atmos's `auth:` section (its identities and providers) is not supported yet",
+                    locate_in_file(path, "atmos.yaml", ["auth"]),
+                    "give the runner its cloud credentials (CI role, environment): Atmos auth identities "
+                    "are not assumed; remove the section",
+                )
+            ]
+        )
     from atmos_tasks.yamlfunctions import Context, contains, evaluate
 
     if contains(data):
-        data = evaluate(data, Context(root, "", "atmos.yaml", frozenset(), exec_enabled))
+        # atmos.yaml's own `!exec` needs its own opt-in, as a stack file's does.
+        data = evaluate(data, Context(root, "", "atmos.yaml", frozenset(), exec_enabled, "atmos.yaml"))
 
     def text(keys: tuple[str, ...], default: str | None) -> str | None:
         value = _get(data, *keys)
@@ -212,7 +230,47 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
             gomplate.get("enabled") if isinstance(gomplate, dict) else None,
             ("templates", "settings", "gomplate", "enabled"),
         ),
+        terraform_aliases=_aliases(data, path),
     )
+
+
+def _aliases(data: dict[str, Any], path: Path) -> tuple[str, ...]:
+    """`components.terraform.aliases` (one name or a list), checked as Atmos's
+    `validateComponentAlias` checks them: not empty, not `terraform` itself, not another component
+    type, not twice."""
+    keys = ("components", "terraform", "aliases")
+    raw = _get(data, *keys)
+    if raw is None:
+        return ()
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, list):
+        items = [items]
+    found: list[str] = []
+    for index, item in enumerate(items):
+        alias = item.strip().lower() if isinstance(item, str) else ""
+        problem = None
+        if not alias:
+            problem = "an alias must be a non-empty name"
+        elif alias == "terraform":
+            problem = "'terraform' cannot alias itself"
+        elif alias in COMPONENT_TYPES:
+            problem = f"{alias!r} is an Atmos component type of its own"
+        elif alias in found:
+            problem = f"{alias!r} is declared more than once"
+        if problem:
+            at: list[str | int] = [*keys, index] if isinstance(raw, list) else list(keys)
+            raise AtmosError(
+                [
+                    Problem(
+                        f"components.terraform.aliases: {problem}",
+                        locate_in_file(path, "atmos.yaml", at),
+                        "name the other component types stack files may write Terraform components under, "
+                        "e.g. aliases: [opentofu]",
+                    )
+                ]
+            )
+        found.append(alias)
+    return tuple(found)
 
 
 def _signers_problem(path: str) -> str | None:

@@ -86,6 +86,8 @@ class Context:
     # Components the deployment has (by Atmos component name): what !terraform.output may read.
     components: frozenset[str] = frozenset()
     exec_enabled: bool = False
+    # What the values come from, as `!exec`'s refusal names it: stack files, or atmos.yaml itself.
+    source: str = "stack files"
 
 
 def contains(value: Any) -> bool:
@@ -160,7 +162,7 @@ def _exec(function: YamlFunction, text: str, context: Context) -> Any:
     if not context.exec_enabled:
         raise _problem(
             function,
-            "running commands from stack files is not enabled",
+            f"running commands from {context.source} is not enabled",
             "allow it in atmos.yaml (yaml_functions: {exec: {enabled: true}}), or write the value",
         )
     try:
