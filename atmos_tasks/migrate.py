@@ -21,12 +21,13 @@ from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.manifest import NAME_PATTERN, TARGET_PATTERN, load_manifest
 from atmos_tasks.stacks import (
+    ComponentConfig,
     Origin,
     StackLoader,
+    _parent_identity,
     component_config,
     find_origin,
     origin_location,
-    stack_name,
     top_level_stacks,
 )
 from atmos_tasks.yamlio import locate_in_file
@@ -68,7 +69,9 @@ def find_stack(config: RepoConfig, loader: StackLoader, ref: str) -> Path:
             merged = loader.load_closure([(str(path.relative_to(config.stacks_base)), Location(rel))])
         except AtmosError:
             continue
-        names[stack_name(config, path, loader.read(path).data, _globals(merged.value))] = path
+        # Its name from its own globals (`.vars`, `.providers`…), else its path, as Atmos names it.
+        parent = {**merged.value, "name": loader.read(path).data.get("name")}
+        names[_parent_identity(config, path, parent)] = path
     if ref in names:
         return names[ref]
     close = difflib.get_close_matches(ref, list(names), n=1)
@@ -141,14 +144,25 @@ def _target_name(globals_: dict[str, Any], path: Path, taken: set[str]) -> str:
     return f"{candidates[-1]}-{index}"
 
 
-def _depends_on(settings: dict[str, Any], names: set[str]) -> list[str]:
-    """Atmos `settings.depends_on` (a map of {component: …}) as manifest depends_on entries."""
-    entries = settings.get("depends_on")
+def _depends_on(component: ComponentConfig, names: set[str]) -> list[str]:
+    """Atmos `settings.depends_on` (a map of {component: …}) and `dependencies.components`
+    (`{name or component}` entries of this stack and kind) as manifest depends_on entries."""
+    entries = component.settings.value.get("depends_on")
     found = []
     if isinstance(entries, dict):
         for entry in entries.values():
             if isinstance(entry, dict) and entry.get("component") in names and not entry.get("stack"):
                 found.append(f"terraform/{entry['component']}")
+    for entry in component.dependency_components:
+        if (
+            not isinstance(entry, dict)
+            or entry.get("stack")
+            or entry.get("kind") not in (None, "", "terraform")
+        ):
+            continue  # another stack's or kind's: refused when the deployment resolves
+        name = entry.get("component") or entry.get("name")
+        if name in names and name != component.name:
+            found.append(f"terraform/{name}")
     return sorted(set(found))
 
 
@@ -210,9 +224,7 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
         deps: list[str] = []
         for info in per_target.values():
             if component in info["components"]:
-                deps = sorted(
-                    set(deps) | set(_depends_on(info["components"][component].settings.value, names))
-                )
+                deps = sorted(set(deps) | set(_depends_on(info["components"][component], names)))
         terraform[component] = {"metadata": {"depends_on": deps}} if deps else {}
     manifest_targets: dict[str, Any] = {}
     for target, info in per_target.items():

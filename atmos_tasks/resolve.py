@@ -70,6 +70,8 @@ class ResolvedComponent:
     backend_type: str = ""
     backend: dict[str, Any] = field(default_factory=dict)
     inheritance: list[str] = field(default_factory=list)
+    # Atmos's `providers` of a Terraform component (its providers_override.tf.json).
+    providers: dict[str, Any] = field(default_factory=dict)
     image: ImageSpec | None = None
     vendor: Any = None  # vendor_cache.VendorEntry of a vendored module
     # A vendored module's files exist only once its vendor task ran: the target context it declares

@@ -53,6 +53,9 @@ class Sourced:
     # For merged stacks (`StackLoader.load_closure`): per component, the (logical stack, file) of the
     # declared Atmos top-level stacks defining it, when a deployment composes several of them.
     parents: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # For one file's merge layer, when atmos.yaml declares Terraform aliases: per component, the
+    # envelope it is written under (`terraform` or an alias) and where (file, key path).
+    envelopes: dict[str, Origin] = field(default_factory=dict)
 
 
 def _prov_of(value: Any, origin_file: str, keypath: tuple[str | int, ...]) -> Prov:
@@ -202,6 +205,7 @@ class StackLoader:
             own, _, _ = self._process(path, Sourced(), Sourced(), [])
             parents.append((path, own))
             layers.extend(own)
+        _check_envelopes(self.config, layers)
         merged = merge_all(layers, strategy)
         merged.parents = self._parents(parents, strategy)
         return merged
@@ -294,7 +298,8 @@ class StackLoader:
             for sub_layers, sub_inline, sub_imported in results:
                 imported = merge_all([imported, sub_imported, sub_inline], strategy)
                 layers.extend(sub_layers)
-        layers.append(_with_overrides(stack, merge_all([imported, inline], strategy)))
+        scoped = merge_all([imported, inline], strategy)
+        layers.append(_with_overrides(stack, scoped, self.config.terraform_aliases))
         return layers, inline, imported
 
     def _imports(self, stack: StackFile) -> list[tuple[str, bool]]:
@@ -373,21 +378,104 @@ def _own_overrides(stack: StackFile) -> list[Sourced]:
     return found
 
 
-def _with_overrides(stack: StackFile, overrides: Sourced) -> Sourced:
+def _with_overrides(stack: StackFile, overrides: Sourced, aliases: tuple[str, ...] = ()) -> Sourced:
     """The file as a merge layer, with the overrides in scope bound to every terraform component it
     defines (Atmos sets each one's `overrides` section, replacing one written there)."""
     data = stack.data
     prov = _prov_of(data, stack.shown, ())
+    envelopes: dict[str, Origin] = {}
+    if aliases:
+        data, prov, envelopes = _canonical_envelopes(stack, data, prov, aliases)
     components = _nested(data, "components", "terraform")
     if not overrides.value or not components:
-        return Sourced(data, prov)
+        return Sourced(data, prov, envelopes=envelopes)
     patched_terraform = {}
     for name, section in components.items():
         if isinstance(section, dict):
             section = {**section, "overrides": overrides.value}
             prov["components"]["terraform"][name]["overrides"] = overrides.prov
         patched_terraform[name] = section
-    return Sourced({**data, "components": {**data["components"], "terraform": patched_terraform}}, prov)
+    patched = {**data, "components": {**data["components"], "terraform": patched_terraform}}
+    return Sourced(patched, prov, envelopes=envelopes)
+
+
+def _canonical_envelopes(
+    stack: StackFile, data: dict[str, Any], prov: dict[str, Prov], aliases: tuple[str, ...]
+) -> tuple[dict[str, Any], dict[str, Prov], dict[str, Origin]]:
+    """A file's `components.<alias>` (atmos.yaml's `components.terraform.aliases`, e.g. `opentofu`)
+    filed under `components.terraform`, as Atmos's `NormalizeComponentSections`
+    (pkg/component/aliases.go) files them; a component under both envelopes is an error. The
+    provenance keeps the lines as written."""
+    components = data.get("components")
+    if not isinstance(components, dict):
+        return data, prov, {}
+    envelopes = {
+        name: Origin(stack.shown, ("components", "terraform", name))
+        for name in _nested(data, "components", "terraform")
+    }
+    if not any(alias in components for alias in aliases):
+        return data, prov, envelopes
+    terraform = dict(components.get("terraform") or {})
+    terraform_prov = dict(_nested_prov(prov, "components", "terraform") or {})
+    rest = {k: v for k, v in components.items() if k != "terraform" and k not in aliases}
+    rest_prov = {k: v for k, v in prov["components"].items() if k != "terraform" and k not in aliases}
+    for alias in aliases:
+        section = components.get(alias)
+        if section is None:
+            continue
+        if not isinstance(section, dict):
+            raise _error(
+                stack,
+                ["components", alias],
+                f"components.{alias} must be a mapping of components",
+                f"write components: {{{alias}: {{vpc: {{vars: …}}}}}}",
+            )
+        for name, config in section.items():
+            if name in terraform:
+                where = locate_in_file(stack.path, stack.shown, ["components", alias, name], at_key=True)
+                raise AtmosError(
+                    [
+                        Problem(
+                            f"component {name!r} is defined under both components.terraform and "
+                            f"components.{alias}",
+                            where,
+                            f"{alias} is an alias of terraform (atmos.yaml components.terraform.aliases): "
+                            "define the component once",
+                        )
+                    ]
+                )
+            terraform[name] = config
+            terraform_prov[name] = _nested_prov(prov, "components", alias, name)
+            envelopes[name] = Origin(stack.shown, ("components", alias, name))
+    return (
+        {**data, "components": {**rest, "terraform": terraform}},
+        {**prov, "components": {**rest_prov, "terraform": terraform_prov}},
+        envelopes,
+    )
+
+
+def _check_envelopes(config: RepoConfig, layers: list[Sourced]) -> None:
+    """A component defined under `components.terraform` in one file and under an alias envelope in
+    another: Atmos files the envelopes of the stack's merged `components` section, and refuses a
+    component under both (`mergeAliasComponentSection`)."""
+    first: dict[str, Origin] = {}
+    for layer in layers:
+        for name, origin in layer.envelopes.items():
+            seen = first.setdefault(name, origin)
+            if seen.keypath[1] != origin.keypath[1]:
+                raise AtmosError(
+                    [
+                        Problem(
+                            f"component {name!r} is defined under both components.{seen.keypath[1]} "
+                            f"({seen.file}) and components.{origin.keypath[1]}",
+                            locate_in_file(
+                                config.root / origin.file, origin.file, list(origin.keypath), at_key=True
+                            ),
+                            "an alias of terraform (atmos.yaml components.terraform.aliases) files the same "
+                            "components: define the component under one of them",
+                        )
+                    ]
+                )
 
 
 def _parent_identity(config: RepoConfig, path: Path, parent: dict[str, Any]) -> str:
@@ -398,6 +486,7 @@ def _parent_identity(config: RepoConfig, path: Path, parent: dict[str, Any]) -> 
     for section in SECTIONS:
         value = parent.get(section)
         sections[section] = value if isinstance(value, dict) else {}
+    sections["providers"] = _nested(parent, "terraform", "providers")
     try:
         return stack_name(config, path, parent, sections["vars"], sections)
     except AtmosError:
@@ -430,9 +519,15 @@ class ComponentConfig:
     metadata_prov: dict[str, Prov] = field(default_factory=dict)
     # The list_merge_strategy its sections were merged with (atmos.yaml's, unless settings set one).
     list_merge_strategy: str = "replace"
-    # Atmos's `providers` (its providers_override.tf.json): always empty here, a non-empty one is
-    # refused until something writes that file.
+    # Atmos's `providers`: the stack's `terraform.providers`, the bases', its own, its overrides',
+    # deep-merged; the Terraform kind writes them to providers_override.tf.json.
     providers: Sourced = field(default_factory=Sourced)
+    # Atmos's `dependencies` section but its `components`: `tools`, `files`, `folders`.
+    dependencies: Sourced = field(default_factory=Sourced)
+    # `dependencies.components`, appended from the stack's, the bases' and its own lists (Atmos's
+    # "child lists extend parent lists"), each entry with where it was written.
+    dependency_components: list[Any] = field(default_factory=list)
+    dependency_origins: list[Origin | None] = field(default_factory=list)
 
     @property
     def abstract(self) -> bool:
@@ -443,8 +538,9 @@ class ComponentConfig:
         return self.metadata.get("enabled", True) is not False
 
     def describe(self) -> dict[str, Any]:
-        """The keys `atmos describe component` returns for these sections."""
-        return {
+        """The keys `atmos describe component` returns for these sections (`dependencies` only when
+        set, as Atmos adds it)."""
+        shown = {
             "vars": self.vars.value,
             "settings": self.settings.value,
             "env": self.env.value,
@@ -453,6 +549,26 @@ class ComponentConfig:
             "metadata": self.metadata,
             "component": self.describe_component or self.component,
             "inheritance": self.inheritance,
+            "providers": self.providers.value,
+        }
+        dependencies = self.dependencies_section()
+        if dependencies:
+            shown["dependencies"] = dependencies
+        return shown
+
+    def dependencies_section(self) -> dict[str, Any]:
+        section = dict(self.dependencies.value)
+        if self.dependency_components:
+            section["components"] = list(self.dependency_components)
+        return section
+
+    def name_sections(self) -> dict[str, Any]:
+        """What `stacks.name_template` reads besides `.vars` (Atmos renders it over the component's
+        whole section)."""
+        return {
+            "settings": self.settings.value,
+            "env": self.env.value,
+            "metadata": self.metadata,
             "providers": self.providers.value,
         }
 
@@ -545,6 +661,10 @@ def component_config(
         strategy,
     )
 
+    dependencies, dependency_components, dependency_origins = _dependencies(
+        merged, components, order, own, strategy
+    )
+
     own_metadata = _section(own, "metadata")
     inherit_metadata = metadata_inherited(config)
     if inherit_metadata:
@@ -559,6 +679,7 @@ def component_config(
     if metadata.value.get("type") != "abstract" and metadata.value.get("enabled", True) is not False:
         # What is never deployed (abstract, disabled) runs nothing of what it declares.
         _refuse_unsupported(config, merged, components, order, own, name, where)
+        _check_dependency_entries(config, name, dependency_components, dependency_origins, where)
 
     backend_type = None
     backend_layers = [_section(merged, "terraform", "backend")]
@@ -602,7 +723,99 @@ def component_config(
         metadata_prov=metadata.prov,
         list_merge_strategy=strategy,
         providers=providers,
+        dependencies=dependencies,
+        dependency_components=dependency_components,
+        dependency_origins=dependency_origins,
     )
+
+
+def _dependencies(
+    merged: Sourced, components: Sourced, order: list[str], own: Sourced, strategy: str
+) -> tuple[Sourced, list[Any], list[Origin | None]]:
+    """A component's `dependencies` as Atmos merges them (the stack's, its `terraform:`'s, the
+    bases', its own): `dependencies.components` lists are appended ("child lists extend parent
+    lists", pkg/schema/dependencies.go), the rest deep-merged."""
+    layers = [
+        _section(merged, "dependencies"),
+        _section(merged, "terraform", "dependencies"),
+        *(_section(components, base, "dependencies") for base in order),
+        _section(own, "dependencies"),
+    ]
+    entries: list[Any] = []
+    origins: list[Origin | None] = []
+    for layer in layers:
+        listed = layer.value.get("components")
+        if listed is None:
+            continue
+        at = layer.prov.get("components")
+        if not isinstance(listed, list):
+            # Not a list: refused when the entries are checked.
+            entries.append(_NotAList(listed))
+            origins.append(at if isinstance(at, Origin) else None)
+            continue
+        for index, entry in enumerate(listed):
+            entries.append(_copy(entry))
+            origins.append(Origin(at.file, (*at.keypath, index)) if isinstance(at, Origin) else None)
+    rest = merge_all([_without(layer, ("components",)) for layer in layers], strategy)
+    return rest, entries, origins
+
+
+@dataclass(frozen=True)
+class _NotAList:
+    """A `dependencies.components` written as something other than a list."""
+
+    value: Any
+
+
+def _check_dependency_entries(
+    config: RepoConfig | None,
+    name: str,
+    entries: list[Any],
+    origins: list[Origin | None],
+    where: Where | None,
+) -> None:
+    """Each `dependencies.components` entry as Atmos's `Dependencies.Normalize` accepts it: a
+    mapping naming the component by `component` or `name` (not two different ones), or a
+    `kind: file`/`folder` entry with its `path`."""
+
+    def problem(index: int, message: str, hint: str) -> AtmosError:
+        origin = origins[index]
+        location = origin_location(config, origin) if config is not None and origin is not None else where
+        message = f"component {name!r}: dependencies.components[{index}] {message}"
+        return AtmosError([Problem(message, location, hint)])
+
+    for index, entry in enumerate(entries):
+        if isinstance(entry, _NotAList):
+            origin = origins[index]
+            location = origin_location(config, origin) if config is not None and origin is not None else where
+            raise AtmosError(
+                [
+                    Problem(
+                        f"component {name!r}: dependencies.components must be a list",
+                        location,
+                        "write each dependency as a list item: components: [{name: vpc}]",
+                    )
+                ]
+            )
+        if not isinstance(entry, dict):
+            raise problem(
+                index,
+                "must be a mapping",
+                "write each entry as {name: <component>} (and stack: for another stack)",
+            )
+        if entry.get("kind") in ("file", "folder"):
+            if not entry.get("path"):
+                raise problem(index, f"(kind: {entry['kind']}) has no path", "add path: <file or folder>")
+            continue
+        component, alias = entry.get("component"), entry.get("name")
+        if component and alias and component != alias:
+            raise problem(
+                index,
+                f"names two components ({component!r} as component, {alias!r} as name)",
+                "keep one of component: and name:",
+            )
+        if not isinstance(component or alias, str) or not (component or alias):
+            raise problem(index, "names no component", "write {name: <component>}")
 
 
 def _without(sourced: Sourced, keys: tuple[str, ...]) -> Sourced:
@@ -624,18 +837,28 @@ STACK_KEYS = ("namespace", "tenant", "environment", "stage")
 
 @dataclass(frozen=True)
 class StackDependency:
-    """One `settings.depends_on` entry: its key, the component, and whether it is in this stack."""
+    """One `settings.depends_on` or `dependencies.components` entry: its key, the component, and
+    whether it is in this stack."""
 
     key: Any
     component: str | None
     same_stack: bool
+    # Where it is written: "settings.depends_on" (its key in `key`) or "dependencies.components"
+    # (its index), with the entry's origin for the latter.
+    section: str = "settings.depends_on"
+    origin: Origin | None = None
+    # A component of another Atmos kind (`kind: helmfile`…); None for a Terraform component.
+    kind: str | None = None
 
 
-def stack_dependencies(component: ComponentConfig, stack: str) -> list[StackDependency]:
-    """Atmos's own dependencies of a component (`settings.depends_on`: a map or a list of
-    `{component, namespace?, tenant?, environment?, stage?, stack?}`), each in this stack or not:
-    an entry names another stack when its `stack`, or one of its context keys, differs from this
-    one's (`internal/exec/describe_dependents.go`)."""
+def stack_dependencies(
+    component: ComponentConfig, stack: str, aliases: tuple[str, ...] = ()
+) -> list[StackDependency]:
+    """Atmos's own dependencies of a component, each in this stack or not: `settings.depends_on`
+    (a map or a list of `{component, namespace?, tenant?, environment?, stage?, stack?}`) and
+    `dependencies.components` (`{name or component, stack?, kind?}`; `kind: file`/`folder` entries
+    only mark it affected and are left out). An entry names another stack when its `stack`, or one
+    of its context keys, differs from this one's (`internal/exec/describe_dependents.go`)."""
     raw = component.settings.value.get("depends_on")
     items = (
         list(raw.items()) if isinstance(raw, dict) else list(enumerate(raw)) if isinstance(raw, list) else []
@@ -645,12 +868,36 @@ def stack_dependencies(component: ComponentConfig, stack: str) -> list[StackDepe
         if not isinstance(entry, dict) or not isinstance(entry.get("component"), str):
             found.append(StackDependency(key, None, True))
             continue
-        other_stack = isinstance(entry.get("stack"), str) and entry["stack"] not in ("", stack)
-        other_context = any(
-            k in entry and str(entry[k]) != str(component.vars.value.get(k, "")) for k in STACK_KEYS
+        found.append(StackDependency(key, entry["component"], _same_stack(component, entry, stack)))
+    for index, entry in enumerate(component.dependency_components):
+        origin = component.dependency_origins[index] if index < len(component.dependency_origins) else None
+        if not isinstance(entry, dict):
+            found.append(StackDependency(index, None, True, "dependencies.components", origin))
+            continue
+        kind = entry.get("kind")
+        if kind in ("file", "folder"):
+            continue
+        name = entry.get("component") or entry.get("name")
+        other_kind = kind if isinstance(kind, str) and kind and kind not in ("terraform", *aliases) else None
+        found.append(
+            StackDependency(
+                index,
+                name if isinstance(name, str) and name else None,
+                _same_stack(component, entry, stack),
+                "dependencies.components",
+                origin,
+                other_kind,
+            )
         )
-        found.append(StackDependency(key, entry["component"], not (other_stack or other_context)))
     return found
+
+
+def _same_stack(component: ComponentConfig, entry: dict[str, Any], stack: str) -> bool:
+    other_stack = isinstance(entry.get("stack"), str) and entry["stack"] not in ("", stack)
+    other_context = any(
+        k in entry and str(entry[k]) != str(component.vars.value.get(k, "")) for k in STACK_KEYS
+    )
+    return not (other_stack or other_context)
 
 
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
@@ -660,27 +907,22 @@ UNSUPPORTED_SECTIONS = {
     "provision": "create the backend beforehand and vendor the module (deployment vendor:)",
     "source": "vendor the module with the deployment's vendor: entries",
     "generate": "commit the generated files",
-    "providers": "nothing writes Atmos's providers_override.tf.json yet: configure the provider in the "
-    "component's Terraform code (e.g. providers.tf), or remove the section",
     "auth": "give the runner its cloud credentials (CI role, environment): Atmos auth identities are not "
     "assumed",
 }
 # Where Atmos reads each of them besides the component and its bases: the stack's global section
 # and its `terraform:` one (`GlobalAndTerraformHooks`, `GlobalAuth`…), only the `terraform:` one for
-# providers and command (internal/exec/stack_processor_merge.go).
+# command (internal/exec/stack_processor_merge.go).
 _STACK_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "providers": (("terraform",),),
     "command": (("terraform",),),
 }
 _DEFAULT_SCOPES: tuple[tuple[str, ...], ...] = ((), ("terraform",))
 # `dependencies:` (pkg/schema/dependencies.go): `files` and `folders` only mark a component affected
-# (`atmos describe affected`), nothing a rollout runs; `components` orders it, `tools` installs
-# the toolchain.
+# (`atmos describe affected`), nothing a rollout runs; `components` orders it (task-graph edges, as
+# settings.depends_on); `tools` installs the toolchain.
 DEPENDENCY_KEYS_REFUSED = {
     "tools": "install the tools on the runner (components.terraform.command in atmos.yaml names the "
     "binary) and remove dependencies.tools",
-    "components": "order it with settings.depends_on ({component: <name>} entries), which atmos-tasks "
-    "makes task-graph edges of",
 }
 
 
@@ -1059,45 +1301,64 @@ def template_context(component: ComponentConfig, stack: str, stack_file: str) ->
 def evaluate_templates(
     component: ComponentConfig, config: RepoConfig, stack: str, stack_file: str, where: Where | None = None
 ) -> ComponentConfig:
-    """Render the Go templates of a component's `vars`, `settings` and `env` (and its backend) with
-    its own sections as context, `templates.settings.evaluations` times, as Atmos does after
-    merging (`ProcessTmplWithDatasources`). Without `templates.settings.enabled`, values stay as
-    written, as in Atmos. Each string is a template of its own (Atmos renders the YAML text of the
-    whole section at once: the same result for templates inside values)."""
+    """Render the Go templates of a component's `vars`, `settings`, `env` and `providers` (and its
+    backend and `dependencies.components`) with its own sections as context,
+    `templates.settings.evaluations` times, as Atmos does after merging
+    (`ProcessTmplWithDatasources`). Without `templates.settings.enabled`, values stay as written, as
+    in Atmos. Each string is a template of its own (Atmos renders the YAML text of the whole section
+    at once: the same result for templates inside values)."""
     if not config.templates_enabled:
         return component
-    sections = {"vars": component.vars, "settings": component.settings, "env": component.env}
+    sections = {
+        "vars": component.vars,
+        "settings": component.settings,
+        "env": component.env,
+        "providers": component.providers,
+    }
     values = {name: sourced.value for name, sourced in sections.items()}
     backend = component.backend
-    for _ in range(config.template_evaluations):
-        current = replace(
+    entries = component.dependency_components
+
+    def current() -> ComponentConfig:
+        return replace(
             component,
             vars=Sourced(values["vars"], component.vars.prov),
             settings=Sourced(values["settings"], component.settings.prov),
             env=Sourced(values["env"], component.env.prov),
+            providers=Sourced(values["providers"], component.providers.prov),
             backend=backend,
+            dependency_components=entries,
         )
-        context = template_context(current, stack, stack_file)
+
+    for _ in range(config.template_evaluations):
+        context = template_context(current(), stack, stack_file)
         values = {
             name: _render_tree(config, value, sections[name].prov, context, (name,), where)
             for name, value in values.items()
         }
         backend = _render_tree(config, backend, {}, context, ("backend",), where)
-    return replace(
-        component,
-        vars=Sourced(values["vars"], component.vars.prov),
-        settings=Sourced(values["settings"], component.settings.prov),
-        env=Sourced(values["env"], component.env.prov),
-        backend=backend,
-    )
+        entries = [
+            _render_tree(config, entry, origin, context, ("dependencies", "components", index), where)
+            for index, (entry, origin) in enumerate(zip(entries, component.dependency_origins, strict=False))
+        ]
+    return current()
 
 
 def evaluate_functions(
     component: ComponentConfig, config: RepoConfig, stack: str, components: frozenset[str]
 ) -> ComponentConfig:
     """Run the YAML functions of a component's sections (after its templates, as Atmos does);
-    `components`: the deployment's components a `!terraform.output` may read."""
-    sections = (component.vars.value, component.settings.value, component.env.value, component.backend)
+    `components`: the deployment's components a `!terraform.output` may read. A provider's
+    configuration cannot wait for another component's outputs (it is written before `init`)."""
+    _refuse_outputs_in(component.providers.value, "providers")
+    sections = (
+        component.vars.value,
+        component.settings.value,
+        component.env.value,
+        component.backend,
+        component.providers.value,
+        component.dependency_components,
+    )
     if not any(contains(section) for section in sections):
         return component
     context = FunctionContext(config.root, component.name, stack, components, config.exec_enabled)
@@ -1107,7 +1368,29 @@ def evaluate_functions(
         settings=Sourced(evaluate(component.settings.value, context), component.settings.prov),
         env=Sourced(evaluate(component.env.value, context), component.env.prov),
         backend=evaluate(component.backend, context),
+        providers=Sourced(evaluate(component.providers.value, context), component.providers.prov),
+        dependency_components=evaluate(component.dependency_components, context),
     )
+
+
+def _refuse_outputs_in(value: Any, section: str) -> None:
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_outputs_in(item, section)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_outputs_in(item, section)
+    elif isinstance(value, YamlFunction) and value.tag in ("!terraform.output", "!terraform.state"):
+        raise AtmosError(
+            [
+                Problem(
+                    f"{value}: another component's outputs in `{section}:` are not supported",
+                    value.location,
+                    "Atmos writes providers_override.tf.json before Terraform runs: read the value in the "
+                    "component's Terraform code (a variable set from the output in vars:), or write it",
+                )
+            ]
+        )
 
 
 def _render_tree(

@@ -45,6 +45,9 @@ if TYPE_CHECKING:
     from atmos_tasks.resolve import ResolveContext, ResolvedComponent
 
 PLAN_FILE = "atmos.tfplan"
+# Where Atmos writes a component's `providers` (`generateProviderOverrides`, internal/exec/terraform.go):
+# a Terraform override file, merged over the module's own provider blocks.
+PROVIDERS_FILE = "providers_override.tf.json"
 # Under a workdir, the source tree of a vendored module that is a subdirectory of it.
 TREE = "tree"
 LOG_TAIL = 25
@@ -70,6 +73,8 @@ class TerraformJob(Job):
     # A vendored module's folder in its source tree (`module_dir`), as the source's `//` names it (a
     # glob stays one until the tree is there); "" when the module is the tree itself.
     module_subdir: str = ""
+    # Atmos's `providers` section: written to providers_override.tf.json where Terraform runs.
+    providers: dict[str, Any] = field(default_factory=dict)
 
 
 def tfvars_name(component: str) -> str:
@@ -401,7 +406,8 @@ class TerraformExecutor:
         if run != workdir:
             # What Terraform and this function wrote beside the module when it was the workdir
             # itself (a workdir made before vendored subdirectories kept their tree).
-            for name in ("backend.tf.json", tfvars_name(job.component), ".terraform.lock.hcl"):
+            generated = ("backend.tf.json", PROVIDERS_FILE, tfvars_name(job.component), ".terraform.lock.hcl")
+            for name in generated:
                 (workdir / name).unlink(missing_ok=True)
             shutil.rmtree(workdir / ".terraform", ignore_errors=True)
         _write_if_changed(
@@ -412,6 +418,14 @@ class TerraformExecutor:
                 sort_keys=True,
             ),
         )
+        if job.providers:
+            # Private: a provider's configuration may hold credentials.
+            _write_private(
+                run / PROVIDERS_FILE, json.dumps({"provider": job.providers}, indent=2, sort_keys=True)
+            )
+        elif not (module_path(job) / PROVIDERS_FILE).exists():
+            # Written for an earlier configuration of the component (the module's own one stays).
+            (run / PROVIDERS_FILE).unlink(missing_ok=True)
         return run
 
     def _init(self, job: TerraformJob, env: dict[str, str]) -> None:
@@ -426,6 +440,9 @@ class TerraformExecutor:
             terraform_binary(job.command),
             env.get("TF_CLI_CONFIG_FILE", ""),
         ]
+        if job.providers:
+            # A provider block may name a provider the module does not require yet: init installs it.
+            facts.append(job.providers)
         # Terraform keeps `.terraform/` where it runs: in the source tree for a vendored subdirectory.
         wanted = hash_json([*facts, job.module_subdir] if job.module_subdir else facts)
         if (run_dir(job) / ".terraform").is_dir() and marker.is_file() and marker.read_text() == wanted:
@@ -455,15 +472,16 @@ class TerraformExecutor:
             *secrets.sensitive_variables_cached(module_path(job), module_key(job), Path(job.root)),
         )
         secrets.add(secrets.sensitive_values(names, variables, job.env))
-        inputs_hash = hash_json(
-            {
-                "module": job.module_digest,
-                "vars": variables,
-                "env": job.env,
-                "backend_type": job.backend_type,
-                "backend": job.backend,
-            }
-        )
+        inputs = {
+            "module": job.module_digest,
+            "vars": variables,
+            "env": job.env,
+            "backend_type": job.backend_type,
+            "backend": job.backend,
+        }
+        if job.providers:  # only when set: the inputs of components without providers hash as before
+            inputs["providers"] = job.providers
+        inputs_hash = hash_json(inputs)
         tfvars = json.dumps(variables, indent=2, sort_keys=True)
         # The sensitive values this component's inputs hold: its apply (maybe another process or
         # run) and the reporter learn them from the plan's saved values.
@@ -685,8 +703,7 @@ def stack_name_of(rc: ResolveContext, stack: Any) -> str:
 
     if rc.top_stack is None:
         return f"{rc.manifest.name}-{rc.target}"
-    sections = {"settings": stack.settings.value, "env": stack.env.value, "metadata": stack.metadata}
-    return stack_name(rc.config, rc.top_stack, rc.top_stack_data, stack.vars.value, sections)
+    return stack_name(rc.config, rc.top_stack, rc.top_stack_data, stack.vars.value, stack.name_sections())
 
 
 def stack_file_of(rc: ResolveContext) -> str:
@@ -869,6 +886,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         backend_type=backend_type,
         backend=backend,
         inheritance=stack.inheritance,
+        providers=stack.providers.value,
         atmos=atmos_view,
         vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
@@ -883,46 +901,60 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
 def settings_dependencies(
     rc: ResolveContext, ref: ComponentRef, stack: Any, settings: dict[str, Any], prov: Any
 ) -> list[ComponentRef]:
-    """Atmos's own dependencies (`settings.depends_on`) as task-graph edges, like the manifest's
-    `metadata.depends_on`. A dependency in another stack or outside this deployment is refused: it
-    cannot be ordered by this rollout."""
+    """Atmos's own dependencies (`settings.depends_on`, and `dependencies.components`, its newer
+    form) as task-graph edges, like the manifest's `metadata.depends_on`. A dependency in another
+    stack, of another Atmos kind or outside this deployment is refused: it cannot be ordered by
+    this rollout."""
     from dataclasses import replace
 
     from atmos_tasks.errors import AtmosError, Problem
     from atmos_tasks.manifest import ComponentRef
     from atmos_tasks.stacks import Sourced, find_origin, origin_location, stack_dependencies
 
-    if not settings.get("depends_on"):
+    if not settings.get("depends_on") and not stack.dependency_components:
         return []
     found: list[ComponentRef] = []
     rendered = replace(stack, settings=Sourced(settings, prov))
-    for dependency in stack_dependencies(rendered, stack_name_of(rc, stack)):
+    for dependency in stack_dependencies(rendered, stack_name_of(rc, stack), rc.config.terraform_aliases):
         key = dependency.key
-        origin = find_origin(prov, ["depends_on", key, "component"])
+        if dependency.section == "settings.depends_on":
+            origin = find_origin(prov, ["depends_on", key, "component"])
+            written = f"settings.depends_on.{key}"
+            fix = (
+                "write {component: <name>} (and namespace, tenant, environment, stage or stack for "
+                "another stack)"
+            )
+        else:
+            origin = dependency.origin
+            written = f"dependencies.components[{key}]"
+            fix = "write {name: <component>} (and stack: for another stack)"
         where = (
             origin_location(rc.config, origin)
             if origin is not None
             else rc.manifest.locate(rc.manifest.component_keypath(ref), at_key=True)
         )
         if dependency.component is None:
+            raise AtmosError([Problem(f"{ref}: {written} names no component", where, fix)])
+        name = dependency.component
+        target = ComponentRef(ref.type, name)
+        if dependency.kind is not None:
             raise AtmosError(
                 [
                     Problem(
-                        f"{ref}: settings.depends_on.{key} names no component",
+                        f"{ref} depends on {dependency.kind} component {name} ({written}), which is no "
+                        "component of this deployment",
                         where,
-                        "write {component: <name>} (and namespace, tenant, environment, stage or stack "
-                        "for another stack)",
+                        f"atmos-tasks deploys Atmos's Terraform components: deploy {name} before the rollout "
+                        "(or with another tool), or remove the entry",
                     )
                 ]
             )
-        name = dependency.component
-        target = ComponentRef(ref.type, name)
         if not dependency.same_stack or target not in rc.manifest.components():
             where_to = "another stack" if not dependency.same_stack else "no component of this deployment"
             raise AtmosError(
                 [
                     Problem(
-                        f"{ref} depends on {name} (settings.depends_on.{key}), which is {where_to}",
+                        f"{ref} depends on {name} ({written}), which is {where_to}",
                         where,
                         f"add {name} to deployments/{rc.manifest.name}.yaml (its stacks) so the rollout "
                         "orders it, or remove the entry: a rollout orders only its own components",
@@ -945,20 +977,21 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
     module_digest = cc.vendor_key or workspace.module_digest(component.module_dir)
     workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
     timeout = component.metadata.get("timeout")
-    static_key = hash_json(
-        {
-            "module": module_digest,
-            "folder": component.folder,
-            "vars": component.vars,
-            "env": component.env,
-            "backend_type": component.backend_type,
-            "backend": component.backend,
-            "command": config.terraform_command,
-            "workdir": config.shown(workdir),
-            "bindings": component.bindings,
-            "context": component.deferred_context,
-        }
-    )
+    static = {
+        "module": module_digest,
+        "folder": component.folder,
+        "vars": component.vars,
+        "env": component.env,
+        "backend_type": component.backend_type,
+        "backend": component.backend,
+        "command": config.terraform_command,
+        "workdir": config.shown(workdir),
+        "bindings": component.bindings,
+        "context": component.deferred_context,
+    }
+    if component.providers:  # only when set: components without providers keep their keys
+        static["providers"] = component.providers
+    static_key = hash_json(static)
     return TerraformJob(
         kind=component.ref.type,
         deployment=resolved.deployment,
@@ -982,6 +1015,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         context_vars=component.deferred_context,
         vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
         module_subdir=subdir_of(component.vendor.rendered_source) if component.vendor else "",
+        providers=dict(component.providers),
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
     )
 
@@ -1024,7 +1058,7 @@ class TerraformKind(Kind):
         from atmos_tasks.discovery import module_view, shown_vars
         from atmos_tasks.stacks import stack_name
 
-        stack = (
+        stack = component.atmos.get("atmos_stack") or (
             stack_name(config, resolved.top_stack, resolved.top_stack_data, component.vars)
             if resolved.top_stack
             else f"{resolved.deployment}-{resolved.target}"
@@ -1041,6 +1075,7 @@ class TerraformKind(Kind):
             "backend": component.backend,
             "metadata": component.metadata,
             "inheritance": component.inheritance,
+            **({"providers": component.providers} if component.providers else {}),
             "depends_on": [str(d) for d in component.depends_on],
             "module": module_view(config, component),
             "workdir": config.shown(workdir),

@@ -43,7 +43,7 @@ def described(
     templates with the component's own sections, named by name/name_template/name_pattern."""
     resolved = component_config(merged, name, config, WHERE)
     top_path = loader.top_level(top, WHERE)
-    sections = {"settings": resolved.settings.value, "env": resolved.env.value, "metadata": resolved.metadata}
+    sections = resolved.name_sections()
     stack = stack_name(config, top_path, loader.read(top_path).data, resolved.vars.value, sections)
     if config.templates_enabled and not resolved.abstract:
         stack_file = str(top_path.relative_to(config.stacks_base).with_suffix(""))
@@ -117,10 +117,12 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             if key == "stack_name":
                 got: Any = stack
             elif key == "depends_on":
-                # settings.depends_on, each entry as "component" (this stack) or "component@other"
+                # settings.depends_on then dependencies.components, each entry as "component" (this
+                # stack), "component@other-stack", or "kind:component" (another Atmos kind)
                 got = [
-                    f"{d.component}" if d.same_stack else f"{d.component}@other-stack"
-                    for d in stack_dependencies(resolved, stack)
+                    (f"{d.kind}:" if d.kind else "")
+                    + (f"{d.component}" if d.same_stack else f"{d.component}@other-stack")
+                    for d in stack_dependencies(resolved, stack, config.terraform_aliases)
                 ]
             elif key == "deployable":
                 got = not resolved.abstract
