@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 import subprocess
-import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +18,15 @@ ZERO_SHA = "0" * 40
 SCRATCH = "refs/notes/atmos-scratch/"
 _FIELD = "\x00"
 _RECORD = "\x1e\n"
+
+
+def ref_format(fields: Sequence[str]) -> str:
+    """The `for-each-ref --format` of rows of these fields: NUL between fields, RS ending a row."""
+    return "%00".join(f"%({f})" for f in fields) + "%1e"
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
 
 
 class GitError(Exception):
@@ -96,24 +104,30 @@ class GitRepo:
     def run(
         self, *args: str, input: str | None = None, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
         try:
             proc = subprocess.run(
-                ["git", *args], cwd=self.root, input=input, capture_output=True, text=True, env=env
+                ["git", *args], cwd=self.root, input=input, capture_output=True, text=True, env=_env()
             )
         except OSError as err:
-            # The same error for a missing executable and a missing working directory: tell them apart.
-            if not self.root.is_dir():
-                problem = "does not exist" if not self.root.exists() else "is not a directory"
-                raise bad_input(f"{self.root} {problem}", None, "run in a Git repository") from None
-            if isinstance(err, FileNotFoundError):
-                raise bad_input("git is not installed", None, "install Git 2.30 or newer") from None
-            raise
+            raise self._not_started(err) from None
         if check and proc.returncode != 0:
-            if "not a git repository" in proc.stderr.lower():
-                raise not_a_repository(self.root)
-            raise GitError(args, proc.returncode, proc.stderr)
+            raise self._failed(args, proc.returncode, proc.stderr)
         return proc
+
+    def _not_started(self, err: OSError) -> Exception:
+        """Why git did not start: the same error for a missing executable and a missing working
+        directory, told apart."""
+        if not self.root.is_dir():
+            problem = "does not exist" if not self.root.exists() else "is not a directory"
+            return bad_input(f"{self.root} {problem}", None, "run in a Git repository")
+        if isinstance(err, FileNotFoundError):
+            return bad_input("git is not installed", None, "install Git 2.30 or newer")
+        return err
+
+    def _failed(self, args: Sequence[str], code: int, stderr: str) -> Exception:
+        if "not a git repository" in stderr.lower():
+            return not_a_repository(self.root)
+        return GitError(args, code, stderr)
 
     def working_tree(self, ignore: Sequence[str] = (".atmos",)) -> WorkingTree:
         """HEAD, branch and dirty paths with one `git status` (untracked files count as dirty)."""
@@ -223,7 +237,7 @@ class GitRepo:
                 cwd=self.root,
                 input="".join(f"{spec}\n" for spec in unique).encode(),
                 capture_output=True,
-                env={**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"},
+                env=_env(),
             )
         except OSError:
             raise not_a_repository(self.root) from None
@@ -245,7 +259,7 @@ class GitRepo:
 
     def for_each_ref(self, patterns: Iterable[str], fields: Sequence[str]) -> list[list[str]]:
         """One `git for-each-ref` over all patterns; each row holds the requested fields."""
-        fmt = "%00".join(f"%({f})" for f in fields) + "%1e"
+        fmt = ref_format(fields)
         proc = self.run("for-each-ref", f"--format={fmt}", *patterns)
         rows = []
         for record in proc.stdout.split(_RECORD):
@@ -254,10 +268,51 @@ class GitRepo:
             rows.append(record.split(_FIELD))
         return rows
 
+    def for_each_ref_rows(
+        self, patterns: Iterable[str], fields: Sequence[str]
+    ) -> Generator[list[str], None, None]:
+        """One `git for-each-ref` over all patterns, read as Git writes it: batches of rows, each
+        row its fields joined by NUL (an empty row may occur: skip it).
+
+        The output is never held whole (9 MB for the records of 15,000 components, its decoded copy
+        and its split rows): each batch is a pipe's worth, parsed and dropped before the next. (Git
+        2.39 writes its rows only once it has read every object: the batches come in a burst.)
+        """
+        args = ("for-each-ref", f"--format={ref_format(fields)}", *patterns)
+        try:
+            proc = subprocess.Popen(
+                ["git", *args], cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env()
+            )
+        except OSError as err:
+            raise self._not_started(err) from None
+        assert proc.stdout is not None and proc.stderr is not None
+        with proc:
+            try:
+                fd, tail = proc.stdout.fileno(), b""
+                while data := os.read(fd, 1 << 20):
+                    data = tail + data if tail else data
+                    end = data.rfind(b"\x1e\n")
+                    if end < 0:
+                        tail = data
+                        continue
+                    tail = data[end + 2 :]
+                    yield data[:end].decode("utf-8", "replace").split(_RECORD)
+                if tail.strip():
+                    yield [tail.decode("utf-8", "replace")]
+                # Read once stdout is done: for-each-ref writes a line or two there at most.
+                stderr = proc.stderr.read().decode("utf-8", "replace")
+            except BaseException:
+                proc.kill()  # the caller stopped reading (or failed): Git is not left writing
+                raise
+        if proc.returncode != 0:
+            raise self._failed(args, proc.returncode, stderr)
+
     def write_objects(self, kind: str, bodies: Sequence[str]) -> list[str]:
         """Write several objects of one kind with a single `git hash-object` process."""
         if not bodies:
             return []
+        import tempfile
+
         with tempfile.TemporaryDirectory(prefix="atmos-objects-") as tmp:
             paths = []
             for index, body in enumerate(bodies):

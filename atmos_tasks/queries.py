@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from atmos_tasks.errors import AtmosError, Location
 from atmos_tasks.gitrepo import GitRepo
 from atmos_tasks.notes import read_note
-from atmos_tasks.tracking import ComponentState, DeploymentRecord, read_records
+from atmos_tasks.tracking import ComponentState, DeploymentRecord, collector_paused, read_records
 
 if TYPE_CHECKING:
     from atmos_tasks.config import RepoConfig
@@ -212,23 +212,38 @@ def _signature(record: DeploymentRecord | None, checked: dict[str, dict[str, Any
     return dict(checked.get(record.tag_object, NOT_SIGNED))
 
 
-def _entry(state: ComponentState, checked: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    current = state.current
-    latest = state.latest
+def _entry(
+    state: ComponentState,
+    checked: dict[str, dict[str, Any]],
+    current: DeploymentRecord | None,
+    latest: DeploymentRecord | None,
+) -> dict[str, Any]:
     shown = current or latest
-    entry: dict[str, Any] = {
+    if shown is None:
+        entry: dict[str, Any] = {
+            "git_sha": state.git_sha,
+            "deployed_at": None,
+            "deployed_by": None,
+            "status": "unknown",
+            "type": None,
+            "tag": None,
+            "inputs_hash": None,
+            "signature": dict(NOT_SIGNED),
+        }
+        return entry
+    entry = {
         "git_sha": state.git_sha,
-        "deployed_at": shown.timestamp if shown else None,
-        "deployed_by": shown.deployed_by if shown else None,
+        "deployed_at": shown.timestamp,
+        "deployed_by": shown.deployed_by,
         "status": latest.status if latest else "unknown",
-        "type": shown.type if shown else None,
-        "tag": shown.tag if shown else None,
-        "inputs_hash": shown.inputs_hash if shown else None,
+        "type": shown.type,
+        "tag": shown.tag,
+        "inputs_hash": shown.inputs_hash,
         "signature": _signature(shown, checked),
     }
-    if shown and shown.image:
+    if shown.image:
         entry["image"] = shown.image
-    if shown and shown.promoted_from:
+    if shown.promoted_from:
         entry["promoted_from"] = shown.promoted_from
     if latest is not None and current is not None and latest is not current:
         entry["last_attempt"] = {
@@ -253,17 +268,21 @@ def status(
     else:
         states = read_records(repo, deployment, target)
     check_scope(repo, states, deployment, target)
-    checked = signatures(repo, [r for s in states.values() if (r := s.current or s.latest) is not None])
-    out: dict[str, Any] = {}
-    for (dep, tgt, component), state in sorted(states.items()):
-        if state.git_sha is None and not state.history:
-            continue
-        entry = _entry(state, checked)
-        if health and state.git_sha is not None:
-            found = _health(entry.get("type"), dep, tgt, component)
-            if found is not None:
-                entry["health"] = found
-        out.setdefault(dep, {}).setdefault(tgt, {})[component] = entry
+    with collector_paused():
+        shown = [
+            (key, state, state.current, state.latest)
+            for key, state in sorted(states.items())
+            if state.git_sha is not None or state.history
+        ]
+        checked = signatures(repo, [r for *_, current, latest in shown if (r := current or latest)])
+        out: dict[str, Any] = {}
+        for (dep, tgt, component), state, current, latest in shown:
+            entry = _entry(state, checked, current, latest)
+            if health and state.git_sha is not None:
+                found = _health(entry.get("type"), dep, tgt, component)
+                if found is not None:
+                    entry["health"] = found
+            out.setdefault(dep, {}).setdefault(tgt, {})[component] = entry
     return out
 
 

@@ -110,3 +110,57 @@ def test_tags_order_by_time_then_clash_suffix() -> None:
         "2025-01-23T15-30-00Z-10",
         "2025-01-24T00-00-00Z",
     ]
+
+
+def _hand_written(body: str) -> str:
+    return "apiVersion: atmos.tools/v1alpha1\nkind: Deployment\n---\n" + body
+
+
+WRITTEN = [
+    record(),
+    record(promoted_from="staging", image="r.example/api@sha256:" + "c" * 64),
+    record(rollback_of="d" * 40, status="rollback", metadata={"allow_dirty": True, "ci": "42"}),
+    record(status="failed", changes="none", type="nixpack"),
+]
+OTHERS: list[DeploymentRecord | str] = [
+    record(deployed_by=""),  # quoted: ""
+    record(deployed_by="Jane Doe"),  # quoted: a space
+    record(timestamp="2025-01-23 15:30:00"),
+    _hand_written("deployment: api\ntarget: dev\ncomponent: c\ngit_sha: abc\nstatus: success\n"),
+    _hand_written("deployment: api\ntarget: dev\ncomponent: c\ngit_sha: abc\nstatus:   success   \n"),
+    _hand_written("target: dev\ndeployment: api\ncomponent: c\ngit_sha: abc\nstatus: success\n"),
+    _hand_written("deployment: api\ntarget: dev\ncomponent: c\ngit_sha: abc\nstatus: success\nfoo: bar\n"),
+    _hand_written("deployment: a\ndeployment: b\ntarget: dev\ncomponent: c\ngit_sha: abc\nstatus: success\n"),
+    _hand_written(
+        "deployment: api\ntarget: dev\ncomponent: c\ngit_sha: abc\nstatus: success\nmetadata: {bad}\n"
+    ),
+    _hand_written("deployment: api\ntarget: dev\ncomponent: c\ngit_sha: abc\nstatus: success"),  # no last \n
+    _hand_written("deployment: api\ntarget: dev\ncomponent: c\nstatus: success\n"),  # no git_sha
+    record().to_message() + "-----BEGIN SSH SIGNATURE-----\nU1NIU0lH\n-----END SSH SIGNATURE-----\n",
+    "Release 1.2\n\nnotes",
+]
+
+
+@pytest.mark.parametrize(
+    "message",
+    [r.to_message() for r in WRITTEN] + [m if isinstance(m, str) else m.to_message() for m in OTHERS],
+)
+def test_every_message_reads_as_the_line_parser_reads_it(message: str) -> None:
+    """The one-match reading of a message as `to_message` writes it is a shortcut only: whatever
+    it accepts, the line parser reads the same; anything else goes to the line parser."""
+    from atmos_tasks.tracking import _parse_lines
+
+    assert parse_message(message, "atmos/t", "0" * 40) == _parse_lines(message, "atmos/t", "0" * 40)
+
+
+@pytest.mark.parametrize("original", WRITTEN)
+def test_what_to_message_writes_is_read_in_one_match_with_every_field(original: DeploymentRecord) -> None:
+    from dataclasses import fields
+
+    from atmos_tasks.tracking import _WRITTEN
+
+    message = original.to_message()
+    assert _WRITTEN.fullmatch(message) is not None  # the shortcut applies to the records status reads
+    parsed = parse_message(message, "atmos/t", "f" * 40)
+    assert parsed == DeploymentRecord(**{**original.__dict__, "tag": "atmos/t", "tag_object": "f" * 40})
+    assert set(vars(parsed)) == {f.name for f in fields(DeploymentRecord)}

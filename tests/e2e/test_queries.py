@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from atmos_tasks.gitrepo import GitRepo, RefUpdate
 from atmos_tasks.record import tag_object
 from atmos_tasks.tracking import DeploymentRecord, ref_name, tag_name
@@ -144,3 +146,32 @@ def test_status_of_an_empty_repository_is_empty(repo: Repo) -> None:
     assert proc.returncode == 0 and json.loads(proc.stdout) == {}
     table = repo.cli("status", "api")
     assert "No deployments recorded for api" in table.stdout
+
+
+def test_rows_read_while_git_writes_are_the_rows_git_wrote(repo: Repo, tmp_path: Path) -> None:
+    """`for_each_ref_rows` hands rows over in batches as the pipe fills (450 tags: several 64 KiB
+    reads); joined, they are `for_each_ref`'s rows. A caller that stops early leaves no Git behind,
+    and a folder that is no repository is bad input, as for every other Git read."""
+    from atmos_tasks.errors import AtmosError
+    from atmos_tasks.tracking import RECORD_FIELDS, read_records, record_patterns
+
+    head = seed_records(repo, deployments=6, targets=3, components=25)
+    git = GitRepo(repo.path)
+    batches = list(git.for_each_ref_rows(record_patterns(), RECORD_FIELDS))
+    assert len(batches) > 1
+    rows = [row.split("\x00") for batch in batches for row in batch if row]
+    assert rows == git.for_each_ref(record_patterns(), RECORD_FIELDS)
+    assert len(rows) == 900
+
+    states = read_records(git)
+    assert len(states) == 450
+    assert all(s.git_sha == head and [r.git_sha for r in s.history] == [head] for s in states.values())
+    state = states[("app5", "env2", "group/comp24")]
+    assert state.history[0].tag == "atmos/deployments/app5/env2/group%2Fcomp24/2025-01-23T15-30-00Z"
+
+    stopped = git.for_each_ref_rows(record_patterns(), RECORD_FIELDS)
+    next(stopped)
+    stopped.close()  # kills and reaps Git: nothing left writing into a pipe no one reads
+
+    with pytest.raises(AtmosError, match="not a Git repository"):
+        list(GitRepo(tmp_path).for_each_ref_rows(record_patterns(), RECORD_FIELDS))
