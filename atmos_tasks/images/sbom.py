@@ -14,12 +14,15 @@ purl. A version is only a version when it is exact; a constraint (`>=2`, `~> 5.0
 property `atmos:version-constraint` and the component carries no version.
 
 BOMs are CycloneDX 1.6 JSON without a timestamp unless one is given, and with a serial number
-derived from their content, so the same inputs give the same document.
+derived from their content, so the same inputs give the same document. They are written directly
+as JSON, in the order and form cyclonedx-python-lib writes them; components carrying anything this
+module does not write go through the library.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import tomllib
@@ -441,6 +444,28 @@ def build_sbom(
     timestamp: datetime | None = None,
 ) -> dict[str, Any]:
     """A CycloneDX 1.6 BOM of one component: an application, or with `image`, the container built from it."""
+    root = _root_json(name, version, image)
+    rows = [_component_json(c) for c in components]
+    refs = [row["bom-ref"] for row in rows if row is not None]
+    if root is None or len(refs) != len(rows) or len(set(refs)) != len(refs) or name in refs:
+        return _build_sbom_with_library(name, version, components, image, timestamp=timestamp)
+    found = sorted((row for row in rows if row is not None), key=_order)
+    dependencies = [{"ref": ref} for ref in refs]
+    dependencies.append({"dependsOn": sorted(refs), "ref": name} if refs else {"ref": name})
+    dependencies.sort(key=lambda d: d["ref"])
+    seed = json.dumps([name, version, image, sorted(refs)])
+    return _document(seed, timestamp, root, found, dependencies)
+
+
+def _build_sbom_with_library(
+    name: str,
+    version: str | None,
+    components: Sequence[Component],
+    image: str | None = None,
+    *,
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """`build_sbom` through cyclonedx-python-lib's model: for components `_component_json` does not write."""
     from cyclonedx.model.component import Component, ComponentType
     from packageurl import PackageURL
 
@@ -476,6 +501,44 @@ def aggregate(
     bom-refs, and nested bom-refs are prefixed with them (`nixpack/api:pkg:pypi/flask@3.0.0`) so
     that the same library used by two components stays two distinct, valid entries.
     """
+    if not _text(deployment) or version == "":
+        return _aggregate_with_library(deployment, per_component, version=version, timestamp=timestamp)
+    root_ref = f"deployment/{deployment}"
+    parents: list[dict[str, Any]] = []
+    edges: dict[str, set[str]] = {root_ref: set()}
+    seen = {root_ref}
+    for key in sorted(per_component):
+        nested = _nested(key, per_component[key])
+        if nested is None or (seen & nested[1]):  # a bom-ref twice: the library's way, whatever it is
+            return _aggregate_with_library(deployment, per_component, version=version, timestamp=timestamp)
+        parent, refs, links = nested
+        seen |= refs
+        parents.append(parent)
+        edges[root_ref].add(key)
+        edges.setdefault(key, set())
+        for source, targets in links:
+            edges.setdefault(source, set()).update(targets)
+            for target in targets:
+                edges.setdefault(target, set())
+    root = {"bom-ref": root_ref, "name": deployment, "type": "application"}
+    if version is not None:
+        root["version"] = version
+    dependencies = [
+        {"dependsOn": sorted(targets), "ref": ref} if targets else {"ref": ref}
+        for ref, targets in sorted(edges.items())
+    ]
+    seed = json.dumps([deployment, version, sorted(per_component)])
+    return _document(seed, timestamp, root, sorted(parents, key=_order), dependencies)
+
+
+def _aggregate_with_library(
+    deployment: str,
+    per_component: Mapping[str, Mapping[str, Any]],
+    *,
+    version: str | None = None,
+    timestamp: datetime | None = None,
+) -> dict[str, Any]:
+    """`aggregate` through cyclonedx-python-lib's model: for BOMs `_nested` does not read."""
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
 
@@ -501,6 +564,220 @@ def aggregate(
             if source in by_ref:
                 bom.register_dependency(by_ref[source], [by_ref[t] for t in targets if t in by_ref])
     return _to_dict(bom)
+
+
+# --- documents written directly ------------------------------------------------------------------
+#
+# What cyclonedx-python-lib writes for BOMs of plain components (name, type, bom-ref, group,
+# version, purl, scope, properties), built as dictionaries: no model objects, no JSON round trip,
+# and no dependency graph searched once per component (the library's `register_dependency` scans
+# every dependency, which makes a deployment's BOM quadratic in its components). Anything else goes
+# through the library. tests/images/test_sbom_direct.py holds both ways to the same documents.
+
+# Component attributes `_component_json` writes; every other one must hold its default value.
+_WRITTEN = frozenset({"_name", "_type", "_bom_ref", "_group", "_version", "_purl", "_scope", "_properties"})
+_COMPONENT_KEYS = frozenset({"bom-ref", "group", "name", "properties", "purl", "scope", "type", "version"})
+_BOM_KEYS = frozenset(
+    (
+        "$schema",
+        "bomFormat",
+        "specVersion",
+        "serialNumber",
+        "version",
+        "metadata",
+        "components",
+        "dependencies",
+    )
+)
+
+
+@functools.cache
+def _component_defaults() -> tuple[type, frozenset[str], tuple[tuple[str, Any], ...]] | None:
+    """The component class, its attributes and the defaults of those not written; None when this
+    version of the library names them otherwise (everything then goes through the library)."""
+    from cyclonedx.model.component import Component
+
+    fields = vars(Component(name="-"))
+    if not fields.keys() >= _WRITTEN:
+        return None
+    return Component, frozenset(fields), tuple((k, v) for k, v in fields.items() if k not in _WRITTEN)
+
+
+@functools.cache
+def _enum_values() -> tuple[frozenset[str], frozenset[str]]:
+    from cyclonedx.model.component import ComponentScope, ComponentType
+
+    return frozenset(t.value for t in ComponentType), frozenset(s.value for s in ComponentScope)
+
+
+@functools.cache
+def _normal_purl(purl: str) -> str:
+    """A purl as the library writes it back after reading it."""
+    from packageurl import PackageURL
+
+    return str(PackageURL.from_string(purl).to_string())
+
+
+def _text(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+def _order(component: Mapping[str, Any]) -> tuple[tuple[bool, str], ...]:
+    """The library's order of components: type, group, name, version, bom-ref, a missing value
+    last. Later fields never count: bom-refs are unique in every document written here."""
+    fields = ("type", "group", "name", "version", "bom-ref")
+    return tuple((component.get(f) is None, component.get(f) or "") for f in fields)
+
+
+def _component_json(component: Component) -> dict[str, Any] | None:
+    """The library's JSON of a plain component; None for any other (a subclass too: the library
+    finds what to write by the class)."""
+    known = _component_defaults()
+    if known is None or type(component) is not known[0]:
+        return None
+    fields = vars(component)
+    if fields.keys() != known[1] or any(fields[k] != v for k, v in known[2]):
+        return None
+    ref, group, name, version = component.bom_ref.value, component.group, component.name, component.version
+    if not (_text(ref) and _text(name)) or not all(v is None or _text(v) for v in (group, version)):
+        return None
+    found: dict[str, Any] = {"bom-ref": ref}
+    if group is not None:
+        found["group"] = group
+    found["name"] = name
+    properties = [{"name": p.name, "value": p.value} for p in component.properties]
+    if not all(_text(p["name"]) and _text(p["value"]) for p in properties):
+        return None
+    if properties:
+        found["properties"] = properties
+    if component.purl is not None:
+        found["purl"] = component.purl.to_string()
+    if component.scope is not None:
+        found["scope"] = component.scope.value
+    found["type"] = component.type.value
+    if version is not None:
+        found["version"] = version
+    return found
+
+
+def _root_json(name: str, version: str | None, image: str | None) -> dict[str, Any] | None:
+    """build_sbom's metadata.component; None for values the library may write otherwise."""
+    if image is not None:
+        package = image_package(image)
+        purl = _normal_purl(str(package.purl()))
+        root = {"bom-ref": name, "name": name, "purl": purl, "type": "container", "version": package.version}
+    else:
+        root = {"bom-ref": name, "name": name, "type": "application", "version": version}
+    if not _text(name) or version == "":
+        return None
+    return {k: v for k, v in root.items() if v is not None}
+
+
+def _read_row(component: object) -> dict[str, Any] | None:
+    """A component of a BOM as the library writes it back after reading it (`Bom.from_json`):
+    the purl normalised, the properties sorted and without duplicates. None when it has anything
+    else, or a value the library would read otherwise."""
+    types, scopes = _enum_values()
+    if not isinstance(component, Mapping) or not component.keys() <= _COMPONENT_KEYS:
+        return None
+    ref, name, kind = component.get("bom-ref"), component.get("name"), component.get("type")
+    group, version, purl = component.get("group"), component.get("version"), component.get("purl")
+    scope, properties = component.get("scope"), component.get("properties", [])
+    if not (_text(ref) and _text(name) and kind in types) or not isinstance(properties, list):
+        return None
+    if not all(v is None or _text(v) for v in (group, version, purl)) or scope not in (None, *scopes):
+        return None
+    pairs = set()
+    for p in properties:
+        if not (isinstance(p, Mapping) and p.keys() == {"name", "value"}):
+            return None
+        if not (_text(p["name"]) and _text(p["value"])):
+            return None
+        pairs.add((p["name"], p["value"]))
+    found: dict[str, Any] = {"bom-ref": ref}
+    if group is not None:
+        found["group"] = group
+    found["name"] = name
+    if pairs:
+        found["properties"] = [{"name": n, "value": v} for n, v in sorted(pairs)]
+    if purl is not None:
+        found["purl"] = _normal_purl(purl)
+    if scope is not None:
+        found["scope"] = scope
+    found["type"] = kind
+    if version is not None:
+        found["version"] = version
+    return found
+
+
+def _nested(key: str, sub: object) -> tuple[dict[str, Any], set[str], list[tuple[str, list[str]]]] | None:
+    """One component's BOM as `aggregate` nests it: its root renamed `key` with its components
+    (renamed `key:<bom-ref>`) inside, every bom-ref used, and its dependencies renamed (those
+    naming something outside the BOM dropped). None for a BOM only the library can read."""
+    if not isinstance(sub, Mapping) or not sub.keys() <= _BOM_KEYS:
+        return None
+    metadata = sub.get("metadata")
+    if not isinstance(metadata, Mapping) or not metadata.keys() <= {"component", "tools", "timestamp"}:
+        return None
+    parent = _read_row(metadata.get("component"))
+    children = sub.get("components", [])
+    dependencies = sub.get("dependencies", [])
+    if parent is None or not isinstance(children, list) or not isinstance(dependencies, list):
+        return None
+    rows = []
+    renamed = {parent["bom-ref"]: key}
+    for child in children:
+        row = _read_row(child)
+        if row is None or row["bom-ref"] in renamed:
+            return None
+        renamed[row["bom-ref"]] = f"{key}:{row['bom-ref']}"
+        rows.append(row)
+    links = []
+    for d in dependencies:
+        if not isinstance(d, Mapping) or not d.keys() <= {"ref", "dependsOn"} or not _text(d.get("ref")):
+            return None
+        targets = d.get("dependsOn", [])
+        if not isinstance(targets, list) or not all(_text(t) for t in targets):
+            return None
+        if d["ref"] in renamed:
+            links.append((renamed[d["ref"]], [renamed[t] for t in targets if t in renamed]))
+    nested = sorted(({**row, "bom-ref": renamed[row["bom-ref"]]} for row in rows), key=_order)
+    found = {"bom-ref": key, **({"components": nested} if nested else {})}
+    found.update((k, v) for k, v in parent.items() if k != "bom-ref")
+    return found, set(renamed.values()), links
+
+
+@functools.cache
+def _skeleton() -> str:
+    """A document as the library writes it, to fill in: its keys, their order, its constants."""
+    return json.dumps(_skeleton_with(None))
+
+
+def _skeleton_with(timestamp: datetime | None) -> dict[str, Any]:
+    from cyclonedx.model.component import Component, ComponentType
+
+    bom = _new_bom("", timestamp)
+    bom.metadata.component = Component(name="root", type=ComponentType.APPLICATION, bom_ref="root")
+    bom.components.add(Component(name="component", bom_ref="component"))
+    bom.register_dependency(bom.metadata.component, bom.components)
+    return _to_dict(bom)
+
+
+def _document(
+    seed: str,
+    timestamp: datetime | None,
+    root: dict[str, Any],
+    components: list[dict[str, Any]],
+    dependencies: list[dict[str, Any]],
+) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(_skeleton()) if timestamp is None else _skeleton_with(timestamp)
+    document["components"] = components
+    if not components:
+        del document["components"]
+    document["dependencies"] = dependencies
+    document["metadata"]["component"] = root
+    document["serialNumber"] = f"urn:uuid:{uuid.uuid5(_SERIAL_NAMESPACE, seed)}"
+    return document
 
 
 def validate(sbom: Mapping[str, Any] | str) -> list[str]:
