@@ -578,16 +578,20 @@ def sbom_recorded(repo: GitRepo, spec: RecordSpec) -> bool:
 def record_sbom(
     repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
 ) -> None:
-    """The deployment's CycloneDX SBOM for this target, in the `sbom` note of the deployed commit."""
-    from atmos_tasks.images.sbom import aggregate, build_sbom
+    """The deployment's CycloneDX SBOM for this target, in the `sbom` note of the deployed commit.
+
+    Every component is described, changed or not: what their lock files and modules hold is read
+    back from `.atmos/cache/sbom/` by content digest, so only what changed is parsed again."""
+    from atmos_tasks.images.sbom import aggregate, build_sbom, cache_in
     from atmos_tasks.notes import update_note
 
     per_component = {}
-    for name, part in spec.parts.items():
-        plan, applied = outcomes.get(name, ({}, {}))
-        kind = kinds.get(part["kind"])
-        image = kind.recorded_image(plan, applied)
-        per_component[name] = build_sbom(name, spec.git_sha[:12], kind.sbom_components(part), image=image)
+    with cache_in(Path(spec.root) / ".atmos" / "cache" / "sbom"):
+        for name, part in spec.parts.items():
+            plan, applied = outcomes.get(name, ({}, {}))
+            kind = kinds.get(part["kind"])
+            image = kind.recorded_image(plan, applied)
+            per_component[name] = build_sbom(name, spec.git_sha[:12], kind.sbom_components(part), image=image)
     bom = aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
     update_note(
         repo,

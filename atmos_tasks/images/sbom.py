@@ -17,17 +17,27 @@ BOMs are CycloneDX 1.6 JSON without a timestamp unless one is given, and with a 
 derived from their content, so the same inputs give the same document. They are written directly
 as JSON, in the order and form cyclonedx-python-lib writes them; components carrying anything this
 module does not write go through the library.
+
+Recording a deployment's SBOM reads every component, changed or not, so what is read is kept by
+content: inside `cache_in(directory)`, the packages of a Terraform module or an application's
+lock files are stored under the BLAKE3 of the files they were read from (and of this module, the
+parsers' versions and Python's), and a run reads them back instead of parsing HCL again.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import json
+import os
 import re
+import sys
+import threading
 import tomllib
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -65,21 +75,28 @@ class Package:
     def purl(self) -> str | None:
         if self.type == "local":
             return None
-        from packageurl import PackageURL
+        found = _PURLS.get(self)
+        if found is None:
+            from packageurl import PackageURL
 
-        return str(
-            PackageURL(
-                type=self.type,
-                namespace=self.namespace,
-                name=self.name,
-                version=self.version,
-                qualifiers=dict(self.qualifiers) or None,
-                subpath=self.subpath,
+            found = _PURLS[self] = str(
+                PackageURL(
+                    type=self.type,
+                    namespace=self.namespace,
+                    name=self.name,
+                    version=self.version,
+                    qualifiers=dict(self.qualifiers) or None,
+                    subpath=self.subpath,
+                )
             )
-        )
+        return found
 
     def ref(self) -> str:
         return self.bom_ref or self.purl() or f"{self.type}/{self.name}"
+
+
+# A package's purl, computed once per process (packageurl's quoting is most of reading a package).
+_PURLS: dict[Package, str] = {}
 
 
 # --- lock files ---------------------------------------------------------------------------------
@@ -201,6 +218,14 @@ LOCKFILES: tuple[tuple[str, Any], ...] = (
 def packages_from_lockfiles(source_dir: Path | str) -> list[Package]:
     """Every package of the lock files at the root of `source_dir`, deduplicated, sorted by purl."""
     root = require_source_dir(source_dir)
+
+    def files() -> list[Path]:
+        return [root / name for name, _ in LOCKFILES if (root / name).is_file()]
+
+    return _by_content("lockfiles", files, lambda: _read_lockfiles(root, source_dir))
+
+
+def _read_lockfiles(root: Path, source_dir: Path | str) -> list[Package]:
     found: dict[str, Package] = {}
     for filename, parse in LOCKFILES:
         path = root / filename
@@ -341,6 +366,15 @@ def _module_package(call: str, source: str, version_text: str | None) -> Package
 def packages_from_terraform(module_dir: Path | str) -> list[Package]:
     """Providers of `.terraform.lock.hcl` and the module calls of `*.tf` in `module_dir`."""
     root = require_source_dir(module_dir)
+
+    def files() -> list[Path]:
+        lock = root / ".terraform.lock.hcl"
+        return ([lock] if lock.is_file() else []) + sorted(root.glob("*.tf"))
+
+    return _by_content("terraform", files, lambda: _read_terraform(root))
+
+
+def _read_terraform(root: Path) -> list[Package]:
     packages: dict[str, Package] = {}
     lock = root / ".terraform.lock.hcl"
     if lock.is_file():
@@ -360,6 +394,150 @@ def packages_from_terraform(module_dir: Path | str) -> list[Package]:
                 package = dataclasses.replace(previous, properties=previous.properties + calls)
             packages[package.ref()] = package
     return [packages[ref] for ref in sorted(packages)]
+
+
+# --- what was read, by content ------------------------------------------------------------------
+
+_CACHE_DIR: ContextVar[Path | None] = ContextVar("atmos_tasks_sbom_cache", default=None)
+# Packages by content key, for this process: components sharing a module or a lock file read it
+# once; and the cache files this process wrote or read.
+_READ: dict[str, tuple[Package, ...]] = {}
+_KEPT: set[Path] = set()
+CACHE_FORMAT = 1
+
+
+@contextlib.contextmanager
+def cache_in(directory: Path | str) -> Iterator[None]:
+    """Within this block, packages read from lock files and modules are kept in `directory`
+    (one JSON file per content key) and read back from it: a later run parses only what changed."""
+    token = _CACHE_DIR.set(Path(directory))
+    try:
+        yield
+    finally:
+        _CACHE_DIR.reset(token)
+
+
+@functools.cache
+def _cache_salt() -> bytes:
+    """What else decides the packages read from a file: this module's code and the parsers' versions."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import blake3
+
+    python = ".".join(map(str, sys.version_info[:2]))  # tomllib reads lock files
+    digest = blake3.blake3(f"atmos-tasks sbom cache {CACHE_FORMAT} {__version__} {python}\0".encode())
+    with contextlib.suppress(OSError):
+        digest.update(Path(__file__).read_bytes())
+    for dist in ("python-hcl2", "packageurl-python"):
+        try:
+            digest.update(f"\0{dist} {version(dist)}".encode())
+        except PackageNotFoundError:
+            digest.update(f"\0{dist} -".encode())
+    return digest.digest()
+
+
+def _content_key(what: str, files: Sequence[Path]) -> str | None:
+    """BLAKE3 of the files' names and contents; None when one cannot be read (reading says why)."""
+    import blake3
+
+    digest = blake3.blake3(_cache_salt() + what.encode())
+    for path in files:
+        try:
+            data = path.read_bytes()
+        except OSError:
+            return None
+        digest.update(f"\0{path.name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def _by_content(
+    what: str, files: Callable[[], list[Path]], read: Callable[[], list[Package]]
+) -> list[Package]:
+    """`read()`, or what it returned for files with the same content (in this process, or in the
+    cache directory of `cache_in`). A failure is never kept: a broken file is read, and refused, again."""
+    key = _content_key(what, files())
+    if key is None:
+        return read()
+    directory = _CACHE_DIR.get()
+    path = None if directory is None else directory / f"{key}.json"
+    found = _READ.get(key)
+    if found is None and path is not None:
+        found = _load_packages(path)
+        if found is not None:
+            _KEPT.add(path)
+    if found is None:
+        packages = read()
+        if _content_key(what, files()) != key:
+            return packages  # the files changed while they were read: keep nothing
+        found = tuple(packages)
+    if path is not None and path not in _KEPT:
+        _store_packages(path, found)
+        _KEPT.add(path)
+    _READ[key] = found
+    return list(found)
+
+
+def _package_json(package: Package) -> dict[str, Any]:
+    return {**dataclasses.asdict(package), "purl": package.purl()}
+
+
+def _load_packages(path: Path) -> tuple[Package, ...] | None:
+    """The packages a cache file holds; None when it is missing or damaged in any way (a miss)."""
+
+    def text(value: object, optional: bool = True) -> str | None:
+        if (value is None and optional) or isinstance(value, str):
+            return value
+        raise TypeError(value)
+
+    def pairs(value: object) -> tuple[tuple[str, str], ...]:
+        if not isinstance(value, list) or not all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
+        ):
+            raise TypeError(value)
+        return tuple((a, b) for a, b in value)
+
+    try:
+        entry = json.loads(path.read_bytes())
+        if entry.get("format") != CACHE_FORMAT or not isinstance(entry.get("packages"), list):
+            return None
+        packages = []
+        for item in entry["packages"]:
+            if not isinstance(item.get("optional"), bool):
+                return None
+            package = Package(
+                type=str(text(item["type"], False)),
+                name=str(text(item["name"], False)),
+                version=text(item["version"]),
+                namespace=text(item["namespace"]),
+                qualifiers=pairs(item["qualifiers"]),
+                subpath=text(item["subpath"]),
+                optional=item["optional"],
+                properties=pairs(item["properties"]),
+                display_name=text(item["display_name"]),
+                bom_ref=text(item["bom_ref"]),
+            )
+            purl = text(item["purl"], package.type == "local")
+            packages.append((package, purl))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    for package, purl in packages:
+        if purl is not None:
+            _PURLS.setdefault(package, purl)
+    return tuple(package for package, _ in packages)
+
+
+def _store_packages(path: Path, packages: Sequence[Package]) -> None:
+    """Written whole or not at all (a temporary file, then a rename); a cache that cannot be
+    written only costs the next run a parse."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps({"format": CACHE_FORMAT, "packages": [_package_json(p) for p in packages]}))
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def vendored_module(folder: str, source: str, version: str | None) -> Component:

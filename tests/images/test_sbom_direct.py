@@ -9,25 +9,32 @@ holds one to the other, compared as JSON text, key order included, and as the no
 from __future__ import annotations
 
 import json
+import shutil
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from atmos_tasks import kinds
 from atmos_tasks.images import sbom
 from atmos_tasks.images.errors import BuildError
 from atmos_tasks.images.sbom import (
     Package,
     aggregate,
     build_sbom,
+    cache_in,
     components_from_lockfiles,
     components_from_terraform,
+    packages_from_terraform,
     to_component,
     validate,
     vendored_module,
 )
+from atmos_tasks.record import RecordSpec, record_sbom
 from tests.images.conftest import APPS, FIXTURES
 
 TERRAFORM = FIXTURES / "terraform" / "ecs-service"
@@ -52,6 +59,17 @@ def old_build(name: str, version: str | None, components: list[Any], image: str 
     return OLD_BUILD(name, version, components, image)
 
 
+@pytest.fixture(autouse=True)
+def fresh_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with nothing read in this process (the on-disk cache is the test's own)."""
+    new_process(monkeypatch)
+
+
+def new_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sbom, "_READ", {})
+    monkeypatch.setattr(sbom, "_KEPT", set())
+
+
 @pytest.fixture
 def direct_only(monkeypatch: pytest.MonkeyPatch) -> None:
     """Fail when the library's way is taken: the equality below must be the direct way's."""
@@ -61,6 +79,191 @@ def direct_only(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(sbom, "_build_sbom_with_library", refuse)
     monkeypatch.setattr(sbom, "_aggregate_with_library", refuse)
+
+
+def no_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(path: Path) -> Any:
+        raise AssertionError(f"parsed {path}")
+
+    monkeypatch.setattr(sbom, "_load_hcl", refuse)
+
+
+def lock(*providers: tuple[str, str]) -> str:
+    return "".join(
+        f'provider "registry.terraform.io/hashicorp/{name}" {{\n  version     = "{version}"\n'
+        f'  constraints = ">= 1.0.0"\n  hashes = [\n    "h1:ltxyuBWIy9cq0kIKDJH1jeWJy/y7XJLjS4QrsQK4plA=",\n'
+        '    "zh:0cdb9c2083bf0902442384f7309367791e4640581652dda456f2d6d7abf0de8d",\n  ]\n}\n\n'
+        for name, version in providers
+    )
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[dict[str, dict[str, Any]]]:
+    """The parts of a target: Terraform components (module folder, workdir with the module's
+    files and a lock file; one vendored, one never initialised, two alike), one image, one app."""
+    parts: dict[str, dict[str, Any]] = {}
+    locks = {
+        "ecs/service-a": lock(("aws", "5.31.0"), ("null", "3.2.2")),
+        "ecs/service-b": lock(("aws", "5.31.0"), ("null", "3.2.2")),
+        "ecs/service-c": lock(("aws", "5.40.0"), ("random", "3.6.0")),
+        "monitoring/alarms": lock(("aws", "5.31.0")),
+        "ecr/api": None,
+    }
+    for index, (name, text_) in enumerate(locks.items()):
+        module = tmp_path / "components" / f"m{index}"
+        shutil.copytree(TERRAFORM, module)
+        work = tmp_path / ".atmos" / "workdir" / name.replace("/", "-")
+        work.mkdir(parents=True)
+        if text_ is not None:
+            (module / ".terraform.lock.hcl").unlink()
+            (work / ".terraform.lock.hcl").write_text(text_)
+            for tf in module.glob("*.tf"):
+                shutil.copy(tf, work / tf.name)
+        parts[name] = {"kind": "terraform", "module": str(module), "workdir": str(work), "vendored": None}
+    parts["monitoring/alarms"]["vendored"] = {
+        "folder": "alarms",
+        "source": "git::./.sources/modules.git//alarms?ref=v1.3.0",
+        "version": "1.3.0",
+    }
+    parts["web"] = {"kind": "nixpack", "source": str(APPS / "node")}
+    parts["worker"] = {"kind": "nixpack", "source": str(APPS / "python-poetry")}
+    yield parts
+
+
+def the_old_way(parts: dict[str, dict[str, Any]], images: dict[str, str]) -> dict[str, Any]:
+    per_component = {
+        name: old_build(name, SHA[:12], kinds.get(part["kind"]).sbom_components(part), images.get(name))
+        for name, part in parts.items()
+    }
+    return OLD_AGGREGATE("api", per_component, version=SHA[:12])
+
+
+def recorded(
+    monkeypatch: pytest.MonkeyPatch, root: Path, parts: dict[str, Any], images: dict[str, str]
+) -> Any:
+    """What record_sbom writes to the note (update_note replaced by a recorder)."""
+    written = []
+
+    def update_note(repo: Any, deployment: str, namespace: str, sha: str, change: Any, *rest: Any) -> None:
+        written.append((deployment, namespace, sha, change))
+
+    monkeypatch.setattr("atmos_tasks.notes.update_note", update_note)
+    spec = RecordSpec(
+        root=str(root),
+        deployment="api",
+        target="dev",
+        git_sha=SHA,
+        components=tuple((part["kind"], name) for name, part in parts.items()),
+        parts=parts,
+    )
+    outcomes = {name: ({}, {"image": image}) for name, image in images.items()}
+    record_sbom(None, spec, outcomes)  # type: ignore[arg-type]
+    [(deployment, namespace, sha, change)] = written
+    assert (deployment, namespace, sha) == ("api", "sbom", SHA)
+    return change["targets"]["dev"]
+
+
+def test_a_recorded_sbom_is_the_same_document_cold_warm_and_from_disk(
+    tmp_path: Path, deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch, direct_only: None
+) -> None:
+    images = {"web": IMAGE}
+    before = the_old_way(deployment, images)
+    assert validate(before) == []
+    cold = recorded(monkeypatch, tmp_path, deployment, images)
+    assert text(cold) == text(before) and note(cold) == note(before)
+    cache = tmp_path / ".atmos" / "cache" / "sbom"
+    # Two workdirs hold the same files: 4 distinct Terraform folders, 2 apps.
+    assert len(list(cache.glob("*.json"))) == 6
+    new_process(monkeypatch)  # a new run: only the disk remembers
+    no_parsing(monkeypatch)
+    assert text(recorded(monkeypatch, tmp_path, deployment, images)) == text(before)
+
+
+def test_one_changed_lock_file_is_read_again_and_only_it(
+    tmp_path: Path, deployment: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorded(monkeypatch, tmp_path, deployment, {})
+    changed = Path(deployment["ecs/service-c"]["workdir"]) / ".terraform.lock.hcl"
+    changed.write_text(lock(("aws", "5.41.0"), ("random", "3.6.0")))
+    new_process(monkeypatch)
+    parsed = []
+    load = sbom._load_hcl
+    monkeypatch.setattr(sbom, "_load_hcl", lambda path: parsed.append(path) or load(path))
+    after = recorded(monkeypatch, tmp_path, deployment, {})
+    assert {p.parent for p in parsed} == {changed.parent}
+    assert text(after) == text(the_old_way(deployment, {}))
+    service = next(c for c in after["components"] if c["bom-ref"] == "ecs/service-c")
+    assert "ecs/service-c:pkg:terraform/hashicorp/aws@5.41.0" in {c["bom-ref"] for c in service["components"]}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        b"",
+        b'{"format": 1, "packages": [{"type": "terraform"',
+        b"\x00\xff not json",
+        b'{"format": 1, "packages": [{"type": 3}]}',
+        b'{"format": 1, "packages": {"type": "terraform"}}',
+        b'{"format": 1, "packages": [{"type": "pypi", "name": "x", "version": null, "namespace": null, '
+        b'"qualifiers": [["a"]], "subpath": null, "optional": false, "properties": [], '
+        b'"display_name": null, "bom_ref": null, "purl": "pkg:pypi/x"}]}',
+        b'{"format": 999, "packages": []}',
+        b"[]",
+    ],
+)
+def test_a_damaged_cache_file_is_a_miss(tmp_path: Path, damage: bytes) -> None:
+    cache = tmp_path / "cache"
+    with cache_in(cache):
+        expected = [c.purl for c in components_from_terraform(TERRAFORM)]
+    [entry] = cache.glob("*.json")
+    entry.write_bytes(damage)
+    sbom._READ.clear()
+    sbom._KEPT.clear()
+    with cache_in(cache):
+        assert [c.purl for c in components_from_terraform(TERRAFORM)] == expected
+    assert json.loads(entry.read_text())["format"] == sbom.CACHE_FORMAT  # written again, whole
+
+
+def test_an_unwritable_cache_is_no_error(tmp_path: Path) -> None:
+    (tmp_path / "cache").write_text("a file where the folder would be")
+    with cache_in(tmp_path / "cache" / "sbom"):
+        assert len(packages_from_terraform(TERRAFORM)) == 9
+    assert list(tmp_path.iterdir()) == [tmp_path / "cache"]
+
+
+def test_broken_files_are_refused_every_time_never_cached(tmp_path: Path) -> None:
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "main.tf").write_text('module "y" {\n  source = \n')
+    for _ in range(2):
+        with cache_in(tmp_path / "cache"), pytest.raises(BuildError, match=r"main\.tf is not valid HCL"):
+            packages_from_terraform(module)
+    (module / "Cargo.lock").write_text("[[package]\nname = ")
+    for _ in range(2):
+        with (
+            cache_in(tmp_path / "cache"),
+            pytest.raises(BuildError, match="could not be read as a lock file"),
+        ):
+            components_from_lockfiles(module)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_the_cache_key_follows_every_file_read(tmp_path: Path) -> None:
+    module = tmp_path / "module"
+    shutil.copytree(TERRAFORM, module)
+    with cache_in(tmp_path / "cache"):
+        first = packages_from_terraform(module)
+        (module / "extra.tf").write_text('module "more" {\n  source = "hashicorp/consul/aws"\n}\n')
+        assert len(packages_from_terraform(module)) == len(first) + 1
+        (module / ".terraform.lock.hcl").unlink()
+        assert not any(
+            p.type == "terraform" and p.display_name == "hashicorp/aws"
+            for p in packages_from_terraform(module)
+        )
+        (module / "extra.tf").unlink()
+        shutil.copy(TERRAFORM / ".terraform.lock.hcl", module)
+        assert packages_from_terraform(module) == first
+    assert len(list((tmp_path / "cache").glob("*.json"))) == 3
 
 
 def test_a_deployment_sbom_is_the_same_document(direct_only: None) -> None:
