@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -148,43 +149,106 @@ def _release_remote_locks() -> None:
             sys.stderr.write(f"warning: {warning}\n")
 
 
-def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]]:
-    from atmos_tasks.engine import compile_plans
-    from atmos_tasks.graph import build_tasks
-    from atmos_tasks.workspace import Workspace
+# How this run's task graph was obtained (the rollout's summary line shows it).
+GRAPH: Any = None
 
+
+def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]]:
+    global GRAPH
+    from atmos_tasks import graphcache
+
+    outcome = GRAPH = graphcache.Outcome()
     try:
         raise_if_any(invocation.problems)
-        workspace = Workspace(find_root(start))
-        plans = compile_plans(workspace, invocation)
+        root = outcome.root = find_root(start)
+        cache = graphcache.GraphCache(root) if graphcache.mode() != "off" else None
+        key = tree = found = None
+        if cache is not None:
+            tree = cache.repo.working_tree()
+            key = cache.key(invocation, tree)
+            found = cache.load(key)
+            if found is not None and graphcache.mode() == "on":
+                pairs, tasks = found
+                if invocation.executes:
+                    cancel.install()
+                    _lock_targets(root, [p for p in pairs if invocation.locks(*p)])
+                outcome.cached = True
+                yield from _ordered(root, tasks, outcome)
+                return
+        plans, tasks, observed = _compile(root, invocation, tree)
     except AtmosError as err:
+        _release_remote_locks()
         sys.stderr.write(render_error(err) + "\n")
         sys.stdout.flush()
         raise SystemExit(err.exit_code) from None
     except GitError as err:
         sys.stderr.write(f"error: {err}\n")
         raise SystemExit(EXIT_BAD_INPUT) from None
+    if cache is not None and key is not None:
+        reason = _uncacheable(plans, observed)
+        if reason is None:
+            pairs = [(p.deployment, p.target) for p in plans]
+            if found is not None:
+                graphcache.verify(found, pairs, tasks)
+            cache.store(key, observed, pairs, tasks)
+        outcome.reason = reason or ""
+    yield from _ordered(root, tasks, outcome)
+
+
+def _ordered(root: Path, tasks: list[dict[str, Any]], outcome: Any) -> list[dict[str, Any]]:
+    """The tasks, ready ones to be started critical path first (`durations.py`)."""
+    from atmos_tasks import durations
+
+    durations.critical_first(tasks, durations.load(root))
+    outcome.seconds = time.perf_counter() - outcome.started
+    return tasks
+
+
+def _compile(root: Path, invocation: Invocation, tree: Any) -> tuple[list[Any], list[dict[str, Any]], Any]:
+    """Compile the selection (observed: what it read), lock what runs, and make the tasks."""
+    from atmos_tasks import graphcache
+    from atmos_tasks.engine import compile_plans
+    from atmos_tasks.graph import build_tasks
+    from atmos_tasks.workspace import Workspace
+
+    with graphcache.observing() as observed:
+        workspace = Workspace(root)
+        if tree is not None:
+            workspace.seed_working_tree(tree)
+        plans = compile_plans(workspace, invocation)
     if invocation.executes:
         # SIGTERM/SIGINT (a cancelled CI job) stop the tools gracefully and let `record` run.
         cancel.install()
-        try:
-            _lock_targets(
-                workspace.root,
-                [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
-            )
-            if _lock_remotes(workspace, invocation, plans):
-                # Another run recorded while this one waited: compile against what it left.
-                plans = compile_plans(Workspace(workspace.root), invocation)
-            holders = {(locks.deployment, locks.target): locks.id for locks in _REMOTE_LOCKS}
-            for plan in plans:
-                plan.lock_holder = holders.get((plan.deployment, plan.target))
-        except AtmosError as err:
-            _release_remote_locks()
-            sys.stderr.write(render_error(err) + "\n")
-            sys.stdout.flush()
-            raise SystemExit(err.exit_code) from None
-    yield {"basename": "_atmos", "actions": [_hint], "uptodate": [False], "verbosity": 2}
-    yield from build_tasks(plans)
+        _lock_targets(
+            workspace.root,
+            [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
+        )
+        if _lock_remotes(workspace, invocation, plans):
+            # Another run recorded while this one waited: compile against what it left.
+            plans = compile_plans(Workspace(workspace.root), invocation)
+            observed.volatile.add("recompiled after waiting for the remote's locks")
+        holders = {(locks.deployment, locks.target): locks.id for locks in _REMOTE_LOCKS}
+        for plan in plans:
+            plan.lock_holder = holders.get((plan.deployment, plan.target))
+    tasks = [{"basename": "_atmos", "actions": [_hint], "uptodate": [False], "verbosity": 2}]
+    tasks += build_tasks(plans)
+    return plans, tasks, observed
+
+
+def _uncacheable(plans: list[Any], observed: Any) -> str | None:
+    """Why this graph must be compiled again next time (None: it may be reused)."""
+    if observed.volatile:
+        return ", ".join(sorted(observed.volatile))
+    for plan in plans:
+        what = f"{plan.deployment}/{plan.target}"
+        rule = plan.manifest.model.targets[plan.target].promotion
+        if rule is not None:
+            return f"{what} has a promotion rule (its gates read the clock and who runs)"
+        if plan.source is not None or plan.remote or plan.approvals:
+            return f"{what} is a promotion, a rollback, approved or shared through a remote"
+        if plan.preview or plan.record_sign == "always":
+            return f"{what} is a preview or signs its records"
+    return None
 
 
 class AtmosTaskLoader(TaskLoader2):

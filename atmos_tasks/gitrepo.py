@@ -12,6 +12,7 @@ from collections.abc import Generator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from atmos_tasks import inputs
 from atmos_tasks.errors import AtmosError, Problem, bad_input
 
 ZERO_SHA = "0" * 40
@@ -26,7 +27,11 @@ def ref_format(fields: Sequence[str]) -> str:
 
 
 def _env() -> dict[str, str]:
-    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"}
+    # A copy (not `{**os.environ}`): while a compilation is observed, os.environ notes each
+    # variable read by name, and a child's environment is keyed apart (graphcache.GIT_ENV).
+    env = os.environ.copy()
+    env.update({"GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C"})
+    return env
 
 
 class GitError(Exception):
@@ -259,6 +264,8 @@ class GitRepo:
 
     def for_each_ref(self, patterns: Iterable[str], fields: Sequence[str]) -> list[list[str]]:
         """One `git for-each-ref` over all patterns; each row holds the requested fields."""
+        patterns = list(patterns)
+        inputs.refs(patterns)
         fmt = ref_format(fields)
         proc = self.run("for-each-ref", f"--format={fmt}", *patterns)
         rows = []
@@ -278,6 +285,8 @@ class GitRepo:
         and its split rows): each batch is a pipe's worth, parsed and dropped before the next. (Git
         2.39 writes its rows only once it has read every object: the batches come in a burst.)
         """
+        patterns = list(patterns)
+        inputs.refs(patterns)
         args = ("for-each-ref", f"--format={ref_format(fields)}", *patterns)
         try:
             proc = subprocess.Popen(
@@ -355,6 +364,8 @@ class GitRepo:
         return int(self.run("show", "-s", "--format=%ct", sha).stdout.strip())
 
     def ref(self, name: str) -> str | None:
+        if name.startswith("refs/"):
+            inputs.refs([name])
         proc = self.run("rev-parse", "--verify", "--quiet", name, check=False)
         return proc.stdout.strip() or None
 
@@ -362,6 +373,7 @@ class GitRepo:
 
     def note(self, ref: str, commit: str) -> str | None:
         """The note `ref` holds for `commit`. One process: `git notes show` runs `git show` itself."""
+        inputs.refs([ref])
         proc = self.run("show", "-s", "--format=%N", f"--notes={ref}", commit, "--", check=False)
         if proc.returncode != 0:
             return None

@@ -29,7 +29,7 @@ from pydantic import (
 )
 from typing_extensions import TypedDict
 
-from atmos_tasks import kinds
+from atmos_tasks import inputs, kinds
 from atmos_tasks.config import RepoConfig
 from atmos_tasks.errors import AtmosError, LazyLocation, Location, Problem
 from atmos_tasks.refnames import segment_problem
@@ -298,10 +298,22 @@ class Manifest:
         return LazyLocation(find)
 
     def components(self) -> dict[ComponentRef, Component]:
+        """Every component, deploying kinds first (read-only: shared by every caller)."""
+        return self._components
+
+    @cached_property
+    def _components(self) -> dict[ComponentRef, Component]:
         found: dict[ComponentRef, Component] = {}
         for kind in kinds.ordered():
             for name, component in getattr(self.model.components, kind).items():
                 found[ComponentRef(kind, name)] = component
+        return found
+
+    @cached_property
+    def _by_name(self) -> dict[str, list[ComponentRef]]:
+        found: dict[str, list[ComponentRef]] = {}
+        for ref in self._components:
+            found.setdefault(ref.name, []).append(ref)
         return found
 
     def enabled_components(self) -> dict[ComponentRef, Component]:
@@ -312,12 +324,11 @@ class Manifest:
 
     def find_component(self, text: str) -> ComponentRef | None:
         """`terraform/ecr/api`, or a bare name (`ecr/api`) when only one type has it."""
-        components = self.components()
         head, _, rest = text.partition("/")
         if head in kinds.names() and rest:
             ref = ComponentRef(head, rest)
-            return ref if ref in components else None
-        matches = [ref for ref in components if ref.name == text]
+            return ref if ref in self._components else None
+        matches = self._by_name.get(text, [])
         return matches[0] if len(matches) == 1 else None
 
     def dependencies(self, ref: ComponentRef) -> list[ComponentRef]:
@@ -478,6 +489,7 @@ def _pydantic_problems(err: ValidationError, data: Any, path: Path, shown: str) 
 
 def load_manifest(path: Path, config: RepoConfig) -> Manifest:
     """Parse and validate one manifest file; every problem found is reported at once."""
+    inputs.file(path)
     manifest, problems = inspect_manifest(path, config)
     if problems or manifest is None:
         raise AtmosError(problems)

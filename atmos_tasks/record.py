@@ -518,9 +518,6 @@ def record_builds(
 ) -> None:
     """The images this commit now runs, in its `builds` note: an image built for an earlier commit
     with the same source (its build task up to date) is recorded here too, so promotions find it."""
-    from atmos_tasks.images.stage import BUILDS, merge_builds
-    from atmos_tasks.notes import read_note, update_note
-
     built = {}
     for kind, name in spec.components:
         entry = outcomes.get(name, ({}, {}))[1].get("record")
@@ -529,6 +526,9 @@ def record_builds(
             built[name] = entry
     if not built:
         return
+    from atmos_tasks.images.stage import BUILDS, merge_builds
+    from atmos_tasks.notes import read_note, update_note
+
     recorded = read_note(repo, spec.deployment, BUILDS, spec.git_sha)
     # With the time each was built, for whichever commit.
     missing = {n: e for n, e in built.items() if recorded.get(n, {}).get("digest") != e["digest"]}
@@ -540,15 +540,15 @@ def record_tests(
     repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
 ) -> None:
     """The test results of the images this rollout tested, in the commit's `test-results` note."""
-    from atmos_tasks.images.stage import TESTS, merge_targets
-    from atmos_tasks.notes import update_note
-
     found = {
         name: outcomes[name][1]["test_result"]
         for _kind, name in spec.components
         if isinstance(outcomes.get(name, ({}, {}))[1].get("test_result"), dict)
     }
     if found:
+        from atmos_tasks.images.stage import TESTS, merge_targets
+        from atmos_tasks.notes import update_note
+
         update_note(repo, spec.deployment, TESTS, spec.git_sha, {spec.target: found}, merge_targets)
 
 

@@ -40,6 +40,18 @@ _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
 _MARKUP = re.compile(r"\[(/|[a-z ]+)\]")
 
 
+def _loaded_graph() -> Any:
+    import sys
+
+    return getattr(sys.modules.get("atmos_tasks.doit_loader"), "GRAPH", None)
+
+
+def _graph_shown() -> str:
+    """How long loading the task graph took, and whether it was compiled or the cached one."""
+    outcome = _loaded_graph()
+    return f" ({outcome.shown()})" if outcome is not None else ""
+
+
 def _meta(task: Any) -> dict[str, Any]:
     meta = getattr(task, "meta", None) or {}
     found = meta.get("atmos")
@@ -54,6 +66,8 @@ class RolloutReporter:
         isatty = getattr(outstream, "isatty", lambda: False)
         self.color = bool(isatty()) and not os.environ.get("NO_COLOR")
         self.started: dict[str, float] = {}
+        # How long each task that ran took: the next run starts the longest paths first.
+        self.durations: dict[str, float] = {}
         self.t0 = time.monotonic()
         self.rollouts: list[dict[str, Any]] = []
         self.summaries: list[dict[str, Any]] = []
@@ -148,7 +162,11 @@ class RolloutReporter:
 
     def _elapsed(self, task: Any) -> str:
         start = self.started.pop(task.name, None)
-        return f" ({time.monotonic() - start:.1f}s)" if start is not None else ""
+        if start is None:
+            return ""
+        seconds = time.monotonic() - start
+        self.durations[task.name] = seconds
+        return f" ({seconds:.1f}s)"
 
     def _step(self, task: Any, meta: dict[str, Any], how: str) -> None:
         key = (meta["deployment"], meta["target"], meta["component"])
@@ -251,7 +269,15 @@ class RolloutReporter:
     def teardown_task(self, task: Any) -> None:
         pass
 
+    def _keep_durations(self) -> None:
+        outcome = _loaded_graph()
+        if self.durations and outcome is not None and outcome.root is not None:
+            from atmos_tasks import durations
+
+            durations.record(outcome.root, self.durations)
+
     def complete_run(self) -> None:
+        self._keep_durations()
         for steps in self.steps.values():
             for task, _how in steps.values():
                 self._learn(getattr(task, "values", None) or {})
@@ -265,7 +291,7 @@ class RolloutReporter:
             if self.exit_code or self.errors or self.failed_components:
                 self._line(f"[red bold]Rollout failed[/] after {total}")
             else:
-                self._line(f"[green bold]Rollout complete[/] in {total}")
+                self._line(f"[green bold]Rollout complete[/] in {total}{_graph_shown()}")
         elif self.previewed:
             self._preview_verdict()
         self._append_job_summary()

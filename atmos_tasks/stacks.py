@@ -15,6 +15,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks import inputs
 from atmos_tasks.config import LIST_MERGE_STRATEGIES, RepoConfig
 from atmos_tasks.errors import AtmosError, Location, Problem, Where
 from atmos_tasks.yamlfunctions import Context as FunctionContext
@@ -153,6 +154,7 @@ class StackLoader:
             return cached
         shown = self.config.shown(path)
         self.opened.append(path)
+        inputs.file(path)
         data = load_data(path, shown)
         if data is None:
             data = {}
@@ -191,9 +193,11 @@ class StackLoader:
             found = self._match_one(Path(text))
             return [found] if found else []
         patterns = [text] if text.endswith((".yaml", ".yml")) else [text + ".yaml", text + ".yml"]
-        return sorted(
+        matches = sorted(
             {Path(p) for pattern in patterns for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)}
         )
+        inputs.matched("\0".join(patterns), [str(p) for p in matches])
+        return matches
 
     def load_closure(self, top: Sequence[tuple[str, Where]], strategy: str | None = None) -> Sourced:
         """Merge the declared top-level stacks, each with its import closure, in order."""

@@ -15,14 +15,17 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from atmos_tasks import inputs
 from atmos_tasks.config import RepoConfig
 from atmos_tasks.errors import AtmosError, Location, Problem, Where
 from atmos_tasks.hashing import hash_json
-from atmos_tasks.manifest import ComponentRef, Manifest
 
-VendorFor = Callable[[ComponentRef, str, Where], Any]
+if TYPE_CHECKING:
+    from atmos_tasks.manifest import ComponentRef, Manifest
+
+VendorFor = Callable[["ComponentRef", str, Where], Any]
 VERIFY_ENV = "ATMOS_TASKS_VERIFY"
 
 
@@ -100,41 +103,55 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
 
     spec = manifest.model.vendor
     labels = dict(manifest.model.targets[target].labels)
-    chosen: dict[str, Any] | None = None
 
-    def layers(names: set[str]) -> dict[str, Any]:
-        found: list[list[Any]] = []
+    # Each file is read once; entries are then taken per component (a component's entry depends on
+    # the entries naming it only), so resolving N components costs N lookups, not N file scans.
+    files: list[dict[str, list[Any]]] | None = None
+    discovered: dict[str, list[Any]] = {}
+
+    def by_component(entries: list[Any]) -> dict[str, list[Any]]:
+        grouped: dict[str, list[Any]] = {}
+        for entry in entries:
+            grouped.setdefault(entry.component, []).append(entry)
+        return grouped
+
+    def read_files() -> list[dict[str, list[Any]]]:
         items = [e.model_dump(exclude_none=True) for e in spec.components]
         places = [EntryPlace(str(manifest.path), manifest.shown, index) for index in range(len(items))]
-        found.append(entries_from_manifest(items, base_dir=config.root, origins=places))
+        found = [by_component(entries_from_manifest(items, base_dir=config.root, origins=places))]
         if spec.manifest:
-            found.append(read_vendor_yaml(config.root / spec.manifest, components=names))
+            inputs.file(config.root / spec.manifest)
+            found.append(by_component(read_vendor_yaml(config.root / spec.manifest)))
         repository = (config.vendor_base or config.root) / "vendor.yaml"
+        inputs.file(repository)
         if repository.is_file():
-            found.append(read_vendor_yaml(repository, components=names))
-        if spec.auto_discover:
-            found.append(
-                [
-                    _component_yaml(
-                        config.terraform_base / name / "component.yaml", name, config.terraform_base / name
-                    )
-                    for name in sorted(names)
-                    if (config.terraform_base / name / "component.yaml").is_file()
-                ]
+            found.append(by_component(read_vendor_yaml(repository)))
+        return found
+
+    def discover(name: str) -> list[Any]:
+        if name not in discovered:
+            path = config.terraform_base / name / "component.yaml"
+            inputs.file(path)
+            discovered[name] = (
+                [_component_yaml(path, name, config.terraform_base / name)] if path.is_file() else []
             )
+        return discovered[name]
+
+    def layers(names: set[str]) -> dict[str, Any]:
+        nonlocal files
+        if files is None:
+            files = read_files()
+        found = [[e for name in sorted(names) for e in layer.get(name, ())] for layer in files]
+        if spec.auto_discover:
+            found.append([e for name in sorted(names) for e in discover(name)])
         return resolve_entries(found, labels)
 
-    names: set[str] = set()
-
     def vendor_for(ref: ComponentRef, folder: str, where: Where) -> Any:
-        nonlocal chosen, names
         wanted = {ref.name, folder}
-        if chosen is None or not wanted <= names:
-            names |= wanted
-            try:
-                chosen = layers(names)
-            except VendorError as err:
-                raise _problem(err, manifest.locate(["vendor"], at_key=True)) from None
+        try:
+            chosen = layers(wanted)
+        except VendorError as err:
+            raise _problem(err, manifest.locate(["vendor"], at_key=True)) from None
         entry = chosen.get(ref.name) or chosen.get(folder)
         if entry is None:
             return None

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks import inputs
 from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
@@ -35,6 +36,10 @@ class Workspace:
         self._commit_times: dict[str, int] = {}
         self._notes: dict[tuple[str, str, str], dict[str, Any]] = {}
         self.signing_checked = False
+
+    def seed_working_tree(self, tree: WorkingTree) -> None:
+        """The `git status` this run already took (the graph cache's key): not taken twice."""
+        self._tree = tree
 
     def working_tree(self) -> WorkingTree:
         if self._tree is None:
@@ -74,6 +79,7 @@ class Workspace:
     def module_digest(self, module_dir: Path) -> str:
         digest = self._digests.get(module_dir)
         if digest is None:
+            inputs.tree(module_dir)
             digest = self._digests[module_dir] = self.stat_cache.tree(module_dir)
         return digest
 

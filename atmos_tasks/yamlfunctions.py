@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks import inputs
 from atmos_tasks.errors import AtmosError, Location, Problem
 
 # Tags this module evaluates, and those it refuses with a located message.
@@ -165,6 +166,7 @@ def _exec(function: YamlFunction, text: str, context: Context) -> Any:
             f"running commands from {context.source} is not enabled",
             "allow it in atmos.yaml (yaml_functions: {exec: {enabled: true}}), or write the value",
         )
+    inputs.volatile("!exec")
     try:
         proc = subprocess.run(
             ["sh", "-c", text],
@@ -231,6 +233,7 @@ def _include(function: YamlFunction, text: str, context: Context, *, raw: bool) 
     path = (context.root / base / written).resolve()
     if not path.is_relative_to(context.root.resolve()):
         raise _problem(function, "the file is outside the repository", "include a file of the repository")
+    inputs.file(path)
     try:
         content = path.read_text(encoding="utf-8")
     except OSError as err:

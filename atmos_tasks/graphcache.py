@@ -1,0 +1,286 @@
+"""The compiled task graph, kept between runs: a no-op rollout loads it instead of compiling.
+
+A graph is reused only when everything its compilation read is as it was:
+
+- the lookup key, known before compiling: the cache format, the Python running, the command line,
+  the repository root, HEAD and the branch, `git status` (each changed or untracked path with the
+  digest of its content: everything Git sees is then covered by the commit), and the variables a
+  Git process reads (`GIT_*`, HOME, XDG_CONFIG_HOME, PATH) and the installed packages (the mtime
+  of each folder on `sys.path`: installing or removing a plugin moves it);
+- the inputs the compilation was observed reading (`inputs.Observed`), checked before use: files by
+  content digest (ignored ones included: stacks, `!include`d files, vendor files, and this
+  package's and its plugins' own modules when they are not in site-packages), module folders by
+  tree digest, stack import globs by what they match, environment variables by value (through a
+  watched `os.environ`: `!env`, the templates' `env`, the tool's own switches), Git refs (records,
+  notes) by id.
+
+A graph that read the clock or a command's output (`inputs.volatile`) is never stored, nor one
+whose targets meet a gate that depends on who runs and when (a promotion rule, approvals, a
+remote, record signing that is required) or that previews. Such runs compile every time.
+
+`ATMOS_TASKS_GRAPH_CACHE=off` disables the cache; `=verify` compiles anyway and fails loudly when a
+graph the cache would have served differs from the compiled one (the tests and the soak run use it).
+Entries are written atomically (a temporary file renamed into place); an unreadable entry is a
+miss. The newest `KEEP` entries are kept.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import os
+import pickle
+import sys
+import sysconfig
+import time
+from collections.abc import Iterator, MutableMapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks import inputs
+from atmos_tasks.gitrepo import GitRepo, WorkingTree
+from atmos_tasks.hashing import StatCache
+
+FORMAT = 1
+SWITCH = "ATMOS_TASKS_GRAPH_CACHE"
+KEEP = 32
+# Read by every Git process the compilation starts (whose environment is a copy of this one).
+GIT_ENV = ("HOME", "XDG_CONFIG_HOME", "PATH")
+
+
+def mode() -> str:
+    value = os.environ.get(SWITCH, "").strip().lower()
+    return value if value in ("off", "verify") else "on"
+
+
+@dataclass
+class Entry:
+    """What a stored graph read besides the commit, and the graph (doit task dictionaries)."""
+
+    files: dict[str, str]
+    trees: dict[str, str]
+    globs: dict[str, list[str]]
+    env: dict[str, str | None]
+    refs: tuple[list[str], str]
+    pairs: list[tuple[str, str]]
+    tasks: bytes
+
+
+@dataclass
+class Outcome:
+    """How the graph of this run was obtained, for the rollout's summary line."""
+
+    root: Path | None = None
+    seconds: float = 0.0
+    cached: bool = False
+    reason: str = ""
+    started: float = field(default_factory=time.perf_counter)
+
+    def shown(self) -> str:
+        how = "cached" if self.cached else "compiled"
+        return f"task graph {self.seconds:.2f}s, {how}"
+
+
+def _digest(text: str) -> str:
+    return hashlib.blake2b(text.encode(), digest_size=20).hexdigest()
+
+
+def _file_digest(cache: StatCache, path: str) -> str:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return "missing"
+    if os.path.isdir(path):
+        return "tree:" + cache.tree(Path(path))
+    return cache.file(Path(path), info)
+
+
+def _tree_digest(cache: StatCache, path: str) -> str:
+    return cache.tree(Path(path)) if os.path.isdir(path) else "missing"
+
+
+def _glob(patterns: str) -> list[str]:
+    found = {p for pattern in patterns.split("\0") for p in glob.glob(pattern, recursive=True)}
+    return sorted(p for p in found if os.path.isfile(p))
+
+
+def _refs_digest(repo: GitRepo, patterns: list[str]) -> str:
+    if not patterns:
+        return ""
+    proc = repo.run("for-each-ref", "--format=%(refname) %(objectname)", *patterns)
+    return _digest(proc.stdout)
+
+
+def _installation() -> list[Any]:
+    """The Python running and what is installed: a package added or removed moves its folder."""
+    folders = []
+    for entry in sys.path:
+        try:
+            folders.append((entry, os.stat(entry or ".").st_mtime_ns))
+        except OSError:
+            continue
+    return [sys.version, folders]
+
+
+def lookup_key(root: Path, invocation: Any, tree: WorkingTree, cache: StatCache) -> str:
+    dirty = [(path, _file_digest(cache, str(root / path))) for path in sorted(tree.dirty)]
+    env = {name: value for name, value in os.environ.items() if name.startswith("GIT_") or name in GIT_ENV}
+    parts = [FORMAT, str(root), repr(invocation), tree.head, tree.branch, dirty, sorted(env.items())]
+    parts.append(_installation())
+    return _digest(repr(parts))
+
+
+class _WatchedEnviron(MutableMapping[str, str]):
+    """`os.environ` while compiling: every variable read by name is noted."""
+
+    def __init__(self, real: MutableMapping[str, str], seen: set[str]) -> None:
+        self.real = real
+        self.seen = seen
+
+    def __getitem__(self, name: str) -> str:
+        self.seen.add(name)
+        return self.real[name]
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self.seen.add(name)
+        return self.real.get(name, default)
+
+    def __contains__(self, name: object) -> bool:
+        if isinstance(name, str):
+            self.seen.add(name)
+        return name in self.real
+
+    def __setitem__(self, name: str, value: str) -> None:
+        self.real[name] = value
+
+    def __delitem__(self, name: str) -> None:
+        del self.real[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.real)
+
+    def __len__(self) -> int:
+        return len(self.real)
+
+    def copy(self) -> dict[str, str]:
+        """The environment of a child process (a Git process: its variables are in the lookup key)."""
+        return dict(self.real)
+
+
+@contextmanager
+def observing() -> Iterator[inputs.Observed]:
+    """Observe a compilation: files, trees, globs, refs, the environment, the templates' clock."""
+    from atmos_tasks.gotemplate import runtime
+
+    real = os.environ
+    with inputs.observing() as observed:
+        watched = _WatchedEnviron(real, observed.env)
+        token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the {what}"))
+        os.environ = watched  # type: ignore[assignment]  # noqa: B003 - replaced, then restored
+        try:
+            yield observed
+        finally:
+            os.environ = real  # noqa: B003
+            runtime.OBSERVE.reset(token)
+
+
+def _own_modules() -> list[str]:
+    """Modules loaded from outside site-packages and the standard library (a checkout of this
+    package, a plugin installed in development mode): their source is part of the key."""
+    skip = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    found = []
+    for module in list(sys.modules.values()):
+        path = getattr(module, "__file__", None)
+        if not path or not path.endswith(".py"):
+            continue
+        if any(path.startswith(folder + os.sep) for folder in skip):
+            continue
+        found.append(path)
+    return sorted(found)
+
+
+class GraphCache:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder = root / ".atmos" / "cache" / "graphs"
+        self.stat_cache = StatCache(root / ".atmos" / "cache" / "stat-cache.json")
+        self.repo = GitRepo(root)
+
+    def key(self, invocation: Any, tree: WorkingTree) -> str:
+        return lookup_key(self.root, invocation, tree, self.stat_cache)
+
+    def load(self, key: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]] | None:
+        path = self.folder / f"{key}.pickle"
+        try:
+            entry = pickle.loads(path.read_bytes())
+            if not isinstance(entry, Entry) or not self._holds(entry):
+                return None
+            tasks = pickle.loads(entry.tasks)
+        except Exception:  # a damaged or foreign entry is a miss, never an error
+            return None
+        return entry.pairs, tasks
+
+    def _holds(self, entry: Entry) -> bool:
+        environ = os.environ
+        if any(environ.get(name) != value for name, value in entry.env.items()):
+            return False
+        if any(_file_digest(self.stat_cache, path) != digest for path, digest in entry.files.items()):
+            return False
+        if any(_tree_digest(self.stat_cache, path) != digest for path, digest in entry.trees.items()):
+            return False
+        if any(_glob(patterns) != found for patterns, found in entry.globs.items()):
+            return False
+        patterns, digest = entry.refs
+        return _refs_digest(self.repo, patterns) == digest
+
+    def store(
+        self,
+        key: str,
+        observed: inputs.Observed,
+        pairs: list[tuple[str, str]],
+        tasks: list[dict[str, Any]],
+    ) -> None:
+        files = sorted(observed.files | set(_own_modules()))
+        refs = sorted(observed.refs)
+        entry = Entry(
+            files={path: _file_digest(self.stat_cache, path) for path in files},
+            trees={path: _tree_digest(self.stat_cache, path) for path in sorted(observed.trees)},
+            globs=dict(observed.globs),
+            env={name: os.environ.get(name) for name in sorted(observed.env)},
+            refs=(refs, _refs_digest(self.repo, refs)),
+            pairs=pairs,
+            tasks=pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL),
+        )
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / f"{key}.pickle"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        os.replace(tmp, path)
+        self.stat_cache.save()
+        self._trim()
+
+    def _trim(self) -> None:
+        entries = sorted(self.folder.glob("*.pickle"), key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        for stale in entries[KEEP:]:
+            stale.unlink(missing_ok=True)
+
+
+def verify(
+    cached: tuple[list[tuple[str, str]], list[dict[str, Any]]],
+    pairs: list[tuple[str, str]],
+    tasks: list[dict[str, Any]],
+) -> None:
+    """`ATMOS_TASKS_GRAPH_CACHE=verify`: the graph the cache holds must be the one just compiled."""
+    if cached[0] == pairs and _canonical(cached[1]) == _canonical(tasks):
+        return
+    sys.stderr.write(
+        "error: the graph cache holds a graph that differs from the one compiled now "
+        f"({', '.join(f'{d}/{t}' for d, t in pairs)}): an input of the compilation is not in its key\n"
+    )
+    raise SystemExit(1)
+
+
+def _canonical(tasks: list[dict[str, Any]]) -> bytes:
+    return pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL)
