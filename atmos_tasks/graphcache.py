@@ -177,7 +177,7 @@ def observing() -> Iterator[inputs.Observed]:
     real = os.environ
     with inputs.observing() as observed:
         watched = _WatchedEnviron(real, observed.env)
-        token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the {what}"))
+        token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the clock ({what})"))
         os.environ = watched  # type: ignore[assignment]  # noqa: B003 - replaced, then restored
         try:
             yield observed
@@ -282,5 +282,20 @@ def verify(
     raise SystemExit(1)
 
 
-def _canonical(tasks: list[dict[str, Any]]) -> bytes:
-    return pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL)
+def _canonical(value: Any) -> Any:
+    """A comparable form of a task graph: sets sorted (their order varies from process to
+    process), objects by class and attributes, functions by name."""
+    if isinstance(value, dict):
+        return sorted(((repr(_canonical(k)), _canonical(v)) for k, v in value.items()), key=lambda kv: kv[0])
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    if isinstance(value, set | frozenset):
+        return sorted(repr(_canonical(v)) for v in value)
+    if isinstance(value, str | int | float | bool | bytes) or value is None:
+        return value
+    if callable(value) and hasattr(value, "__qualname__"):
+        return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
+    fields = getattr(value, "__dict__", None)
+    if fields is None and hasattr(value, "__slots__"):
+        fields = {name: getattr(value, name, None) for name in value.__slots__}
+    return [type(value).__qualname__, _canonical(fields if fields is not None else repr(value))]

@@ -51,6 +51,9 @@ def isolated_env(home: Path) -> dict[str, str]:
         and key != "PYTHONDONTWRITEBYTECODE"
     }
     env.update({"HOME": str(home), "NO_COLOR": "1", "GIT_CONFIG_NOSYSTEM": "1"})
+    # Every run the suite makes compiles its task graph and checks that a graph the cache holds for
+    # the same key is the same graph (tests/e2e/test_graph_cache.py covers serving it).
+    env["ATMOS_TASKS_GRAPH_CACHE"] = os.environ.get("ATMOS_TASKS_GRAPH_CACHE", "verify")
     return env
 
 

@@ -1,0 +1,171 @@
+"""The graph cache serves a no-op rollout its task graph, and never a stale one.
+
+One small repository per test (two Terraform components, real Terraform), with the cache on. Each
+kind of input a compilation reads outside the commit gets a test: change it, and the next run
+compiles (and the change takes effect); leave everything alone, and the next run is served from the
+cache. The rest of the suite runs with ATMOS_TASKS_GRAPH_CACHE=verify, which compiles every time and
+fails when a graph the cache holds for the same key differs from the compiled one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pickle
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Repo
+
+MODULE = 'variable "label" {\n  type = string\n}\noutput "label" {\n  value = var.label\n}\n'
+
+
+@pytest.fixture
+def small(tmp_path: Path, env: dict[str, str]) -> Repo:
+    repo = Repo(tmp_path / "small", {**env, "ATMOS_TASKS_GRAPH_CACHE": "on", "LABEL_SUFFIX": "one"})
+    repo.write(
+        "atmos.yaml",
+        "components:\n  terraform:\n    base_path: components/terraform\n"
+        'stacks:\n  base_path: stacks\n  included_paths: ["deploy/*"]\n  name_pattern: "{stage}"\n'
+        "templates:\n  settings:\n    enabled: true\n    sprig:\n      enabled: true\n"
+        "yaml_functions:\n  exec:\n    enabled: true\n",
+    )
+    repo.write("dodo.py", "from atmos_tasks.dodo import *  # noqa: F403\n")
+    repo.write(
+        ".gitignore", ".atmos/\n__pycache__/\nlocal/\ncomponents/terraform/b/ignored.auto.tfvars.json\n"
+    )
+    repo.write("local/extra.yaml", "suffix: first\n")
+    repo.write(
+        "stacks/deploy/dev.yaml",
+        "vars:\n  stage: dev\n"
+        "components:\n  terraform:\n    a:\n      vars:\n        label: !env LABEL_SUFFIX\n"
+        "    b:\n      vars:\n        label: !include local/extra.yaml .suffix\n",
+    )
+    repo.write("components/terraform/a/main.tf", MODULE)
+    repo.write("components/terraform/b/main.tf", MODULE)
+    repo.write(
+        "deployments/app.yaml",
+        "deployment:\n  name: app\n  components:\n    terraform:\n      a: {}\n      b: {}\n"
+        "  targets:\n    dev:\n      stacks: [deploy/dev]\n",
+    )
+    repo.git("init", "-q", "-b", "main")
+    repo.commit("small")
+    first = rollout(repo)
+    assert graph(first) == "compiled"
+    return repo
+
+
+def rollout(repo: Repo, *args: str, env: dict[str, str] | None = None) -> str:
+    proc = repo.doit("rollout:app:dev", *args, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+def graph(output: str) -> str:
+    found = re.search(r"Rollout complete in [\d.]+s \(task graph [\d.]+s, (cached|compiled)\)", output)
+    assert found, output
+    return found.group(1)
+
+
+def applied(output: str) -> set[str]:
+    return set(re.findall(r"terraform/(\w+): applied", output))
+
+
+def test_a_no_op_rollout_is_served_from_the_cache(small: Repo) -> None:
+    out = rollout(small)
+    assert graph(out) == "cached"
+    assert applied(out) == set()
+    assert list((small.path / ".atmos/cache/graphs").glob("*.pickle"))
+
+
+def test_an_environment_variable_read_by_env_is_in_the_key(small: Repo) -> None:
+    assert graph(rollout(small)) == "cached"
+    out = rollout(small, env={"LABEL_SUFFIX": "two"})
+    assert graph(out) == "compiled"
+    assert applied(out) == {"a"}
+    assert graph(rollout(small, env={"LABEL_SUFFIX": "two"})) == "cached"
+
+
+def test_an_ignored_included_file_is_in_the_key(small: Repo) -> None:
+    small.write("local/extra.yaml", "suffix: second\n")
+    out = rollout(small)
+    assert graph(out) == "compiled"
+    assert applied(out) == {"b"}
+
+
+def test_an_ignored_file_in_a_module_folder_is_in_the_key(small: Repo) -> None:
+    small.write("components/terraform/b/ignored.auto.tfvars.json", '{"label": "from-tfvars"}\n')
+    out = rollout(small)
+    assert graph(out) == "compiled"
+    assert "b" in applied(out) or "terraform/b: planned" in out
+
+
+def test_a_commit_changes_the_key(small: Repo) -> None:
+    small.replace("components/terraform/a/main.tf", "value = var.label", 'value = "${var.label}!"')
+    small.commit("a changes")
+    out = rollout(small)
+    assert graph(out) == "compiled"
+    assert applied(out) == {"a"}
+    assert graph(rollout(small)) == "cached"
+
+
+def test_uncommitted_changes_are_in_the_key_by_content(small: Repo) -> None:
+    small.replace("components/terraform/a/main.tf", "value = var.label", 'value = "${var.label}?"')
+    out = rollout(small, "--allow-dirty")
+    assert graph(out) == "compiled"
+    assert graph(rollout(small, "--allow-dirty")) == "cached"
+    # Same path still dirty, other content: a new key.
+    small.replace("components/terraform/a/main.tf", "?", "!")
+    out = rollout(small, "--allow-dirty")
+    assert graph(out) == "compiled"
+    assert applied(out) == {"a"}
+
+
+def test_the_command_line_is_in_the_key(small: Repo) -> None:
+    proc = small.doit("apply:app:dev:a")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert graph(rollout(small)) == "cached"
+
+
+def test_a_template_reading_the_clock_is_never_cached(small: Repo) -> None:
+    clock = "  year: '{{ now | date \"2006\" }}'\n"
+    small.replace("stacks/deploy/dev.yaml", "  stage: dev\n", "  stage: dev\n" + clock)
+    small.commit("a clock")
+    assert graph(rollout(small)) == "compiled"
+    assert graph(rollout(small)) == "compiled"
+
+
+def test_exec_is_never_cached(small: Repo) -> None:
+    small.replace("stacks/deploy/dev.yaml", "  stage: dev\n", "  stage: dev\n  host: !exec echo builder\n")
+    small.commit("a command")
+    assert graph(rollout(small)) == "compiled"
+    assert graph(rollout(small)) == "compiled"
+
+
+def test_a_damaged_entry_is_a_miss(small: Repo) -> None:
+    for entry in (small.path / ".atmos/cache/graphs").glob("*.pickle"):
+        entry.write_bytes(entry.read_bytes()[:40])
+    assert graph(rollout(small)) == "compiled"
+    assert graph(rollout(small)) == "cached"
+
+
+def test_the_cache_can_be_turned_off(small: Repo) -> None:
+    assert graph(rollout(small, env={"ATMOS_TASKS_GRAPH_CACHE": "off"})) == "compiled"
+
+
+def test_verify_mode_catches_a_stale_entry(small: Repo) -> None:
+    """An entry whose inputs still match but whose graph differs (as if an input were missing from
+    the key) is reported, not run."""
+    (entry,) = (small.path / ".atmos/cache/graphs").glob("*.pickle")
+    stored = pickle.loads(entry.read_bytes())
+    tasks = pickle.loads(stored.tasks)
+    for task in tasks:
+        if task.get("basename") == "plan" and task.get("name") == "app:dev:a":
+            job = task["actions"][0][1][0]
+            task["actions"][0][1][0] = dataclasses.replace(job, vars={"label": "stale"})
+    stored.tasks = pickle.dumps(tasks)
+    entry.write_bytes(pickle.dumps(stored))
+    proc = small.doit("rollout:app:dev", env={"ATMOS_TASKS_GRAPH_CACHE": "verify"})
+    assert proc.returncode == 1
+    assert "the graph cache holds a graph that differs" in proc.stderr

@@ -1,0 +1,52 @@
+"""The graph cache's key parts (the end-to-end behaviour is tests/e2e/test_graph_cache.py)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from atmos_tasks import graphcache, inputs
+from atmos_tasks.gitrepo import WorkingTree
+from atmos_tasks.hashing import StatCache
+
+
+def test_the_watched_environment_notes_what_is_read_by_name(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("ATMOS_BENCH_SEEN", "1")
+    with graphcache.observing() as observed:
+        assert os.environ.get("ATMOS_BENCH_SEEN") == "1"
+        assert "ATMOS_BENCH_ABSENT" not in os.environ
+        child = os.environ.copy()  # a Git process's environment: its variables are keyed apart
+        assert child["ATMOS_BENCH_SEEN"] == "1"
+    assert observed.env == {"ATMOS_BENCH_SEEN", "ATMOS_BENCH_ABSENT"}
+    assert not isinstance(os.environ, graphcache._WatchedEnviron)
+
+
+def test_a_template_clock_read_makes_the_graph_volatile() -> None:
+    from atmos_tasks.gotemplate.runtime import current_now
+
+    with graphcache.observing() as observed:
+        current_now()
+    assert observed.volatile == {"a stack template read the clock (now)"}
+
+
+def test_outside_an_observed_compilation_inputs_are_not_noted() -> None:
+    inputs.file("/nowhere")
+    inputs.volatile("nothing")  # no error, nothing kept
+
+
+def test_the_lookup_key_follows_uncommitted_content(tmp_path: Path) -> None:
+    (tmp_path / "a.yaml").write_text("one\n")
+    cache = StatCache(tmp_path / "stat.json")
+    tree = WorkingTree(head="0" * 40, branch="main", dirty=["a.yaml"])
+    first = graphcache.lookup_key(tmp_path, "invocation", tree, cache)
+    assert graphcache.lookup_key(tmp_path, "invocation", tree, cache) == first
+    (tmp_path / "a.yaml").write_text("two\n")
+    assert graphcache.lookup_key(tmp_path, "invocation", tree, cache) != first
+    assert graphcache.lookup_key(tmp_path, "other invocation", tree, cache) != first
+
+
+def test_graphs_compare_regardless_of_set_order() -> None:
+    one = [{"a": frozenset({"x", "y", "z"}), "f": test_graphs_compare_regardless_of_set_order}]
+    two = [{"f": test_graphs_compare_regardless_of_set_order, "a": frozenset({"z", "y", "x"})}]
+    assert graphcache._canonical(one) == graphcache._canonical(two)
+    assert graphcache._canonical(one) != graphcache._canonical([{"a": frozenset({"x"})}])
