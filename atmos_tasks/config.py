@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from atmos_tasks.errors import AtmosError, Location, Problem
+from atmos_tasks.root import find_root as find_root
 from atmos_tasks.yamlio import load_data, locate_in_file
 
 LIST_MERGE_STRATEGIES = ("replace", "append", "merge")
@@ -67,15 +68,6 @@ class RepoConfig:
             return str(path.relative_to(self.root))
         except ValueError:
             return str(path)
-
-
-def find_root(start: Path) -> Path:
-    """The nearest directory holding `atmos.yaml` or `deployments/`; else `start` itself."""
-    start = start.resolve()
-    for candidate in (start, *start.parents):
-        if (candidate / "atmos.yaml").is_file() or (candidate / "deployments").is_dir():
-            return candidate
-    return start
 
 
 def _get(data: dict[str, Any], *keys: str) -> Any:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +54,8 @@ def critical_first(tasks: list[dict[str, Any]], durations: dict[str, float]) -> 
     if not durations:
         return
     by_name = {_task_name(t): t for t in tasks}
-    default = statistics.median(durations.values())
+    known = sorted(durations.values())
+    default = known[len(known) // 2]  # the median (the upper one of an even count)
 
     def cost(name: str) -> float:
         task = by_name.get(name)

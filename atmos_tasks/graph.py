@@ -31,7 +31,7 @@ from atmos_tasks.kinds import Job
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.record import RecordSpec, record_rollout
 from atmos_tasks.secrets import marked
-from atmos_tasks.uptodate import LastStatus, MatchesRecord, PlanApplied
+from atmos_tasks.uptodate import LastStatus, PlanApplied, Settled
 from atmos_tasks.vendoring import WorkspaceIntact, vendor_component, verify_requested
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def build_tasks_of(
             "name": _sub("build", dep, target, ref.name),
             "doc": f"reuse the recorded image of {ref}",
             "actions": [(reuse_component, [ref.type, recorded])],
-            "uptodate": [config_changed(str(recorded.get("digest"))), LastStatus("built")],
+            "uptodate": [Settled(str(recorded.get("digest")), ("built",))],
             "verbosity": 0,
             "meta": _meta("reuse", dep, target, ref),
         }
@@ -102,7 +102,7 @@ def build_tasks_of(
             "actions": [(build_component, [ref.type, job, upstream])],
             "getargs": getargs,
             "task_dep": after,
-            "uptodate": [config_changed(job.key), LastStatus("built")],
+            "uptodate": [Settled(job.key, ("built",))],
             "params": BUILD_PARAMS,
             "verbosity": 0,
             "meta": _meta("build", dep, target, ref),
@@ -116,7 +116,7 @@ def build_tasks_of(
             "actions": [(test_component, [ref.type, job, argv])],
             "getargs": {"build": (build_id, None)},
             "task_dep": [build_id],
-            "uptodate": [config_changed(hash_json([job.key, argv])), LastStatus("built")],
+            "uptodate": [Settled(hash_json([job.key, argv]), ("built",))],
             "params": BUILD_PARAMS,
             "verbosity": 0,
             "meta": _meta("test", dep, target, ref),
@@ -179,8 +179,7 @@ def preview_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             after.append(vendor_id)
         plan_id = task_id("plan", dep, target, ref.name)
         settled = [
-            config_changed(job.static_key),
-            LastStatus("planned"),
+            Settled(job.static_key, ("planned",)),
             PlanApplied(task_id("apply", dep, target, ref.name)),
         ]
         yield {
@@ -259,8 +258,7 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
             "actions": [(plan_component, [job, upstream])],
             "getargs": getargs,
             "task_dep": after,
-            "uptodate": [config_changed(job.static_key), LastStatus("planned")]
-            + ([MatchesRecord(job.deployed_inputs)] if job.deployed_inputs is not None else []),
+            "uptodate": [Settled(job.static_key, ("planned",), job.deployed_inputs)],
             "targets": kinds.of(ref).plan_files(job),
             "verbosity": 0,
             "meta": _meta("plan", dep, target, ref),

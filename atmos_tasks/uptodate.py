@@ -46,14 +46,29 @@ class LastStatus:
         return f"LastStatus{self.ok}"
 
 
-class MatchesRecord:
-    """Up to date only if the target still runs the inputs this task last planned (as recorded)."""
+class Settled:
+    """Up to date while the task's key is the one it last ran with and its last status is one of
+    `ok`; with `inputs_hash`, also while the target still runs those inputs (as recorded).
 
-    def __init__(self, inputs_hash: str) -> None:
+    doit's `config_changed` and `LastStatus` and a check against the record in one callable (doit
+    inspects the signature of each up-to-date callable of each task on every run); the key is saved
+    under `config_changed`'s own name, so a database written before stays valid.
+    """
+
+    def __init__(self, key: str, ok: tuple[str, ...], inputs_hash: str | None = None) -> None:
+        self.key = key
+        self.ok = ok
         self.inputs_hash = inputs_hash
 
+    def configure_task(self, task: Any) -> None:
+        task.value_savers.append(lambda: {"_config_changed": self.key})
+
     def __call__(self, task: Any, values: dict[str, Any]) -> bool:
-        return values.get("inputs_hash") == self.inputs_hash
+        return (
+            values.get("_config_changed") == self.key
+            and values.get("status") in self.ok
+            and (self.inputs_hash is None or values.get("inputs_hash") == self.inputs_hash)
+        )
 
     def __repr__(self) -> str:
-        return f"MatchesRecord({self.inputs_hash!r})"
+        return f"Settled({self.key!r}, {self.ok!r}, {self.inputs_hash!r})"
