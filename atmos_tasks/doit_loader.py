@@ -190,7 +190,10 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
             pairs = [(p.deployment, p.target) for p in plans]
             if found is not None:
                 graphcache.verify(found, pairs, tasks)
-            cache.store(key, observed, pairs, tasks)
+            try:
+                cache.store(key, observed, pairs, tasks)
+            except Exception as err:  # a cache is a hint: a read-only checkout, a plugin's unpicklable job
+                reason = f"not stored: {type(err).__name__}"
         outcome.reason = reason or ""
     yield from _ordered(root, tasks, outcome)
 

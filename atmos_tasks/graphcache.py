@@ -253,10 +253,13 @@ class GraphCache:
             pairs=pairs,
             tasks=pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL),
         )
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # The graph holds the components' variables, sensitive ones included: its owner's only.
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self.folder / f"{key}.pickle"
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
         os.replace(tmp, path)
         self.stat_cache.save()
         self._trim()

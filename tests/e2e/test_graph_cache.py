@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import pickle
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,7 +77,9 @@ def test_a_no_op_rollout_is_served_from_the_cache(small: Repo) -> None:
     out = rollout(small)
     assert graph(out) == "cached"
     assert applied(out) == set()
-    assert list((small.path / ".atmos/cache/graphs").glob("*.pickle"))
+    (entry,) = (small.path / ".atmos/cache/graphs").glob("*.pickle")
+    # The graph holds the components' variables (sensitive ones too): its owner's only.
+    assert entry.stat().st_mode & 0o077 == 0
 
 
 def test_an_environment_variable_read_by_env_is_in_the_key(small: Repo) -> None:
@@ -169,3 +172,12 @@ def test_verify_mode_catches_a_stale_entry(small: Repo) -> None:
     proc = small.doit("rollout:app:dev", env={"ATMOS_TASKS_GRAPH_CACHE": "verify"})
     assert proc.returncode == 1
     assert "the graph cache holds a graph that differs" in proc.stderr
+
+
+def test_a_cache_that_cannot_be_written_is_no_error(small: Repo) -> None:
+    folder = small.path / ".atmos/cache/graphs"
+    shutil.rmtree(folder)
+    folder.write_text("not a folder")  # (permissions would not stop root)
+    out = rollout(small)
+    assert graph(out) == "compiled"
+    assert graph(rollout(small)) == "compiled"
