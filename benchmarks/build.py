@@ -84,7 +84,7 @@ def interleaved(commands: dict[str, tuple[list[str], Path]]) -> dict[str, float]
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def main() -> None:
+def main() -> int:
     compile_package()
     base = Path(tempfile.mkdtemp(prefix="build-bench-"))
     try:
@@ -131,7 +131,8 @@ def main() -> None:
         )
     finally:
         shutil.rmtree(base, ignore_errors=True)
+    return 0 if goal else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

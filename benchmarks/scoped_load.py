@@ -223,7 +223,7 @@ def process_samples(commands: dict[str, list[str]], runs: int) -> dict[str, list
     return samples
 
 
-def main() -> None:
+def main() -> int:
     compile_package()
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", help="generate the repository here and keep it")
@@ -307,7 +307,8 @@ def main() -> None:
     finally:
         if not args.keep:
             shutil.rmtree(root, ignore_errors=True)
+    return 0 if ratio >= 50 and work_s < 0.3 else 1
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
