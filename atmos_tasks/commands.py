@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 
 def _repo_root(args: argparse.Namespace) -> Path:
-    from atmos_tasks.config import find_root
+    from atmos_tasks.root import find_root
 
     directory = Path(args.directory)
     if not directory.is_dir():
