@@ -173,7 +173,7 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
                     cancel.install()
                     _lock_targets(root, [p for p in pairs if invocation.locks(*p)])
                 outcome.cached = True
-                yield from _ordered(root, tasks, outcome)
+                yield from _ordered(root, _settled(root, key, pairs, tasks, invocation, outcome), outcome)
                 return
         plans, tasks, observed = _compile(root, invocation, tree)
     except AtmosError as err:
@@ -194,8 +194,33 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
                 cache.store(key, observed, pairs, tasks)
             except Exception as err:  # a cache is a hint: a read-only checkout, a plugin's unpicklable job
                 reason = f"not stored: {type(err).__name__}"
+            else:
+                _settled(root, key, pairs, tasks, invocation, outcome, compiled=True)
         outcome.reason = reason or ""
     yield from _ordered(root, tasks, outcome)
+
+
+def _settled(
+    root: Path,
+    key: str,
+    pairs: list[tuple[str, str]],
+    tasks: list[dict[str, Any]],
+    invocation: Invocation,
+    outcome: Any,
+    compiled: bool = False,
+) -> list[dict[str, Any]]:
+    """The graph to run: a settled rollout's recorded answer when its mark holds (`settled.py`).
+    Read under the targets' locks (taken before): a run that just finished has left its mark."""
+    from atmos_tasks import graphcache, settled
+
+    if graphcache.mode() != "on" or not settled.eligible(tasks, invocation):
+        return tasks
+    outcome.key, outcome.pairs = key, pairs
+    mark = None if compiled else settled.load(root, key, pairs)
+    if mark is None:
+        return tasks
+    outcome.settled = mark
+    return settled.shortcut(tasks, mark)
 
 
 def _ordered(root: Path, tasks: list[dict[str, Any]], outcome: Any) -> list[dict[str, Any]]:

@@ -75,11 +75,18 @@ class Outcome:
     root: Path | None = None
     seconds: float = 0.0
     cached: bool = False
+    # Set when the graph is cached and may be settled (`settled.py`): its key and targets.
+    key: str | None = None
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    # A settled rollout: the mark it was answered from.
+    settled: dict[str, Any] | None = None
     reason: str = ""
     started: float = field(default_factory=time.perf_counter)
 
     def shown(self) -> str:
         how = "cached" if self.cached else "compiled"
+        if self.settled is not None:
+            how += ", settled"
         return f"task graph {self.seconds:.2f}s, {how}"
 
 

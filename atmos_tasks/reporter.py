@@ -134,6 +134,11 @@ class RolloutReporter:
                     f"[bold]Rolling out {meta['deployment']} to {meta['target']}[/] at {sha}{branch}{dirty}"
                 )
             self._line(f"  Components ({len(meta['components'])}): {', '.join(meta['components'])}")
+            if meta.get("settled"):
+                self._line(
+                    f"  [dim]–[/] all {len(meta['components'])} components up to date (each checked at "
+                    f"{meta['settled']}; nothing they read has changed since)"
+                )
 
     def _preview_header(self, meta: dict[str, Any]) -> None:
         dirty = " [yellow](with uncommitted changes)[/]" if meta.get("dirty") else ""
@@ -271,6 +276,33 @@ class RolloutReporter:
     def teardown_task(self, task: Any) -> None:
         pass
 
+    def _keep_settled(self) -> None:
+        """A rollout in which every plan and apply was up to date and nothing was recorded: its
+        graph's next run may answer from it (`settled.py`)."""
+        outcome = _loaded_graph()
+        if outcome is None or outcome.key is None or outcome.root is None:
+            return
+        if self.exit_code or self.errors or self.failed_components or self.previews or not self.rollouts:
+            return
+        quiet = ["recorded", "not_recorded", "failed", "cancelled", "skipped", "sbom_error", "sbom_skipped"]
+        quiet += ["notes_error", "signing_error"]
+        if len(self.summaries) != len(self.rollouts) or any(s.get(k) for s in self.summaries for k in quiet):
+            return
+        if outcome.settled is not None:
+            targets = list(outcome.settled["targets"])
+        else:
+            wanted = {(m["deployment"], m["target"], c) for m in self.rollouts for c in m["components"]}
+            if set(self.steps) != wanted:
+                return
+            steps = [step for found in self.steps.values() for step in found.items()]
+            if any(kind not in ("plan", "apply") or how != "uptodate" for kind, (_task, how) in steps):
+                return
+            targets = [t for _kind, (task, _how) in steps for t in getattr(task, "targets", ())]
+        from atmos_tasks import settled
+
+        since = outcome.settled["since"] if outcome.settled is not None else None
+        settled.write(outcome.root, outcome.key, outcome.pairs, targets, self.summaries, since)
+
     def _keep_durations(self) -> None:
         outcome = _loaded_graph()
         if self.durations and outcome is not None and outcome.root is not None:
@@ -280,6 +312,7 @@ class RolloutReporter:
 
     def complete_run(self) -> None:
         self._keep_durations()
+        self._keep_settled()
         for steps in self.steps.values():
             for task, _how in steps.values():
                 self._learn(getattr(task, "values", None) or {})

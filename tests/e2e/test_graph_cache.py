@@ -64,9 +64,12 @@ def rollout(repo: Repo, *args: str, env: dict[str, str] | None = None) -> str:
 
 
 def graph(output: str) -> str:
-    found = re.search(r"Rollout complete in [\d.]+s \(task graph [\d.]+s, (cached|compiled)\)", output)
+    """compiled, cached, or settled (cached, and answered from the last rollout's check)."""
+    found = re.search(
+        r"Rollout complete in [\d.]+s \(task graph [\d.]+s, (cached|compiled)(, settled)?\)", output
+    )
     assert found, output
-    return found.group(1)
+    return "settled" if found.group(2) else found.group(1)
 
 
 def applied(output: str) -> set[str]:
@@ -150,7 +153,8 @@ def test_a_damaged_entry_is_a_miss(small: Repo) -> None:
     for entry in (small.path / ".atmos/cache/graphs").glob("*.pickle"):
         entry.write_bytes(entry.read_bytes()[:40])
     assert graph(rollout(small)) == "compiled"
-    assert graph(rollout(small)) == "cached"
+    # Stored again; that run checked every component and changed nothing: the next one settles.
+    assert graph(rollout(small)) == "settled"
 
 
 def test_the_cache_can_be_turned_off(small: Repo) -> None:
@@ -181,3 +185,63 @@ def test_a_cache_that_cannot_be_written_is_no_error(small: Repo) -> None:
     out = rollout(small)
     assert graph(out) == "compiled"
     assert graph(rollout(small)) == "compiled"
+
+
+def settled_run(repo: Repo) -> str:
+    """A no-op that checks every component (and leaves the mark), then one answered from it."""
+    assert graph(rollout(repo)) == "cached"
+    out = rollout(repo)
+    assert graph(out) == "settled"
+    return out
+
+
+def test_a_rollout_that_changed_nothing_settles_the_next_one(small: Repo) -> None:
+    out = settled_run(small)
+    assert "all 2 components up to date" in out
+    assert "Nothing to record: app → dev already runs" in out
+    assert "plan up to date" not in out  # no component's tasks were walked
+    refs = small.refs()
+    assert graph(rollout(small)) == "settled"
+    assert small.refs() == refs
+
+
+def test_a_missing_plan_file_unsettles(small: Repo) -> None:
+    settled_run(small)
+    (small.path / ".atmos/workdir/app/dev/a/atmos.tfplan").unlink()
+    out = rollout(small)
+    assert graph(out) == "cached"
+    assert "terraform/a: planned" in out
+
+
+def test_a_forgotten_task_unsettles(small: Repo) -> None:
+    settled_run(small)
+    proc = small.doit("forget", "plan:app:dev:b")
+    assert proc.returncode == 0, proc.stderr
+    out = rollout(small)
+    assert graph(out) == "cached"
+    assert "terraform/b: planned" in out
+
+
+def test_a_change_to_the_records_unsettles(small: Repo) -> None:
+    settled_run(small)
+    small.git("update-ref", "-d", "refs/atmos/deployments/app/dev/a")
+    out = rollout(small)
+    assert graph(out) == "cached"
+    assert "refs/atmos/deployments/app/dev/a" in small.refs()
+
+
+def test_single_tasks_and_job_summaries_walk_every_component(small: Repo, tmp_path: Path) -> None:
+    settled_run(small)
+    proc = small.doit("apply:app:dev:a")
+    assert proc.returncode == 0 and "settled" not in proc.stdout, proc.stdout
+    summary = tmp_path / "summary.md"
+    out = rollout(small, env={"GITHUB_STEP_SUMMARY": str(summary)})
+    assert graph(out) == "cached"
+    assert summary.read_text().count("up to date") == 2  # a row per component
+
+
+def test_always_execute_walks_every_component(small: Repo) -> None:
+    settled_run(small)
+    proc = small.doit("-a", "rollout:app:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "terraform/a: planned" in proc.stdout and "settled" not in proc.stdout

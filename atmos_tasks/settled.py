@@ -1,0 +1,155 @@
+"""A rollout known to change nothing: answered without walking every component's tasks again.
+
+A no-op rollout of N components still has doit check 2N tasks, about 0.1 ms each for doit alone,
+so its cost grows with the repository. When a rollout ends with every plan and apply up to date
+and nothing to record, the reporter writes a *settled* mark for its graph key
+(`.atmos/cache/settled/<key>.json`) with what those decisions read:
+
+- doit's database (size, modification time, inode) after the run: every up-to-date check of such
+  a graph reads only saved values (`Settled`, `LastStatus`, doit's own result checks);
+- each task's target file (the plan files: doit re-runs a task whose target is gone);
+- the deployment's records in Git (refs, tags and notes of the target), which the record task reads.
+
+The next run of the same graph (the graph cache's key held) whose mark still holds runs only the
+record task's answer from that rollout, and the reporter says so. Anything else — a vendor, build
+or test task (their checks read the disk or the clock), another task than `rollout:` selected, a
+job summary to write, a mark that no longer holds — walks the whole graph as before. A run through
+the shortcut refreshes the mark, since doit saves the record task's values again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+FOLDER = Path(".atmos") / "cache" / "settled"
+DB = Path(".atmos") / "doit.sqlite"
+
+
+def _stat(path: Path) -> list[int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return [info.st_size, info.st_mtime_ns, info.st_ino]
+
+
+def records_patterns(pairs: list[tuple[str, str]]) -> list[str]:
+    patterns = []
+    for deployment, target in pairs:
+        patterns += [
+            f"refs/atmos/deployments/{deployment}/{target}/",
+            f"refs/tags/atmos/deployments/{deployment}/{target}/",
+            f"refs/tags/atmos/rollouts/{deployment}/{target}/",
+            f"refs/notes/atmos/{deployment}/",
+        ]
+    return sorted(set(patterns))
+
+
+def _records(root: Path, pairs: list[tuple[str, str]]) -> str:
+    from atmos_tasks.gitrepo import GitRepo
+
+    proc = GitRepo(root).run("for-each-ref", "--format=%(refname) %(objectname)", *records_patterns(pairs))
+    return hashlib.blake2b(proc.stdout.encode(), digest_size=20).hexdigest()
+
+
+def eligible(tasks: list[dict[str, Any]], invocation: Any) -> bool:
+    """A graph of plans, applies and records only, asked for as whole rollouts."""
+    from atmos_tasks.uptodate import LastStatus, Settled
+
+    if os.environ.get("GITHUB_STEP_SUMMARY") or not invocation.executes or not invocation.selected:
+        return False
+    if always_execute(sys.argv[1:]):
+        return False  # `doit -a`: every task runs, whatever its state
+    if any(s.kind != "rollout" or s.component not in ("", "*", None) for s in invocation.selected):
+        return False
+    for task in tasks:
+        basename = task.get("basename")
+        if task.get("file_dep"):
+            return False
+        if basename in ("plan", "apply"):
+            if task.get("actions") and not all(isinstance(u, Settled | LastStatus) for u in task["uptodate"]):
+                return False
+        elif basename not in ("_atmos", "record", "rollout"):
+            return False
+    return True
+
+
+def always_execute(argv: list[str]) -> bool:
+    """doit's `-a`/`--always-execute`, also among combined short options (`-av`)."""
+    return any(
+        arg == "--always-execute" or (arg.startswith("-") and not arg.startswith("--") and "a" in arg[1:])
+        for arg in argv
+    )
+
+
+def load(root: Path, key: str, pairs: list[tuple[str, str]]) -> dict[str, Any] | None:
+    """The mark of `key`, when everything it names is as it was."""
+    try:
+        mark = json.loads((root / FOLDER / f"{key}.json").read_text())
+        if mark.get("db") != _stat(root / DB):
+            return None
+        if any(_stat(Path(path)) != stamp for path, stamp in mark["targets"].items()):
+            return None
+        if mark.get("records") != _records(root, pairs):
+            return None
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return mark if isinstance(mark.get("summaries"), dict) else None
+
+
+def write(
+    root: Path,
+    key: str,
+    pairs: list[tuple[str, str]],
+    targets: list[str],
+    summaries: list[Any],
+    since: str | None = None,
+) -> None:
+    """After a rollout in which nothing ran and nothing was recorded."""
+    found: dict[str, Any] = {f"{s['deployment']}:{s['target']}": s for s in summaries}
+    mark = {
+        "db": _stat(root / DB),
+        "targets": {path: _stat(Path(path)) for path in sorted(set(targets))},
+        "records": _records(root, pairs),
+        "summaries": found,
+        # When every component was last checked one by one (a settled run keeps the time it read).
+        "since": since or time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    folder = root / FOLDER
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{key}.json"
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(mark, sort_keys=True))
+        os.replace(tmp, path)
+    except OSError:
+        return
+
+
+def answered(summary: dict[str, Any]) -> dict[str, Any]:
+    """The record task of a settled rollout: what that rollout's record said, nothing written."""
+    return dict(summary)
+
+
+def shortcut(tasks: list[dict[str, Any]], mark: dict[str, Any]) -> list[dict[str, Any]]:
+    """The graph a settled rollout runs: each rollout and its record's recorded answer."""
+    kept: list[dict[str, Any]] = []
+    for task in tasks:
+        basename = task.get("basename")
+        if basename == "_atmos":
+            kept.append(task)
+        elif basename == "record":
+            summary = mark["summaries"].get(task["name"])
+            if summary is None:
+                return tasks
+            kept.append({**task, "actions": [(answered, [summary])], "getargs": {}, "task_dep": []})
+        elif basename == "rollout":
+            atmos = task["meta"]["atmos"]
+            kept.append({**task, "meta": {"atmos": {**atmos, "settled": mark.get("since", "")}}})
+    return kept
