@@ -400,7 +400,9 @@ def test_a_run_that_cannot_renew_its_locks_stops_before_they_expire(shared: Shar
     assert code == 1, text
     assert "could not be renewed" in text and "Traceback" not in text
     assert stopped - taken < ttl + 5, "c1 outlived its locks"
-    assert "end dev/a" not in shared.log.read_text()  # its apply was stopped, not finished
+    # Its apply was stopped, not finished (under load it may be stopped before its apply began,
+    # when the log is not written at all).
+    assert not shared.log.exists() or "end dev/a" not in shared.log.read_text()
     assert [r for r in shared.history("dev") if r["git_sha"] == one.head()] == []  # nothing recorded
     proc = two.doit("rollout:app:dev", "--remote", "origin", env={"ATMOS_TASKS_LOCK_WAIT": "60"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
