@@ -228,7 +228,9 @@ def critical_path(root: Path, rounds: int) -> dict[str, float]:
     run(["git", "init", "-q", "-b", "main"], root)
     commit(root, "sleepers")
     run([sys.executable, "-m", "doit", "-n", "2", "rollout:app:dev"], root)  # records the durations
-    noop = statistics.median(timed([sys.executable, "-m", "doit", "rollout:app:dev"], root)[0] for _ in range(3))
+    noop = statistics.median(
+        timed([sys.executable, "-m", "doit", "rollout:app:dev"], root)[0] for _ in range(3)
+    )
     ratios, actuals, ideals = [], [], []
     for round_ in range(1, rounds + 1):
         write(root / "deployments/app.yaml", manifest(round_))
@@ -301,7 +303,9 @@ def main() -> int:
         graph_lines: dict[int, str] = {}
         for _ in range(args.rounds):
             for n in sizes:
-                seconds, output = timed([sys.executable, "-m", "doit", "rollout:app:dev"], work / f"atmos-{n}")
+                seconds, output = timed(
+                    [sys.executable, "-m", "doit", "rollout:app:dev"], work / f"atmos-{n}"
+                )
                 noop[n].append(seconds)
                 graph_lines[n] = graph_line(output)
                 plain[n].append(timed([sys.executable, "-m", "doit"], work / f"doit-{n}")[0])
@@ -326,15 +330,31 @@ def main() -> int:
     for n in sizes:
         walls = [c[0] for c in change[n]]
         overheads = [c[1] for c in change[n]]
-        table.append((n, med(noop[n]), med(dvc[n]), med(plain[n]), med(walls), med(overheads), max(c[2] for c in change[n])))
+        table.append(
+            (
+                n,
+                med(noop[n]),
+                med(dvc[n]),
+                med(plain[n]),
+                med(walls),
+                med(overheads),
+                max(c[2] for c in change[n]),
+            )
+        )
     today = datetime.now(UTC).strftime("%Y-%m-%d")
     calibration = calibration_seconds()
-    print(f"\nScale, {today} (median of {args.rounds} interleaved rounds; calibration loop {calibration:.3f} s)\n")
-    print("| components | no-op rollout | `dvc repro` no-op | plain doit no-op | one-change rollout | its overhead | tags written |")
+    print(
+        f"\nScale, {today} (median of {args.rounds} interleaved rounds; calibration loop {calibration:.3f} s)\n"
+    )
+    print(
+        "| components | no-op rollout | `dvc repro` no-op | plain doit no-op | one-change rollout | its overhead | tags written |"
+    )
     print("|---|---|---|---|---|---|---|")
     for n, ours, peer, floor, wall, overhead, written in table:
         shown_dvc = f"{peer:.2f} s" if has_dvc else "not installed"
-        print(f"| {n} | {ours:.2f} s | {shown_dvc} | {floor:.2f} s | {wall:.2f} s | {overhead:.2f} s | {written} |")
+        print(
+            f"| {n} | {ours:.2f} s | {shown_dvc} | {floor:.2f} s | {wall:.2f} s | {overhead:.2f} s | {written} |"
+        )
     for n in sizes:
         print(f"  {n}: {graph_lines.get(n, '')}")
     low, high = min(sizes), max(sizes)
