@@ -109,7 +109,8 @@ def commit(root: Path, message: str) -> None:
     run(["git", "commit", "-q", "-m", message], root)
 
 
-def atmos_repo(root: Path, n: int) -> None:
+def scaffold(root: Path) -> None:
+    """atmos.yaml, the dodo file and one `dev` stack: what every repository here starts from."""
     write(
         root / "atmos.yaml",
         "components:\n  terraform:\n    base_path: components/terraform\n"
@@ -118,6 +119,10 @@ def atmos_repo(root: Path, n: int) -> None:
     write(root / "dodo.py", "from atmos_tasks.dodo import *  # noqa: F403\n")
     write(root / ".gitignore", ".atmos/\n")
     write(root / "stacks/deploy/dev.yaml", "vars:\n  stage: dev\n")
+
+
+def atmos_repo(root: Path, n: int) -> None:
+    scaffold(root)
     lines = ["deployment:", "  name: app", "  components:", "    terraform:"]
     for i in range(n):
         write(root / f"components/terraform/{name(i)}/main.tf", MODULE % "v0")
@@ -207,14 +212,7 @@ def best_two_workers(durations: list[float]) -> float:
 def critical_path(root: Path, rounds: int) -> dict[str, float]:
     """Eight ~2 s components and one ~10 s named last, `doit -n 2`, after durations were recorded."""
     components = [(f"a{i}", 2) for i in range(1, 9)] + [("zz-slow", 10)]
-    write(
-        root / "atmos.yaml",
-        "components:\n  terraform:\n    base_path: components/terraform\n"
-        'stacks:\n  base_path: stacks\n  included_paths: ["deploy/*"]\n  name_pattern: "{stage}"\n',
-    )
-    write(root / "dodo.py", "from atmos_tasks.dodo import *  # noqa: F403\n")
-    write(root / ".gitignore", ".atmos/\n")
-    write(root / "stacks/deploy/dev.yaml", "vars:\n  stage: dev\n")
+    scaffold(root)
     write(root / "components/terraform/sleeper/main.tf", SLEEPER)
 
     def manifest(round_: int) -> str:
