@@ -61,16 +61,19 @@ def _hint() -> None:
     print("atmos-tasks: nothing selected. Try `doit list`, then e.g. `doit rollout:<deployment>:<target>`.")
 
 
-def _lock_targets(root: Path, pairs: list[tuple[str, str]]) -> None:
+def _lock_targets(root: Path, pairs: list[tuple[str, str]]) -> bool:
+    """Take each target's lock; True when another run held one (it may have recorded since)."""
     from filelock import FileLock, Timeout
 
     folder = root / ".atmos" / "locks"
     folder.mkdir(parents=True, exist_ok=True)
+    waited = False
     for deployment, target in sorted(set(pairs)):
         lock = FileLock(str(folder / f"{deployment}--{target}.lock"))
         try:
             lock.acquire(timeout=0)
         except Timeout:
+            waited = True
             sys.stderr.write(f"waiting for another rollout of {deployment} to {target} to finish…\n")
             while True:
                 if cancel.requested():
@@ -87,6 +90,7 @@ def _lock_targets(root: Path, pairs: list[tuple[str, str]]) -> None:
                 except Timeout:
                     continue
         _HELD_LOCKS.append(lock)
+    return waited
 
 
 def _lock_remotes(workspace: Any, invocation: Invocation, plans: list[Any]) -> bool:
@@ -239,7 +243,7 @@ def _compile(root: Path, invocation: Invocation, tree: Any) -> tuple[list[Any], 
     from atmos_tasks.graph import build_tasks
     from atmos_tasks.workspace import Workspace
 
-    with graphcache.observing() as observed:
+    with graphcache.observing(root) as observed:
         workspace = Workspace(root)
         if tree is not None:
             workspace.seed_working_tree(tree)
@@ -247,10 +251,13 @@ def _compile(root: Path, invocation: Invocation, tree: Any) -> tuple[list[Any], 
     if invocation.executes:
         # SIGTERM/SIGINT (a cancelled CI job) stop the tools gracefully and let `record` run.
         cancel.install()
-        _lock_targets(
+        if _lock_targets(
             workspace.root,
             [(p.deployment, p.target) for p in plans if invocation.locks(p.deployment, p.target)],
-        )
+        ):
+            # The graph was compiled before another run of a target finished: what it read of
+            # that run's records may have moved since. Run as compiled, keep nothing.
+            observed.volatile.add("compiled while another run of the target was recording")
         if _lock_remotes(workspace, invocation, plans):
             # Another run recorded while this one waited: compile against what it left.
             plans = compile_plans(Workspace(workspace.root), invocation)

@@ -46,8 +46,9 @@ from atmos_tasks.hashing import StatCache
 FORMAT = 1
 SWITCH = "ATMOS_TASKS_GRAPH_CACHE"
 KEEP = 32
-# Read by every Git process the compilation starts (whose environment is a copy of this one).
-GIT_ENV = ("HOME", "XDG_CONFIG_HOME", "PATH")
+# Read by every Git process the compilation starts (whose environment is a copy of this one), and
+# TZ, which the templates' dates read below Python's os.environ.
+GIT_ENV = ("HOME", "XDG_CONFIG_HOME", "PATH", "TZ")
 
 
 def mode() -> str:
@@ -121,14 +122,24 @@ def _refs_digest(repo: GitRepo, patterns: list[str]) -> str:
 
 
 def _installation() -> list[Any]:
-    """The Python running and what is installed: a package added or removed moves its folder."""
+    """The Python running and what is installed: a package added or removed moves its folder
+    (the working directory, first on `sys.path` for `python -m`, is the repository: Git covers it);
+    and the local time zone the templates' dates use."""
     folders = []
+    here = os.path.realpath(".")
     for entry in sys.path:
+        if not entry or os.path.realpath(entry) == here:
+            continue
         try:
-            folders.append((entry, os.stat(entry or ".").st_mtime_ns))
+            folders.append((entry, os.stat(entry).st_mtime_ns))
         except OSError:
             continue
-    return [sys.version, folders]
+    try:
+        zone = os.stat("/etc/localtime")
+        localtime = [os.path.realpath("/etc/localtime"), zone.st_mtime_ns, zone.st_size]
+    except OSError:
+        localtime = []
+    return [sys.version, folders, localtime]
 
 
 def lookup_key(root: Path, invocation: Any, tree: WorkingTree, cache: StatCache) -> str:
@@ -177,12 +188,18 @@ class _WatchedEnviron(MutableMapping[str, str]):
 
 
 @contextmanager
-def observing() -> Iterator[inputs.Observed]:
-    """Observe a compilation: files, trees, globs, refs, the environment, the templates' clock."""
+def observing(root: Path | None = None) -> Iterator[inputs.Observed]:
+    """Observe a compilation: files, trees, globs, refs, the environment, the templates' clock.
+
+    With `root`, each file's digest is taken as it is read (through the repository's stat cache),
+    so one that changes while compiling no longer matches the graph stored."""
     from atmos_tasks.gotemplate import runtime
 
     real = os.environ
     with inputs.observing() as observed:
+        if root is not None:
+            cache = StatCache(root / ".atmos" / "cache" / "stat-cache.json")
+            observed.digest = lambda path: _file_digest(cache, path)
         watched = _WatchedEnviron(real, observed.env)
         token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the clock ({what})"))
         os.environ = watched  # type: ignore[assignment]  # noqa: B003 - replaced, then restored
@@ -249,11 +266,14 @@ class GraphCache:
         pairs: list[tuple[str, str]],
         tasks: list[dict[str, Any]],
     ) -> None:
-        files = sorted(observed.files | set(_own_modules()))
+        # Files and folders with the digest taken when they were read; this package's modules now.
+        files = {**{path: None for path in _own_modules()}, **observed.files}
+        trees = observed.trees
         refs = sorted(observed.refs)
+        cache = self.stat_cache
         entry = Entry(
-            files={path: _file_digest(self.stat_cache, path) for path in files},
-            trees={path: _tree_digest(self.stat_cache, path) for path in sorted(observed.trees)},
+            files={path: found or _file_digest(cache, path) for path, found in sorted(files.items())},
+            trees={path: found or _tree_digest(cache, path) for path, found in sorted(trees.items())},
             globs=dict(observed.globs),
             env={name: os.environ.get(name) for name in sorted(observed.env)},
             refs=(refs, _refs_digest(self.repo, refs)),

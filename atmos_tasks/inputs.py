@@ -12,7 +12,7 @@ graph is used.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +20,11 @@ from pathlib import Path
 
 @dataclass
 class Observed:
-    files: set[str] = field(default_factory=set)
-    trees: set[str] = field(default_factory=set)
+    # Path → its digest when it was read (so a change during the compilation is a mismatch later).
+    files: dict[str, str | None] = field(default_factory=dict)
+    trees: dict[str, str | None] = field(default_factory=dict)
+    # How a file's digest is taken while observing (the graph cache's stat cache); None: not taken.
+    digest: Callable[[str], str] | None = None
     globs: dict[str, list[str]] = field(default_factory=dict)
     env: set[str] = field(default_factory=set)
     # `git for-each-ref` patterns (and exact ref names) whose refs the compilation read.
@@ -47,14 +50,16 @@ def file(path: Path | str) -> None:
     """A file whose content the compilation used."""
     observed = _CURRENT.get()
     if observed is not None:
-        observed.files.add(str(Path(path).absolute()))
+        name = str(Path(path).absolute())
+        if name not in observed.files:
+            observed.files[name] = observed.digest(name) if observed.digest else None
 
 
-def tree(path: Path | str) -> None:
-    """A folder whose whole content (its digest) the compilation used."""
+def tree(path: Path | str, digest: str | None = None) -> None:
+    """A folder whose whole content (`digest`, as the compilation read it) the compilation used."""
     observed = _CURRENT.get()
     if observed is not None:
-        observed.trees.add(str(Path(path).absolute()))
+        observed.trees.setdefault(str(Path(path).absolute()), digest)
 
 
 def matched(pattern: str, found: list[str]) -> None:

@@ -66,6 +66,8 @@ def eligible(tasks: list[dict[str, Any]], invocation: Any) -> bool:
         return False
     if always_execute(sys.argv[1:]):
         return False  # `doit -a`: every task runs, whatever its state
+    if any(arg.startswith(("--db-file", "--backend", "--check_file_uptodate")) for arg in sys.argv[1:]):
+        return False  # doit told to use another database than the one the mark watches
     if any(s.kind != "rollout" or s.component not in ("", "*", None) for s in invocation.selected):
         return False
     for task in tasks:
@@ -123,10 +125,13 @@ def write(
     }
     folder = root / FOLDER
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        # The record's answer carries the applies' outputs, sensitive ones too: its owner's only.
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = folder / f"{key}.json"
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(mark, sort_keys=True))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(mark, sort_keys=True))
         os.replace(tmp, path)
     except OSError:
         return

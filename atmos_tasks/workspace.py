@@ -79,8 +79,8 @@ class Workspace:
     def module_digest(self, module_dir: Path) -> str:
         digest = self._digests.get(module_dir)
         if digest is None:
-            inputs.tree(module_dir)
             digest = self._digests[module_dir] = self.stat_cache.tree(module_dir)
+            inputs.tree(module_dir, digest if module_dir.is_dir() else None)
         return digest
 
     def declared_variables(

@@ -50,3 +50,25 @@ def test_graphs_compare_regardless_of_set_order() -> None:
     two = [{"f": test_graphs_compare_regardless_of_set_order, "a": frozenset({"z", "y", "x"})}]
     assert graphcache._canonical(one) == graphcache._canonical(two)
     assert graphcache._canonical(one) != graphcache._canonical([{"a": frozenset({"x"})}])
+
+
+def test_a_file_is_keyed_by_its_content_when_read(tmp_path: Path) -> None:
+    """A file that changes while the compilation runs no longer matches the graph it fed."""
+    (tmp_path / "stack.yaml").write_text("one\n")
+    with graphcache.observing(tmp_path) as observed:
+        inputs.file(tmp_path / "stack.yaml")
+        read_then = observed.files[str(tmp_path / "stack.yaml")]
+        (tmp_path / "stack.yaml").write_text("two, written while compiling\n")
+        inputs.file(tmp_path / "stack.yaml")  # read again: the first digest stands
+    assert observed.files == {str(tmp_path / "stack.yaml"): read_then}
+    cache = StatCache(tmp_path / "other.json")
+    assert read_then != graphcache._file_digest(cache, str(tmp_path / "stack.yaml"))
+
+
+def test_the_time_zone_is_in_the_key(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    cache = StatCache(tmp_path / "stat.json")
+    tree = WorkingTree(head="0" * 40, branch="main", dirty=[])
+    monkeypatch.setenv("TZ", "UTC")
+    utc = graphcache.lookup_key(tmp_path, "invocation", tree, cache)
+    monkeypatch.setenv("TZ", "America/New_York")
+    assert graphcache.lookup_key(tmp_path, "invocation", tree, cache) != utc

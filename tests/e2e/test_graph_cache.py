@@ -197,6 +197,9 @@ def settled_run(repo: Repo) -> str:
 
 def test_a_rollout_that_changed_nothing_settles_the_next_one(small: Repo) -> None:
     out = settled_run(small)
+    (mark,) = (small.path / ".atmos/cache/settled").glob("*.json")
+    # The record's answer carries the applies' outputs (sensitive ones too): its owner's only.
+    assert mark.stat().st_mode & 0o077 == 0
     assert "all 2 components up to date" in out
     assert "Nothing to record: app → dev already runs" in out
     assert "plan up to date" not in out  # no component's tasks were walked
@@ -245,3 +248,15 @@ def test_always_execute_walks_every_component(small: Repo) -> None:
     proc = small.doit("-a", "rollout:app:dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "terraform/a: planned" in proc.stdout and "settled" not in proc.stdout
+
+
+def test_another_database_walks_every_component(small: Repo, tmp_path: Path) -> None:
+    """The mark watches .atmos/doit.sqlite: a run told to use another database never settles."""
+    database = tmp_path / "other.db"
+    for _ in range(3):
+        proc = small.doit("run", "--db-file", str(database), "rollout:app:dev")
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "settled" not in proc.stdout
+    database.unlink()
+    proc = small.doit("run", "--db-file", str(database), "rollout:app:dev")
+    assert "terraform/a: planned" in proc.stdout, proc.stdout
