@@ -199,7 +199,9 @@ def observing(root: Path | None = None) -> Iterator[inputs.Observed]:
     with inputs.observing() as observed:
         if root is not None:
             cache = StatCache(root / ".atmos" / "cache" / "stat-cache.json")
+            repo = GitRepo(root)
             observed.digest = lambda path: _file_digest(cache, path)
+            observed.snapshot = lambda patterns: _refs_digest(repo, patterns)
         watched = _WatchedEnviron(real, observed.env)
         token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the clock ({what})"))
         os.environ = watched  # type: ignore[assignment]  # noqa: B003 - replaced, then restored
@@ -269,7 +271,10 @@ class GraphCache:
         # Files and folders with the digest taken when they were read; this package's modules now.
         files = {**{path: None for path in _own_modules()}, **observed.files}
         trees = observed.trees
-        refs = sorted(observed.refs)
+        for read, then in observed.refs.items():
+            if then is not None and _refs_digest(self.repo, read.split("\0")) != then:
+                return  # records moved while compiling (another target's rollout): not kept
+        refs = sorted({pattern for read in observed.refs for pattern in read.split("\0")})
         cache = self.stat_cache
         entry = Entry(
             files={path: found or _file_digest(cache, path) for path, found in sorted(files.items())},

@@ -27,8 +27,11 @@ class Observed:
     digest: Callable[[str], str] | None = None
     globs: dict[str, list[str]] = field(default_factory=dict)
     env: set[str] = field(default_factory=set)
-    # `git for-each-ref` patterns (and exact ref names) whose refs the compilation read.
-    refs: set[str] = field(default_factory=set)
+    # `git for-each-ref` patterns (and exact ref names) whose refs the compilation read, joined by
+    # NUL per read, with the state of those refs just before the read (None: not taken).
+    refs: dict[str, str | None] = field(default_factory=dict)
+    # How that state is taken while observing (the graph cache's); None: not taken.
+    snapshot: Callable[[list[str]], str] | None = None
     # Why the graph must not be reused (the clock, a command's output): never cached.
     volatile: set[str] = field(default_factory=set)
 
@@ -73,7 +76,9 @@ def refs(patterns: list[str]) -> None:
     """Refs the compilation read (records, notes): their ids are part of the key."""
     observed = _CURRENT.get()
     if observed is not None:
-        observed.refs.update(patterns)
+        key = "\0".join(patterns)
+        if key not in observed.refs:
+            observed.refs[key] = observed.snapshot(list(patterns)) if observed.snapshot else None
 
 
 def env(name: str) -> None:

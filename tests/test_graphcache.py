@@ -72,3 +72,30 @@ def test_the_time_zone_is_in_the_key(tmp_path: Path, monkeypatch) -> None:  # ty
     utc = graphcache.lookup_key(tmp_path, "invocation", tree, cache)
     monkeypatch.setenv("TZ", "America/New_York")
     assert graphcache.lookup_key(tmp_path, "invocation", tree, cache) != utc
+
+
+def test_records_that_move_while_compiling_are_not_kept(tmp_path: Path) -> None:
+    """A ref read while compiling that another run moves before the graph is stored: not stored."""
+    import subprocess
+
+    from atmos_tasks.gitrepo import GitRepo
+
+    def git(*args: str) -> str:
+        env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t"}
+        env["GIT_COMMITTER_EMAIL"] = "t@t"
+        done = subprocess.run(["git", *args], cwd=tmp_path, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip()
+
+    git("init", "-q", "-b", "main")
+    git("commit", "-q", "--allow-empty", "-m", "one")
+    head = git("rev-parse", "HEAD")
+    cache = graphcache.GraphCache(tmp_path)
+    for moved in (False, True):
+        with graphcache.observing(tmp_path) as observed:
+            GitRepo(tmp_path).for_each_ref(["refs/atmos/deployments/app/dev/"], ["refname", "objectname"])
+        if moved:  # another target's rollout records between the read and the store
+            git("update-ref", "refs/atmos/deployments/app/dev/a", head)
+        cache.store(f"key{moved}", observed, [("app", "dev")], [{"basename": "x"}])
+        stored = (tmp_path / ".atmos/cache/graphs" / f"key{moved}.pickle").exists()
+        assert stored is not moved
