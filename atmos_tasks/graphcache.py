@@ -114,7 +114,7 @@ def _glob(patterns: str) -> list[str]:
     return sorted(p for p in found if os.path.isfile(p))
 
 
-def _refs_digest(repo: GitRepo, patterns: list[str]) -> str:
+def refs_digest(repo: GitRepo, patterns: list[str]) -> str:
     if not patterns:
         return ""
     proc = repo.run("for-each-ref", "--format=%(refname) %(objectname)", *patterns)
@@ -201,7 +201,7 @@ def observing(root: Path | None = None) -> Iterator[inputs.Observed]:
             cache = StatCache(root / ".atmos" / "cache" / "stat-cache.json")
             repo = GitRepo(root)
             observed.digest = lambda path: _file_digest(cache, path)
-            observed.snapshot = lambda patterns: _refs_digest(repo, patterns)
+            observed.snapshot = lambda patterns: refs_digest(repo, patterns)
         watched = _WatchedEnviron(real, observed.env)
         token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the clock ({what})"))
         os.environ = watched  # type: ignore[assignment]  # noqa: B003 - replaced, then restored
@@ -259,7 +259,7 @@ class GraphCache:
         if any(_glob(patterns) != found for patterns, found in entry.globs.items()):
             return False
         patterns, digest = entry.refs
-        return _refs_digest(self.repo, patterns) == digest
+        return refs_digest(self.repo, patterns) == digest
 
     def store(
         self,
@@ -272,7 +272,7 @@ class GraphCache:
         files = {**{path: None for path in _own_modules()}, **observed.files}
         trees = observed.trees
         for read, then in observed.refs.items():
-            if then is not None and _refs_digest(self.repo, read.split("\0")) != then:
+            if then is not None and refs_digest(self.repo, read.split("\0")) != then:
                 return  # records moved while compiling (another target's rollout): not kept
         refs = sorted({pattern for read in observed.refs for pattern in read.split("\0")})
         cache = self.stat_cache
@@ -281,7 +281,7 @@ class GraphCache:
             trees={path: found or _tree_digest(cache, path) for path, found in sorted(trees.items())},
             globs=dict(observed.globs),
             env={name: os.environ.get(name) for name in sorted(observed.env)},
-            refs=(refs, _refs_digest(self.repo, refs)),
+            refs=(refs, refs_digest(self.repo, refs)),
             pairs=pairs,
             tasks=pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL),
         )

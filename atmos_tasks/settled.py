@@ -19,7 +19,6 @@ the shortcut refreshes the mark, since doit saves the record task's values again
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
@@ -53,9 +52,9 @@ def records_patterns(pairs: list[tuple[str, str]]) -> list[str]:
 
 def _records(root: Path, pairs: list[tuple[str, str]]) -> str:
     from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.graphcache import refs_digest
 
-    proc = GitRepo(root).run("for-each-ref", "--format=%(refname) %(objectname)", *records_patterns(pairs))
-    return hashlib.blake2b(proc.stdout.encode(), digest_size=20).hexdigest()
+    return refs_digest(GitRepo(root), records_patterns(pairs))
 
 
 def eligible(tasks: list[dict[str, Any]], invocation: Any) -> bool:

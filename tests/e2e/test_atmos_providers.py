@@ -8,6 +8,7 @@ import json
 import re
 
 from tests.conftest import Repo
+from tests.e2e.test_atmos_stacks import manifest_without_service_dependency
 
 DEFAULTS = "stacks/catalog/ecs/_defaults.yaml"
 SERVICE = "stacks/catalog/ecs/service-api.yaml"
@@ -81,16 +82,7 @@ def test_terraform_reads_the_providers_file(repo: Repo) -> None:
 
 def test_dependencies_components_in_the_stacks_order_the_rollout(repo: Repo) -> None:
     # The manifest no longer says it, nor settings.depends_on: Atmos's newer form alone makes the edge.
-    repo.replace(
-        "deployments/api.yaml",
-        '      ecs/service-api:\n        metadata:\n          depends_on: ["terraform/ecs/taskdef-api"]\n',
-        "      ecs/service-api:\n",
-    )
-    repo.replace(
-        "deployments/api.yaml",
-        "{{ component['ecs/taskdef-api'].outputs.task_definition_arn }}",
-        "arn:aws:ecs:us-east-2:000000000000:task-definition/api:1",
-    )
+    manifest_without_service_dependency(repo)
     repo.replace(
         SERVICE,
         "      settings:\n        depends_on:\n          1:\n            component: ecs/taskdef-api\n",

@@ -7,6 +7,22 @@ import json
 
 from tests.conftest import Repo
 
+
+def manifest_without_service_dependency(repo: Repo) -> None:
+    """The example's manifest no longer says that ecs/service-api needs ecs/taskdef-api (neither by
+    depends_on nor by reading its output): what orders them must come from the stacks."""
+    repo.replace(
+        "deployments/api.yaml",
+        '      ecs/service-api:\n        metadata:\n          depends_on: ["terraform/ecs/taskdef-api"]\n',
+        "      ecs/service-api:\n",
+    )
+    repo.replace(
+        "deployments/api.yaml",
+        "{{ component['ecs/taskdef-api'].outputs.task_definition_arn }}",
+        "arn:aws:ecs:us-east-2:000000000000:task-definition/api:1",
+    )
+
+
 SERVICE = "stacks/catalog/ecs/service-api.yaml"
 TFVARS = ".atmos/workdir/api/{target}/ecs%2Fservice-api/ecs-service-api.auto.tfvars.json"
 
@@ -37,16 +53,7 @@ def test_jinja_in_a_stack_file_is_refused_with_the_go_template_error_at_its_line
 
 def test_settings_depends_on_in_the_stacks_orders_the_rollout(repo: Repo) -> None:
     # The manifest no longer says it: the stack's settings.depends_on alone makes the edge.
-    repo.replace(
-        "deployments/api.yaml",
-        '      ecs/service-api:\n        metadata:\n          depends_on: ["terraform/ecs/taskdef-api"]\n',
-        "      ecs/service-api:\n",
-    )
-    repo.replace(
-        "deployments/api.yaml",
-        "{{ component['ecs/taskdef-api'].outputs.task_definition_arn }}",
-        "arn:aws:ecs:us-east-2:000000000000:task-definition/api:1",
-    )
+    manifest_without_service_dependency(repo)
     repo.commit("Only the stacks say what the service needs")
     matrix = json.loads(repo.cli("matrix", "api", "--target", "dev", "--format", "json").stdout)
     jobs = {job["component"]: job for job in matrix["include"]}
