@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-# A real Docker engine, a real registry and locally made base images (docker_env.py).
-pytest_plugins = ["tests.docker_env"]
+# A real Docker engine, a real registry and locally made base images (docker_env.py); a throwaway
+# PostgreSQL server for Terraform's pg backend (postgres_env.py).
+pytest_plugins = ["tests.docker_env", "tests.postgres_env"]
 
 # Property tests: HYPOTHESIS_PROFILE=soak runs many more examples, also of the ones that drive real
 # rollouts (tests/test_validate_property.py keeps those few in the default profile).
