@@ -163,6 +163,67 @@ def marked(settings: Any) -> tuple[str, ...]:
     return ()
 
 
+# Backend settings whose value is a credential, as Terraform's backends name them (s3, azurerm,
+# gcs, http, consul, cos, oss, swift, kubernetes, remote).
+CREDENTIAL_KEYS = frozenset(
+    {
+        "access_key",
+        "access_token",
+        "client_certificate_password",
+        "client_secret",
+        "encryption_key",
+        "password",
+        "sas_token",
+        "secret_key",
+        "token",
+    }
+)
+_KEYWORD_PASSWORD = re.compile(r"(?:^|\s)password\s*=\s*('(?:[^'\\]|\\.)*'|[^\s']\S*)")
+
+
+def connection_passwords(text: str) -> list[str]:
+    """The password a connection string holds: a URL's (`postgres://user:password@host/db`, or its
+    `?password=` parameter), or libpq's keyword form (`host=… password=…`); raw and decoded."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    found: list[str] = []
+    if "://" in text:
+        try:
+            url = urlsplit(text.strip())
+            password = url.password
+            query = parse_qs(url.query).get("password", [])
+        except ValueError:  # e.g. a port that is no number: the userinfo is still there
+            userinfo = text.split("://", 1)[1].split("/", 1)[0].rpartition("@")[0]
+            password = userinfo.partition(":")[2] or None
+            query = []
+        if password:
+            found += [password, unquote(password)]
+        found += query
+    for match in _KEYWORD_PASSWORD.finditer(text):
+        value = match.group(1)
+        if value.startswith("'"):
+            found.append(value[1:-1])
+            value = re.sub(r"\\(.)", r"\1", value[1:-1])
+        found.append(value)
+    return list(dict.fromkeys(found))
+
+
+def backend_secrets(backend: Any) -> list[str]:
+    """The credentials a Terraform backend configuration holds: the password of a connection string
+    (the `pg` backend's `conn_str`) and the values of settings named like credentials."""
+    found: list[str] = []
+    if isinstance(backend, dict):
+        for key, value in backend.items():
+            if isinstance(value, dict | list):
+                found += backend_secrets(value)
+            elif isinstance(value, str):
+                found += [value] if str(key).lower() in CREDENTIAL_KEYS else connection_passwords(value)
+    elif isinstance(backend, list):
+        for item in backend:
+            found += backend_secrets(item)
+    return found
+
+
 def sensitive_values(
     names: Iterable[str], variables: dict[str, Any], env: dict[str, str] | None = None
 ) -> list[Any]:

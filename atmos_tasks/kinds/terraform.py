@@ -17,11 +17,13 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import json
+import math
 import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from dataclasses import dataclass, field
 from functools import cache
@@ -363,6 +365,48 @@ def _complete(job: TerraformJob, variables: dict[str, Any], images: dict[str, di
     return bound
 
 
+def lock_timeout_args(env: dict[str, str], command: str) -> list[str]:
+    """`-lock-timeout`: how long Terraform waits for another run's state lock before failing, as long
+    as a run waits for atmos-tasks' own locks (`ATMOS_TASKS_LOCK_WAIT`, default 900 s). Terraform's
+    own default, 0, fails at once: with state shared between runners (a `pg`, `s3`… backend) a
+    runner would fail whenever another one plans or applies the same state — with `pg`, any state
+    of the same database while one is first created. None when the user's `TF_CLI_ARGS` or
+    `TF_CLI_ARGS_<command>` already say how to lock."""
+    for name in ("TF_CLI_ARGS", f"TF_CLI_ARGS_{command}"):
+        given = env.get(name, "")
+        if "-lock-timeout" in given or "-lock=" in given:
+            return []
+    from atmos_tasks.locks import DEFAULT_WAIT, seconds_from_env
+
+    return [f"-lock-timeout={math.ceil(seconds_from_env('ATMOS_TASKS_LOCK_WAIT', DEFAULT_WAIT))}s"]
+
+
+def _learn_backend(job: TerraformJob) -> None:
+    """The backend's credentials (a `conn_str`'s password…) are masked in everything shown."""
+    secrets.add(secrets.backend_secrets(job.backend))
+
+
+_STATE_LOCKED = "Error acquiring the state lock"
+# What the pg backend's `init` fails with when another runner made its schema or table meanwhile.
+_CREATED_MEANWHILE = "pq: duplicate key value violates unique constraint"
+INIT_ATTEMPTS = 4
+
+
+def _state_pull(job: TerraformJob, run: Path, env: dict[str, str]) -> dict[str, Any]:
+    """`terraform state pull` (not logged: a state holds every value): {} when there is none."""
+    proc = subprocess.run(
+        [terraform_binary(job.command), "state", "pull"],
+        cwd=run,
+        env=env,
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise TerraformFailed(f"terraform state pull failed: {secrets.mask(_tail(proc.stderr))}")
+    return json.loads(proc.stdout) if proc.stdout.strip() else {}  # type: ignore[no-any-return]
+
+
 class TerraformExecutor:
     def _run(
         self, job: TerraformJob, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
@@ -384,9 +428,16 @@ class TerraformExecutor:
         output = secrets.mask(proc.stdout + ("\n" + proc.stderr if proc.stderr else ""))
         _write_private(workdir / f"atmos-{step}.log", output)
         if proc.returncode not in ok:
+            locked = ""
+            if _STATE_LOCKED in output:
+                waited = next((a.split("=", 1)[1] for a in args if a.startswith("-lock-timeout=")), "0s")
+                locked = (
+                    f": another run holds the state lock (waited {waited}; "
+                    "ATMOS_TASKS_LOCK_WAIT sets how long)"
+                )
             raise TerraformFailed(
-                f"terraform {step} failed (exit {proc.returncode}); log: {workdir / f'atmos-{step}.log'}\n"
-                + _tail(output)
+                f"terraform {step} failed (exit {proc.returncode}){locked}; "
+                f"log: {workdir / f'atmos-{step}.log'}\n" + _tail(output)
             )
         return proc.returncode, output
 
@@ -410,7 +461,8 @@ class TerraformExecutor:
             for name in generated:
                 (workdir / name).unlink(missing_ok=True)
             shutil.rmtree(workdir / ".terraform", ignore_errors=True)
-        _write_if_changed(
+        # Private: a backend's configuration may hold credentials (a `conn_str` with a password).
+        _write_private(
             run / "backend.tf.json",
             json.dumps(
                 {"terraform": {"backend": {job.backend_type: _backend_in(job, run)}}},
@@ -450,13 +502,28 @@ class TerraformExecutor:
         # Terraform's plugin cache is not safe for concurrent writers.
         lock = FileLock(str(Path(job.root) / ".atmos" / "terraform" / "init.lock"))
         with lock:
-            self._run(job, "init", ["init", "-input=false", "-no-color", "-reconfigure"], env)
+            try:
+                for attempt in range(INIT_ATTEMPTS):
+                    try:
+                        self._run(job, "init", ["init", "-input=false", "-no-color", "-reconfigure"], env)
+                        break
+                    except TerraformFailed as err:
+                        # Runners initialising against a database whose state table does not exist
+                        # yet all make it: PostgreSQL's `CREATE … IF NOT EXISTS` is not safe against
+                        # a concurrent one, and the losers fail. Tried again, they find it made.
+                        if _CREATED_MEANWHILE not in str(err) or attempt == INIT_ATTEMPTS - 1:
+                            raise
+                        time.sleep(0.2 * (attempt + 1))
+            finally:
+                # Terraform keeps the backend's configuration there, credentials included.
+                secrets.private_file(run_dir(job) / ".terraform" / "terraform.tfstate")
         marker.write_text(wanted)
 
     def plan(
         self, job: TerraformJob, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
     ) -> dict[str, Any]:
         workdir = Path(job.workdir)
+        _learn_backend(job)
         try:
             variables = deferred_vars(job, outputs, images)
         except TemplateError as err:
@@ -485,7 +552,7 @@ class TerraformExecutor:
         tfvars = json.dumps(variables, indent=2, sort_keys=True)
         # The sensitive values this component's inputs hold: its apply (maybe another process or
         # run) and the reporter learn them from the plan's saved values.
-        held = secrets.found_in(tfvars + "\n" + json.dumps(job.env))
+        held = secrets.found_in(tfvars + "\n" + json.dumps(job.env) + "\n" + json.dumps(job.backend))
         try:
             run = self._prepare(job)
             _write_private(run / tfvars_name(job.component), tfvars)
@@ -493,10 +560,19 @@ class TerraformExecutor:
                 (workdir / job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
             env = terraform_env(job)
             self._init(job, env)
+            if job.backend_type != "local":
+                self._ensure_state(job, run, env)
             code, log = self._run(
                 job,
                 "plan",
-                ["plan", "-input=false", "-no-color", "-detailed-exitcode", f"-out={_plan_arg(job, run)}"],
+                [
+                    "plan",
+                    "-input=false",
+                    "-no-color",
+                    "-detailed-exitcode",
+                    *lock_timeout_args(env, "plan"),
+                    f"-out={_plan_arg(job, run)}",
+                ],
                 env,
                 ok=(0, 2),
             )
@@ -530,11 +606,13 @@ class TerraformExecutor:
     def apply(self, job: TerraformJob, plan: dict[str, Any]) -> dict[str, Any]:
         workdir = Path(job.workdir)
         secrets.add(plan.get("secrets"))
+        _learn_backend(job)
         try:
             env = terraform_env(job)
             try:
                 plan_file = _plan_arg(job, run_dir(job))
-                self._run(job, "apply", ["apply", "-input=false", "-no-color", plan_file], env)
+                args = ["apply", "-input=false", "-no-color", *lock_timeout_args(env, "apply"), plan_file]
+                self._run(job, "apply", args, env)
             finally:
                 self._private_state(job)
             proc_outputs, sensitive = self._outputs(job, env)
@@ -552,6 +630,7 @@ class TerraformExecutor:
     ) -> dict[str, Any]:
         """`terraform destroy`, with the variables rendered from what the dependencies run now."""
         workdir = Path(job.workdir)
+        _learn_backend(job)
         try:
             variables = deferred_vars(job, outputs, images)
             _complete(
@@ -566,7 +645,9 @@ class TerraformExecutor:
             env = terraform_env(job)
             self._init(job, env)
             try:
-                self._run(job, "destroy", ["destroy", "-auto-approve", "-input=false", "-no-color"], env)
+                args = ["destroy", "-auto-approve", "-input=false", "-no-color"]
+                args += lock_timeout_args(env, "destroy")
+                self._run(job, "destroy", args, env)
             finally:
                 self._private_state(job)
         except (TerraformFailed, OSError) as err:
@@ -588,6 +669,7 @@ class TerraformExecutor:
         """
         from filelock import FileLock
 
+        _learn_backend(job)
         workdir = Path(job.workdir)
         workdir.mkdir(parents=True, exist_ok=True)
         env = terraform_env(job)
@@ -598,23 +680,44 @@ class TerraformExecutor:
             with FileLock(str(workdir / ".atmos-prepare.lock")):
                 run = self._prepare(job)
                 self._init(job, env)
-        binary = terraform_binary(job.command)
-        proc = subprocess.run(
-            [binary, "state", "pull"],
-            cwd=run,
-            env=env,
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
-        if proc.returncode != 0:
-            raise TerraformFailed(f"terraform state pull failed: {secrets.mask(_tail(proc.stderr))}")
-        state = json.loads(proc.stdout) if proc.stdout.strip() else {}
+        state = _state_pull(job, run, env)
         outputs = state.get("outputs") or {}
         if not state.get("resources") and not outputs:
             return None
         secrets.add([entry.get("value") for entry in outputs.values() if entry.get("sensitive")])
         return {name: entry.get("value") for name, entry in sorted(outputs.items())}
+
+    def _ensure_state(self, job: TerraformJob, run: Path, env: dict[str, str]) -> None:
+        """A shared state nobody created yet is created, empty, before the component's first plan.
+
+        Terraform refuses to apply a saved plan when the state changed since (`Saved plan is
+        stale`), but it can only tell when the plan was made against a state with a lineage: two
+        runners that both plan against a state that does not exist yet would both apply, the
+        second over the first (its resources lost from the state). Pushed first, an empty state
+        gives every plan a lineage to be checked against. Terraform replaces only an empty state
+        with one of another lineage, so of two runners pushing at once the later push only makes
+        the earlier one's plan stale. Checked once per backend configuration (the init marker);
+        local state is the clone's own, and its runs are serialised by the target's file lock.
+        """
+        workdir = Path(job.workdir)
+        marker, init = workdir / ".atmos-state", workdir / ".atmos-init"
+        wanted = init.read_text() if init.is_file() else None
+        if wanted is not None and marker.is_file() and marker.read_text() == wanted:
+            return
+        if not _state_pull(job, run, env).get("lineage"):
+            empty = workdir / "atmos-empty.tfstate"
+            state = {"version": 4, "serial": 0, "lineage": str(uuid.uuid4()), "outputs": {}, "resources": []}
+            empty.write_text(json.dumps(state))
+            args = ["state", "push", *lock_timeout_args(env, "state_push"), os.path.relpath(empty, run)]
+            try:
+                self._run(job, "state-push", args, env, ok=(0, 1))
+            finally:
+                empty.unlink(missing_ok=True)
+            if not _state_pull(job, run, env).get("lineage"):
+                log = workdir / "atmos-state-push.log"
+                raise TerraformFailed(f"the backend has no state and pushing an empty one failed; log: {log}")
+        if wanted is not None:
+            marker.write_text(wanted)
 
     def _outputs(self, job: TerraformJob, env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         """`terraform output -json`: the values, and the names of the sensitive ones."""
@@ -1085,7 +1188,9 @@ class TerraformKind(Kind):
             out["atmos"] = component.atmos
         if component.bindings:
             out["bindings"] = {var: bound_ref(component, image) for var, image in component.bindings.items()}
-        return out
+        credentials = secrets.Secrets()
+        credentials.add(secrets.backend_secrets(component.backend))
+        return credentials.mask_tree(out)  # type: ignore[no-any-return]
 
     def sensitive_names(self, workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:
         names = marked(component.settings)
