@@ -5,6 +5,9 @@
 #   busybox-static  the static busybox the offline base image atmos-tasks/busybox:test is made of
 #   debootstrap     builds the atmos-tasks/python:test rootfs from the Debian mirror apt already uses
 #   iptables        a dependency of docker.io anyway (dockerd runs with --iptables=false), listed to be explicit
+#   postgresql      initdb, pg_ctl, postgres, psql for Terraform's pg backend tests (tests/postgres_env.py
+#                   starts its own throwaway cluster); only when no initdb is found, on PATH or in Debian's
+#                   /usr/lib/postgresql/<version>/bin, so a PostgreSQL installed otherwise is used as it is
 # Idempotent, non-interactive; starts no service (policy-rc.d or no systemd; the fixtures own the daemons).
 set -euo pipefail
 
@@ -17,8 +20,12 @@ for pkg in "${packages[@]}"; do
   fi
 done
 
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  missing+=(postgresql)
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
-  echo "docker-setup: all present (${packages[*]})"
+  echo "docker-setup: all present (${packages[*]} postgresql)"
   exit 0
 fi
 
@@ -28,6 +35,13 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 export DEBIAN_FRONTEND=noninteractive
+# No package may start its daemon (postgresql's postinst starts the cluster it creates): the fixtures
+# start their own. A policy-rc.d saying "no" for the install only, unless the machine has one already.
+if [ ! -e /usr/sbin/policy-rc.d ]; then
+  printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+  chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 apt-get update -qq
 # --no-install-recommends: skips cgroupfs-mount, git, needrestart… that docker.io recommends but the tests don't use.
 apt-get install -y -qq --no-install-recommends "${missing[@]}"
