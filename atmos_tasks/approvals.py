@@ -70,7 +70,7 @@ def approve(root: Path, deployment: str, target: str, git_sha: str | None, remot
         raise AtmosError.single(
             f"deployment {manifest.name!r} has no target {target!r}",
             None,
-            f"targets: {', '.join(manifest.target_names())}",
+            f"targets: {', '.join(manifest.promotion_order())}",
         )
     repo = GitRepo(root)
     if remote:
@@ -141,8 +141,8 @@ def reject(
     entry = signed_entry(key if key.can_sign else None, "rejection", manifest.name, commit, fields)
     signed_targets = [
         name
-        for name, spec in manifest.model.targets.items()
-        if spec.promotion is not None and spec.promotion.approvers is not None
+        for name in manifest.promotion_order()
+        if (rule := manifest.model.targets[name].promotion) is not None and rule.approvers is not None
     ]
     if "signature" not in entry and signed_targets:
         unsigned(UnsignedRejection(str(key.problem()), signed_targets))

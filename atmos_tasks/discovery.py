@@ -62,7 +62,7 @@ def list_deployments(workspace: Any, labels: dict[str, str]) -> list[dict[str, A
                 "name": model.name,
                 "description": model.description or "",
                 "labels": dict(model.labels),
-                "targets": manifest.target_names(),
+                "targets": manifest.promotion_order(),
                 "components": [str(ref) for ref in manifest.enabled_components()],
                 "file": manifest.shown,
             }
@@ -102,12 +102,12 @@ def resolve_all(workspace: Any, manifest: Manifest, targets: list[str]) -> dict[
 
 def _targets(manifest: Manifest, target: str | None) -> list[str]:
     if target is None:
-        return manifest.target_names()
+        return manifest.promotion_order()
     if target not in manifest.model.targets:
         raise AtmosError.single(
             f"deployment {manifest.name!r} has no target {target!r}",
             manifest.locate(["targets"], at_key=True),
-            f"targets: {', '.join(manifest.target_names())}",
+            f"targets: {', '.join(manifest.promotion_order())}",
         )
     return [target]
 
@@ -328,7 +328,7 @@ def default_target(config: RepoConfig, deployment: str) -> str:
         raise AtmosError.single(
             f"deployment {deployment!r} has no default target",
             None,
-            f"pass --target (one of {', '.join(manifest.target_names())}) or set context.default_target",
+            f"pass --target (one of {', '.join(manifest.promotion_order())}) or set context.default_target",
         )
     return default
 

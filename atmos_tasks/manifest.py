@@ -342,6 +342,16 @@ class Manifest:
     def target_names(self) -> list[str]:
         return list(self.model.targets)
 
+    def promotion_order(self) -> list[str]:
+        """The targets as people read them: each after the targets it is promoted from (dev →
+        staging → prod), otherwise in the order the manifest lists them."""
+        from atmos_tasks.targetorder import promotion_order
+
+        targets = self.model.targets.items()
+        return promotion_order(
+            {name: spec.promotion.sources if spec.promotion else [] for name, spec in targets}
+        )
+
 
 def _suggest(word: str, choices: typing.Iterable[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1)

@@ -88,7 +88,7 @@ def check_path(manifest: Manifest, target: str, source: str) -> None:
         raise AtmosError.single(
             f"--promote-from {source!r}: deployment {manifest.name!r} has no such target",
             None,
-            f"targets: {', '.join(manifest.target_names())}",
+            f"targets: {', '.join(manifest.promotion_order())}",
         )
     if source == target:
         raise AtmosError.single(
@@ -431,8 +431,8 @@ def check_rollback(target: str, commit: str, states: dict[str, ComponentState]) 
 def promotion_graph(manifest: Manifest) -> dict[str, Any]:
     targets = []
     edges = []
-    for name, spec in manifest.model.targets.items():
-        rule = spec.promotion
+    for name in manifest.promotion_order():
+        rule = manifest.model.targets[name].promotion
         entry: dict[str, Any] = {"name": name, "from": rule.sources if rule else []}
         if rule and rule.approvals_required:
             entry["approvals"] = rule.approvals_required
@@ -461,7 +461,8 @@ def promotion_status(
     """
     deployment = manifest.name
     out: dict[str, Any] = {"deployment": deployment, "targets": {}}
-    for name, spec in manifest.model.targets.items():
+    for name in manifest.promotion_order():
+        spec = manifest.model.targets[name]
         here = target_states(states, deployment, name, None)
         running = sorted({s.git_sha for s in here.values() if s.git_sha})
         entry: dict[str, Any] = {"runs": running[0] if len(running) == 1 else running or None, "sources": {}}

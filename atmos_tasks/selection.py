@@ -50,7 +50,7 @@ def selected_pairs(
                 Problem(
                     f"deployment {name!r} has no target {target_pattern!r}",
                     found.locate(["targets"], at_key=True),
-                    f"targets: {', '.join(found.target_names())}",
+                    f"targets: {', '.join(found.promotion_order())}",
                 )
             )
         pairs += [(name, t) for t in targets if (name, t) not in pairs]
