@@ -2,8 +2,10 @@
 
 One working directory per (deployment, target, component) under `.atmos/workdir/`, holding hard
 links to the module plus generated `backend.tf.json` and `<component>.auto.tfvars.json`. State
-lives outside the workdir. Steps: `init` (skipped while module and backend are unchanged),
-`plan -out`, `apply` of that plan, `output -json`. A failed workdir is kept for inspection.
+lives outside the workdir. Steps: `init` (skipped while module and backend are unchanged), for a
+shared backend an empty state if it has none (`_ensure_state`), `plan -out`, `apply` of that plan,
+`output -json`; plan, apply and destroy wait for another run's state lock. A failed workdir is kept
+for inspection.
 
 A vendored module in a subdirectory of its source (`…repo.git//examples/complete`) keeps its
 repository around it, as Terraform's module installer does: the workdir holds the whole tree under

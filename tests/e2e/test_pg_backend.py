@@ -1,8 +1,9 @@
 """Shared Terraform state in a real PostgreSQL (Terraform's `pg` backend), used by several runners.
 
 The stacks say `backend_type: pg`, with the connection string read from the environment
-(`!env PG_STATE_CONN_STR`, a password in it) and one schema per component: a schema holds one
-state per Terraform workspace, and every component runs in the default one. The server is the
+(`!env PG_STATE_CONN_STR`, a password in it) and one schema per component (a template of its
+name): a schema holds one state per Terraform workspace, and every component runs in the default
+one. The server is the
 session's throwaway cluster (tests/postgres_env.py); what a test asserts about state it reads from
 PostgreSQL itself with psql, not from atmos-tasks' output.
 
@@ -68,11 +69,14 @@ output "run" { value = var.run }
 """
 
 NAMES = ("a", "b", "c")
-STACK = (
-    "terraform:\n  backend_type: pg\n  backend:\n    pg:\n      conn_str: !env PG_STATE_CONN_STR\n"
-    "components:\n  terraform:\n"
-    + "".join(f"    {name}:\n      backend: {{ pg: {{ schema_name: state_{name} }} }}\n" for name in NAMES)
-)
+# Each component its own schema, named by a Go template as Atmos renders backends.
+STACK = """terraform:
+  backend_type: pg
+  backend:
+    pg:
+      conn_str: !env PG_STATE_CONN_STR
+      schema_name: 'state_{{ .atmos_component }}'
+"""
 
 
 def manifest(log: Path, run: str, names: tuple[str, ...] = NAMES, pause: int = 0) -> str:
@@ -146,6 +150,7 @@ def shared(tmp_path: Path, env: dict[str, str], pg_database: PgDatabase) -> Shar
     seed.write("doit.cfg", "[GLOBAL]\nloader = atmos\n")
     seed.write(".gitignore", ".atmos/\n")
     seed.write("components/terraform/probe/main.tf", PROBE)
+    seed.write("atmos.yaml", "templates:\n  settings:\n    enabled: true\n")
     seed.write("stacks/shared.yaml", STACK)
     seed.write("deployments/app.yaml", manifest(log, "seed"))
     seed.commit("Three probes whose state is in PostgreSQL")
