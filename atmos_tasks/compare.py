@@ -8,6 +8,7 @@ files and line counts changed between the two commits.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from atmos_tasks.errors import AtmosError
@@ -44,7 +45,12 @@ def _side(
             if component is not None and name != component:
                 continue
             current = state.current
-            components[name] = {"git_sha": state.git_sha, "image": current.image if current else None}
+            shown = current or state.latest
+            components[name] = {
+                "kind": shown.type if shown else None,
+                "git_sha": state.git_sha,
+                "image": current.image if current else None,
+            }
             if current and (deployed_at is None or current.timestamp > deployed_at):
                 deployed_at = current.timestamp
     if sha is not None:
@@ -95,22 +101,32 @@ def _change(old: Any, new: Any) -> str:
     return "changed"
 
 
+@dataclass
+class Configuration:
+    """A side as resolved from its commit: its values by key, and the repository paths that
+    configure or build it (None when the side could not be resolved)."""
+
+    values: dict[str, Any]
+    paths: set[str] | None = None
+
+
 def _configuration(
     workspace: Any, deployment: str, side: Side, component: str | None, hidden: Secrets
-) -> dict[str, Any]:
+) -> Configuration:
     """The side's resolved values by key; the values of sensitive variables go into `hidden`."""
     from atmos_tasks.discovery import module_view, resolve_all, sensitive_names
     from atmos_tasks.workspace import workspace_at
 
     target = side.target or side.as_target
     if target is None:
-        return {}
+        return Configuration({})
     at = workspace_at(workspace, side.commit)
     manifest = load_deployment(at.config, deployment)
     if target not in manifest.model.targets:
-        return {}
+        return Configuration({})
     resolved = resolve_all(at, manifest, [target])[target]
     flat = _flatten(dict(manifest.model.targets[target].context), "context")
+    used = [manifest.path, at.config.root / "atmos.yaml", *resolved.stack_files]
     for ref, resolved_component in resolved.components.items():
         if component is None or ref.name == component:
             flat.update(_flatten(resolved_component.vars, f"{ref.name}.vars"))
@@ -120,7 +136,26 @@ def _configuration(
                 # Which version of a vendored module the side runs (dev and prod may pin different ones).
                 module = module_view(at.config, resolved_component)
                 flat.update({f"{ref.name}.module.{k}": module[k] for k in ("source", "version")})
-    return {k: v for k, v in flat.items() if v != {}}
+            if resolved_component.module_dir is not None:
+                used.append(resolved_component.module_dir)
+            if resolved_component.image is not None:
+                used.append(resolved_component.image.source_dir)
+    return Configuration({k: v for k, v in flat.items() if v != {}}, _repository_paths(at.config.root, used))
+
+
+def _repository_paths(root: Path, paths: list[Path]) -> set[str]:
+    """The paths inside the checkout at `root`, relative to it (a vendored module's workspace or a
+    folder outside the repository is no file of its commits)."""
+    root = root.resolve()
+    found = set()
+    for path in paths:
+        try:
+            relative = path.resolve().relative_to(root)
+        except ValueError:
+            continue
+        if relative.parts and relative.parts[0] != ".atmos":
+            found.add(relative.as_posix())
+    return found
 
 
 def diff(
@@ -153,7 +188,10 @@ def diff(
         if side.target is None:
             side.as_target = other.target or default
             if other.target is not None:
-                side.components = {name: {"git_sha": side.commit, "image": None} for name in other.components}
+                side.components = {
+                    name: {"kind": entry["kind"], "git_sha": side.commit, "image": None}
+                    for name, entry in other.components.items()
+                }
     components = {}
     for name in sorted(set(old.components) | set(new.components)):
         a, b = old.components.get(name), new.components.get(name)
@@ -163,10 +201,17 @@ def diff(
             or a["git_sha"] != b["git_sha"]
             or (a.get("image") is not None and b.get("image") is not None and a["image"] != b["image"])
         )
-        components[name] = {"from": a, "to": b, "changed": changed}
+        kind = (b or a or {}).get("kind")
+        components[name] = {
+            "kind": kind,
+            "from": _without_kind(a),
+            "to": _without_kind(b),
+            "changed": changed,
+        }
     hidden = Secrets()
-    before = _configuration(workspace, deployment, old, component, hidden)
-    after = _configuration(workspace, deployment, new, component, hidden)
+    resolved_before = _configuration(workspace, deployment, old, component, hidden)
+    resolved_after = _configuration(workspace, deployment, new, component, hidden)
+    before, after = resolved_before.values, resolved_after.values
     configuration = [
         {
             "key": key,
@@ -177,6 +222,7 @@ def diff(
         for key in sorted(set(before) | set(after))
         if before.get(key) != after.get(key)
     ]
+    subjects = repo.subjects([old.commit, new.commit])
     out: dict[str, Any] = {
         "deployment": deployment,
         "from": {
@@ -184,6 +230,7 @@ def diff(
             "target": old.target,
             "as_target": old.as_target,
             "git_sha": old.commit,
+            "subject": subjects.get(old.commit),
             "deployed_at": old.deployed_at,
         },
         "to": {
@@ -191,6 +238,7 @@ def diff(
             "target": new.target,
             "as_target": new.as_target,
             "git_sha": new.commit,
+            "subject": subjects.get(new.commit),
             "deployed_at": new.deployed_at,
         },
         "commits": {
@@ -201,13 +249,33 @@ def diff(
         "configuration": configuration,
     }
     if show_code:
-        files = [{"path": p, "added": a, "deleted": d} for a, d, p in repo.numstat(old.commit, new.commit)]
-        out["code"] = {
-            "commits": out["commits"]["behind"] + out["commits"]["ahead"],
-            "files_changed": len(files),
-            "added": sum(f["added"] or 0 for f in files),
-            "deleted": sum(f["deleted"] or 0 for f in files),
-            "files": files,
-        }
+        out["code"] = _code(repo, old.commit, new.commit, resolved_before.paths, resolved_after.paths)
     # Compared as they are, shown masked: a changed secret is listed, its values are not.
     return hidden.mask_tree(out)  # type: ignore[no-any-return]
+
+
+def _without_kind(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if entry is None else {k: v for k, v in entry.items() if k != "kind"}
+
+
+def _code(repo: Any, old: str, new: str, before: set[str] | None, after: set[str] | None) -> dict[str, Any]:
+    """What changed in the code between the two commits: the commits between them and the files
+    changed, limited to the paths either side's components are configured or built from when
+    those are known."""
+    paths = None if before is None and after is None else sorted((before or set()) | (after or set()))
+    if paths == []:
+        paths = None
+    files = [{"path": p, "added": a, "deleted": d} for a, d, p in repo.numstat(old, new, paths)]
+    log = [
+        {"git_sha": sha, "subject": subject, "side": "to" if newer else "from"}
+        for sha, subject, newer in repo.commits_between(old, new, paths)
+    ]
+    return {
+        "commits": len(log),
+        "files_changed": len(files),
+        "added": sum(f["added"] or 0 for f in files),
+        "deleted": sum(f["deleted"] or 0 for f in files),
+        "files": files,
+        "log": log,
+        "paths": paths,
+    }

@@ -446,10 +446,35 @@ class GitRepo:
     def is_ancestor(self, older: str, newer: str) -> bool:
         return self.run("merge-base", "--is-ancestor", older, newer, check=False).returncode == 0
 
-    def numstat(self, older: str, newer: str) -> list[tuple[int | None, int | None, str]]:
-        """(added, deleted, path) per changed file; None counts for binary files."""
+    def subjects(self, commits: Iterable[str]) -> dict[str, str | None]:
+        """Each commit's subject (`%s`), from one `git cat-file --batch`; None for a commit this
+        repository lacks (a record may name one pruned or never fetched)."""
+        found = self.read_objects(list(commits))
+        return {
+            sha: commit_subject(obj[1]) if obj is not None and obj[0] == "commit" else None
+            for sha, obj in found.items()
+        }
+
+    def commits_between(
+        self, older: str, newer: str, paths: Sequence[str] | None = None
+    ) -> list[tuple[str, str, bool]]:
+        """(commit, subject, only in `newer`) for each commit one side has and the other lacks,
+        newest first; with `paths`, only the commits that change them."""
+        args = ["log", "--left-right", "--format=%m%x00%H%x00%s", f"{older}...{newer}"]
         out = []
-        for line in self.run("diff", "--numstat", "-z", "--no-renames", older, newer).stdout.split("\0"):
+        for line in self.run(*args, "--", *(paths or [])).stdout.splitlines():
+            mark, sha, subject = line.split("\0", 2)
+            out.append((sha, subject, mark == ">"))
+        return out
+
+    def numstat(
+        self, older: str, newer: str, paths: Sequence[str] | None = None
+    ) -> list[tuple[int | None, int | None, str]]:
+        """(added, deleted, path) per changed file, of `paths` only when given; None counts for
+        binary files."""
+        out = []
+        args = ["diff", "--numstat", "-z", "--no-renames", older, newer, "--", *(paths or [])]
+        for line in self.run(*args).stdout.split("\0"):
             if not line.strip():
                 continue
             added, deleted, path = line.split("\t", 2)
@@ -486,3 +511,23 @@ class GitRepo:
                 raise RefRaceError((raced or lines)[0])
             # No ref was even considered: the remote could not be reached or the push failed as a whole.
             raise RemotePushError(remote, proc.stderr.strip())
+
+
+def commit_subject(raw: bytes) -> str:
+    """A commit object's subject as `git log --format=%s` shows it: the first paragraph of its
+    message, its lines joined by spaces."""
+    headers, _, message = raw.partition(b"\n\n")
+    encoding = "utf-8"
+    for header in headers.split(b"\n"):
+        if header.startswith(b"encoding "):
+            encoding = header[9:].decode("ascii", "replace").strip() or encoding
+    try:
+        text = message.decode(encoding, "replace")
+    except LookupError:
+        text = message.decode("utf-8", "replace")
+    lines: list[str] = []
+    for line in text.lstrip("\n").split("\n"):
+        if not line.strip():
+            break
+        lines.append(line.rstrip())
+    return " ".join(lines)

@@ -459,7 +459,7 @@ def unlock_target(
         raise AtmosError.single(
             f"deployment {manifest.name!r} has no target {target!r}",
             manifest.locate(["targets"], at_key=True),
-            f"targets: {', '.join(manifest.target_names())}",
+            f"targets: {', '.join(manifest.promotion_order())}",
         )
     if not reason.strip():
         raise AtmosError.single("--reason is empty", None, "say why the lock is broken: it is recorded")
@@ -474,7 +474,7 @@ def unlock_target(
     from atmos_tasks.record import actor
 
     ident = repo.ident()
-    return unlock(
+    found = unlock(
         repo,
         remote,
         manifest.name,
@@ -485,3 +485,7 @@ def unlock_target(
         ident,
         datetime.now(UTC).replace(microsecond=0),
     )
+    # Each broken lock's component kind, for its display name (`terraform/ecr/api`).
+    refs = {name: manifest.find_component(name) for name in found["broken"]}
+    found["kinds"] = {name: ref.type for name, ref in refs.items() if ref is not None}
+    return found

@@ -38,7 +38,7 @@ def _suggest(word: str, choices: Iterable[str]) -> str:
 
 def unknown_target(manifest: Manifest, target: str, recorded: Iterable[str] = ()) -> AtmosError:
     """`deployment 'api' has no target 'qa'`, at the manifest's `targets`, with the ones it has."""
-    targets = manifest.target_names()
+    targets = manifest.promotion_order()
     targets += sorted(set(recorded) - set(targets))
     return AtmosError.single(
         f"deployment {manifest.name!r} has no target {target!r}",
@@ -141,7 +141,7 @@ def _check_target_anywhere(repo: GitRepo, config: RepoConfig, target: str) -> No
             continue
         if target in manifest.model.targets:
             return
-        targets += [t for t in manifest.target_names() if t not in targets]
+        targets += [t for t in manifest.promotion_order() if t not in targets]
     if problems:
         raise AtmosError(problems)
     targets += sorted({t for _, t, _ in read_records(repo)} - set(targets))
@@ -226,6 +226,7 @@ def _entry(
             "deployed_by": None,
             "status": "unknown",
             "type": None,
+            "kind": None,
             "tag": None,
             "inputs_hash": None,
             "signature": dict(NOT_SIGNED),
@@ -237,6 +238,7 @@ def _entry(
         "deployed_by": shown.deployed_by,
         "status": latest.status if latest else "unknown",
         "type": shown.type,
+        "kind": shown.type,
         "tag": shown.tag,
         "inputs_hash": shown.inputs_hash,
         "signature": _signature(shown, checked),
@@ -283,6 +285,11 @@ def status(
                 if found is not None:
                     entry["health"] = found
             out.setdefault(dep, {}).setdefault(tgt, {})[component] = entry
+    # Targets as the manifest chains them (dev → staging → prod), not alphabetically.
+    from atmos_tasks.targetorder import manifest_orders, ordered
+
+    for dep, order in manifest_orders(repo.root, [d for d, found in out.items() if len(found) > 1]).items():
+        out[dep] = {tgt: out[dep][tgt] for tgt in ordered(out[dep], order)}
     return out
 
 
@@ -330,6 +337,7 @@ def history(
     if limit is not None:
         ordered = ordered[:limit]
     checked = signatures(repo, [r for _key, members in ordered for r in members])
+    subjects = repo.subjects(sorted({git_sha for (_when, git_sha, _by), _members in ordered}))
     rollouts = []
     for (timestamp, git_sha, deployed_by), members in ordered:
         members.sort(key=lambda r: r.component)
@@ -339,6 +347,7 @@ def history(
         rollout: dict[str, Any] = {
             "timestamp": timestamp,
             "git_sha": git_sha,
+            "subject": subjects.get(git_sha),
             "deployed_by": deployed_by,
             "status": overall,
             "components": {
@@ -346,6 +355,7 @@ def history(
                     key: value
                     for key, value in {
                         "type": r.type,
+                        "kind": r.type,
                         "status": r.status,
                         "changes": r.changes,
                         "tag": r.tag,
@@ -385,6 +395,7 @@ class SeveralCommits:
     target: str
     chosen: str
     commits: dict[str, list[str]]  # each commit (sorted) → the components that run it
+    kinds: dict[str, str]  # each component's kind, for its display name
 
 
 def deployed_sbom(
@@ -435,7 +446,8 @@ def _sbom_commit(
     commits = {e["git_sha"] for e in running.values()}
     if len(commits) > 1:
         by_commit = {sha: [n for n, e in running.items() if e["git_sha"] == sha] for sha in sorted(commits)}
-        several(SeveralCommits(deployment, target, str(latest["git_sha"]), by_commit))
+        kinds = {n: str(e["kind"]) for n, e in running.items() if e.get("kind")}
+        several(SeveralCommits(deployment, target, str(latest["git_sha"]), by_commit, kinds))
     return str(latest["git_sha"])
 
 

@@ -33,6 +33,12 @@ class Pulled:
     target: str
     version: str | None  # the entry's version, as the manifest chose it for the target
     result: VendoredComponent
+    kind: str | None = None  # the component's kind, for its display name
+
+
+def _kind(manifest: Manifest, component: str) -> str | None:
+    ref = manifest.find_component(component)
+    return ref.type if ref is not None else None
 
 
 def vendored(
@@ -47,13 +53,13 @@ def vendored(
             raise AtmosError.single(
                 f"deployment {deployment!r} has no target {target!r}",
                 manifests[0].locate(["targets"], at_key=True),
-                f"targets: {', '.join(manifests[0].target_names())}",
+                f"targets: {', '.join(manifests[0].promotion_order())}",
             )
         raise AtmosError.single(f"no deployment has a target {target!r}", None, "check --target")
     for manifest in manifests:
         if target and target not in manifest.model.targets:
             continue  # --target without --deployment: the deployments that have it
-        targets = [target] if target else manifest.target_names()
+        targets = [target] if target else manifest.promotion_order()
         for name, resolved in resolve_all(workspace, manifest, targets).items():
             entries = [c.vendor for c in resolved.components.values() if c.vendor is not None]
             if entries:
@@ -111,7 +117,12 @@ def pull(
                     progress=progress,
                 )
             versions = {e.component: e.version for e in entries}
-            pulled += [Pulled(manifest.name, name, versions.get(item.component), item) for item in done]
+            pulled += [
+                Pulled(
+                    manifest.name, name, versions.get(item.component), item, _kind(manifest, item.component)
+                )
+                for item in done
+            ]
     return pulled
 
 
@@ -130,6 +141,7 @@ def status(workspace: Workspace, deployment: str | None, target: str | None) -> 
                             "deployment": manifest.name,
                             "target": name,
                             "component": found.component,
+                            "kind": _kind(manifest, found.component),
                             "source": entry.source,
                             "version": entry.version,
                             "locked_digest": found.locked.digest if found.locked else None,
