@@ -13,9 +13,11 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -29,12 +31,24 @@ if TYPE_CHECKING:
 
 def emit(data: Any, fmt: str, table: Callable[[Any], None]) -> None:
     if fmt == "json":
-        # Indented for people; compact (and several times faster to write) for pipes and tools.
-        sys.stdout.write(json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n")
+        sys.stdout.write(json_text(data, pretty_json(sys.stdout)))
     elif fmt == "yaml":
         yaml_document(data)
     else:
         table(data)
+
+
+def pretty_json(stream: Any) -> bool:
+    """JSON is indented for people (a terminal) and compact for pipes and tools, where it is
+    several times faster to write."""
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def json_text(data: Any, pretty: bool) -> str:
+    return json.dumps(data, indent=2 if pretty else None) + "\n"
 
 
 def yaml_document(data: Any) -> None:
@@ -79,38 +93,204 @@ def ago(timestamp: str | None) -> str:
     return f"{max(seconds, 0)}s ago"
 
 
-STATUS_MARK = {
-    "success": "[green]✓ success[/]",
-    "failed": "[red]✗ failed[/]",
-    "rollback": "[yellow]⟲ rollback[/]",
+STATUS_STYLE = {
+    "success": ("✓ success", "green"),
+    "failed": ("✗ failed", "red"),
+    "rollback": ("⟲ rollback", "yellow"),
 }
+STATUS_MARK = {status: f"[{style}]{shown}[/]" for status, (shown, style) in STATUS_STYLE.items()}
 
 
-def signature_mark(signature: dict[str, Any] | str | None, by: str | None = None) -> str:
+def status_cell(status: str | None) -> Cell:
+    return STATUS_STYLE.get(str(status), (str(status), ""))
+
+
+def signature_cell(signature: dict[str, Any] | str | None, by: str | None = None) -> Cell:
     """verified (by whom) / unverified / bad signature, for the status and history tables."""
     state = signature.get("status") if isinstance(signature, dict) else signature
     if isinstance(signature, dict):
         by = signature.get("by", by)
     if state == "verified":
-        return f"[green]verified[/] ({by})" if by else "[green]verified[/]"
+        return (f"verified ({by})" if by else "verified", "green")
     if state == "bad":
-        return "[red]bad signature[/]"
-    return "[dim]unverified[/]"
+        return ("bad signature", "red")
+    return ("unverified", "dim")
+
+
+def signature_mark(signature: dict[str, Any] | str | None, by: str | None = None) -> str:
+    return markup(*signature_cell(signature, by))
+
+
+def health_cell(health: dict[str, Any] | None) -> Cell:
+    """`✓ healthy (2/2)`, `✗ unhealthy (1/2)`, `? unknown`: what a kind's probe saw, live."""
+    if not health:
+        return ("", "")
+    color = {"healthy": "green", "unhealthy": "red"}.get(str(health.get("state")), "yellow")
+    return (str(health.get("shown", health.get("state"))), color)
 
 
 def health_mark(health: dict[str, Any] | None) -> str:
-    """`✓ healthy (2/2)`, `✗ unhealthy (1/2)`, `? unknown`: what a kind's probe saw, live."""
-    if not health:
+    return f"  {markup(*health_cell(health))}" if health else ""
+
+
+def display_name(kind: str | None, name: str) -> str:
+    """How people see a component everywhere: `terraform/ecr/api`, `nixpack/api` (as rollouts and
+    manifests name it); a bare name only when its kind is not recorded."""
+    return f"{kind}/{name}" if kind else name
+
+
+def image_digest(image: str | None) -> str:
+    """`sha256:3f228ae0e1f2` of `acme/api@sha256:3f228ae0…`; a reference without a digest as it is."""
+    if not image:
         return ""
-    color = {"healthy": "green", "unhealthy": "red"}.get(str(health.get("state")), "yellow")
-    return f"  [{color}]{health.get('shown', health.get('state'))}[/]"
+    _name, at, digest = image.rpartition("@")
+    if not at:
+        return image
+    algorithm, _, value = digest.partition(":")
+    return f"{algorithm}:{value[:12]}" if value else digest
+
+
+def subject_text(subject: str | None, limit: int = 50) -> str:
+    """A commit subject for a table cell: `-` when the commit is not in this repository, cut at
+    `limit` characters."""
+    if subject is None:
+        return "-"
+    return subject if len(subject) <= limit else subject[: limit - 1] + "…"
+
+
+# Tables: rows of cells, each a text and its rich style ("" for none), laid out in columns as wide
+# as their widest cell. The text is escaped (a `[` in a commit subject is not markup), and padding
+# stays outside the styled span, so a line is exactly what rich would print for it.
+
+Cell = tuple[str, str]
+
+
+@dataclass(frozen=True)
+class Note:
+    """A line of its own inside a table, starting under column `column` (markup, not a row)."""
+
+    column: int
+    markup: str
+
+
+def escape(text: str) -> str:
+    """A value as rich prints it literally: what looks like a tag is escaped (`rich.markup.escape`,
+    without importing rich)."""
+    if "[" not in text:
+        return text
+    return _TAG_LIKE.sub(lambda m: f"{m.group(1)}{m.group(1)}\\{m.group(2)}", text)
+
+
+_TAG_LIKE = re.compile(r"(\\*)(\[[a-z#/@][^[]*?])")
+
+
+def markup(text: str, style: str = "") -> str:
+    """`text` in `style`; a backslash that ends it is doubled so that it does not escape the
+    closing tag."""
+    if not style or not text:
+        return escape(text)
+    shown = escape(text)
+    if shown.endswith("\\"):
+        shown += "\\"
+    return f"[{style}]{shown}[/]"
+
+
+def cell_width(text: str) -> int:
+    """Terminal columns `text` takes: wide (East Asian) characters take two, combining ones none."""
+    if text.isascii():
+        return len(text)
+    found = _WIDTHS.get(text)
+    if found is None:
+        import unicodedata
+
+        found = _WIDTHS[text] = sum(
+            0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+            for ch in text
+        )
+    return found
+
+
+_WIDTHS: dict[str, int] = {}
+
+
+def column_widths(
+    header: Sequence[str], rows: Sequence[Sequence[Cell]], caps: Mapping[int, int] | None = None
+) -> list[int]:
+    """Each column's width: its widest cell's, or its label's. A cell wider than the column's
+    cap (`caps[i]`) does not widen it: it pushes the rest of its own row only."""
+    widths = [cell_width(label) for label in header]
+    for i in range(len(header)):
+        limit = (caps or {}).get(i)
+        for text in {row[i][0] for row in rows if len(row) > i}:
+            width = cell_width(text)
+            if widths[i] < width and (limit is None or width <= limit):
+                widths[i] = width
+    return widths
+
+
+def table_lines(
+    header: Sequence[str],
+    rows: Sequence[Sequence[Cell] | Note | str],
+    indent: str = "  ",
+    caps: Mapping[int, int] | None = None,
+    right: Collection[int] = (),
+    shared_from: int | None = None,
+) -> list[str]:
+    """The header (bold) and the rows as lines of markup, each column as wide as `column_widths`
+    says; the columns in `right` are right-aligned. A `str` row is a line as it is (blank, a
+    title), a `Note` a line under one column. `shared_from`: see `joiner`."""
+    widths = column_widths(header, [row for row in rows if not isinstance(row, (str, Note))], caps)
+    row_line = joiner(widths, right, shared_from)
+    lines = [f"{indent}[bold]{row_line([(label, '') for label in header])}[/]"]
+    for row in rows:
+        if isinstance(row, str):
+            lines.append(row)
+        elif isinstance(row, Note):
+            lines.append(indent + " " * (sum(widths[: row.column]) + 2 * row.column) + row.markup)
+        else:
+            lines.append(indent + row_line(row))
+    return lines
+
+
+def joiner(
+    widths: Sequence[int], right: Collection[int] = (), shared_from: int | None = None
+) -> Callable[[Sequence[Cell]], str]:
+    """A row's cells as one line of markup: each padded to its column's width, two spaces apart,
+    no trailing space. Each distinct cell of a column is made once; with `shared_from`, the cells
+    from that column on are made once per distinct run of them (status repeats the same commit,
+    time, status and deployer over thousands of rows)."""
+    last = len(widths) - 1
+    made: list[dict[Cell, str]] = [{} for _ in widths]
+    runs: dict[tuple[Cell, ...], str] = {}
+
+    def cell(i: int, found: Cell) -> str:
+        shown = made[i].get(found)
+        if shown is None:
+            text, style = found
+            shown = markup(text, style)
+            pad = " " * max(widths[i] - cell_width(text), 0)
+            shown = pad + shown if i in right else shown if i == last else shown + pad
+            made[i][found] = shown
+        return shown
+
+    def line(row: Sequence[Cell]) -> str:
+        if shared_from is None or len(row) <= shared_from:
+            return "  ".join([cell(i, found) for i, found in enumerate(row)]).rstrip(" ")
+        run = tuple(row[shared_from:])
+        tail = runs.get(run)
+        if tail is None:
+            tail = runs[run] = "  ".join([cell(i, found) for i, found in enumerate(run, shared_from)])
+        head = [cell(i, row[i]) for i in range(shared_from)]
+        return "  ".join([*head, tail]).rstrip(" ")
+
+    return line
 
 
 # status, history
 
 
 def status(data: dict[str, Any], fmt: str, deployment: str | None, target: str | None) -> None:
-    if fmt == "json" and not sys.stdout.isatty():
+    if fmt == "json" and not pretty_json(sys.stdout):
         compact_json(data)
         return
     emit(data, fmt, partial(_status_table, scope=" ".join(x for x in (deployment, target) if x)))
@@ -128,37 +308,105 @@ def compact_json(data: dict[str, Any]) -> None:
     write("}\n" if data else "{}\n")
 
 
+STATUS_HEADER = ("TARGET", "COMPONENT", "COMMIT", "IMAGE", "DEPLOYED", "STATUS", "BY", "SIGNATURE", "HEALTH")
+
+
 def _status_table(found: dict[str, Any], scope: str) -> None:
+    """Per deployment, one table: its targets in the order the answer has them (promotion order),
+    a row per component; the IMAGE and HEALTH columns when some component has one."""
     if not found:
         print_markup([f"No deployments recorded{' for ' + scope if scope else ''}."])
         return
-    lines = []
+    lines: list[str] = []
     since = _Ago()
     for dep, targets in found.items():
-        lines.append(f"[bold]{dep}[/] deployment status")
-        for tgt, components in targets.items():
-            lines.append(f"\n  [bold]{tgt}[/]")
-            width = max(len(c) for c in components)
-            for name, entry in components.items():
-                sha = (entry["git_sha"] or "-------")[:7]
-                mark = STATUS_MARK.get(entry["status"], entry["status"])
-                signature = signature_mark(entry.get("signature"))
-                health = entry.get("health")
-                lines.append(
-                    f"    {name:<{width}}  {sha}  {since(entry['deployed_at']):>8}  {mark}"
-                    f"  {entry['deployed_by'] or ''}  {signature}{health_mark(health) if health else ''}"
-                )
-                if health:
-                    for where, address in health.get("endpoints", {}).items():
-                        lines.append(f"    {'':<{width}}  [dim]{where} → {address}[/]")
-                if "last_attempt" in entry:
-                    last = entry["last_attempt"]
-                    lines.append(
-                        f"    {'':<{width}}  [red]last attempt {last['git_sha'][:7]} {last['status']} "
-                        f"{since(last['timestamp'])}[/]"
-                    )
+        lines.append(f"[bold]{escape(dep)}[/] deployment status\n")
+        lines += _status_rows(targets, since)
         lines.append("")
     print_markup(lines)
+
+
+def _status_rows(targets: dict[str, dict[str, Any]], since: _Ago) -> list[str]:
+    """One deployment's table. Written for 15,000 components: a row is its target, its component
+    and the rest of it (commit, time, status, deployer, signature), which repeats from row to row
+    and is laid out once per distinct value."""
+    entries = [entry for components in targets.values() for entry in components.values()]
+    images = any(entry.get("image") for entry in entries)
+    health = any(entry.get("health") for entry in entries)
+    rows: list[tuple[str, str, int, tuple[Any, ...], list[str]]] = []
+    for tgt, components in targets.items():
+        named = [
+            (f"{kind}/{n}" if (kind := e.get("kind", e.get("type"))) else n, e) for n, e in components.items()
+        ]
+        named.sort(key=itemgetter(0))
+        for name, entry in named:
+            signature = entry.get("signature")
+            rest: tuple[Any, ...] = (
+                entry["git_sha"],
+                entry["deployed_at"],
+                entry["status"],
+                entry["deployed_by"],
+                (signature.get("status"), signature.get("by")) if isinstance(signature, dict) else None,
+            )
+            notes: list[str] = []
+            if images:
+                rest = (*rest, entry.get("image"))
+            probe = entry.get("health")
+            if health:
+                rest = (*rest, health_cell(probe))
+            if probe:
+                notes += [
+                    markup(f"{where} → {to}", "dim") for where, to in probe.get("endpoints", {}).items()
+                ]
+            if "last_attempt" in entry:
+                last = entry["last_attempt"]
+                notes.append(
+                    markup(
+                        f"last attempt {last['git_sha'][:7]} {last['status']} {since(last['timestamp'])}",
+                        "red",
+                    )
+                )
+            rows.append((tgt, escape(name), cell_width(name), rest, notes))
+    distinct = dict.fromkeys(rest for _tgt, _name, _width, rest, _notes in rows)
+    cells = {rest: _status_cells(rest, images, health, since) for rest in distinct}
+    header = [h for h in STATUS_HEADER if (h != "IMAGE" or images) and (h != "HEALTH" or health)]
+    first = max(cell_width(header[0]), *(cell_width(tgt) for tgt in targets))
+    second = max(cell_width(header[1]), *(width for _tgt, _name, width, _rest, _notes in rows))
+    rest_line = joiner(column_widths(header[2:], list(cells.values())))
+    shown_rest = {rest: rest_line(found) for rest, found in cells.items()}
+    titles = f"{header[0]:<{first}}  {header[1]:<{second}}  {rest_line([(h, '') for h in header[2:]])}"
+    lines = [f"  [bold]{titles}[/]"]
+    under = " " * (2 + first + 4)  # notes under a component: its endpoints, its last attempt
+    shown = None
+    blank = " " * first
+    for tgt, name, width, rest, notes in rows:
+        if tgt != shown:
+            if shown is not None:
+                lines.append("")
+            label, shown = escape(tgt) + " " * (first - cell_width(tgt)), tgt
+        else:
+            label = blank
+        lines.append(f"  {label}  {name}{' ' * (second - width)}  {shown_rest[rest]}".rstrip(" "))
+        if notes:
+            lines += [under + note for note in notes]
+    return lines
+
+
+def _status_cells(rest: tuple[Any, ...], images: bool, health: bool, since: _Ago) -> list[Cell]:
+    """The cells after the component's name, from `_status_rows`'s key of them."""
+    sha, deployed_at, status, deployed_by, (signed, by) = rest[:5] if rest[4] else (*rest[:4], (None, None))
+    found = [
+        ((sha or "-")[:7], ""),
+        (since(deployed_at), ""),
+        STATUS_STYLE.get(status) or (str(status), ""),
+        (deployed_by or "", ""),
+        signature_cell(signed, by),
+    ]
+    if images:
+        found.insert(1, (image_digest(rest[5]), ""))
+    if health:
+        found.append(rest[-1])
+    return found
 
 
 class _Ago:
@@ -178,21 +426,51 @@ def history(data: dict[str, Any], fmt: str) -> None:
     emit(data, fmt, _history_table)
 
 
+HISTORY_HEADER = ("WHEN", "COMMIT", "SUBJECT", "BY", "STATUS", "SIGNATURE", "NOTES")
+COMPONENT_HEADER = ("COMPONENT", "STATUS", "CHANGES")
+
+
 def _history_table(found: dict[str, Any]) -> None:
-    lines = [f"[bold]{found['deployment']} → {found['target']}[/] deployment history\n"]
-    for rollout in found["rollouts"]:
-        when = rollout["timestamp"].replace("T", " ")[:16]
-        mark = STATUS_MARK.get(rollout["status"], rollout["status"])
-        signature = signature_mark(rollout.get("signature"), rollout.get("signed_by"))
-        lines.append(f"  {when}  {rollout['git_sha'][:7]}  {rollout['deployed_by']}  {mark}  {signature}")
+    """A row per rollout, newest first, and under it a line per component it recorded (their
+    columns named under the rollouts' header)."""
+    lines = [f"[bold]{escape(found['deployment'])} → {escape(found['target'])}[/] deployment history\n"]
+    rollouts = found["rollouts"]
+    noted = any(r.get("promoted_from") or r.get("rollback_of") for r in rollouts)
+    header = HISTORY_HEADER if noted else HISTORY_HEADER[:-1]
+    parts: list[tuple[list[Cell], list[list[Cell]]]] = []
+    for rollout in rollouts:
         notes = []
         if rollout.get("promoted_from"):
             notes.append(f"promoted from {rollout['promoted_from']}")
         if rollout.get("rollback_of"):
             notes.append(f"rollback of {rollout['rollback_of'][:7]}")
-        parts = [f"{n} ({c['status']}, changes: {c['changes']})" for n, c in rollout["components"].items()]
-        lines.append(f"    {'; '.join(notes + parts)}\n")
-    lines.append(f"  Showing {len(found['rollouts'])} rollout(s)")
+        row = [
+            (rollout["timestamp"].replace("T", " ")[:16], ""),
+            (rollout["git_sha"][:7], ""),
+            (subject_text(rollout.get("subject")), ""),
+            (rollout["deployed_by"], ""),
+            status_cell(rollout["status"]),
+            signature_cell(rollout.get("signature"), rollout.get("signed_by")),
+            ("; ".join(notes), ""),
+        ][: len(header)]
+        components = [
+            [
+                (display_name(c.get("kind", c.get("type")), name), ""),
+                status_cell(c["status"]),
+                (str(c["changes"]), ""),
+            ]
+            for name, c in rollout["components"].items()
+        ]
+        components.sort(key=lambda cells: cells[0][0])
+        parts.append((row, components))
+    inner = joiner(column_widths(COMPONENT_HEADER, [c for _row, components in parts for c in components]))
+    rows: list[Sequence[Cell] | Note | str] = [
+        Note(0, "  [dim]" + inner([(label, "") for label in COMPONENT_HEADER]) + "[/]")
+    ]
+    for row, components in parts:
+        rows += ["", row, *(Note(0, "  " + inner(c)) for c in components)]
+    lines += table_lines(header, rows)
+    lines.append(f"\n  Showing {len(rollouts)} rollout(s)")
     print_markup(lines)
 
 
@@ -261,7 +539,10 @@ def _styled_output() -> bool:
 
 def several_commits(found: SeveralCommits) -> None:
     """The SBOM of a target whose components run different commits is the one deployed last: say so."""
-    shown = "; ".join(f"{sha[:7]}: {', '.join(names)}" for sha, names in found.commits.items())
+    shown = "; ".join(
+        f"{sha[:7]}: {', '.join(display_name(found.kinds.get(n), n) for n in names)}"
+        for sha, names in found.commits.items()
+    )
     sys.stderr.write(
         f"note: {found.target} runs several commits of {found.deployment} ({shown}); this is the SBOM of "
         f"{found.chosen[:7]}, deployed most recently (choose with --git-sha or --component)\n"
@@ -276,19 +557,20 @@ def deployments(data: list[dict[str, Any]], fmt: str, labelled: bool) -> None:
 
 
 def _deployments_table(found: list[dict[str, Any]], labelled: bool) -> None:
-    out = console()
     if not found:
-        out.print("No deployments" + (" with these labels." if labelled else "."))
+        print_markup(["No deployments" + (" with these labels." if labelled else ".")])
         return
-    width = max(len(d["name"]) for d in found)
-    for item in found:
-        labels = ", ".join(f"{k}={v}" for k, v in item["labels"].items())
-        out.print(
-            f"[bold]{item['name']:<{width}}[/]  targets: {', '.join(item['targets'])}  "
-            f"components: {len(item['components'])}" + (f"  [dim]{labels}[/]" if labels else "")
-        )
-        if item["description"]:
-            out.print(f"{'':<{width}}  [dim]{item['description']}[/]")
+    rows: list[Sequence[Cell] | Note | str] = [
+        [
+            (item["name"], "bold"),
+            (", ".join(item["targets"]), ""),
+            (str(len(item["components"])), ""),
+            (", ".join(f"{k}={v}" for k, v in item["labels"].items()), "dim"),
+            (item["description"], "dim"),
+        ]
+        for item in found
+    ]
+    print_markup(table_lines(("NAME", "TARGETS", "COMPONENTS", "LABELS", "DESCRIPTION"), rows, indent=""))
 
 
 def validation(data: dict[str, Any], fmt: str) -> None:
@@ -344,10 +626,16 @@ def matrix(data: dict[str, Any], fmt: str) -> None:
 
 def _matrix_table(found: dict[str, Any]) -> None:
     entries = [e for wave in found["waves"] for e in wave] if "waves" in found else found["include"]
-    width = max((len(e["component"]) for e in entries), default=0)
-    for entry in entries:
-        after = f"  after {', '.join(entry['depends_on'])}" if entry["depends_on"] else ""
-        print(f"  {entry['wave']}  {entry['component']:<{width}}  {entry['task']}{after}")
+    rows: list[Sequence[Cell] | Note | str] = [
+        [
+            (str(entry["wave"]), ""),
+            (display_name(entry.get("type"), entry["component"]), ""),
+            (entry["task"], ""),
+            (", ".join(entry["depends_on"]), ""),
+        ]
+        for entry in entries
+    ]
+    print_markup(table_lines(("WAVE", "COMPONENT", "TASK", "AFTER"), rows, indent=""))
 
 
 def migrated(found: Migrated) -> None:
@@ -373,13 +661,14 @@ def vendor_pulled(out: Console, pulled: list[Pulled]) -> None:
     for item in pulled:
         done = item.result
         how = "fetched" if done.fetched else "cached"
+        name = escape(display_name(item.kind, done.component))
         rows.append(
-            f"  ✓ {item.deployment}/{item.target} {done.component} {item.version or ''} "
+            f"  ✓ {item.deployment}/{item.target} {name} {item.version or ''} "
             f"{done.digest[:12]} ({how}{', materialised' if done.materialized else ''})"
         )
         if done.repaired is not None:
             rows.append(
-                f"  [bold yellow]! warning: {item.deployment}/{item.target} {done.component}:[/] "
+                f"  [bold yellow]! warning: {item.deployment}/{item.target} {name}:[/] "
                 + escape(str(done.repaired))
             )
     for row in rows:
@@ -439,11 +728,13 @@ def vendor_status(data: list[dict[str, Any]], fmt: str) -> None:
 
 
 def _vendor_status_table(found: list[dict[str, Any]]) -> None:
-    out = console()
+    if not found:
+        print_markup(["No vendored components."])
+        return
+    rows: list[Sequence[Cell] | Note | str] = []
     for row in found:
         ok = row["lock_matches"] and row["object_present"] and row["workspace_intact"]
         ok = ok and not row["object_damage"]
-        mark = "[green]✓[/]" if ok else "[yellow]![/]"
         problems = [
             message
             for key, message in (
@@ -453,13 +744,19 @@ def _vendor_status_table(found: list[dict[str, Any]]) -> None:
             )
             if not row[key] and (key == "lock_matches" or row["locked_digest"])
         ] + [f"object damaged: {damage}" for damage in row["object_damage"]]
-        digest = (row["locked_digest"] or "not locked")[:12]
-        out.print(
-            f"{mark} {row['deployment']}/{row['target']} {row['component']} {row['version'] or ''} "
-            f"{digest}" + (f"  ({', '.join(problems)})" if problems else "")
+        rows.append(
+            [
+                ("✓", "green") if ok else ("!", "yellow"),
+                (row["deployment"], ""),
+                (row["target"], ""),
+                (display_name(row.get("kind"), row["component"]), ""),
+                (row["version"] or "", ""),
+                ((row["locked_digest"] or "not locked")[:12], ""),
+                (", ".join(problems), ""),
+            ]
         )
-    if not found:
-        out.print("No vendored components.")
+    header = ("OK", "DEPLOYMENT", "TARGET", "COMPONENT", "VERSION", "DIGEST", "PROBLEMS")
+    print_markup(table_lines(header, rows, indent=""))
 
 
 def vendor_stats(data: dict[str, Any], fmt: str) -> None:
@@ -505,44 +802,131 @@ def diff(data: dict[str, Any], fmt: str) -> None:
 
 
 def _diff_table(found: dict[str, Any]) -> None:
-    out = console()
+    print_markup(diff_lines(found))
+
+
+def diff_lines(found: dict[str, Any]) -> list[str]:
+    """The diff as sections of tables: the two sides' commits, the components whose commit or image
+    differs, the configuration values that differ, and with `--show-code` the commits and files
+    between the two commits."""
     old, new = found["from"], found["to"]
-    out.print(f"[bold]{found['deployment']}: {old['label']} vs {new['label']}[/]\n")
-    out.print("  Commits")
-    width = max(len(old["label"]), len(new["label"]))
-    for side in (old, new):
-        when = f"  (deployed {ago(side['deployed_at'])})" if side.get("deployed_at") else ""
-        out.print(f"    {side['label']:<{width}}  {side['git_sha'][:7]}{when}")
+    deployment = escape(found["deployment"])
+    lines = [f"[bold]{deployment}: {escape(old['label'])} vs {escape(new['label'])}[/]", "", "  Commits"]
+    lines += table_lines(
+        ("SIDE", "COMMIT", "SUBJECT", "DEPLOYED"),
+        [
+            [
+                (side["label"], ""),
+                (side["git_sha"][:7], ""),
+                (subject_text(side.get("subject"), 72), ""),
+                (ago(side["deployed_at"]) if side.get("deployed_at") else "", ""),
+            ]
+            for side in (old, new)
+        ],
+        indent="    ",
+    )
     behind, ahead = found["commits"]["behind"], found["commits"]["ahead"]
     if behind or ahead:
         parts = ([f"↓ {behind} commit(s) behind"] if behind else []) + ([f"↑ {ahead} ahead"] if ahead else [])
-        out.print(f"    {old['label']} is {', '.join(parts)} {new['label']}")
+        lines.append(f"    {escape(old['label'])} is {', '.join(parts)} {escape(new['label'])}")
     else:
-        out.print("    same commit")
+        lines.append("    same commit")
     changed = {n: c for n, c in found["components"].items() if c["changed"]}
-    out.print("\n  Components")
-    if not changed:
-        out.print("    no differences")
-    for name, entry in changed.items():
-        a = entry["from"]["git_sha"][:7] if entry["from"] else "—"
-        b = entry["to"]["git_sha"][:7] if entry["to"] else "—"
-        out.print(f"    {name:<28} {a} → {b}  changed")
-    out.print("\n  Configuration")
-    if not found["configuration"]:
-        out.print("    no differences")
-    for item in found["configuration"]:
-        out.print(f"    {item['key']:<36} {item['from']!s} → {item['to']!s}  {DIFF_MARKS[item['change']]}")
-    if "code" in found:
-        code = found["code"]
-        out.print("\n  Code")
-        for entry in code["files"]:
-            added = "bin" if entry["added"] is None else f"+{entry['added']}"
-            deleted = "" if entry["deleted"] is None else f"/-{entry['deleted']}"
-            out.print(f"    {entry['path']}  {added}{deleted}")
-        out.print(
-            f"\n  {code['commits']} commit(s), {code['files_changed']} file(s) changed, "
-            f"+{code['added']}/-{code['deleted']} lines"
+    lines += ["", "  Components"]
+    if changed:
+        lines += table_lines(
+            ("COMPONENT", old["label"], new["label"]),
+            [
+                [
+                    (display_name(entry.get("kind"), name), ""),
+                    _deployed(entry["from"]),
+                    _deployed(entry["to"]),
+                ]
+                for name, entry in sorted(
+                    changed.items(), key=lambda kv: display_name(kv[1].get("kind"), kv[0])
+                )
+            ],
+            indent="    ",
         )
+    else:
+        lines.append("    no differences")
+    lines += ["", "  Configuration"]
+    if found["configuration"]:
+        lines += table_lines(
+            ("KEY", old["label"], new["label"], "CHANGE"),
+            [
+                [
+                    (item["key"], ""),
+                    (_value(item["from"]), ""),
+                    (_value(item["to"]), ""),
+                    (DIFF_MARKS[item["change"]], ""),
+                ]
+                for item in found["configuration"]
+            ],
+            indent="    ",
+            caps={1: 32, 2: 32},
+        )
+    else:
+        lines.append("    no differences")
+    if "code" in found:
+        lines += ["", *_code_lines(found["deployment"], old["label"], new["label"], found["code"])]
+    return lines
+
+
+def _deployed(side: dict[str, Any] | None) -> Cell:
+    """A component on one side of a diff: its commit, and its image's digest when it has one."""
+    if side is None:
+        return ("— (not deployed)", "dim")
+    digest = image_digest(side.get("image"))
+    return (f"{side['git_sha'][:7]} {digest}" if digest else side["git_sha"][:7], "")
+
+
+def _value(value: Any) -> str:
+    if value is None:
+        return "—"
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _code_lines(deployment: str, old: str, new: str, code: dict[str, Any]) -> list[str]:
+    scope = (
+        f"the {len(code['paths'])} path(s) {deployment} is configured and built from"
+        if code.get("paths")
+        else "the whole repository"
+    )
+    lines = [
+        f"  Code: {code['commits']} commit(s), {code['files_changed']} file(s) changed, "
+        f"+{code['added']}/-{code['deleted']} lines (in {escape(scope)})"
+    ]
+    if code.get("log"):
+        lines += table_lines(
+            ("COMMIT", "SUBJECT", "ONLY ON"),
+            [
+                [
+                    (c["git_sha"][:7], ""),
+                    (subject_text(c["subject"], 72), ""),
+                    (new if c["side"] == "to" else old, ""),
+                ]
+                for c in code["log"]
+            ],
+            indent="    ",
+        )
+    if code["files"]:
+        if code.get("log"):
+            lines.append("")
+        lines += table_lines(
+            ("FILE", "ADDED", "DELETED"),
+            [
+                [
+                    (f["path"], ""),
+                    ("bin" if f["added"] is None else f"+{f['added']}", "green"),
+                    ("bin" if f["deleted"] is None else f"-{f['deleted']}", "red"),
+                ]
+                for f in code["files"]
+            ],
+            indent="    ",
+            right=(1, 2),
+        )
+    return lines
 
 
 # promotion: graph, status, approve, reject
@@ -597,8 +981,8 @@ def promotion_status(data: dict[str, Any], fmt: str) -> None:
 
 
 def _promotion_status_table(found: dict[str, Any]) -> None:
-    out = console()
-    out.print(f"[bold]{found['deployment']}[/] promotion status")
+    """A row per target and promotion source, targets in promotion order."""
+    rows: list[Sequence[Cell] | Note | str] = []
     for target, entry in found["targets"].items():
         runs = entry["runs"]
         shown = (
@@ -606,13 +990,24 @@ def _promotion_status_table(found: dict[str, Any]) -> None:
             if isinstance(runs, str)
             else ("mixed: " + ", ".join(r[:7] for r in runs) if runs else "nothing")
         )
-        out.print(f"\n  [bold]{target}[/] runs {shown}")
-        for source, candidate in entry["sources"].items():
-            commit = candidate["commit"][:7] if candidate["commit"] else "—"
-            if candidate["ready"]:
-                out.print(f"    [green]ready[/]: {commit} from {source}")
-            else:
-                out.print(f"    from {source} ({commit}): " + "; ".join(candidate["blocked_by"]))
+        if not entry["sources"]:
+            rows.append([(target, "bold"), (shown, ""), ("—", "dim"), ("", ""), ("any rollout", "dim")])
+        for i, (source, candidate) in enumerate(entry["sources"].items()):
+            state = (
+                ("ready", "green") if candidate["ready"] else ("; ".join(candidate["blocked_by"]), "yellow")
+            )
+            rows.append(
+                [
+                    (target if i == 0 else "", "bold"),
+                    (shown if i == 0 else "", ""),
+                    (source, ""),
+                    (candidate["commit"][:7] if candidate["commit"] else "—", ""),
+                    state,
+                ]
+            )
+    lines = [f"[bold]{escape(found['deployment'])}[/] promotion status", ""]
+    lines += table_lines(("TARGET", "RUNS", "FROM", "COMMIT", "PROMOTION"), rows)
+    print_markup(lines)
 
 
 def approved(found: Approved) -> None:
@@ -649,7 +1044,8 @@ def _unlocked_table(found: dict[str, Any]) -> None:
     if not found["broken"]:
         print(f"No lock held on {found['deployment']}/{found['target']}")
         return
-    print(f"Unlocked {', '.join(found['broken'])} on {found['deployment']}/{found['target']}")
+    names = [display_name(found.get("kinds", {}).get(name), name) for name in found["broken"]]
+    print(f"Unlocked {', '.join(names)} on {found['deployment']}/{found['target']}")
     print(f"  recorded in {found['tag']}: {found['reason']}")
 
 
@@ -665,15 +1061,18 @@ def destroyed(data: dict[str, Any], fmt: str) -> None:
 
 
 def _destroyed_table(found: dict[str, Any]) -> None:
-    out = console()
-    for name, entry in found["components"].items():
-        mark = {"destroyed": "[green]✓ destroyed[/]", "failed": "[red]✗ failed[/]"}.get(
-            entry["status"], f"[yellow]{entry['status']}[/]"
-        )
-        detail = entry.get("error") or entry.get("reason") or ""
-        out.print(f"  {entry['kind']}/{name}  {mark}  {detail}")
-    for tag in found["tags"]:
-        out.print(f"  recorded in {tag}")
+    marks = {"destroyed": ("✓ destroyed", "green"), "failed": ("✗ failed", "red")}
+    rows: list[Sequence[Cell] | Note | str] = [
+        [
+            (display_name(entry["kind"], name), ""),
+            marks.get(entry["status"]) or (str(entry["status"]), "yellow"),
+            (entry.get("error") or entry.get("reason") or "", ""),
+        ]
+        for name, entry in found["components"].items()
+    ]
+    lines = table_lines(("COMPONENT", "RESULT", "DETAIL"), rows) if rows else []
+    lines += [f"  recorded in {escape(tag)}" for tag in found["tags"]]
+    print_markup(lines)
 
 
 # prune

@@ -274,7 +274,7 @@ def test_a_dead_runs_lock_is_broken_with_a_recorded_reason_or_expires(shared: Sh
 
     broken = two.cli("unlock", "app", "--target", "dev", "--reason", "runner c1 died", "--remote", "origin")
     assert broken.returncode == 0, broken.stderr
-    assert "Unlocked a, b, c on app/dev" in broken.stdout
+    assert "Unlocked terraform/a, terraform/b, terraform/c on app/dev" in broken.stdout
     assert shared.locks() == []
     [tag] = shared.remote_git("tag", "-l", "atmos/unlocks/app/dev/*").split()
     message = shared.remote_git("cat-file", "tag", tag)

@@ -47,6 +47,7 @@ def target_commit(repo: Repo, target: str) -> str:
 
 def test_the_release_journey(deployed: Repo) -> None:
     first = deployed.head()
+    first_subject = deployed.git("log", "-1", "--format=%s", first)
     assert target_commit(deployed, "staging") == first
     # prod needs one manual approval: given ahead of time by a reviewer.
     approve = deployed.cli(
@@ -76,6 +77,7 @@ def test_the_release_journey(deployed: Repo) -> None:
         "context: { cpu: 512, memory: 1024, replicas: 2 }",
         "context: { cpu: 768, memory: 1024, replicas: 3 }",
     )
+    deployed.write("docs/notes.md", "Nothing any component is configured or built from.\n")
     second = deployed.commit("Serve on 9090; bigger staging")
     assert deployed.doit("rollout:api:dev").returncode == 0
     promoted = deployed.cli("rollout", "api", "--target", "staging", "--promote-from", "dev")
@@ -87,8 +89,13 @@ def test_the_release_journey(deployed: Repo) -> None:
         ).stdout
     )
     assert diff["from"]["git_sha"] == first and diff["to"]["git_sha"] == second
+    assert diff["to"]["subject"] == "Serve on 9090; bigger staging"
     assert diff["commits"] == {"behind": 1, "ahead": 0}
     assert sorted(n for n, c in diff["components"].items() if c["changed"]) == COMPONENTS
+    assert (
+        diff["components"]["api"]["kind"] == "nixpack"
+        and diff["components"]["ecr/api"]["kind"] == "terraform"
+    )
     changes = {item["key"]: item for item in diff["configuration"]}
     assert changes["context.cpu"] == {"key": "context.cpu", "from": 1024, "to": 768, "change": "decreased"}
     assert changes["context.replicas"]["change"] == "decreased"
@@ -118,13 +125,28 @@ def test_the_release_journey(deployed: Repo) -> None:
             "json",
         ).stdout
     )["code"]
+    # Limited to the paths the components are configured and built from: docs/notes.md is not one.
     assert code["commits"] == 1 and code["files_changed"] == 2 and code["added"] == 2 and code["deleted"] == 2
     assert {f["path"] for f in code["files"]} == {
         "deployments/api.yaml",
         "stacks/catalog/ecs/taskdef-api.yaml",
     }
-    table = deployed.cli("diff", "api", "--from-target", "prod", "--to-target", "staging").stdout
+    assert code["log"] == [{"git_sha": second, "subject": "Serve on 9090; bigger staging", "side": "to"}]
+    assert {"deployments/api.yaml", "components/terraform/ecr", "services/api"} <= set(code["paths"])
+    assert "docs/notes.md" not in code["paths"]
+    table = deployed.cli(
+        "diff", "api", "--from-target", "prod", "--to-target", "staging", "--show-code"
+    ).stdout
     assert "↓ 1 commit(s) behind" in table and "↓ decreased" in table
+    assert re.search(r"^    KEY +prod +staging +CHANGE$", table, re.M), table
+    assert re.search(r"^    ecs/taskdef-api\.vars\.container_port +8080 +9090 +↑ increased$", table, re.M), (
+        table
+    )
+    assert re.search(
+        rf"^    nixpack/api +{first[:7]} sha256:[0-9a-f]{{12}} +{second[:7]} sha256:", table, re.M
+    )
+    assert re.search(rf"^    {second[:7]}  Serve on 9090; bigger staging +staging$", table, re.M), table
+    assert re.search(r"^    stacks/catalog/ecs/taskdef-api\.yaml +\+1 +-1$", table, re.M), table
     # A commit on its own is read as the other side's target would run it: only real changes show.
     by_sha = json.loads(
         deployed.cli("diff", "api", "--from-sha", first, "--to-target", "staging", "--format", "json").stdout
@@ -158,6 +180,28 @@ def test_the_release_journey(deployed: Repo) -> None:
         (first, "success"),
     ]
     assert history[0]["rollback_of"] == second and history[1]["promoted_from"] == "staging"
+    assert [r["subject"] for r in history] == [first_subject, "Serve on 9090; bigger staging", first_subject]
+    shown = deployed.cli("history", "api", "--target", "prod").stdout
+    assert re.search(r"^  WHEN +COMMIT +SUBJECT +BY +STATUS +SIGNATURE +NOTES$", shown, re.M), shown
+    assert re.search(
+        rf"^  \S+ \S+  {second[:7]}  Serve on 9090; bigger staging  .*promoted from staging$", shown, re.M
+    )
+    # One line per component, by its display name.
+    assert len(re.findall(r"^    terraform/ecr/api +⟲ rollback +(?:none|applied)$", shown, re.M)) == 1, shown
+    assert len(re.findall(r"^    nixpack/api +✓ success +(?:none|applied)$", shown, re.M)) == 2, shown
+
+    # Targets in promotion order (not alphabetically), components by their display name, images by digest.
+    assert list(status(deployed)["api"]) == ["dev", "staging", "prod"]
+    table = deployed.cli("status", "api", "--no-health").stdout
+    assert re.search(r"^  TARGET +COMPONENT +COMMIT +IMAGE +DEPLOYED +STATUS +BY +SIGNATURE$", table, re.M), (
+        table
+    )
+    assert re.findall(r"^  (dev|staging|prod) ", table, re.M) == ["dev", "staging", "prod"], table
+    digest = status(deployed)["api"]["prod"]["api"]["image"].split("@")[1][:19]
+    assert re.search(rf"^  prod +nixpack/api +{first[:7]}  {digest}  ", table, re.M), table
+    assert re.search(r"^ +terraform/ecs/service-api  ", table, re.M) and not re.search(
+        r"^ +ecr/api ", table, re.M
+    )
     # Promotions and the rollback reuse the image the dev rollout built: nothing is rebuilt.
     # (The service's source never changed, so later promotions find the same image already in place.)
     assert "nixpack/api: reusing the recorded image" in prod.stdout
@@ -538,7 +582,9 @@ def test_sbom_of_a_target_running_several_commits_is_the_one_deployed_last(deplo
     latest = deployed.cli("sbom", "api", "--target", "dev")
     assert latest.returncode == 0, latest.stderr
     assert json.loads(latest.stdout)["metadata"]["component"]["version"] == first[:12]
-    assert f"dev runs several commits of api ({first[:7]}: ecr/api;" in latest.stderr
+    assert f"dev runs several commits of api ({first[:7]}: terraform/ecr/api; {second[:7]}: nixpack/api," in (
+        latest.stderr
+    )
     assert f"this is the SBOM of {first[:7]}, deployed most recently" in latest.stderr
     # --component: the commit that component runs.
     api = deployed.cli("sbom", "api", "--target", "dev", "--component", "api")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -87,8 +88,15 @@ def test_status_json_shape_after_a_rollout(repo: Repo) -> None:
         assert entry["deployed_at"].endswith("Z")
         assert entry["type"] in ("terraform", "nixpack")
         assert entry["tag"].startswith("atmos/deployments/api/dev/")
-    table = repo.cli("status", "api")
-    assert "ecs/service-api" in table.stdout and head[:7] in table.stdout and "success" in table.stdout
+    assert {name: entry["kind"] for name, entry in data["api"]["dev"].items()} == {
+        name: entry["type"] for name, entry in data["api"]["dev"].items()
+    }
+    table = repo.cli("status", "api").stdout
+    assert re.search(r"^  TARGET +COMPONENT +COMMIT +IMAGE +DEPLOYED +STATUS +BY +SIGNATURE$", table, re.M), (
+        table
+    )
+    assert re.search(rf"^  dev +nixpack/api +{head[:7]}  sha256:[0-9a-f]{{12}}  .* ✓ success  ", table, re.M)
+    assert re.search(rf"^ +terraform/ecs/service-api +{head[:7]}  +\S+ ago +✓ success  ", table, re.M), table
     yaml_out = repo.cli("status", "api", "--format", "yaml")
     assert f"git_sha: {head}" in yaml_out.stdout
 
@@ -106,6 +114,11 @@ def test_history_json_shape(repo: Repo) -> None:
     assert [r["git_sha"] for r in data["rollouts"]] == [second, first]
     newest = data["rollouts"][0]
     assert newest["status"] == "success" and newest["deployed_by"] == "ada@example.com"
+    assert [r["subject"] for r in data["rollouts"]] == [
+        "Serve on 9090",
+        repo.git("log", "-1", "--format=%s", first),
+    ]
+    assert newest["components"]["api"]["kind"] == "nixpack"
     assert newest["components"]["ecr/api"]["changes"] == "none"
     assert newest["components"]["ecs/taskdef-api"]["changes"] == "applied"
     limited = json.loads(
@@ -116,11 +129,25 @@ def test_history_json_shape(repo: Repo) -> None:
         repo.cli("history", "api", "--target", "dev", "--component", "ecr/api", "--format", "json").stdout
     )
     assert all(list(r["components"]) == ["ecr/api"] for r in one["rollouts"])
+    # The table: the commit's subject on the rollout's line, then one line per component.
+    table = repo.cli("history", "api", "--target", "dev").stdout
+    assert re.search(
+        rf"^  \S+ \S+  {second[:7]}  Serve on 9090  +ada@example\.com  ✓ success", table, re.M
+    ), table
+    assert re.findall(r"^    (\S+) +✓ success +(\S+)$", table, re.M)[:5] == [
+        ("nixpack/api", "none"),
+        ("terraform/ecr/api", "none"),
+        ("terraform/ecs/service-api", "applied"),
+        ("terraform/ecs/taskdef-api", "applied"),
+        ("terraform/monitoring/alarms-api", "none"),
+    ], table
 
 
-def test_status_and_history_read_with_one_git_process_whatever_the_number_of_refs(
+def test_status_and_history_read_a_fixed_number_of_git_processes_whatever_the_number_of_refs(
     repo: Repo, tmp_path: Path
 ) -> None:
+    """status: one `for-each-ref`; history: the same, and one `cat-file` for the subjects of the
+    commits its rollouts deployed."""
     head = seed_records(repo, deployments=6, targets=3, components=25)  # 450 refs, 450 tags
     trace = tmp_path / "trace.json"
     proc = repo.cli("status", "--format", "json", env={"GIT_TRACE2_EVENT": str(trace)})
@@ -138,7 +165,8 @@ def test_status_and_history_read_with_one_git_process_whatever_the_number_of_ref
     assert proc.returncode == 0, proc.stderr
     rollouts = json.loads(proc.stdout)["rollouts"]
     assert len(rollouts) == 1 and len(rollouts[0]["components"]) == 25
-    assert git_processes(trace) == ["for-each-ref"]
+    assert rollouts[0]["subject"] == repo.git("log", "-1", "--format=%s", head)
+    assert git_processes(trace) == ["for-each-ref", "cat-file"]
 
 
 def test_status_of_an_empty_repository_is_empty(repo: Repo) -> None:
@@ -175,3 +203,38 @@ def test_rows_read_while_git_writes_are_the_rows_git_wrote(repo: Repo, tmp_path:
 
     with pytest.raises(AtmosError, match="not a Git repository"):
         list(GitRepo(tmp_path).for_each_ref_rows(record_patterns(), RECORD_FIELDS))
+
+
+def on_a_terminal(repo: Repo, *args: str) -> str:
+    """What the CLI writes when its stdout is a terminal (a pseudo-terminal: `\\r\\n` line ends)."""
+    import os
+    import subprocess
+    import sys
+
+    leader, follower = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "atmos_tasks.cli", *args], cwd=repo.path, env=repo.env, stdout=follower
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # EIO: the CLI exited and closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait(timeout=120) == 0
+    os.close(leader)
+    return b"".join(chunks).decode()
+
+
+def test_json_is_indented_on_a_terminal_and_compact_when_piped(repo: Repo) -> None:
+    assert repo.doit("rollout:api:dev").returncode == 0
+    for args in (("status", "api", "--no-health"), ("history", "api", "--target", "dev")):
+        piped = repo.cli(*args, "--format", "json").stdout
+        assert piped.count("\n") == 1 and piped.endswith("}\n"), piped[:200]
+        shown = on_a_terminal(repo, *args, "--format", "json")
+        assert shown.startswith('{\r\n  "') and shown.count("\n") > 20, shown[:200]
+        assert json.loads(shown) == json.loads(piped)

@@ -210,7 +210,7 @@ def test_a_pull_shows_progress_on_a_terminal_only(repo: Repo) -> None:
     assert "fetch monitoring/alarms-api" in text and "checkout monitoring/alarms-api" in text
     assert "materialize .atmos/vendor-cache/deployments/api/dev/terraform/monitoring/alarms-api" in text
     assert "\x1b[?25l" in text  # a live display (cursor hidden while it runs)
-    assert "api/dev monitoring/alarms-api 1.3.0" in text and "1 component(s) vendored" in text
+    assert "api/dev terraform/monitoring/alarms-api 1.3.0" in text and "1 component(s) vendored" in text
 
 
 def test_a_cache_ttl_picks_up_a_moved_branch_in_rollouts(repo: Repo, tmp_path: Path) -> None:
@@ -303,11 +303,18 @@ def test_a_rollout_with_verify_repairs_a_tampered_object_and_says_so(repo: Repo)
     assert status(repo, "--target", "dev")[0]["object_damage"] == [damage]
     table = repo.cli("vendor", "status", "--target", "dev")
     # The module's folder in the workspace is a link to the object's: it shows the damage too.
-    shown = (
-        f"! api/dev monitoring/alarms-api 1.3.0 {digest[:12]}  "
-        f"(workspace not intact, object damaged: {damage})"
-    )
-    assert shown in table.stdout
+    row = [
+        "!",
+        "api",
+        "dev",
+        "terraform/monitoring/alarms-api",
+        "1.3.0",
+        digest[:12],
+        f"workspace not intact, object damaged: {damage}",
+    ]
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["OK", "DEPLOYMENT", "TARGET", "COMPONENT", "VERSION", "DIGEST", "PROBLEMS"]
+    assert row in [re.split(r"  +", line, maxsplit=6) for line in lines[1:]], table.stdout
 
     rolled = repo.doit("rollout:api:dev", "--verify")
     assert rolled.returncode == 0, rolled.stdout + rolled.stderr
@@ -336,7 +343,8 @@ def test_a_rollout_with_verify_repairs_a_tampered_object_and_says_so(repo: Repo)
     pulled = repo.cli("vendor", "pull", "--target", "dev", "--verify")
     assert pulled.returncode == 0, pulled.stdout + pulled.stderr
     assert (
-        f"! warning: api/dev monitoring/alarms-api: object {digest} was damaged ({damage})" in pulled.stdout
+        f"! warning: api/dev terraform/monitoring/alarms-api: object {digest} was damaged ({damage})"
+        in pulled.stdout
     )
     tamper()
     frozen = repo.cli("vendor", "pull", "--target", "dev", "--frozen", "--verify")
