@@ -68,33 +68,56 @@ def _time_arg(text: str) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
+DEPLOYMENT = "the deployment: the name of its manifest, deployments/<name>.yaml"
+REMOTE = "sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)"
+
+
+def _format(p: argparse.ArgumentParser, default: str = "table", choices: Sequence[str] = FORMATS) -> None:
+    tools = {
+        "table": "table (for people)",
+        "json": "json (for tools; indented on a terminal)",
+        "yaml": "yaml",
+        "text": "text",
+        "mermaid": "mermaid",
+        "dot": "dot (Graphviz)",
+    }
+    p.add_argument(
+        "--format",
+        choices=choices,
+        default=default,
+        help=f"output: {', '.join(tools[c] for c in choices)} (default: {default})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="atmos-tasks", description="Git-tracked deployment orchestration: what is deployed where."
     )
     parser.add_argument("-C", "--directory", default=".", help="repository to work in (default: .)")
-    parser.add_argument("--version", action="version", version=f"atmos-tasks {_version()}")
+    parser.add_argument(
+        "--version", action="version", version=f"atmos-tasks {_version()}", help="print the version and exit"
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("status", help="what is deployed where")
-    p.add_argument("deployment", nargs="?")
-    p.add_argument("--target")
+    p.add_argument("deployment", nargs="?", help="only this deployment (default: every deployment recorded)")
+    p.add_argument("--target", help="only this target (of every deployment, without a deployment)")
     p.add_argument(
         "--no-health",
         action="store_true",
         help="do not ask the engines that run components how they are (health is read live)",
     )
-    p.add_argument("--format", choices=FORMATS, default="table")
+    _format(p)
     p.set_defaults(func=commands.cmd_status)
 
     p = sub.add_parser("history", help="the rollouts of one target, newest first")
-    p.add_argument("deployment")
-    p.add_argument("--target", required=True)
-    p.add_argument("--component")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", required=True, help="the target whose rollouts to list")
+    p.add_argument("--component", help="only this component's records (e.g. ecr/api)")
     p.add_argument("--limit", type=_positive_arg, help="only the newest N rollouts")
     p.add_argument("--since", type=_time_arg, help="only rollouts at or after this time (RFC 3339 or a date)")
     p.add_argument("--until", type=_time_arg, help="only rollouts at or before this time")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    _format(p)
     p.set_defaults(func=commands.cmd_history)
 
     for kind, text in (
@@ -102,21 +125,37 @@ def build_parser() -> argparse.ArgumentParser:
         ("plan", "what a rollout would change: plan against what is deployed, apply and record nothing"),
     ):
         p = sub.add_parser(kind, help=text)
-        p.add_argument("deployment")
+        p.add_argument("deployment", help=DEPLOYMENT)
         p.add_argument("--target", help="default: the manifest's context.default_target")
-        p.add_argument("-n", "--jobs", type=int, default=1, help="components to run in parallel")
+        p.add_argument("-n", "--jobs", type=int, default=1, help="components to run in parallel (default: 1)")
         if kind == "rollout":
-            p.add_argument("--promote-from", dest="promote_from")
-            p.add_argument("--git-sha", dest="git_sha")
-            p.add_argument("--approve", action="store_true")
-            p.add_argument("--allow-dirty", action="store_true", dest="allow_dirty")
+            p.add_argument(
+                "--promote-from",
+                dest="promote_from",
+                metavar="TARGET",
+                help="deploy the commit (and the images) this other target runs, checked against the "
+                "target's promotion rules (path, soak, approvals)",
+            )
+            p.add_argument(
+                "--git-sha",
+                dest="git_sha",
+                metavar="SHA",
+                help="deploy this commit, one the target ran successfully before: a rollback",
+            )
+            p.add_argument(
+                "--approve",
+                action="store_true",
+                help="record your approval of the commit for the target as part of the rollout",
+            )
+            p.add_argument(
+                "--allow-dirty",
+                action="store_true",
+                dest="allow_dirty",
+                help="roll out from a working tree with uncommitted changes (recorded in the tags)",
+            )
             p.add_argument("--verify", action="store_true", help="check vendored modules in the store first")
             p.add_argument("--component", help="with --promote-from: only these components (comma-separated)")
-            p.add_argument(
-                "--remote",
-                help="sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
-                metavar="NAME",
-            )
+            p.add_argument("--remote", help=REMOTE, metavar="NAME")
         else:
             p.add_argument(
                 "--component", help="only these components (comma-separated), with what they depend on"
@@ -125,33 +164,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="the deployments of this repository")
     p.add_argument("--label", action="append", metavar="K=V", help="only deployments with this label")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    _format(p)
     p.set_defaults(func=commands.cmd_list)
 
     p = sub.add_parser("describe", help="the resolved configuration of a deployment's components")
-    p.add_argument("deployment")
-    p.add_argument("--target")
-    p.add_argument("--component")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", help="only this target (default: every target, in promotion order)")
+    p.add_argument("--component", help="only this component (e.g. ecr/api or terraform/ecr/api)")
     p.add_argument("--provenance", action="store_true", help="where each value came from (file:line:col)")
-    p.add_argument("--format", choices=FORMATS, default="yaml")
+    _format(p, "yaml")
     p.set_defaults(func=commands.cmd_describe)
 
     p = sub.add_parser("validate", help="every problem of every manifest (or one), at once")
-    p.add_argument("deployment", nargs="?")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("deployment", nargs="?", help="only this deployment (default: every manifest)")
+    _format(p)
     p.set_defaults(func=commands.cmd_validate)
 
     p = sub.add_parser("graph", help="the task graph of one rollout")
-    p.add_argument("deployment")
-    p.add_argument("--target", required=True)
-    p.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", required=True, help="the target whose rollout to draw")
+    _format(p, "text", ("text", "mermaid", "dot"))
     p.set_defaults(func=commands.cmd_graph)
 
     p = sub.add_parser("matrix", help="one target's components as a CI job matrix (GitHub Actions JSON)")
-    p.add_argument("deployment")
-    p.add_argument("--target", required=True)
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", required=True, help="the target whose components to list")
     p.add_argument("--waves", action="store_true", help="group components into waves of independent jobs")
-    p.add_argument("--format", choices=FORMATS, default="json")
+    _format(p, "json")
     p.set_defaults(func=commands.cmd_matrix)
 
     p = sub.add_parser("migrate", help="a deployment manifest for existing top-level stacks")
@@ -170,27 +209,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=commands.cmd_migrate)
 
     p = sub.add_parser("build", help="build the nixpack images of a deployment (runs the doit tasks)")
-    p.add_argument("deployment")
+    p.add_argument("deployment", help=DEPLOYMENT)
     p.add_argument("--target", help="default: the manifest's context.default_target")
     p.add_argument("--component", help="only these images (comma-separated), with what they need")
     p.add_argument("--plan", action="store_true", help="print each image's build plan, build nothing")
-    p.add_argument("--skip-push", action="store_true", dest="skip_push")
+    p.add_argument(
+        "--skip-push", action="store_true", dest="skip_push", help="build, but push nothing to a registry"
+    )
     p.add_argument(
         "--allow-dirty",
         action="store_true",
         dest="allow_dirty",
         help="apply the Terraform components the images need from a dirty tree (recorded in their tags)",
     )
-    p.add_argument(
-        "--remote", help="sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)", metavar="NAME"
-    )
-    p.add_argument("-n", "--jobs", type=int, default=1)
+    p.add_argument("--remote", help=REMOTE, metavar="NAME")
+    p.add_argument("-n", "--jobs", type=int, default=1, help="tasks to run in parallel (default: 1)")
     p.set_defaults(func=commands.cmd_build, promote_from=None, git_sha=None, approve=False)
 
     p = sub.add_parser("sbom", help="the CycloneDX SBOM of what a target runs")
-    p.add_argument("deployment")
-    p.add_argument("--target", required=True)
-    p.add_argument("--component")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", required=True, help="the target whose SBOM to print")
+    p.add_argument("--component", help="only this component's part of the SBOM")
     p.add_argument("--git-sha", dest="git_sha", help="default: the commit the target runs")
     p.set_defaults(func=commands.cmd_sbom)
 
@@ -199,64 +238,83 @@ def build_parser() -> argparse.ArgumentParser:
     pull = vendor.add_parser("pull", help="fetch and materialise every vendored module")
     status_p = vendor.add_parser("status", help="lock, store and workspace state of each vendored module")
     for q in (pull, status_p):
-        q.add_argument("--deployment")
-        q.add_argument("--target")
+        q.add_argument("--deployment", help="only this deployment's modules (default: every deployment)")
+        q.add_argument("--target", help="only this target's modules (default: every target)")
     pull.add_argument("--update", action="store_true", help="fetch again even when locked (moved tags)")
     pull.add_argument("--frozen", action="store_true", help="use the lock file only; never touch the network")
     pull.add_argument(
         "--verify", action="store_true", help="re-hash objects; evict and re-fetch corrupt ones"
     )
     pull.set_defaults(func=commands.cmd_vendor_pull)
-    status_p.add_argument("--format", choices=FORMATS, default="table")
+    _format(status_p)
     status_p.set_defaults(func=commands.cmd_vendor_status)
     stats_p = vendor.add_parser("stats", help="objects, sizes, and what sharing them saves")
-    stats_p.add_argument("--format", choices=FORMATS, default="table")
+    _format(stats_p)
     stats_p.set_defaults(func=commands.cmd_vendor_stats)
     clean = vendor.add_parser("clean", help="remove unreferenced objects and stale workspaces (dry run)")
     clean.add_argument(
         "--older-than", dest="older_than", type=_duration_arg, help="only what was last used before, e.g. 7d"
     )
     clean.add_argument("--force", action="store_true", help="really remove (default: dry run)")
-    clean.add_argument("--format", choices=FORMATS, default="table")
+    _format(clean)
     clean.set_defaults(func=commands.cmd_vendor_clean)
 
     p = sub.add_parser("diff", help="how two targets (or commits) differ")
-    p.add_argument("deployment")
-    p.add_argument("--from-target", dest="from_target")
-    p.add_argument("--to-target", dest="to_target")
-    p.add_argument("--from-sha", dest="from_sha")
-    p.add_argument("--to-sha", dest="to_sha")
-    p.add_argument("--component")
-    p.add_argument("--show-code", action="store_true", dest="show_code", help="files and lines changed")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument(
+        "--from-target", dest="from_target", metavar="TARGET", help="one side: what this target runs"
+    )
+    p.add_argument(
+        "--to-target", dest="to_target", metavar="TARGET", help="the other side: what this target runs"
+    )
+    p.add_argument(
+        "--from-sha",
+        dest="from_sha",
+        metavar="SHA",
+        help="one side: this commit, read with the other side's target (or the default target)",
+    )
+    p.add_argument("--to-sha", dest="to_sha", metavar="SHA", help="the other side: this commit")
+    p.add_argument("--component", help="only this component")
+    p.add_argument(
+        "--show-code",
+        action="store_true",
+        dest="show_code",
+        help="the commits between the two sides, and the files and lines changed in the paths their "
+        "components are configured and built from",
+    )
+    _format(p)
     p.set_defaults(func=commands.cmd_diff)
 
     p = sub.add_parser("promotion-graph", help="the promotion paths between targets")
-    p.add_argument("deployment")
-    p.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    _format(p, "text", ("text", "mermaid", "dot"))
     p.set_defaults(func=commands.cmd_promotion_graph)
 
     p = sub.add_parser("promotion-status", help="what each target could promote next, and what blocks it")
-    p.add_argument("deployment")
-    p.add_argument("--format", choices=FORMATS, default="table")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    _format(p)
     p.set_defaults(func=commands.cmd_promotion_status)
 
     p = sub.add_parser("approve", help="record your approval of a commit for a target, ahead of time")
-    p.add_argument("deployment")
-    p.add_argument("--target", required=True)
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", required=True, help="the target the approval is for")
     p.add_argument("--git-sha", dest="git_sha", help="default: the commit the target's promotion source runs")
-    p.add_argument("--remote", metavar="NAME")
+    p.add_argument(
+        "--remote", metavar="NAME", help="record it on this remote too (default: $ATMOS_TASKS_REMOTE)"
+    )
     p.set_defaults(func=commands.cmd_approve)
 
     p = sub.add_parser("reject", help="mark a commit as never to be promoted")
-    p.add_argument("deployment")
-    p.add_argument("--git-sha", dest="git_sha", required=True)
-    p.add_argument("--reason", required=True)
-    p.add_argument("--remote", metavar="NAME")
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--git-sha", dest="git_sha", required=True, help="the commit to reject")
+    p.add_argument("--reason", required=True, help="why: recorded with the rejection")
+    p.add_argument(
+        "--remote", metavar="NAME", help="record it on this remote too (default: $ATMOS_TASKS_REMOTE)"
+    )
     p.set_defaults(func=commands.cmd_reject)
 
     p = sub.add_parser("unlock", help="break the locks a dead run left on a target, with a recorded reason")
-    p.add_argument("deployment")
+    p.add_argument("deployment", help=DEPLOYMENT)
     p.add_argument("--target", required=True, help="the target whose locks to break")
     p.add_argument(
         "--component", action="append", metavar="NAME", help="only this component's lock (repeatable)"
@@ -265,20 +323,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--remote", metavar="NAME", help="the remote holding the locks (default: ATMOS_TASKS_REMOTE)"
     )
-    p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    _format(p)
     p.set_defaults(func=commands.cmd_unlock)
 
     p = sub.add_parser(
         "destroy", help="remove what a target runs (containers, Terraform resources), recorded"
     )
-    p.add_argument("deployment")
+    p.add_argument("deployment", help=DEPLOYMENT)
     p.add_argument("--target", required=True, help="the target to destroy on")
     p.add_argument("--component", metavar="NAME", help="only this component (its dependants keep running)")
     p.add_argument(
         "--yes", action="store_true", help="do not ask for a confirmation (needed without a terminal)"
     )
     p.add_argument("--remote", metavar="NAME", help="record on this remote too, under its locks")
-    p.add_argument("--format", choices=["table", "json", "yaml"], default="table")
+    _format(p)
     p.set_defaults(func=commands.cmd_destroy)
 
     p = sub.add_parser(
@@ -306,13 +364,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--remote", metavar="NAME", help="prune this remote too, first (default: $ATMOS_TASKS_REMOTE)"
     )
-    p.add_argument("--format", choices=FORMATS, default="table")
+    _format(p)
     p.set_defaults(func=commands.cmd_prune)
 
     p = sub.add_parser("example", help="the bundled example repository")
     example = p.add_subparsers(dest="example_command", required=True, metavar="ACTION")
     init = example.add_parser("init", help="write the example into a new Git repository")
-    init.add_argument("path")
+    init.add_argument("path", help="the folder to create (it must not exist, or be empty)")
     init.set_defaults(func=commands.cmd_example_init)
     return parser
 
