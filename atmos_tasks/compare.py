@@ -7,7 +7,7 @@ files and line counts changed between the two commits.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,7 @@ class Configuration:
 
     values: dict[str, Any]
     paths: set[str] | None = None
+    owners: dict[str, tuple[str, str]] = field(default_factory=dict)  # key → (component, kind)
 
 
 def _configuration(
@@ -126,7 +127,9 @@ def _configuration(
         return Configuration({})
     resolved = resolve_all(at, manifest, [target])[target]
     flat = _flatten(dict(manifest.model.targets[target].context), "context")
+    context = set(flat)
     used = [manifest.path, at.config.root / "atmos.yaml", *resolved.stack_files]
+    owners: dict[str, tuple[str, str]] = {}
     for ref, resolved_component in resolved.components.items():
         if component is None or ref.name == component:
             flat.update(_flatten(resolved_component.vars, f"{ref.name}.vars"))
@@ -140,7 +143,11 @@ def _configuration(
                 used.append(resolved_component.module_dir)
             if resolved_component.image is not None:
                 used.append(resolved_component.image.source_dir)
-    return Configuration({k: v for k, v in flat.items() if v != {}}, _repository_paths(at.config.root, used))
+            owners.update(
+                {key: (ref.name, ref.type) for key in flat if key not in context and key not in owners}
+            )
+    values = {k: v for k, v in flat.items() if v != {}}
+    return Configuration(values, _repository_paths(at.config.root, used), owners)
 
 
 def _repository_paths(root: Path, paths: list[Path]) -> set[str]:
@@ -212,9 +219,12 @@ def diff(
     resolved_before = _configuration(workspace, deployment, old, component, hidden)
     resolved_after = _configuration(workspace, deployment, new, component, hidden)
     before, after = resolved_before.values, resolved_after.values
+    owners = {**resolved_before.owners, **resolved_after.owners}
     configuration = [
         {
             "key": key,
+            "component": owners.get(key, (None, None))[0],
+            "kind": owners.get(key, (None, None))[1],
             "from": before.get(key),
             "to": after.get(key),
             "change": _change(before.get(key), after.get(key)),

@@ -856,7 +856,7 @@ def diff_lines(found: dict[str, Any]) -> list[str]:
             ("KEY", old["label"], new["label"], "CHANGE"),
             [
                 [
-                    (item["key"], ""),
+                    (display_name(item.get("kind"), item["key"]), ""),
                     (_value(item["from"]), ""),
                     (_value(item["to"]), ""),
                     (DIFF_MARKS[item["change"]], ""),

@@ -343,6 +343,8 @@ def diff_data() -> dict[str, Any]:
             {"key": "context.cpu", "from": 1024, "to": 768, "change": "decreased"},
             {
                 "key": "ecs/service-api.vars.deployment_minimum_healthy_percent",
+                "component": "ecs/service-api",
+                "kind": "terraform",
                 "from": 50,
                 "to": 100,
                 "change": "increased",
@@ -374,7 +376,7 @@ def test_diff_columns_are_measured_and_code_lists_commits_and_files() -> None:
     assert "    nixpack/api        aaaaaaa sha256:111111111111  bbbbbbb sha256:222222222222" in shown
     assert "    terraform/ecr/api  — (not deployed)             bbbbbbb" in shown
     assert "terraform/same" not in text  # unchanged components are not listed
-    key = "ecs/service-api.vars.deployment_minimum_healthy_percent"
+    key = "terraform/ecs/service-api.vars.deployment_minimum_healthy_percent"  # a component's display name
     assert f"    KEY{' ' * (len(key) - 1)}prod  staging  CHANGE" in shown
     assert f"    {key}  50    100      ↑ increased" in shown
     assert f"    context.cpu{' ' * (len(key) - len('context.cpu'))}  1024  768      ↓ decreased" in shown

@@ -97,10 +97,19 @@ def test_the_release_journey(deployed: Repo) -> None:
         and diff["components"]["ecr/api"]["kind"] == "terraform"
     )
     changes = {item["key"]: item for item in diff["configuration"]}
-    assert changes["context.cpu"] == {"key": "context.cpu", "from": 1024, "to": 768, "change": "decreased"}
+    assert changes["context.cpu"] == {
+        "key": "context.cpu",
+        "component": None,
+        "kind": None,
+        "from": 1024,
+        "to": 768,
+        "change": "decreased",
+    }
     assert changes["context.replicas"]["change"] == "decreased"
     assert changes["ecs/taskdef-api.vars.container_port"] == {
         "key": "ecs/taskdef-api.vars.container_port",
+        "component": "ecs/taskdef-api",
+        "kind": "terraform",
         "from": 8080,
         "to": 9090,
         "change": "increased",
@@ -108,6 +117,8 @@ def test_the_release_journey(deployed: Repo) -> None:
     # prod pins the older release of the vendored alarms module (deployments/api.yaml, by tier label).
     assert changes["monitoring/alarms-api.module.version"] == {
         "key": "monitoring/alarms-api.module.version",
+        "component": "monitoring/alarms-api",
+        "kind": "terraform",
         "from": "1.2.5",
         "to": "1.3.0",
         "change": "changed",
@@ -139,9 +150,9 @@ def test_the_release_journey(deployed: Repo) -> None:
     ).stdout
     assert "↓ 1 commit(s) behind" in table and "↓ decreased" in table
     assert re.search(r"^    KEY +prod +staging +CHANGE$", table, re.M), table
-    assert re.search(r"^    ecs/taskdef-api\.vars\.container_port +8080 +9090 +↑ increased$", table, re.M), (
-        table
-    )
+    assert re.search(
+        r"^    terraform/ecs/taskdef-api\.vars\.container_port +8080 +9090 +↑ increased$", table, re.M
+    ), table
     assert re.search(
         rf"^    nixpack/api +{first[:7]} sha256:[0-9a-f]{{12}} +{second[:7]} sha256:", table, re.M
     )
