@@ -318,25 +318,58 @@ def _status_table(found: dict[str, Any], scope: str) -> None:
         print_markup([f"No deployments recorded{' for ' + scope if scope else ''}."])
         return
     lines: list[str] = []
-    since = _Ago()
+    layout = _RestLayout(_Ago())
     for dep, targets in found.items():
         lines.append(f"[bold]{escape(dep)}[/] deployment status\n")
-        lines += _status_rows(targets, since)
+        lines += _status_rows(targets, layout)
         lines.append("")
     print_markup(lines)
 
 
-def _status_rows(targets: dict[str, dict[str, Any]], since: _Ago) -> list[str]:
+class _RestLayout:
+    """The cells after a status row's component, and their line for given column widths, made
+    once per distinct value across all the deployments' tables."""
+
+    def __init__(self, since: _Ago) -> None:
+        self.since = since
+        self.cells: dict[tuple[Any, ...], list[Cell]] = {}
+        self.joiners: dict[tuple[int, ...], Callable[[Sequence[Cell]], str]] = {}
+        self.lines: dict[tuple[Any, ...], str] = {}
+
+    def cells_of(self, rest: tuple[Any, ...], images: bool, health: bool) -> list[Cell]:
+        key = (images, health, rest)
+        found = self.cells.get(key)
+        if found is None:
+            found = self.cells[key] = _status_cells(rest, images, health, self.since)
+        return found
+
+    def joiner(self, widths: list[int]) -> Callable[[Sequence[Cell]], str]:
+        key = tuple(widths)
+        found = self.joiners.get(key)
+        if found is None:
+            found = self.joiners[key] = joiner(widths)
+        return found
+
+    def line(self, widths: list[int], images: bool, health: bool, rest: tuple[Any, ...]) -> str:
+        key = (*widths, images, health, rest)
+        found = self.lines.get(key)
+        if found is None:
+            found = self.lines[key] = self.joiner(widths)(self.cells_of(rest, images, health))
+        return found
+
+
+def _status_rows(targets: dict[str, dict[str, Any]], layout: _RestLayout) -> list[str]:
     """One deployment's table. Written for 15,000 components: a row is its target, its component
     and the rest of it (commit, time, status, deployer, signature), which repeats from row to row
     and is laid out once per distinct value."""
     entries = [entry for components in targets.values() for entry in components.values()]
-    images = any(entry.get("image") for entry in entries)
-    health = any(entry.get("health") for entry in entries)
+    images = any("image" in entry for entry in entries) and any(entry.get("image") for entry in entries)
+    health = any("health" in entry for entry in entries) and any(entry.get("health") for entry in entries)
     rows: list[tuple[str, str, int, tuple[Any, ...], list[str]]] = []
     for tgt, components in targets.items():
         named = [
-            (f"{kind}/{n}" if (kind := e.get("kind", e.get("type"))) else n, e) for n, e in components.items()
+            (f"{kind}/{n}" if (kind := e.get("kind") or e.get("type")) else n, e)
+            for n, e in components.items()
         ]
         named.sort(key=itemgetter(0))
         for name, entry in named:
@@ -360,21 +393,19 @@ def _status_rows(targets: dict[str, dict[str, Any]], since: _Ago) -> list[str]:
                 ]
             if "last_attempt" in entry:
                 last = entry["last_attempt"]
-                notes.append(
-                    markup(
-                        f"last attempt {last['git_sha'][:7]} {last['status']} {since(last['timestamp'])}",
-                        "red",
-                    )
-                )
-            rows.append((tgt, escape(name), cell_width(name), rest, notes))
+                when = layout.since(last["timestamp"])
+                notes.append(markup(f"last attempt {last['git_sha'][:7]} {last['status']} {when}", "red"))
+            width = len(name) if name.isascii() else cell_width(name)
+            rows.append((tgt, escape(name), width, rest, notes))
     distinct = dict.fromkeys(rest for _tgt, _name, _width, rest, _notes in rows)
-    cells = {rest: _status_cells(rest, images, health, since) for rest in distinct}
     header = [h for h in STATUS_HEADER if (h != "IMAGE" or images) and (h != "HEALTH" or health)]
     first = max(cell_width(header[0]), *(cell_width(tgt) for tgt in targets))
     second = max(cell_width(header[1]), *(width for _tgt, _name, width, _rest, _notes in rows))
-    rest_line = joiner(column_widths(header[2:], list(cells.values())))
-    shown_rest = {rest: rest_line(found) for rest, found in cells.items()}
-    titles = f"{header[0]:<{first}}  {header[1]:<{second}}  {rest_line([(h, '') for h in header[2:]])}"
+    widths = column_widths(header[2:], [layout.cells_of(rest, images, health) for rest in distinct])
+    shown_rest = {rest: layout.line(widths, images, health, rest) for rest in distinct}
+    titles = (
+        f"{header[0]:<{first}}  {header[1]:<{second}}  {layout.joiner(widths)([(h, '') for h in header[2:]])}"
+    )
     lines = [f"  [bold]{titles}[/]"]
     under = " " * (2 + first + 4)  # notes under a component: its endpoints, its last attempt
     shown = None
