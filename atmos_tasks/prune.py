@@ -216,6 +216,7 @@ def prune(
     decision = decide_prune(states, now, keep_last, seconds, deployment=deployment, target=target)
     notes = notes_to_prune(repo, decision.commits)
     report = _report(decision, notes, keep_last, older_than, remote, dry_run=not apply)
+    _in_promotion_order(repo, report["deployments"])
     if not apply or not (decision.tags or notes):
         return report
     local, pushed = _updates(repo, decision, notes, states, remote)
@@ -286,6 +287,16 @@ def _tracked(repo: GitRepo, remote: str, pushed: list[RefUpdate]) -> None:
 
     with contextlib.suppress(RefRaceError):  # the next fetch corrects them either way
         repo.update_refs([RefUpdate(tracking_ref(remote, u.ref), u.new, u.old) for u in pushed])
+
+
+def _in_promotion_order(repo: GitRepo, deployments: dict[str, Any]) -> None:
+    """Each deployment's targets as its manifest chains them (dev → staging → prod)."""
+    from atmos_tasks.targetorder import manifest_orders, ordered
+
+    several = [dep for dep, entry in deployments.items() if len(entry["targets"]) > 1]
+    for dep, order in manifest_orders(repo.root, several).items():
+        targets = deployments[dep]["targets"]
+        deployments[dep]["targets"] = {tgt: targets[tgt] for tgt in ordered(targets, order)}
 
 
 def _report(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -300,3 +301,17 @@ def test_what_prune_keeps(found: States, keep_last: int, days: int, target: str 
         in_target = [r for (d, t, _c), s in found.items() if (d, t) == (dep, tgt) for r in s.history]
         assert entry.removed + entry.kept == len(in_target)
         assert entry.removed == sum(r.tag in gone_tags for r in in_target)
+
+
+def test_the_report_lists_each_deployments_targets_in_promotion_order(tmp_path: Path) -> None:
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.prune import _in_promotion_order
+
+    (tmp_path / "deployments").mkdir()
+    (tmp_path / "deployments" / "api.yaml").write_text(
+        "deployment:\n  name: api\n  targets:\n    dev: {}\n"
+        "    staging: {promotion: {from: dev}}\n    prod: {promotion: {from: staging}}\n"
+    )
+    found = {"api": {"targets": {"dev": {}, "prod": {}, "staging": {}}, "notes": {}}}
+    _in_promotion_order(GitRepo(tmp_path), found)
+    assert list(found["api"]["targets"]) == ["dev", "staging", "prod"]
