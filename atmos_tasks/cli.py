@@ -126,7 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         p = sub.add_parser(kind, help=text)
         p.add_argument("deployment", help=DEPLOYMENT)
-        p.add_argument("--target", help="default: the manifest's context.default_target")
+        p.add_argument(
+            "--target", help="the target to run it on (default: the manifest's context.default_target)"
+        )
         p.add_argument("-n", "--jobs", type=int, default=1, help="components to run in parallel (default: 1)")
         if kind == "rollout":
             p.add_argument(
@@ -210,7 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("build", help="build the nixpack images of a deployment (runs the doit tasks)")
     p.add_argument("deployment", help=DEPLOYMENT)
-    p.add_argument("--target", help="default: the manifest's context.default_target")
+    p.add_argument(
+        "--target", help="the target to run it on (default: the manifest's context.default_target)"
+    )
     p.add_argument("--component", help="only these images (comma-separated), with what they need")
     p.add_argument("--plan", action="store_true", help="print each image's build plan, build nothing")
     p.add_argument(
