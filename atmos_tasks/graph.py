@@ -333,6 +333,9 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         "actions": [(record_rollout, [spec])],
         "getargs": record_args,
         "task_dep": finals,
+        # It always runs: its producers are setup tasks too, which spares doit a `result_dep` on
+        # each of them (two per component, each hashing a task's values on every rollout).
+        "setup": sorted({task for task, _ in record_args.values()}),
         "uptodate": [False],
         "verbosity": 0,
         "meta": {"atmos": {"kind": "record", "deployment": dep, "target": target}},

@@ -374,12 +374,8 @@ class RolloutReporter:
         recorded = summary.get("recorded", [])
         if recorded:
             self._line(f"  Recorded {where} at {summary['git_sha'][:7]}:")
-            for item in recorded:
-                if item.get("ref"):
-                    self._line(f"    → {item['ref']} → {summary['git_sha'][:7]} ({item['changes']})")
-                self._line(
-                    f"    → {item['tag']}" + (" [red](failed)[/]" if item["status"] == "failed" else "")
-                )
+            for line in recorded_lines(recorded, summary["git_sha"][:7]):
+                self._line(line)
         elif summary.get("not_recorded"):
             self._line(f"  [red]Nothing recorded for {where}[/]: {summary['not_recorded']}")
         elif not summary.get("failed") and not summary.get("cancelled") and summary.get("kind") != "build":
@@ -395,6 +391,43 @@ class RolloutReporter:
             self._line(f"    [yellow]build records not pushed[/]: {summary['notes_error']}")
         if summary.get("signing_error"):
             self._line(f"    [yellow]records not signed[/]: {summary['signing_error']}")
+
+
+# Up to this many components whose inputs did not change are listed one ref per line; more are
+# summed up in one line (a deployment of 300 components changing one would print 600 lines).
+LISTED_UNCHANGED = 5
+
+
+def recorded_lines(recorded: list[dict[str, Any]], short_sha: str) -> list[str]:
+    """Pure: the lines saying which refs moved and which tags were written, the components whose
+    inputs did not change (`changes: none`) together when there are many, with their one rollout tag."""
+    unchanged = [
+        i for i in recorded if i.get("ref") and i.get("changes") == "none" and i["status"] != "failed"
+    ]
+    summed = len(unchanged) > LISTED_UNCHANGED
+    lines: list[str] = []
+    shown_tags: set[str] = set()
+    for item in recorded:
+        if summed and item in unchanged:
+            continue
+        if item.get("ref"):
+            lines.append(f"    → {item['ref']} → {short_sha} ({item['changes']})")
+        if item["tag"] not in shown_tags or item["status"] == "failed":
+            shown_tags.add(item["tag"])
+            lines.append(f"    → {item['tag']}" + (" [red](failed)[/]" if item["status"] == "failed" else ""))
+    if summed:
+        names = [str(i.get("component") or i["ref"].rsplit("/", 1)[-1]) for i in unchanged]
+        more = f", … and {len(names) - LISTED_UNCHANGED} more" if len(names) > LISTED_UNCHANGED else ""
+        lines.append(
+            f"    → {len(names)} refs of components whose inputs did not change → {short_sha} (none): "
+            + ", ".join(names[:LISTED_UNCHANGED])
+            + more
+        )
+        for tag in dict.fromkeys(i["tag"] for i in unchanged):
+            if tag not in shown_tags:
+                shown_tags.add(tag)
+                lines.append(f"    → {tag}")
+    return lines
 
 
 def _summary_row(component: str, steps: dict[str, tuple[Any, str]]) -> dict[str, str]:

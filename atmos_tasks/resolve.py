@@ -182,6 +182,15 @@ class ResolveContext:
     # The target's last top-level stack (its name names the stack) and what it holds.
     top_stack: Path | None = None
     top_stack_data: dict[str, Any] = field(default_factory=dict)
+    _names: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
+
+    def names_of(self, kind: str) -> frozenset[str]:
+        """The deployment's component names of one kind (asked once per component: kept)."""
+        found = self._names.get(kind)
+        if found is None:
+            found = frozenset(r.name for r in self.manifest.components() if r.type == kind)
+            self._names[kind] = found
+        return found
 
 
 def resolve_target(

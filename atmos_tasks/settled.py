@@ -152,7 +152,9 @@ def shortcut(tasks: list[dict[str, Any]], mark: dict[str, Any]) -> list[dict[str
             summary = mark["summaries"].get(task["name"])
             if summary is None:
                 return tasks
-            kept.append({**task, "actions": [(answered, [summary])], "getargs": {}, "task_dep": []})
+            kept.append(
+                {**task, "actions": [(answered, [summary])], "getargs": {}, "task_dep": [], "setup": []}
+            )
         elif basename == "rollout":
             atmos = task["meta"]["atmos"]
             kept.append({**task, "meta": {"atmos": {**atmos, "settled": mark.get("since", "")}}})

@@ -858,7 +858,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         if config.templates_enabled:
             stack = evaluate_templates(stack, config, name, stack_file_of(rc), where)
         # After the templates, as Atmos runs them: !env, !include, !terraform.output…
-        deployed = frozenset(r.name for r in manifest.components() if r.type == ref.type)
+        deployed = rc.names_of(ref.type)
         stack = evaluate_functions(stack, config, name, deployed)
         # What `atmos describe component` returns for it, before the manifest adds anything.
         atmos_view = template_context(stack, name, stack_file_of(rc))
