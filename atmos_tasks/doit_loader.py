@@ -180,6 +180,9 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
                 yield from _ordered(root, _settled(root, key, pairs, tasks, invocation, outcome), outcome)
                 return
         plans, tasks, observed = _compile(root, invocation, tree)
+        memo = sys.modules.get("atmos_tasks.resolvememo")
+        if memo is not None:
+            outcome.reused = (memo.COUNTS[0], memo.COUNTS[1])
     except AtmosError as err:
         _release_remote_locks()
         sys.stderr.write(render_error(err) + "\n")

@@ -52,7 +52,10 @@ GIT_ENV = ("HOME", "XDG_CONFIG_HOME", "PATH", "TZ")
 
 
 def mode() -> str:
-    value = os.environ.get(SWITCH, "").strip().lower()
+    # How the cache is used is not an input of what is compiled: read past the watched environment.
+    environ = os.environ
+    real = environ.real if isinstance(environ, _WatchedEnviron) else environ
+    value = real.get(SWITCH, "").strip().lower()
     return value if value in ("off", "verify") else "on"
 
 
@@ -83,11 +86,15 @@ class Outcome:
     settled: dict[str, Any] | None = None
     reason: str = ""
     started: float = field(default_factory=time.perf_counter)
+    # Compiled: how many components resolved as they had last time (`resolvememo`), of how many.
+    reused: tuple[int, int] = (0, 0)
 
     def shown(self) -> str:
         how = "cached" if self.cached else "compiled"
         if self.settled is not None:
             how += ", settled"
+        if not self.cached and self.reused[0]:
+            how += f", {self.reused[0]} of {self.reused[1]} components as resolved before"
         return f"task graph {self.seconds:.2f}s, {how}"
 
 
@@ -151,23 +158,22 @@ def lookup_key(root: Path, invocation: Any, tree: WorkingTree, cache: StatCache)
 
 
 class _WatchedEnviron(MutableMapping[str, str]):
-    """`os.environ` while compiling: every variable read by name is noted."""
+    """`os.environ` while compiling: every variable read by name is noted (`inputs.env`)."""
 
-    def __init__(self, real: MutableMapping[str, str], seen: set[str]) -> None:
+    def __init__(self, real: MutableMapping[str, str]) -> None:
         self.real = real
-        self.seen = seen
 
     def __getitem__(self, name: str) -> str:
-        self.seen.add(name)
+        inputs.env(name)
         return self.real[name]
 
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        self.seen.add(name)
+        inputs.env(name)
         return self.real.get(name, default)
 
     def __contains__(self, name: object) -> bool:
         if isinstance(name, str):
-            self.seen.add(name)
+            inputs.env(name)
         return name in self.real
 
     def __setitem__(self, name: str, value: str) -> None:
@@ -202,7 +208,7 @@ def observing(root: Path | None = None) -> Iterator[inputs.Observed]:
             repo = GitRepo(root)
             observed.digest = lambda path: _file_digest(cache, path)
             observed.snapshot = lambda patterns: refs_digest(repo, patterns)
-        watched = _WatchedEnviron(real, observed.env)
+        watched = _WatchedEnviron(real)
         token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the clock ({what})"))
         os.environ = watched  # type: ignore[assignment]  # noqa: B003 - replaced, then restored
         try:

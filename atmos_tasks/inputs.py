@@ -34,6 +34,10 @@ class Observed:
     snapshot: Callable[[list[str]], str] | None = None
     # Why the graph must not be reused (the clock, a command's output): never cached.
     volatile: set[str] = field(default_factory=set)
+    # Whether the commit's id or branch (the templates' `git.*`) was read.
+    git: bool = False
+    # The observation this one is part of (`scoped`): everything observed here is observed there too.
+    parent: Observed | None = None
 
 
 _CURRENT: contextvars.ContextVar[Observed | None] = contextvars.ContextVar("atmos_inputs", default=None)
@@ -49,47 +53,81 @@ def observing() -> Iterator[Observed]:
         _CURRENT.reset(token)
 
 
+@contextmanager
+def scoped() -> Iterator[Observed]:
+    """Observe a part of the compilation (one component's resolution) on its own, while what it
+    reads is observed by the enclosing observation as well. Without one, a throwaway observation."""
+    parent = _CURRENT.get()
+    observed = Observed(parent=parent)
+    if parent is not None:
+        observed.digest, observed.snapshot = parent.digest, parent.snapshot
+    token = _CURRENT.set(observed)
+    try:
+        yield observed
+    finally:
+        _CURRENT.reset(token)
+
+
+def current() -> Observed | None:
+    """The observation in progress, if any."""
+    return _CURRENT.get()
+
+
+def _chain() -> Iterator[Observed]:
+    observed = _CURRENT.get()
+    while observed is not None:
+        yield observed
+        observed = observed.parent
+
+
 def file(path: Path | str) -> None:
     """A file whose content the compilation used."""
-    observed = _CURRENT.get()
-    if observed is not None:
-        name = str(Path(path).absolute())
+    name = None
+    digest: str | None = None
+    for observed in _chain():
+        if name is None:
+            name = str(Path(path).absolute())
+            digest = observed.digest(name) if observed.digest else None
         if name not in observed.files:
-            observed.files[name] = observed.digest(name) if observed.digest else None
+            observed.files[name] = digest
 
 
 def tree(path: Path | str, digest: str | None = None) -> None:
     """A folder whose whole content (`digest`, as the compilation read it) the compilation used."""
-    observed = _CURRENT.get()
-    if observed is not None:
+    for observed in _chain():
         observed.trees.setdefault(str(Path(path).absolute()), digest)
 
 
 def matched(pattern: str, found: list[str]) -> None:
     """A glob the compilation expanded, and what it matched."""
-    observed = _CURRENT.get()
-    if observed is not None:
+    for observed in _chain():
         observed.globs[pattern] = sorted(found)
 
 
 def refs(patterns: list[str]) -> None:
     """Refs the compilation read (records, notes): their ids are part of the key."""
-    observed = _CURRENT.get()
-    if observed is not None:
-        key = "\0".join(patterns)
+    key = "\0".join(patterns)
+    taken: list[str | None] = []
+    for observed in _chain():
         if key not in observed.refs:
-            observed.refs[key] = observed.snapshot(list(patterns)) if observed.snapshot else None
+            if not taken:
+                taken.append(observed.snapshot(list(patterns)) if observed.snapshot else None)
+            observed.refs[key] = taken[0]
 
 
 def env(name: str) -> None:
     """An environment variable the compilation read (the graph cache also watches os.environ)."""
-    observed = _CURRENT.get()
-    if observed is not None:
+    for observed in _chain():
         observed.env.add(name)
 
 
 def volatile(reason: str) -> None:
     """Something read that no key can capture: the graph compiled now is never reused."""
-    observed = _CURRENT.get()
-    if observed is not None:
+    for observed in _chain():
         observed.volatile.add(reason)
+
+
+def git() -> None:
+    """The commit's id or branch was read (a template's `git.*`)."""
+    for observed in _chain():
+        observed.git = True

@@ -7,12 +7,12 @@ rendered as Jinja2 templates. The result is a `ResolvedComponent`: plain data, n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from atmos_tasks import kinds
+from atmos_tasks import inputs, kinds
 from atmos_tasks.config import RepoConfig
 from atmos_tasks.errors import AtmosError, Problem, Where
 from atmos_tasks.manifest import ComponentRef, Manifest, find_cycle
@@ -137,8 +137,41 @@ class ResolvedTarget:
         return done
 
 
+# A target's resolve memo (`resolvememo.ResolveMemo`), given the deployment, target and template context.
+MemoFactory = Callable[[str, str, dict[str, Any]], Any]
 # The variables a module declares, parsed by `parse` and cached by the module's digest.
 DeclaredVariables = Callable[[Path, Callable[[Path], "set[str] | None"]], "set[str] | None"]
+
+
+class GitContext(dict[str, Any]):
+    """The templates' `git.*`: reading it is noted (`inputs.git`), so what was resolved from it is
+    known to depend on the commit (`resolvememo`)."""
+
+    def __getitem__(self, key: str) -> Any:
+        inputs.git()
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        inputs.git()
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        inputs.git()
+        return super().__iter__()
+
+    def items(self) -> Any:
+        inputs.git()
+        return super().items()
+
+    def values(self) -> Any:
+        inputs.git()
+        return super().values()
+
+    def __repr__(self) -> str:
+        inputs.git()
+        return super().__repr__()
+
+    __str__ = __repr__
 
 
 def template_context(manifest: Manifest, target: str, git: GitInfo) -> dict[str, Any]:
@@ -148,7 +181,7 @@ def template_context(manifest: Manifest, target: str, git: GitInfo) -> dict[str,
         "deployment": {"name": model.name, "labels": dict(model.labels)},
         "target": {"name": target, "labels": dict(spec.labels)},
         "context": dict(spec.context),
-        "git": {"sha": git.sha, "short_sha": git.short_sha, "branch": git.branch},
+        "git": GitContext(sha=git.sha, short_sha=git.short_sha, branch=git.branch),
         **{root: {} for root in kinds.template_roots()},
     }
 
@@ -201,6 +234,7 @@ def resolve_target(
     loader: StackLoader,
     declared_variables: DeclaredVariables,
     vendor_for: VendorFor | None = None,
+    memo: MemoFactory | None = None,
 ) -> ResolvedTarget:
     """Resolve every enabled component of a deployment for one target; all problems at once.
 
@@ -228,10 +262,11 @@ def resolve_target(
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}
     disabled: list[ComponentRef] = []
+    kept = memo(model.name, target, rc.context) if memo is not None else None
     # Stable: the manifest's order within each group (messages list components as written).
     for ref in sorted(components, key=lambda r: kinds.of(r).role != "image"):
         try:
-            found = kinds.of(ref).resolve(rc, ref)
+            found = _resolve_one(rc, ref, kept)
         except AtmosError as err:
             problems += err.problems
             continue
@@ -242,6 +277,8 @@ def resolve_target(
     problems += _check_references(manifest, resolved)
     if problems:
         raise AtmosError(problems)
+    if kept is not None:
+        kept.save()
     return ResolvedTarget(
         model.name,
         target,
@@ -253,6 +290,26 @@ def resolve_target(
         top_path,
         loader.read(top_path).data if top_path else {},
     )
+
+
+def _resolve_one(rc: ResolveContext, ref: ComponentRef, memo: Any) -> ResolvedComponent | None:
+    """A component resolved by its kind, or as it resolved last time when nothing it read changed
+    (`resolvememo`): components of kinds that allow it, not disabled, not vendored, not waiting on
+    another's outputs or image."""
+    kind = kinds.of(ref)
+    if memo is None or not kind.memoizable:
+        return kind.resolve(rc, ref)
+    key = str(ref)
+    found = memo.get(key)
+    if found is not None and not memo.verifying:
+        return cast("ResolvedComponent", found)
+    with inputs.scoped() as observed:
+        component = kind.resolve(rc, ref)
+    if found is not None:
+        memo.verify(key, found, component)
+    elif component is not None and component.vendor is None and not component.deferred:
+        memo.put(key, component, observed)
+    return component
 
 
 def manifest_layer(manifest: Manifest, keypath: list[str | int], value: dict[str, Any]) -> Sourced:

@@ -151,6 +151,7 @@ class StackLoader:
     def read(self, path: Path) -> StackFile:
         cached = self._files.get(path)
         if cached is not None:
+            inputs.file(path)  # read once, observed each time (`inputs.scoped`)
             return cached
         shown = self.config.shown(path)
         self.opened.append(path)

@@ -107,6 +107,7 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
     # Each file is read once; entries are then taken per component (a component's entry depends on
     # the entries naming it only), so resolving N components costs N lookups, not N file scans.
     files: list[dict[str, list[Any]]] | None = None
+    read: list[Path] = []
     discovered: dict[str, list[Any]] = {}
 
     def by_component(entries: list[Any]) -> dict[str, list[Any]]:
@@ -120,18 +121,20 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         places = [EntryPlace(str(manifest.path), manifest.shown, index) for index in range(len(items))]
         found = [by_component(entries_from_manifest(items, base_dir=config.root, origins=places))]
         if spec.manifest:
+            read.append(config.root / spec.manifest)
             inputs.file(config.root / spec.manifest)
             found.append(by_component(read_vendor_yaml(config.root / spec.manifest)))
         repository = (config.vendor_base or config.root) / "vendor.yaml"
+        read.append(repository)
         inputs.file(repository)
         if repository.is_file():
             found.append(by_component(read_vendor_yaml(repository)))
         return found
 
     def discover(name: str) -> list[Any]:
+        path = config.terraform_base / name / "component.yaml"
+        inputs.file(path)  # each time: each component's resolution is observed on its own too
         if name not in discovered:
-            path = config.terraform_base / name / "component.yaml"
-            inputs.file(path)
             discovered[name] = (
                 [_component_yaml(path, name, config.terraform_base / name)] if path.is_file() else []
             )
@@ -141,6 +144,9 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         nonlocal files
         if files is None:
             files = read_files()
+        else:
+            for path in read:  # read once, observed each time (`inputs.scoped`)
+                inputs.file(path)
         found = [[e for name in sorted(names) for e in layer.get(name, ())] for layer in files]
         if spec.auto_discover:
             found.append([e for name in sorted(names) for e in discover(name)])

@@ -28,7 +28,7 @@ class Workspace:
         self.root = self.config.root
         self.repo = GitRepo(self.root)
         self.stat_cache = StatCache(self.config.work_dir / "cache" / "stat-cache.json")
-        self._digests: dict[Path, str] = {}
+        self._digests: dict[Path, tuple[str, bool]] = {}
         self._variables_path = self.config.work_dir / "cache" / "tf-variables.json"
         self._variables: dict[str, Any] | None = None
         self._variables_dirty = False
@@ -69,19 +69,23 @@ class Workspace:
     def note(self, deployment: str, namespace: str, commit: str) -> dict[str, Any]:
         """A deployment's note on a commit, read once per run: what tasks may use of Git's notes is
         read here, while compiling, and passed to them in their jobs."""
+        from atmos_tasks.notes import notes_ref, read_note
+
         key = (deployment, namespace, commit)
         if key not in self._notes:
-            from atmos_tasks.notes import read_note
-
             self._notes[key] = read_note(self.repo, deployment, namespace, commit)
+        else:
+            inputs.refs([notes_ref(deployment, namespace)])  # read once, observed each time
         return self._notes[key]
 
     def module_digest(self, module_dir: Path) -> str:
-        digest = self._digests.get(module_dir)
-        if digest is None:
-            digest = self._digests[module_dir] = self.stat_cache.tree(module_dir)
-            inputs.tree(module_dir, digest if module_dir.is_dir() else None)
-        return digest
+        found = self._digests.get(module_dir)
+        if found is None:
+            found = self._digests[module_dir] = (self.stat_cache.tree(module_dir), module_dir.is_dir())
+        # Observed each time, not only when first computed: each component's resolution is
+        # observed on its own as well (`inputs.scoped`).
+        inputs.tree(module_dir, found[0] if found[1] else None)
+        return found[0]
 
     def declared_variables(
         self, module_dir: Path, parse: Callable[[Path], set[str] | None]
@@ -103,7 +107,8 @@ class Workspace:
         return names
 
     def resolve(self, manifest: Manifest, target: str, git: GitInfo, loader: StackLoader) -> ResolvedTarget:
-        """`resolve_target` with this repository's config, declared-variable cache and vendor entries."""
+        """`resolve_target` with this repository's config, declared-variable cache, vendor entries
+        and, while the compilation is observed for the graph cache, the target's resolve memo."""
         from atmos_tasks.vendoring import vendor_resolver
 
         return resolve_target(
@@ -114,6 +119,23 @@ class Workspace:
             loader,
             self.declared_variables,
             vendor_resolver(self.config, manifest, target),
+            self._resolve_memo,
+        )
+
+    def _resolve_memo(self, deployment: str, target: str, context: dict[str, Any]) -> Any:
+        from atmos_tasks import graphcache, resolvememo
+
+        observed = inputs.current()
+        if observed is None or observed.digest is None or graphcache.mode() == "off":
+            return None
+        return resolvememo.ResolveMemo(
+            self.config.work_dir / "cache" / "resolved",
+            deployment,
+            target,
+            resolvememo.global_key(observed, self.config, target, context),
+            lambda path: self.module_digest(Path(path)) if os.path.isdir(path) else "missing",
+            observed.digest,
+            verifying=graphcache.mode() == "verify",
         )
 
     def save_caches(self) -> None:

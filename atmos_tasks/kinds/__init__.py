@@ -104,6 +104,9 @@ class Kind:
     template_root: ClassVar[str | None] = None
     # Shown by `atmos-tasks kinds` and in the unknown-kind error.
     summary: ClassVar[str] = ""
+    # Whether `resolve` reads only what compilation observes (`inputs`), so that its result may be
+    # reused while none of that changed (`resolvememo`). Off unless a kind says so.
+    memoizable: ClassVar[bool] = False
 
     # --- compile time: plain data, no side effects ----------------------------------------------
     def resolve(self, rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:

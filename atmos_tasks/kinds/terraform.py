@@ -1129,6 +1129,7 @@ class TerraformKind(Kind):
     name = "terraform"
     role = "deploy"
     summary = "Terraform (or OpenTofu) modules, configured by Atmos stacks"
+    memoizable = True
 
     def resolve(self, rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
         return resolve_component(rc, ref)

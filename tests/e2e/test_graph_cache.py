@@ -10,6 +10,7 @@ fails when a graph the cache holds for the same key differs from the compiled on
 from __future__ import annotations
 
 import dataclasses
+import json
 import pickle
 import re
 import shutil
@@ -66,7 +67,9 @@ def rollout(repo: Repo, *args: str, env: dict[str, str] | None = None) -> str:
 def graph(output: str) -> str:
     """compiled, cached, or settled (cached, and answered from the last rollout's check)."""
     found = re.search(
-        r"Rollout complete in [\d.]+s \(task graph [\d.]+s, (cached|compiled)(, settled)?\)", output
+        r"Rollout complete in [\d.]+s \(task graph [\d.]+s, (cached|compiled)(, settled)?(?:, \d+ of \d+ "
+        r"components as resolved before)?\)",
+        output,
     )
     assert found, output
     return "settled" if found.group(2) else found.group(1)
@@ -260,3 +263,82 @@ def test_another_database_walks_every_component(small: Repo, tmp_path: Path) -> 
     database.unlink()
     proc = small.doit("run", "--db-file", str(database), "rollout:app:dev")
     assert "terraform/a: planned" in proc.stdout, proc.stdout
+
+
+# --- the resolve memo: a new commit resolves again only the components whose inputs changed ----------
+
+
+def deployed_label(repo: Repo, name: str) -> str:
+    """The `label` output in the component's Terraform state: what was really applied."""
+    state = json.loads((repo.path / f".atmos/state/app/dev/{name}.tfstate").read_text())
+    return str(state["outputs"]["label"]["value"])
+
+
+def reused(output: str) -> int:
+    found = re.search(r", (\d+) of \d+ components as resolved before\)", output)
+    return int(found.group(1)) if found else 0
+
+
+def change_module(repo: Repo, name: str, value: str) -> None:
+    repo.write(
+        f"components/terraform/{name}/main.tf", MODULE.replace("var.label", f'"{value}-${{var.label}}"')
+    )
+    repo.commit(f"change {name}")
+
+
+def test_a_commit_changing_one_module_resolves_only_that_component(small: Repo) -> None:
+    change_module(small, "b", "v2")
+    out = rollout(small)
+    assert graph(out) == "compiled" and reused(out) == 1
+    assert applied(out) == {"b"}
+    memo = small.path / ".atmos/cache/resolved/app--dev.pickle"
+    assert memo.stat().st_mode & 0o077 == 0  # the components' variables: its owner's only
+    # Checked against a fresh resolution of every component served from the memo.
+    change_module(small, "b", "v3")
+    verified = rollout(small, env={"ATMOS_TASKS_GRAPH_CACHE": "verify"})
+    assert applied(verified) == {"b"}
+
+
+def test_a_component_resolves_again_when_an_environment_variable_it_read_changed(small: Repo) -> None:
+    change_module(small, "b", "v2")
+    out = rollout(small, env={"LABEL_SUFFIX": "two"})
+    assert reused(out) == 0
+    assert applied(out) == {"a", "b"}
+    assert deployed_label(small, "a") == "two"
+
+
+def test_a_component_resolves_again_when_a_file_it_included_changed(small: Repo) -> None:
+    small.write("local/extra.yaml", "suffix: second\n")
+    change_module(small, "a", "v2")
+    out = rollout(small)
+    assert reused(out) == 0
+    assert applied(out) == {"a", "b"}
+
+
+def test_a_component_reading_the_commit_is_never_reused(small: Repo) -> None:
+    small.replace(
+        "deployments/app.yaml",
+        "      a: {}\n",
+        '      a:\n        vars:\n          label: "{{ git.short_sha }}"\n',
+    )
+    first = small.commit("a reads the commit")
+    assert applied(rollout(small)) == {"a"}
+    assert deployed_label(small, "a") == first[:7]
+    change_module(small, "b", "v2")
+    second = small.git("rev-parse", "HEAD").strip()
+    out = rollout(small)
+    assert reused(out) == 0  # b changed; a read the commit
+    assert applied(out) == {"a", "b"}
+    assert deployed_label(small, "a") == second[:7]
+
+
+def test_a_damaged_memo_resolves_everything(small: Repo) -> None:
+    change_module(small, "b", "v2")
+    rollout(small)
+    memo = small.path / ".atmos/cache/resolved/app--dev.pickle"
+    memo.write_bytes(memo.read_bytes()[:30])
+    change_module(small, "b", "v3")
+    out = rollout(small)
+    assert reused(out) == 0 and applied(out) == {"b"}
+    change_module(small, "b", "v4")
+    assert reused(rollout(small)) == 1
