@@ -112,7 +112,7 @@ def gate_build_run(manifest: Manifest, plan: TargetPlan) -> None:
 def mark_current(workspace: Workspace, plan: TargetPlan) -> None:
     """With a remote: the components the target already runs at this commit (another run recorded
     them, for instance while this one waited for its lock) plan and apply nothing."""
-    states = read_records(workspace.repo, plan.deployment, plan.target)
+    states = read_records(workspace.repo, plan.deployment, plan.target, [ref.name for ref in plan.jobs])
     for ref, job in plan.jobs.items():
         state = states.get((plan.deployment, plan.target, ref.name))
         latest = state.latest if state else None

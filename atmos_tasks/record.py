@@ -361,7 +361,7 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     repo = GitRepo(Path(spec.root))
     if spec.approvals:
         record_approvals(repo, spec)
-    states = read_records(repo, spec.deployment, spec.target)
+    states = read_records(repo, spec.deployment, spec.target, [name for _kind, name in spec.components])
     now = datetime.now(UTC).replace(microsecond=0)
     metadata = {**ci_metadata(), **spec.metadata}
     if spec.allow_dirty and spec.dirty:

@@ -48,12 +48,25 @@ class Memo:
 
 
 def _code_stamp() -> list[Any]:
-    """The code that resolves: what is installed (as the graph cache keys it) and the modules
-    loaded from outside site-packages (a checkout of this package, a plugin in development mode)."""
-    from atmos_tasks.graphcache import _installation, _own_modules
+    """The code that resolves: what is installed (as the graph cache keys it), this package's and
+    vendor_cache's source files, and the modules of the kind plugins loaded (by size and mtime).
+    Not which modules happen to be loaded: that differs from one command to another."""
+    import atmos_tasks
+    import vendor_cache
+    from atmos_tasks import kinds
+    from atmos_tasks.graphcache import _installation
 
+    files: list[str] = []
+    for package in (atmos_tasks, vendor_cache):
+        for folder in package.__path__:
+            for current, _dirs, names in os.walk(folder):
+                files += [os.path.join(current, n) for n in names if n.endswith(".py")]
+    for entry in kinds._entry_points().values():
+        module = sys.modules.get(entry.module)
+        if module is not None and getattr(module, "__file__", None):
+            files.append(str(module.__file__))
     stamp: list[Any] = [_installation()]
-    for path in _own_modules():
+    for path in sorted(files):
         try:
             info = os.stat(path)
         except OSError:

@@ -11,7 +11,7 @@ import contextlib
 import gc
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -409,16 +409,36 @@ def collector_paused() -> Iterator[None]:
 
 
 def read_records(
-    repo: GitRepo, deployment: str | None = None, target: str | None = None
+    repo: GitRepo,
+    deployment: str | None = None,
+    target: str | None = None,
+    wanted: Collection[str] | None = None,
 ) -> dict[tuple[str, str, str], ComponentState]:
     """Every component state under a scope, from one `git for-each-ref` process, parsed a
-    batch of rows at a time."""
+    batch of rows at a time.
+
+    With `wanted` (component names), only what recording needs of those: each one's `latest` and
+    `current` record (without a ref, its newest successful one). Target rollout records, which
+    list every unchanged component and accumulate with each rollout, are then parsed newest
+    first, and no further once each wanted component has what it needs; `history` holds what was
+    parsed, newest first, and is complete only for that."""
     with collector_paused():
-        return _read_records(repo, deployment, target)
+        return _read_records(repo, deployment, target, wanted)
+
+
+def _settled_order(state: ComponentState) -> tuple[str, int] | None:
+    """The order of the newest record that makes `state.current` (or, without a ref, the newest
+    successful one): records older than it change neither `latest` nor `current`."""
+    found = None
+    for record in state.history:
+        if record.status in ("success", "rollback") and state.git_sha in (None, record.git_sha):
+            order = tag_order(record)
+            found = order if found is None or order > found else found
+    return found
 
 
 def _read_records(
-    repo: GitRepo, deployment: str | None, target: str | None
+    repo: GitRepo, deployment: str | None, target: str | None, wanted: Collection[str] | None = None
 ) -> dict[tuple[str, str, str], ComponentState]:
     states: dict[tuple[str, str, str], ComponentState] = {}
     # Each component once by its ref path (`api/dev/ecr%2Fapi`): a ref and its tags find their
@@ -428,6 +448,20 @@ def _read_records(
     tag_prefix = f"refs/tags/{TAG_ROOT}/"
     rollout_prefix = f"refs/tags/{ROLLOUT_ROOT}/"
     skip_ref, skip_tag, skip_rollout = len(ref_prefix), len(tag_prefix), len(rollout_prefix)
+
+    later: list[tuple[str, str, str, list[str]]] = []
+
+    def rollout_records(
+        refname: str, objectname: str, contents: str, parts: list[str]
+    ) -> list[tuple[str, str, str]]:
+        keys = []
+        for record in parse_rollout(contents, refname[10:], objectname):
+            if (record.deployment, record.target) != (parts[0], parts[1]):
+                continue  # a record only speaks for the target its tag is filed under
+            key = (parts[0], parts[1], record.component)
+            states.setdefault(key, ComponentState(*key)).history.append(record)
+            keys.append(key)
+        return keys
 
     def state_at(path: str) -> ComponentState:
         dep, tgt, segment = path.split("/")
@@ -460,11 +494,24 @@ def _read_records(
                 parts = refname[skip_rollout:].split("/")
                 if len(parts) != 3:
                     continue
-                for record in parse_rollout(contents, refname[10:], objectname):
-                    if (record.deployment, record.target) != (parts[0], parts[1]):
-                        continue  # a record only speaks for the target its tag is filed under
-                    key = (parts[0], parts[1], record.component)
-                    states.setdefault(key, ComponentState(*key)).history.append(record)
+                if wanted is not None:
+                    later.append((refname, objectname, contents, parts))
+                    continue
+                rollout_records(refname, objectname, contents, parts)
+    if later:
+        # Newest first (by the stamp in the tag's name, as `tag_order` sorts records); stop once
+        # every wanted component's needed record is newer than the next rollout record.
+        later.sort(key=lambda row: _stamp_order(row[0]), reverse=True)
+        scopes = {(parts[0], parts[1]) for _r, _o, _c, parts in later}
+        needed = {(dep, tgt, name) for dep, tgt in scopes for name in wanted or ()}
+        settled = {key: _settled_order(states[key]) if key in states else None for key in needed}
+        for refname, objectname, contents, parts in later:
+            order = _stamp_order(refname)
+            if all(found is not None and found >= order for found in settled.values()):
+                break
+            for key in rollout_records(refname, objectname, contents, parts):
+                if key in settled:
+                    settled[key] = _settled_order(states[key])
     for state in states.values():
         if len(state.history) > 1:
             state.history.sort(key=tag_order, reverse=True)
@@ -473,7 +520,11 @@ def _read_records(
 
 def tag_order(record: DeploymentRecord) -> tuple[str, int]:
     """Tags sort by time, then by clash suffix (`…Z`, `…Z-2`, …, `…Z-10`)."""
-    stamp = (record.tag or "").rsplit("/", 1)[-1]
+    return _stamp_order(record.tag or "")
+
+
+def _stamp_order(tag: str) -> tuple[str, int]:
+    stamp = tag.rsplit("/", 1)[-1]
     base, _, rest = stamp.partition("Z")
     suffix = rest.lstrip("-")
     return (base, int(suffix) if suffix.isdigit() else 1)
