@@ -164,6 +164,26 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.set_defaults(func=commands.cmd_rollout, kind=kind)
 
+    p = sub.add_parser("report", help="what is deployed where, as a static web page (no script needed)")
+    p.add_argument("--html", required=True, metavar="DIR", help="write the page to DIR/index.html")
+    p.add_argument("--serve", action="store_true", help="then serve DIR on 127.0.0.1 until Ctrl-C")
+    p.add_argument(
+        "--port", type=_count_arg, default=8000, help="the port --serve listens on (default: 8000; 0: any)"
+    )
+    p.add_argument(
+        "--limit",
+        type=_positive_arg,
+        default=20,
+        metavar="N",
+        help="the newest N rollouts of each target (default: 20)",
+    )
+    p.add_argument(
+        "--no-health",
+        action="store_true",
+        help="do not ask the engines that run components how they are (health is read live)",
+    )
+    p.set_defaults(func=commands.cmd_report)
+
     p = sub.add_parser("list", help="the deployments of this repository")
     p.add_argument("--label", action="append", metavar="K=V", help="only deployments with this label")
     _format(p)

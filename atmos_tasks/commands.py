@@ -120,6 +120,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from atmos_tasks.report import build, serve, write
+
+    made = build(_workspace(args), health=not args.no_health, limit=args.limit, now=datetime.now(UTC))
+    for problem in made.problems:
+        render.warning(problem)
+    render.text(f"Wrote {write(Path(args.html), made.html)}\n")
+    if args.serve:
+
+        def ready(url: str) -> None:
+            render.text(f"Serving {args.html} at {url} (Ctrl-C stops)\n")
+            sys.stdout.flush()
+
+        serve(Path(args.html), args.port, ready)
+        render.text("Stopped\n")
+    return 0
+
+
 # What the repository declares
 
 
