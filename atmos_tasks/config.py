@@ -51,6 +51,8 @@ class RepoConfig:
     # `components.terraform.aliases`: other names stack files may file Terraform components under
     # (`components.opentofu.vpc`), Atmos's component type aliases.
     terraform_aliases: tuple[str, ...] = ()
+    # `cache.url`: the remote cache (`oci://registry/repository`); `--cache` and ATMOS_TASKS_CACHE win.
+    cache_url: str | None = None
 
     @property
     def work_root_path(self) -> Path:
@@ -223,7 +225,34 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
             ("templates", "settings", "gomplate", "enabled"),
         ),
         terraform_aliases=_aliases(data, path),
+        cache_url=_cache_url(data, path),
     )
+
+
+CACHE_SCHEMES = ("oci://", "oci+http://")
+
+
+def _cache_url(data: dict[str, Any], path: Path) -> str | None:
+    """`cache: {url: oci://registry/repository}`: where runners share what they fetched and planned."""
+    section = data.get("cache")
+    if section is None:
+        return None
+    url = section.get("url") if isinstance(section, dict) else None
+    if url is None and isinstance(section, dict):
+        return None
+    if not isinstance(url, str) or not url.startswith(CACHE_SCHEMES) or "/" not in url.split("://", 1)[1]:
+        keys = ("cache", "url") if isinstance(section, dict) else ("cache",)
+        got = url if isinstance(section, dict) else section
+        raise AtmosError(
+            [
+                Problem(
+                    f"{'.'.join(keys)} must be a URL oci://<registry>/<repository>, got {got!r}",
+                    locate_in_file(path, "atmos.yaml", keys),
+                    "e.g. cache: {url: oci://ghcr.io/acme/atmos-cache} (oci+http:// for plain HTTP)",
+                )
+            ]
+        )
+    return url
 
 
 def _aliases(data: dict[str, Any], path: Path) -> tuple[str, ...]:

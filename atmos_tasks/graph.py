@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from doit.tools import config_changed, timeout
 
-from atmos_tasks import kinds
+from atmos_tasks import kinds, remotecache
 from atmos_tasks.actions import (
     apply_component,
     build_component,
@@ -128,11 +128,12 @@ def vendor_task(plan: TargetPlan, ref: ComponentRef) -> TaskDict:
     vendor = plan.vendors[ref]
     # Checking the object before use is what --verify asks for: the task runs even when up to date.
     verify = verify_requested(plan.options.verify)
+    cache = remotecache.spec_for(vendor.cache_url, plan.options, plan.root, vendor.protected, plan.git)
     return {
         "basename": "vendor",
         "name": _sub("vendor", dep, target, ref.name),
         "doc": f"vendor the module of {ref} for {dep}/{target}",
-        "actions": [(vendor_component, [vendor], {"verify": verify})],
+        "actions": [(vendor_component, [vendor], {"verify": verify, "cache": cache})],
         "uptodate": [not verify, config_changed(vendor.key), WorkspaceIntact(str(plan.root))]
         + ([timeout(timedelta(seconds=vendor.max_age))] if vendor.max_age is not None else []),
         "verbosity": 0,

@@ -38,6 +38,14 @@ DOIT_COMMANDS = frozenset(
     }
 )
 
+CACHE_PARAM: dict[str, Any] = {
+    "name": "cache",
+    "long": "cache",
+    "type": str,
+    "default": "",
+    "help": "share vendored modules and plans through this remote cache, oci://<registry>/<repository> "
+    "(default: $ATMOS_TASKS_CACHE, then cache.url in atmos.yaml; none: no cache)",
+}
 ROLLOUT_PARAMS: list[dict[str, Any]] = [
     {
         "name": "promote_from",
@@ -89,6 +97,7 @@ ROLLOUT_PARAMS: list[dict[str, Any]] = [
         "default": "",
         "help": "sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
     },
+    CACHE_PARAM,
 ]
 BUILD_PARAMS: list[dict[str, Any]] = [
     {
@@ -112,6 +121,7 @@ BUILD_PARAMS: list[dict[str, Any]] = [
         "default": "",
         "help": "sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
     },
+    CACHE_PARAM,
 ]
 # The `build:<dep>:<target>` group: which of the target's images.
 BUILD_GROUP_PARAMS: list[dict[str, Any]] = [
@@ -133,6 +143,7 @@ PLAN_GROUP_PARAMS: list[dict[str, Any]] = [
         "default": "",
         "help": "plan only these components (comma-separated), with what they depend on",
     },
+    CACHE_PARAM,
 ]
 
 
@@ -146,6 +157,7 @@ class RolloutOptions:
     components: tuple[str, ...] = ()
     remote: str | None = None
     verify: bool = False  # vendor: tasks check the object before use
+    cache: str | None = None  # --cache: the remote cache's URL (`none`: no cache)
 
     def merged(self, other: RolloutOptions) -> RolloutOptions:
         return RolloutOptions(
@@ -157,6 +169,7 @@ class RolloutOptions:
             components=self.components or other.components,
             remote=self.remote or other.remote,
             verify=self.verify or other.verify,
+            cache=self.cache or other.cache,
         )
 
 
@@ -281,6 +294,7 @@ def _parse_options(
             components=tuple(c.strip() for c in str(values.get("component") or "").split(",") if c.strip()),
             remote=values.get("remote") or None,
             verify=bool(values.get("verify")),
+            cache=values.get("cache") or None,
         ),
         list(rest),
         None,

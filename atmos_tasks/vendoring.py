@@ -194,6 +194,8 @@ class VendorSpec:
     entry: Any  # vendor_cache.VendorEntry
     key: str
     max_age: float | None = None  # vendor.cache.ttl: how long a resolved source is trusted
+    cache_url: str | None = None  # atmos.yaml's cache.url: the remote cache (`remotecache`)
+    protected: bool = False  # the target has a promotion rule: a pull request's answer is a hint only
 
 
 def cache_ttl(manifest: Manifest) -> float | None:
@@ -208,6 +210,7 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
     """The task's key is the entry; the object it resolved to is checked by `WorkspaceIntact`
     (a `vendor pull --update` that moves the lock re-materialises the workspace, and the task
     runs again)."""
+    from atmos_tasks.remotecache import is_protected
     from vendor_cache.sources import subdir_of
 
     identity: dict[str, Any] = {
@@ -222,21 +225,35 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
         identity["tree"] = True
     key = hash_json(identity)
     return VendorSpec(
-        str(store_root(config, manifest)), manifest.name, target, entry, key, cache_ttl(manifest)
+        str(store_root(config, manifest)),
+        manifest.name,
+        target,
+        entry,
+        key,
+        cache_ttl(manifest),
+        config.cache_url,
+        is_protected(manifest, target),
     )
 
 
-def vendor_component(spec: VendorSpec, verify: bool = False) -> dict[str, Any]:
+def vendor_component(spec: VendorSpec, verify: bool = False, cache: Any = None) -> dict[str, Any]:
     """The `vendor:` action: the module in its workspace, a failure as a value.
 
     With `verify`, the object is checked in full before use; a damaged one is evicted and fetched
-    again, and `repaired` says which object it was and what was wrong with it.
+    again, and `repaired` says which object it was and what was wrong with it. With a remote
+    `cache` (`remotecache.CacheSpec`), an object the store lacks is pulled from it (verified)
+    before the source is fetched, and a source fetched is pushed to it.
     """
+    from atmos_tasks.remotecache import ObjectRemote, Session
     from vendor_cache import Store, VendorError
 
+    session = Session(cache)
+    remote = ObjectRemote(session) if session.active else None
     try:
         with Store(spec.store) as store:
-            done = store.vendor(spec.deployment, spec.target, spec.entry, max_age=spec.max_age, verify=verify)
+            done = store.vendor(
+                spec.deployment, spec.target, spec.entry, max_age=spec.max_age, verify=verify, remote=remote
+            )
     except VendorError as err:
         return {"status": "failed", "error": str(err)}
     except Exception as err:
@@ -252,7 +269,9 @@ def vendor_component(spec: VendorSpec, verify: bool = False) -> dict[str, Any]:
     }
     if done.repaired is not None:
         result["repaired"] = str(done.repaired)
-    return result
+    if remote is not None:
+        remote.judge_hint(done.digest)
+    return session.annotate(result)
 
 
 class WorkspaceIntact:

@@ -16,6 +16,7 @@ an object from under a running pull, and every temp name it finds is garbage by 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import re
@@ -58,6 +59,7 @@ from vendor_cache.globs import PathFilter, path_filter
 from vendor_cache.integrity import FILE, FOLDER, Damage, damage, scan
 from vendor_cache.lockfile import LockedComponent, VendorLock, read_lock, write_lock
 from vendor_cache.progress import Progress, report
+from vendor_cache.remote import Remote, Resolved, pack
 from vendor_cache.sources import GitSource, LocalSource, locate_subdir, parse_source
 
 if TYPE_CHECKING:
@@ -81,6 +83,8 @@ class FetchResult:
     source: str
     from_cache: bool
     subdir: str = ""
+    # Pulled from a `Remote` (verified), not fetched from the source.
+    from_remote: bool = False
 
 
 @dataclass(frozen=True)
@@ -120,6 +124,7 @@ class VendoredComponent:
     materialized: bool
     repaired: Repair | None = None  # with `verify`: the damaged object this run replaced
     subdir: str = ""
+    pulled: bool = False  # from a `Remote`, not the source (`fetched` is then False)
 
     @property
     def module(self) -> Path:
@@ -259,6 +264,7 @@ class Store:
         update: bool = False,
         max_age: float | None = None,
         progress: Progress | None = None,
+        remote: Remote | None = None,
     ) -> FetchResult:
         """The object for `entry`: from the index when known (no network), unless `update` or stale.
 
@@ -271,6 +277,10 @@ class Store:
         An index entry older than `max_age` seconds counts as unknown.
 
         Local sources are always re-read, since their content changes without their name changing.
+
+        With a `remote`, an object the index does not know is asked of it before the source is
+        fetched (not with `update`): a verified object from it is stored and indexed like a fetch;
+        a source fetched is pushed to it.
         """
         rendered = entry.rendered_source
         source = parse_source(rendered, base_dir=entry.base_dir or Path.cwd())
@@ -290,6 +300,14 @@ class Store:
                     hit := self._module_in(self._lookup(key, rendered, max_age), source.subdir)
                 ):
                     return hit
+                identity = repr(key)
+                if remote is not None and not update:
+                    pulled = self._pull(remote, identity, entry, rendered, progress)
+                    if pulled is not None and (hit := self._module_in(pulled, source.subdir)):
+                        self._cache.set(
+                            key, {"digest": hit.digest, "commit": hit.commit, "fetched": time.time()}
+                        )
+                        return hit
                 with self._scratch() as scratch:
                     if isinstance(source, GitSource):
                         tree = scratch / "checkout"
@@ -306,7 +324,56 @@ class Store:
                         tree, selected, scratch, entry.component, progress, move=True, subdir=subdir
                     )
                 self._cache.set(key, {"digest": digest, "commit": commit, "fetched": time.time()})
+                if remote is not None:
+                    self._push(remote, identity, Resolved(digest, commit))
         return FetchResult(digest, commit, rendered, from_cache=False, subdir=subdir)
+
+    def _pull(
+        self, remote: Remote, identity: str, entry: VendorEntry, rendered: str, progress: Progress | None
+    ) -> FetchResult | None:
+        """The object `identity` resolved to on another runner, pulled and checked; None for a miss.
+
+        The archive is extracted with the archive rules and its tree digest compared with the one
+        the remote named before anything is published: a tampered or truncated object is refused
+        (the remote is told why) and the source is fetched instead."""
+        try:
+            resolved = remote.resolve(identity)
+        except Exception:  # a remote's failure is a miss, never a vendoring error
+            return None
+        if resolved is None or not DIGEST.match(resolved.digest):
+            return None
+        if not self.has(resolved.digest):
+            with self._scratch() as scratch:
+                archive, tree = scratch / "object.tar.gz", scratch / "pulled"
+                try:
+                    if not remote.pull(resolved.digest, archive):
+                        return None
+                except Exception:
+                    return None
+                try:
+                    extract(
+                        archive, "tar", tree, source=f"remote object {resolved.digest}", progress=progress
+                    )
+                    self._insert(
+                        tree,
+                        path_filter((), ()),
+                        scratch,
+                        entry.component,
+                        progress,
+                        move=True,
+                        expected=resolved.digest,
+                    )
+                except VendorError as err:
+                    remote.refused(resolved.digest, err.message)
+                    return None
+        touch(self.object_path(resolved.digest))
+        return FetchResult(resolved.digest, resolved.commit, rendered, from_cache=True, from_remote=True)
+
+    def _push(self, remote: Remote, identity: str, resolved: Resolved) -> None:
+        with contextlib.suppress(Exception), self._scratch() as scratch:
+            archive = scratch / "object.tar.gz"
+            pack(self.object_path(resolved.digest), archive)
+            remote.push(identity, resolved, archive)
 
     def check(self, digest: str, *, progress: Progress | None = None) -> tuple[Damage, ...]:
         """How the object differs from what it should hold (empty: sound); changes nothing.
@@ -411,6 +478,7 @@ class Store:
         link: bool = True,
         max_age: float | None = None,
         progress: Progress | None = None,
+        remote: Remote | None = None,
     ) -> VendoredComponent:
         """Vendor one component into its workspace and record it in the target's lock.
 
@@ -420,6 +488,7 @@ class Store:
         fetched and the lock is updated. `verify` re-hashes the object before use and evicts and
         re-fetches a corrupt one. With `max_age` (seconds), a lock or index entry resolved longer ago
         than that is resolved again (a branch that moved is picked up; a tag resolves to the same).
+        A `remote` is asked before a source is fetched, and told what was fetched (`fetch`).
         """
         if frozen and update:
             raise VendorError("--frozen and --update contradict each other", hint="drop one of them")
@@ -427,14 +496,20 @@ class Store:
         dest = self.workspace(deployment, target, entry.component)
         with _blame(entry), self._using():
             locked = read_lock(lock_path).components.get(entry.component)
-            fetched, repaired = False, None
+            fetched, pulled, repaired = False, False, None
             if frozen:
                 digest, commit, subdir = self._frozen(
                     lock_path, entry, locked, dest, verify=verify, progress=progress
                 )
             else:
-                digest, commit, subdir, fetched, repaired = self._resolve(
-                    entry, locked, update=update, verify=verify, max_age=max_age, progress=progress
+                digest, commit, subdir, fetched, pulled, repaired = self._resolve(
+                    entry,
+                    locked,
+                    update=update,
+                    verify=verify,
+                    max_age=max_age,
+                    progress=progress,
+                    remote=remote,
                 )
             # A repaired object has new inodes: the workspace is linked to them even if it looks intact.
             materialized = repaired is not None or not is_intact(dest, digest)
@@ -450,7 +525,7 @@ class Store:
                     lock_path, {entry.component: LockedComponent.from_entry(entry, digest, commit, subdir)}
                 )
         return VendoredComponent(
-            entry.component, digest, commit, dest, fetched, materialized, repaired, subdir
+            entry.component, digest, commit, dest, fetched, materialized, repaired, subdir, pulled
         )
 
     def _resolve(
@@ -462,9 +537,11 @@ class Store:
         verify: bool,
         max_age: float | None,
         progress: Progress | None,
-    ) -> tuple[str, str | None, str, bool, Repair | None]:
-        """(digest, commit, subdir, fetched, repaired) for `entry` without `frozen`: the lock's object
-        when it matches and is there (and, with `verify`, sound), else the index's or a fetch."""
+        remote: Remote | None = None,
+    ) -> tuple[str, str | None, str, bool, bool, Repair | None]:
+        """(digest, commit, subdir, fetched, pulled, repaired) for `entry` without `frozen`: the lock's
+        object when it matches and is there (and, with `verify`, sound), else the index's, the
+        remote's or a fetch."""
         repaired: Repair | None = None
         reuse = (
             locked is not None
@@ -479,15 +556,15 @@ class Store:
             if problems:
                 repaired = Repair(locked.digest, problems)
         if locked is not None and reuse and (verify or self.has(locked.digest)):
-            return locked.digest, locked.commit, locked.subdir, False, None
+            return locked.digest, locked.commit, locked.subdir, False, False, None
         try:
-            result = self.fetch(entry, update=update, max_age=max_age, progress=progress)
+            result = self.fetch(entry, update=update, max_age=max_age, progress=progress, remote=remote)
             if verify and result.from_cache:
                 problems = self._verify(result.digest, progress)
                 if problems:
                     repaired = repaired or Repair(result.digest, problems)
                 if problems != ():
-                    result = self.fetch(entry, update=True, progress=progress)
+                    result = self.fetch(entry, update=True, progress=progress, remote=remote)
         except VendorError as err:
             if repaired is not None:  # the damaged object is gone and nothing replaced it: say both
                 err.message = (
@@ -495,7 +572,8 @@ class Store:
                     f"evicted, but could not be fetched again: {err.message}"
                 )
             raise
-        return result.digest, result.commit, result.subdir, not result.from_cache, repaired
+        fetched = not result.from_cache
+        return result.digest, result.commit, result.subdir, fetched, result.from_remote, repaired
 
     def vendor_target(
         self,
@@ -734,11 +812,13 @@ class Store:
         *,
         move: bool,
         subdir: str = "",
+        expected: str | None = None,
     ) -> str:
         """Stage the selected files of `tree` in `scratch`, then publish them as an object.
 
         With `move`, `tree` is a scratch checkout and its files are renamed rather than copied.
-        `selected` applies to the files of the module, the folder `subdir` of `tree`.
+        `selected` applies to the files of the module, the folder `subdir` of `tree`. With
+        `expected`, a tree of another digest is refused before it is published.
         """
         files = _selected_files(tree, selected, subject, subdir)
         stage = scratch / "object"
@@ -760,6 +840,11 @@ class Store:
             hashed[rel] = (rel, is_executable(info), digest)
             report(progress, "insert", subject, done, len(files))
         digest = digest_entries(hashed[rel] for rel, _ in files)
+        if expected is not None and digest != expected:
+            raise SourceError(
+                f"{subject}: the object's files hash to {digest}, not {expected}",
+                hint="the copy was damaged or altered on its way: it is not used",
+            )
         self._publish(stage, digest)
         self._cache.set(("object", digest), {"files": len(files), "bytes": sum(i.st_size for _, i in files)})
         self._cache.set(

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -49,6 +50,8 @@ if TYPE_CHECKING:
     from atmos_tasks.resolve import ResolveContext, ResolvedComponent
 
 PLAN_FILE = "atmos.tfplan"
+PLAN_MEDIA_TYPE = "application/vnd.atmos-tasks.terraform-plan.v1+zip"
+_STALE_PLAN = "Saved plan is stale"
 # Where Atmos writes a component's `providers` (`generateProviderOverrides`, internal/exec/terraform.go):
 # a Terraform override file, merged over the module's own provider blocks.
 PROVIDERS_FILE = "providers_override.tf.json"
@@ -79,6 +82,8 @@ class TerraformJob(Job):
     module_subdir: str = ""
     # Atmos's `providers` section: written to providers_override.tf.json where Terraform runs.
     providers: dict[str, Any] = field(default_factory=dict)
+    # The remote cache (`remotecache.CacheSpec`): plans stored under their inputs key, taken from it.
+    cache: Any = None
 
 
 def tfvars_name(component: str) -> str:
@@ -409,6 +414,63 @@ def _state_pull(job: TerraformJob, run: Path, env: dict[str, str]) -> dict[str, 
     return json.loads(proc.stdout) if proc.stdout.strip() else {}  # type: ignore[no-any-return]
 
 
+@cache
+def terraform_version(binary: str) -> str:
+    """`terraform version`: a plan file is applied only by the version that made it."""
+    proc = subprocess.run(
+        [binary, "version", "-json"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    try:
+        return str(json.loads(proc.stdout)["terraform_version"])
+    except (ValueError, KeyError):
+        return proc.stdout.strip()
+
+
+def plan_key(job: TerraformJob, run: Path, inputs_hash: str) -> str:
+    """What a plan is stored under in the remote cache: the component's static key and rendered
+    inputs (the module's digest, variables with their dependencies' outputs and images, backend),
+    the provider versions and hashes `init` locked, and the Terraform version. The state it was
+    made against is not in it: that is checked when it is taken (`plan_state`)."""
+    lock = run / ".terraform.lock.hcl"
+    return hash_json(
+        {
+            "static": job.static_key,
+            "inputs": inputs_hash,
+            "providers": lock.read_text() if lock.is_file() else "",
+            "terraform": terraform_version(terraform_binary(job.command)),
+        }
+    )
+
+
+def plan_state(path: Path) -> tuple[str, int]:
+    """(lineage, serial) of the state a plan file was made against (its `tfstate` member)."""
+    with zipfile.ZipFile(path) as archive:
+        return state_version(json.loads(archive.read("tfstate")))
+
+
+def state_version(state: dict[str, Any]) -> tuple[str, int]:
+    return str(state.get("lineage") or ""), int(state.get("serial") or 0)
+
+
+def _shown_state(version: tuple[str, int]) -> str:
+    lineage, serial = version
+    return f"state {lineage[:8]} serial {serial}" if lineage else "no state"
+
+
+def _judged(hint: Any, planned: dict[str, Any], target: str) -> str:
+    """What a pull request's plan, not taken for a protected target, turned out to be."""
+    from atmos_tasks.remotecache import shown_producer
+
+    theirs = {k: hint.result.get(k) for k in ("has_changes", "changes")}
+    ours = {k: planned.get(k) for k in ("has_changes", "changes")}
+    verdict = "the same changes" if theirs == ours else f"other changes than it said ({theirs}, now {ours})"
+    return (
+        f"the plan in the remote cache was made by {shown_producer(hint.producer)}: not trusted for the "
+        f"protected target {target}; its file checked against its digest and used as a hint only: "
+        f"planned again, {verdict}"
+    )
+
+
 class TerraformExecutor:
     def _run(
         self, job: TerraformJob, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
@@ -564,6 +626,19 @@ class TerraformExecutor:
             self._init(job, env)
             if job.backend_type != "local":
                 self._ensure_state(job, run, env)
+            session, key, hint = None, "", None
+            if job.cache is not None:
+                from atmos_tasks.remotecache import Session
+
+                session = Session(job.cache)
+            if session is not None and session.active:
+                key = plan_key(job, run, inputs_hash)
+                reused, hint = self._cached_plan(job, run, env, session, key)
+                if reused is not None:
+                    reused.update({"inputs_hash": inputs_hash, **({"secrets": held} if held else {})})
+                    if bound:
+                        reused["image"] = bound
+                    return session.annotate(reused)
             code, log = self._run(
                 job,
                 "plan",
@@ -603,18 +678,94 @@ class TerraformExecutor:
                 planned["changes"] = counts
         if bound:
             planned["image"] = bound
-        return planned
+        if session is None:
+            return planned
+        if hint is not None:
+            session.notes.append(_judged(hint, planned, job.target))
+        if key and held:
+            session.used["plan"] = "not stored: its inputs hold sensitive values"
+        elif key:
+            stored: dict[str, Any] = {k: planned[k] for k in ("has_changes", "changes") if k in planned}
+            session.store("plan", key, stored, {"plan": (workdir / PLAN_FILE, PLAN_MEDIA_TYPE)})
+        return session.annotate(planned)
+
+    def _cached_plan(
+        self, job: TerraformJob, run: Path, env: dict[str, str], session: Any, key: str
+    ) -> tuple[dict[str, Any] | None, Any]:
+        """The plan another runner made for the same inputs, when it can be applied here: (its
+        values, None); else (None, the entry when it was a pull request's offered to a protected
+        target: a hint, compared with the plan made instead).
+
+        Its file is checked against its digest; a plan made against another state than this
+        component's now (lineage and serial, the check Terraform makes when applying it) is stale."""
+        from atmos_tasks.remotecache import shown_producer
+
+        entry = session.lookup("plan", key)
+        if entry is None:
+            return None, None
+        workdir = Path(job.workdir)
+        pulled = workdir / f".{PLAN_FILE}.cache"
+        if not session.fetch(entry, "plan", pulled):
+            return None, None
+        try:
+            made_by = shown_producer(entry.producer)
+            if not session.is_trusted(entry):
+                return None, entry
+            try:
+                prior = plan_state(pulled)
+            except (OSError, ValueError, zipfile.BadZipFile) as err:
+                session.notes.append(
+                    f"the plan in the remote cache (made by {made_by}) is unreadable ({err}): planned"
+                )
+                return None, None
+            current = state_version(_state_pull(job, run, env))
+            if prior != current:
+                session.notes.append(
+                    f"the plan in the remote cache (made by {made_by}) is stale: it was made against "
+                    f"{_shown_state(prior)}, the state is now {_shown_state(current)}: planned again"
+                )
+                return None, None
+            os.replace(pulled, workdir / PLAN_FILE)
+        finally:
+            pulled.unlink(missing_ok=True)
+        secrets.private_file(workdir / PLAN_FILE)
+        _write_private(
+            workdir / "atmos-plan.log", f"plan taken from the remote cache {session.url}: made by {made_by}\n"
+        )
+        session.used["plan"] = "reused"
+        found: dict[str, Any] = {
+            "status": "planned",
+            "plan_id": uuid.uuid4().hex,
+            "has_changes": bool(entry.result.get("has_changes")),
+            "workdir": str(workdir),
+            "cache": {"plan": "reused", "made_by": entry.producer},
+        }
+        if isinstance(entry.result.get("changes"), dict):
+            found["changes"] = entry.result["changes"]
+        return found, None
 
     def apply(self, job: TerraformJob, plan: dict[str, Any]) -> dict[str, Any]:
         workdir = Path(job.workdir)
         secrets.add(plan.get("secrets"))
         _learn_backend(job)
+        replanned = ""
         try:
             env = terraform_env(job)
             try:
                 plan_file = _plan_arg(job, run_dir(job))
                 args = ["apply", "-input=false", "-no-color", *lock_timeout_args(env, "apply"), plan_file]
-                self._run(job, "apply", args, env)
+                try:
+                    self._run(job, "apply", args, env)
+                except TerraformFailed as err:
+                    if (plan.get("cache") or {}).get("plan") != "reused" or _STALE_PLAN not in str(err):
+                        raise
+                    # The state moved between the check and the apply: Terraform refused the cached
+                    # plan. The workdir holds what the plan was made from: plan again, apply that.
+                    self._replan(job, env)
+                    self._run(job, "apply", args, env)
+                    replanned = (
+                        "Terraform found the plan from the remote cache stale: planned again and applied"
+                    )
             finally:
                 self._private_state(job)
             proc_outputs, sensitive = self._outputs(job, env)
@@ -625,7 +776,21 @@ class TerraformExecutor:
         applied: dict[str, Any] = {"status": "applied", "outputs": proc_outputs}
         if sensitive:
             applied["sensitive"] = sensitive
+        if replanned:
+            applied["repaired"] = replanned
         return applied
+
+    def _replan(self, job: TerraformJob, env: dict[str, str]) -> None:
+        run = run_dir(job)
+        args = [
+            "plan",
+            "-input=false",
+            "-no-color",
+            *lock_timeout_args(env, "plan"),
+            f"-out={_plan_arg(job, run)}",
+        ]
+        self._run(job, "plan", args, env)
+        secrets.private_file(Path(job.workdir) / PLAN_FILE)
 
     def destroy(
         self, job: TerraformJob, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
@@ -1073,6 +1238,7 @@ def settings_dependencies(
 
 def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
     """`cc.vendor_key`: a vendored module's identity until its vendor task says which object it is."""
+    from atmos_tasks import remotecache
     from atmos_tasks.manifest import duration_seconds
     from atmos_tasks.vendoring import module_origin
 
@@ -1122,6 +1288,13 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         module_subdir=subdir_of(component.vendor.rendered_source) if component.vendor else "",
         providers=dict(component.providers),
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
+        cache=remotecache.spec_for(
+            config.cache_url,
+            cc.options,
+            config.work_root_path,
+            remotecache.is_protected(cc.manifest, resolved.target),
+            cc.git,
+        ),
     )
 
 
