@@ -26,8 +26,6 @@ if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
     from selenium.webdriver.remote.webelement import WebElement
 
-pytestmark = pytest.mark.terraform
-
 COMPONENTS = [
     "nixpack/api",
     "terraform/ecr/api",
@@ -162,6 +160,7 @@ def save_screenshot(png: bytes, path: Path) -> None:
     image.save(path, optimize=True)
 
 
+@pytest.mark.terraform
 def test_report_in_chromium(tour: Repo, chromium: WebDriver, axe: str, tmp_path: Path) -> None:
     site = tmp_path / "site"
     command = [sys.executable, "-m", "atmos_tasks.cli", "report", "--html", str(site), "--serve"]
