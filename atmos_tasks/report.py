@@ -141,7 +141,7 @@ def _manifest_parts(
     for edge in graph["edges"]:
         if status.get(edge["from"]) and status.get(edge["to"]):
             try:
-                out["diffs"].append(diff(workspace, name, edge["to"], edge["from"], None, None, None, True))
+                out["diffs"].append(diff(workspace, name, edge["from"], edge["to"], None, None, None, True))
             except AtmosError as err:
                 _note(problems, err.problems)
     try:

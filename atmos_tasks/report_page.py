@@ -286,13 +286,14 @@ def _diff(found: Mapping[str, Any], ids: _Ids, deployment: str) -> dict[str, Any
     old, new = found["from"], found["to"]
     behind, ahead = found["commits"]["behind"], found["commits"]["ahead"]
     if behind or ahead:
-        parts = ([f"{behind} commit(s) behind"] if behind else []) + ([f"{ahead} ahead of"] if ahead else [])
+        parts = [f"{behind} commit(s) behind"] if behind else []
+        parts += [f"{ahead} commit(s) ahead of"] if ahead else []
         distance = f"{old['label']} is {' and '.join(parts)} {new['label']}"
     else:
         distance = "both run the same commit"
     code = found.get("code")
     return {
-        "id": ids(deployment, "diff", str(new["label"]), str(old["label"])),
+        "id": ids(deployment, "diff", str(old["label"]), str(new["label"])),
         "from": old["label"],
         "to": new["label"],
         "sides": [

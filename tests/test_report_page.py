@@ -93,20 +93,20 @@ def sample_report() -> dict[str, Any]:
     }
     diff = {
         "deployment": "api",
-        "from": {"label": "prod", "target": "prod", "git_sha": OLD, "subject": "Old", "deployed_at": None},
-        "to": {
+        "from": {
             "label": "staging",
             "target": "staging",
             "git_sha": SHA,
             "subject": "New",
             "deployed_at": None,
         },
-        "commits": {"behind": 1, "ahead": 0},
+        "to": {"label": "prod", "target": "prod", "git_sha": OLD, "subject": "Old", "deployed_at": None},
+        "commits": {"behind": 0, "ahead": 1},
         "components": {
             "ecr/api": {
                 "kind": "terraform",
-                "from": {"git_sha": OLD},
-                "to": {"git_sha": SHA},
+                "from": {"git_sha": SHA},
+                "to": {"git_sha": OLD},
                 "changed": True,
             }
         },
@@ -115,9 +115,9 @@ def sample_report() -> dict[str, Any]:
                 "key": "ecr/api.vars.replicas",
                 "component": "ecr/api",
                 "kind": "terraform",
-                "from": 4,
-                "to": 2,
-                "change": "decreased",
+                "from": 2,
+                "to": 4,
+                "change": "increased",
             }
         ],
         "code": {
@@ -126,7 +126,7 @@ def sample_report() -> dict[str, Any]:
             "added": 3,
             "deleted": 1,
             "files": [{"path": "stacks/deploy/prod.yaml", "added": 3, "deleted": 1}],
-            "log": [{"git_sha": SHA, "subject": "New", "side": "to"}],
+            "log": [{"git_sha": SHA, "subject": "New", "side": "from"}],
             "paths": ["stacks/deploy/prod.yaml"],
         },
     }
@@ -284,9 +284,9 @@ def test_history_is_a_timeline_per_target_newest_first() -> None:
 
 def test_diff_between_targets() -> None:
     text = "".join(Page(render_page(sample_report(), {})).text)
-    assert "staging → prod: what promoting would change" in text
-    assert "prod is 1 commit(s) behind staging" in text
-    assert "terraform/ecr/api.vars.replicas" in text and "↓ decreased" in text
+    assert "staging → prod" in text and "What a promotion from staging would bring to prod" in text
+    assert "staging is 1 commit(s) ahead of prod" in text
+    assert "terraform/ecr/api.vars.replicas" in text and "↑ increased" in text
     assert "stacks/deploy/prod.yaml" in text and "+3" in text
 
 

@@ -137,7 +137,7 @@ def check_promotion_history_and_diff(driver: WebDriver, head: str) -> None:
     assert head[:7] in timelines[2].text and "promoted from staging" in timelines[2].text
     # The diff across each promotion path: prod keeps the alarms module at 1.2.5.
     diffs = driver.find_element(CSS, f"{API} section.diffs").text
-    assert "staging → prod: what promoting would change" in diffs
+    assert "staging → prod\nWhat a promotion from staging would bring to prod" in diffs
     assert "terraform/monitoring/alarms-api.module.version" in diffs and "1.2.5" in diffs
 
 
