@@ -371,3 +371,10 @@ def test_when_shown() -> None:
     assert when_shown("2025-01-23T15:30:00Z") == "2025-01-23 15:30 UTC"
     assert when_shown(None) == "—"
     assert when_shown("yesterday") == "yesterday"
+
+
+def test_a_repository_without_deployments_says_so() -> None:
+    report = {**sample_report(), "deployments": [], "head": None}
+    page = Page(render_page(report, {}))
+    assert "Nothing to show yet" in "".join(page.text)
+    assert len(page.named("main")) == 1 and not page.named("table")
