@@ -966,6 +966,8 @@ def prune_test_images(base: Path, select: Callable[[str], bool] | None = None) -
 
 
 SETUP_SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "docker-setup.sh"
+# The report's browser tests: Chromium, chromedriver, Graphviz and npm (tests/browser_env.py).
+BROWSER_SETUP_SCRIPT = SETUP_SCRIPT.with_name("browser-setup.sh")
 RUN_VARIABLE = "ATMOS_TASKS_TEST_RUN"
 
 
@@ -982,12 +984,15 @@ def pytest_configure(config: pytest.Config) -> None:
     # Which run this is, for its workers too (they inherit the environment): only a run that used
     # the engine prunes it at the end, so a run without Docker tests leaves another run's images alone.
     os.environ.setdefault(RUN_VARIABLE, uuid.uuid4().hex)
-    if os.environ.get("ATMOS_TASKS_NO_SETUP") == "1" or not SETUP_SCRIPT.is_file():
+    if os.environ.get("ATMOS_TASKS_NO_SETUP") == "1":
         return
-    proc = subprocess.run(["bash", str(SETUP_SCRIPT)], capture_output=True, text=True)
-    if proc.returncode != 0:
-        # The fixtures fail with the install hint; say here why the automatic set-up did not do it.
-        sys.stderr.write(f"test set-up: {SETUP_SCRIPT.name} failed:\n{proc.stdout}{proc.stderr}\n")
+    for script in (SETUP_SCRIPT, BROWSER_SETUP_SCRIPT):
+        if not script.is_file():
+            continue
+        proc = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+        if proc.returncode != 0:
+            # The fixtures fail with the install hint; say here why the automatic set-up did not do it.
+            sys.stderr.write(f"test set-up: {script.name} failed:\n{proc.stdout}{proc.stderr}\n")
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
