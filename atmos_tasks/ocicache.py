@@ -12,7 +12,9 @@ credential helpers, token exchange); this module adds what a cache needs on top 
   at once, and the run goes on cold;
 - Basic challenges (a registry behind htpasswd) are answered as well as Bearer ones;
 - every blob pulled is checked against its digest and size before it is used (`CacheDamaged`);
-- writing a tag checks first and reads back after: an entry stored first stays (`put`).
+- writing a tag checks first and reads it back a moment after: an entry stored before stays, and
+  of two runners writing one tag at the same moment one entry stays and the other runner is told
+  (`put`).
 
 Credentials, first found: `ATMOS_TASKS_CACHE_USERNAME` and `ATMOS_TASKS_CACHE_PASSWORD`; else Docker's
 `config.json` (`$DOCKER_CONFIG/config.json`, else `~/.docker/config.json`): `auths.<registry>.auth`,
@@ -28,6 +30,7 @@ import ipaddress
 import json
 import os
 import sys
+import time
 import types
 from pathlib import Path
 from typing import Any
@@ -71,6 +74,8 @@ TITLE = "org.opencontainers.image.title"
 EMPTY_CONFIG_DIGEST = "sha256:" + hashlib.sha256(b"{}").hexdigest()
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 60.0
+# Seconds between writing a tag and reading it back (`put`).
+SETTLE = 0.2
 CHUNK = 1 << 16
 
 
@@ -92,6 +97,13 @@ def parse_url(url: str) -> tuple[str, str, bool]:
     if not host or not repository:
         raise ValueError(f"cache URL {url!r}: use oci://<registry>/<repository>")
     return host, repository, scheme == "oci+http" or _loopback(host)
+
+
+def _settle() -> float:
+    try:
+        return max(0.0, float(os.environ.get("ATMOS_TASKS_CACHE_SETTLE", SETTLE)))
+    except ValueError:
+        return SETTLE
 
 
 def _timeout() -> tuple[float, float]:
@@ -124,8 +136,10 @@ class _Registry(oras.provider.Registry):
         if self._basic is not None:
             return
         docker_config = os.environ.get("DOCKER_CONFIG")
-        configs = [str(Path(docker_config) / "config.json")] if docker_config else None
-        self.auth.load_configs(container, configs=configs)
+        path = Path(docker_config) / "config.json" if docker_config else None
+        self.auth.load_configs(
+            container, configs=[str(path)] if path is not None and path.is_file() else None
+        )
         self._basic = getattr(self.auth, "_basic_auth", None)
 
     def do_request(  # type: ignore[override]
@@ -182,14 +196,6 @@ class _Registry(oras.provider.Registry):
         return answered.get("Authorization") if changed else None
 
 
-def _sha256(path: Path) -> str:
-    hasher = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while chunk := handle.read(CHUNK):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
 def _reason(err: Exception) -> str:
     text = str(err)
     # urllib3's messages nest the whole request in the reason; its last part says what happened.
@@ -242,16 +248,17 @@ class OciBackend:
                 f"(expected {blob.size} bytes): refused"
             )
 
-    def put(self, tag: str, entry: Entry, files: dict[str, tuple[Path, str]]) -> Entry | None:
+    def put(self, tag: str, entry: Entry, files: dict[str, Path]) -> Entry | None:
         existing = self.get(tag)
         if existing is not None:
             return existing
         layers = []
-        for name, (path, media_type) in sorted(files.items()):
+        for name, path in sorted(files.items()):
+            blob = entry.blobs[name]
             layer = {
-                "mediaType": media_type,
-                "digest": f"sha256:{_sha256(path)}",
-                "size": path.stat().st_size,
+                "mediaType": blob.media_type,
+                "digest": blob.digest,
+                "size": blob.size,
                 "annotations": {TITLE: name},
             }
             self.registry._check_200_response(self.registry.upload_blob(str(path), self.container, layer))
@@ -276,8 +283,19 @@ class OciBackend:
         response = self.registry.do_request(
             self._manifest_url(tag), "PUT", data=body, headers={"Content-Type": MANIFEST_TYPE}
         )
-        self.registry._check_200_response(response)
-        # Read back: another runner that wrote the tag at the same moment holds it now, and ours lost.
+        if response.status_code not in (200, 201, 202):
+            # Another runner's write of the same tag at the same moment can make the registry
+            # refuse ours (distribution answers 400 while it links the other manifest): whatever
+            # holds the tag now stays.
+            time.sleep(_settle())
+            found = self._manifest(tag)
+            if found is not None and found[1] != mine:
+                return Entry.from_manifest(*found)
+            raise ValueError(f"PUT {tag}: HTTP {response.status_code} {response.text[:200]}")
+        # Read back once every runner that checked before our write has written too (a check and
+        # its write are a few milliseconds apart): the tag then holds the last of them, and each
+        # other writer sees that its entry is not the one that stays.
+        time.sleep(_settle())
         found = self._manifest(tag)
         if found is not None and found[1] and found[1] != mine:
             return Entry.from_manifest(*found)

@@ -215,6 +215,16 @@ class Entry:
         }
 
 
+def _sha256(path: Path) -> str:
+    import hashlib
+
+    hasher = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 16):
+            hasher.update(chunk)
+    return hasher.hexdigest()
+
+
 def tag(kind: str, key: str, pull_request: bool) -> str:
     return f"{PULL_REQUEST_TIER if pull_request else ''}{kind}-{key[:64]}"
 
@@ -228,9 +238,9 @@ class Backend(Protocol):
         """Write the blob to `dest`, verified against its digest and size (`CacheDamaged`)."""
         ...
 
-    def put(self, tag: str, entry: Entry, files: dict[str, tuple[Path, str]]) -> Entry | None:
-        """Store `entry` with its files ({name: (path, media type)}) under `tag` unless the tag
-        holds an entry already: None when stored, else the entry that stays."""
+    def put(self, tag: str, entry: Entry, files: dict[str, Path]) -> Entry | None:
+        """Store `entry` with its files ({name: path}, described by `entry.blobs`) under `tag`
+        unless the tag holds an entry already: None when stored, else the entry that stays."""
         ...
 
 
@@ -354,9 +364,14 @@ class Session:
         if not self.active or self.spec is None:
             return
         made_by = producer(self.spec)
-        entry = Entry(kind, key, result, made_by)
+        blobs = {
+            name: Blob(f"sha256:{_sha256(path)}", path.stat().st_size, media)
+            for name, (path, media) in files.items()
+        }
+        entry = Entry(kind, key, result, made_by, blobs)
         try:
-            kept = self._get_backend().put(tag(kind, key, made_by["pull_request"]), entry, files)
+            paths = {name: path for name, (path, _media) in files.items()}
+            kept = self._get_backend().put(tag(kind, key, made_by["pull_request"]), entry, paths)
         except CacheUnreachable as err:
             self.unreachable(err)
             return

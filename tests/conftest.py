@@ -18,8 +18,9 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # A real Docker engine, a real registry and locally made base images (docker_env.py); a throwaway
-# PostgreSQL server for Terraform's pg backend (postgres_env.py).
-pytest_plugins = ["tests.docker_env", "tests.postgres_env"]
+# PostgreSQL server for Terraform's pg backend (postgres_env.py); registries of a test's own, to
+# stop, damage or put behind basic auth (registry_env.py).
+pytest_plugins = ["tests.docker_env", "tests.postgres_env", "tests.registry_env"]
 
 # Property tests: HYPOTHESIS_PROFILE=soak runs many more examples, also of the ones that drive real
 # rollouts (tests/test_validate_property.py keeps those few in the default profile).

@@ -1,0 +1,243 @@
+"""The remote cache against a real registry (Debian's docker-registry): entries stored and read
+back, blobs verified, basic auth, a registry that is down, two runners writing one key."""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from atmos_tasks.remotecache import CacheSpec, Entry, Session, is_pull_request, producer, tag, trusted
+from tests.docker_env import Registry
+from tests.registry_env import PrivateRegistry
+
+KEY = "ab" * 32
+
+
+def spec(url: str, root: Path, *, protected: bool = False) -> CacheSpec:
+    return CacheSpec(
+        configured=url, flag=None, root=str(root), protected=protected, git_sha="c0ffee", branch="main"
+    )
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for name in (
+        "ATMOS_TASKS_CACHE",
+        "ATMOS_TASKS_CACHE_USERNAME",
+        "ATMOS_TASKS_CACHE_PASSWORD",
+        "GITHUB_EVENT_NAME",
+        "CI_MERGE_REQUEST_ID",
+        "ATMOS_TASKS_PULL_REQUEST",
+        "GITHUB_REF",
+        "CI_COMMIT_REF_NAME",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
+    monkeypatch.setenv("ATMOS_TASKS_ACTOR", "runner-1")
+
+
+# -- which cache, and whom an entry may serve (no registry) ------------------------------------------
+
+
+def test_flag_wins_over_the_environment_which_wins_over_atmos_yaml(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    configured = CacheSpec("oci://a/config", None, str(tmp_path), False)
+    assert configured.url() == "oci://a/config"
+    monkeypatch.setenv("ATMOS_TASKS_CACHE", "oci://b/env")
+    assert configured.url() == "oci://b/env"
+    assert CacheSpec("oci://a/config", "oci://c/flag", str(tmp_path), False).url() == "oci://c/flag"
+    monkeypatch.setenv("ATMOS_TASKS_CACHE", "none")
+    assert configured.url() is None
+    assert CacheSpec("oci://a/config", "oci://c/flag", str(tmp_path), False).url() == "oci://c/flag"
+    assert CacheSpec("oci://a/config", "off", str(tmp_path), False).url() is None
+    monkeypatch.delenv("ATMOS_TASKS_CACHE")
+    assert CacheSpec(None, None, str(tmp_path), False).url() is None
+    assert not Session(CacheSpec(None, None, str(tmp_path), False)).active
+
+
+def test_pull_requests_are_told_from_the_ci_environment() -> None:
+    assert is_pull_request({"GITHUB_EVENT_NAME": "pull_request"})
+    assert is_pull_request({"GITHUB_EVENT_NAME": "pull_request_target"})
+    assert is_pull_request({"CI_MERGE_REQUEST_ID": "17"})
+    assert is_pull_request({"ATMOS_TASKS_PULL_REQUEST": "1"})
+    assert not is_pull_request({"GITHUB_EVENT_NAME": "push", "CI_COMMIT_REF_NAME": "main"})
+    made = producer(
+        CacheSpec(None, None, "/", False, "c0ffee", "main"),
+        {"GITHUB_EVENT_NAME": "pull_request", "GITHUB_REF": "refs/pull/7/merge", "GITHUB_ACTOR": "mallory"},
+    )
+    assert (made["ref"], made["by"], made["pull_request"], made["sha"]) == (
+        "refs/pull/7/merge",
+        "mallory",
+        True,
+        "c0ffee",
+    )
+
+
+def test_a_protected_target_trusts_only_entries_that_say_they_are_no_pull_requests() -> None:
+    assert trusted({"pull_request": True}, protected=False)
+    assert trusted({"pull_request": False}, protected=True)
+    assert not trusted({"pull_request": True}, protected=True)
+    assert not trusted({}, protected=True)
+    assert tag("plan", KEY, False) == f"plan-{KEY}"
+    assert tag("plan", KEY, True) == f"pr-plan-{KEY}"
+
+
+# -- against the shared registry (plain HTTP on 127.0.0.1) ----------------------------------------------
+
+
+def test_an_entry_is_stored_read_back_and_its_blob_verified(registry: Registry, tmp_path: Path) -> None:
+    url = f"oci://{registry.host}/remotecache-test/{uuid.uuid4().hex}"
+    plan = write(tmp_path / "plan.bin", b"a plan\n" * 100)
+    session = Session(spec(url, tmp_path))
+    session.store("plan", KEY, {"has_changes": True}, {"plan": (plan, "application/octet-stream")})
+    assert session.notes == [] and session.used == {"plan": "stored"}
+
+    reader = Session(spec(url, tmp_path))
+    entry = reader.lookup("plan", KEY)
+    assert entry is not None and entry.result == {"has_changes": True}
+    assert entry.producer["by"] == "runner-1" and entry.producer["pull_request"] is False
+    assert entry.producer["ref"] == "refs/heads/main" and entry.producer["sha"] == "c0ffee"
+    assert reader.fetch(entry, "plan", tmp_path / "pulled.bin")
+    assert (tmp_path / "pulled.bin").read_bytes() == plan.read_bytes()
+    assert reader.lookup("plan", "cd" * 32) is None and reader.notes == []
+
+
+def test_a_different_result_under_a_stored_key_is_ignored_with_a_warning(
+    registry: Registry, tmp_path: Path
+) -> None:
+    url = f"oci://{registry.host}/remotecache-test/{uuid.uuid4().hex}"
+    first = Session(spec(url, tmp_path))
+    first.store("plan", KEY, {"has_changes": True}, {"plan": (write(tmp_path / "1", b"one"), "x/y")})
+    same = Session(spec(url, tmp_path))
+    same.store("plan", KEY, {"has_changes": True}, {"plan": (write(tmp_path / "2", b"one"), "x/y")})
+    assert same.notes == [] and same.used == {}
+    second = Session(spec(url, tmp_path))
+    second.store("plan", KEY, {"has_changes": False}, {"plan": (write(tmp_path / "3", b"two"), "x/y")})
+    assert second.used == {"plan": "ignored"}
+    assert (
+        len(second.notes) == 1 and "stored first by a run on refs/heads/main by runner-1" in second.notes[0]
+    )
+    assert "it stays, this run's is ignored" in second.notes[0]
+    entry = Session(spec(url, tmp_path)).lookup("plan", KEY)
+    assert entry is not None and entry.result == {"has_changes": True}
+
+
+def test_two_runners_writing_one_key_at_once_keep_one_entry_and_the_other_is_warned(
+    registry: Registry, tmp_path: Path
+) -> None:
+    """No compare-and-swap exists on tags: the write is checked before and read back after, so of two
+    runners writing at the same moment one result stays and the other runner says it was ignored."""
+    for round_ in range(4):
+        url = f"oci://{registry.host}/remotecache-test/{uuid.uuid4().hex}"
+        sessions = [Session(spec(url, tmp_path)) for _ in range(2)]
+        start = threading.Barrier(2)
+        files = [write(tmp_path / f"r{round_}-{index}", f"result {index}".encode()) for index in range(2)]
+
+        def push(session: Session, index: int, data: Path, start: threading.Barrier = start) -> None:
+            start.wait()
+            session.store("plan", KEY, {"runner": index}, {"plan": (data, "x/y")})
+
+        threads = [threading.Thread(target=push, args=(sessions[i], i, files[i])) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        entry = Session(spec(url, tmp_path)).lookup("plan", KEY)
+        assert entry is not None
+        kept = entry.result["runner"]
+        assert sessions[kept].notes == [] and sessions[kept].used == {"plan": "stored"}
+        assert sessions[1 - kept].used == {"plan": "ignored"}, (sessions[0].notes, sessions[1].notes)
+        assert "it stays, this run's is ignored" in sessions[1 - kept].notes[0]
+
+
+# -- registries of the test's own: basic auth, damage, down -----------------------------------------
+
+
+def test_basic_auth_with_credentials_from_the_environment_or_dockers_config(
+    private_registry: Callable[..., PrivateRegistry], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    server = private_registry(basic_auth=True)
+    url = server.url("cache")
+    monkeypatch.setenv("ATMOS_TASKS_CACHE_USERNAME", str(server.user))
+    monkeypatch.setenv("ATMOS_TASKS_CACHE_PASSWORD", str(server.password))
+    session = Session(spec(url, tmp_path / "env"))
+    session.store("vendor", KEY, {"digest": "d" * 64}, {"object": (write(tmp_path / "o", b"tar"), "x/y")})
+    assert session.notes == [] and session.used == {"vendor": "stored"}
+    assert server.tags("cache") == [f"vendor-{KEY}"]
+
+    # As `docker login` leaves it: $DOCKER_CONFIG/config.json, auths.<registry>.auth.
+    monkeypatch.delenv("ATMOS_TASKS_CACHE_USERNAME")
+    monkeypatch.delenv("ATMOS_TASKS_CACHE_PASSWORD")
+    config = tmp_path / "docker-config" / "config.json"
+    config.parent.mkdir()
+    auth = base64.b64encode(f"{server.user}:{server.password}".encode()).decode()
+    config.write_text(json.dumps({"auths": {server.host: {"auth": auth}}}))
+    reader = Session(spec(url, tmp_path / "docker"))
+    entry = reader.lookup("vendor", KEY)
+    assert entry is not None and reader.fetch(entry, "object", tmp_path / "pulled")
+    assert (tmp_path / "pulled").read_bytes() == b"tar" and reader.notes == []
+
+    # Wrong credentials: the cache is not used, said once.
+    config.write_text(
+        json.dumps({"auths": {server.host: {"auth": base64.b64encode(b"ci-runner:wrong").decode()}}})
+    )
+    refused = Session(spec(url, tmp_path / "wrong"))
+    assert refused.lookup("vendor", KEY) is None
+    assert len(refused.notes) == 1 and "refused the credentials (HTTP 401)" in refused.notes[0]
+    assert not refused.active
+
+
+def test_a_damaged_or_truncated_blob_is_refused(
+    private_registry: Callable[..., PrivateRegistry], tmp_path: Path
+) -> None:
+    server = private_registry()
+    url = server.url("cache")
+    Session(spec(url, tmp_path)).store(
+        "plan", KEY, {"has_changes": True}, {"plan": (write(tmp_path / "p", b"the plan" * 64), "x/y")}
+    )
+    reader = Session(spec(url, tmp_path))
+    entry = reader.lookup("plan", KEY)
+    assert isinstance(entry, Entry)
+    stored = server.blob_file(entry.blobs["plan"].digest)
+    stored.write_bytes(b"the plXn" + stored.read_bytes()[8:])
+    assert not reader.fetch(entry, "plan", tmp_path / "pulled")
+    assert not (tmp_path / "pulled").exists()
+    assert (
+        len(reader.notes) == 1
+        and "was refused" in reader.notes[0]
+        and "hashing to sha256:" in reader.notes[0]
+    )
+    stored.write_bytes(b"the plan")
+    assert not reader.fetch(entry, "plan", tmp_path / "pulled")
+    assert "arrived as 8 bytes" in reader.notes[1]
+
+
+def test_a_cache_that_is_down_is_one_warning_and_then_left_alone(
+    private_registry: Callable[..., PrivateRegistry], tmp_path: Path
+) -> None:
+    import time
+
+    server = private_registry()
+    server.stop()
+    first = Session(spec(server.url("cache"), tmp_path))
+    started = time.monotonic()
+    assert first.lookup("plan", KEY) is None
+    assert time.monotonic() - started < 5  # no sleeping retries
+    assert len(first.notes) == 1 and "cannot be used" in first.notes[0] and "without it" in first.notes[0]
+    # Every later use in the same run (any process of it) is silent and does not wait.
+    later = Session(spec(server.url("cache"), tmp_path))
+    assert not later.active and later.lookup("plan", KEY) is None
+    later.store("plan", KEY, {}, {})
+    assert later.notes == []
