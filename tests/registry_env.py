@@ -16,6 +16,7 @@ import urllib.error
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,22 +59,34 @@ class PrivateRegistry:
     def alive(self) -> bool:
         return _process_cmdline(self.pid) is not None
 
-    def tags(self, repository: str) -> list[str]:
-        """The repository's tags, read with plain HTTP (and the credentials)."""
+    def _get(self, path: str, accept: str = "application/json") -> bytes:
+        """A GET with plain HTTP (and the credentials)."""
         import base64
         import urllib.request
 
-        request = urllib.request.Request(f"http://{self.host}/v2/{repository}/tags/list")
+        request = urllib.request.Request(f"http://{self.host}{path}", headers={"Accept": accept})
         if self.user is not None:
             token = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
             request.add_header("Authorization", f"Basic {token}")
+        with NO_PROXY_OPENER.open(request, timeout=5) as response:
+            return bytes(response.read())
+
+    def tags(self, repository: str) -> list[str]:
         try:
-            with NO_PROXY_OPENER.open(request, timeout=5) as response:
-                return sorted(json.loads(response.read()).get("tags") or [])
+            return sorted(json.loads(self._get(f"/v2/{repository}/tags/list")).get("tags") or [])
         except urllib.error.HTTPError as err:
             if err.code == 404:
                 return []
             raise
+
+    def manifest(self, repository: str, reference: str) -> dict[str, Any]:
+        return dict(
+            json.loads(
+                self._get(
+                    f"/v2/{repository}/manifests/{reference}", "application/vnd.oci.image.manifest.v1+json"
+                )
+            )
+        )
 
     def blob_file(self, digest: str) -> Path:
         """Where the registry keeps a blob's bytes (distribution's filesystem layout)."""

@@ -686,6 +686,7 @@ class TerraformExecutor:
             session.used["plan"] = "not stored: its inputs hold sensitive values"
         elif key:
             stored: dict[str, Any] = {k: planned[k] for k in ("has_changes", "changes") if k in planned}
+            stored["component"] = f"{job.deployment}/{job.target}/{job.component}"
             session.store("plan", key, stored, {"plan": (workdir / PLAN_FILE, PLAN_MEDIA_TYPE)})
         return session.annotate(planned)
 

@@ -1,0 +1,249 @@
+"""Runners sharing work through the remote cache, in Debian's docker-registry: a fresh clone that
+fetches no module and applies the plans another runner made, and the faults — a registry stopped
+mid-run, a damaged blob, two runners storing one key at once, a pull request's plan offered to a
+protected target.
+
+The example's module source is moved out of the checkout to one absolute path both clones name
+(a relative `git::./.sources/…` is each checkout's own, so its identity differs between clones).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from atmos_tasks.remotecache import CacheSpec, Session
+from tests.conftest import Repo
+from tests.docker_env import Registry
+from tests.registry_env import PrivateRegistry
+
+TAKEN = "plan taken from the remote cache"
+INDEPENDENT = ("ecr%2Fapi", "monitoring%2Falarms-api")  # planned in a preview of a fresh target
+
+
+def shared_source(repo: Repo, tmp_path: Path) -> Path:
+    """The module source at one absolute path, named so by the manifest (committed)."""
+    sources = tmp_path / "sources"
+    (repo.path / ".sources").rename(sources)
+    text = (repo.path / "deployments/api.yaml").read_text()
+    (repo.path / "deployments/api.yaml").write_text(
+        text.replace('source: "git::./.sources/modules.git', f'source: "git::file://{sources}/modules.git')
+    )
+    repo.commit("The module source at a path every runner shares")
+    return sources
+
+
+def clone(repo: Repo, dest: Path) -> Repo:
+    """Another runner: a clone of its own, with an empty .atmos/."""
+    subprocess.run(["git", "clone", "-q", str(repo.path), str(dest)], check=True, env=repo.env)
+    return Repo(dest, repo.env)
+
+
+def cache_env(url: str, actor: str, **more: str) -> dict[str, str]:
+    return {"ATMOS_TASKS_CACHE": url, "ATMOS_TASKS_ACTOR": actor, **more}
+
+
+def out(proc: subprocess.CompletedProcess[str]) -> str:
+    return proc.stdout + proc.stderr
+
+
+def plan_log(repo: Repo, target: str, component: str) -> str:
+    return (repo.path / ".atmos/workdir/api" / target / component / "atmos-plan.log").read_text()
+
+
+def values(repo: Repo, task: str) -> dict[str, Any]:
+    """What doit saved for a task."""
+    with sqlite3.connect(repo.path / ".atmos/doit.sqlite") as db:
+        row = db.execute("select task_data from doit where task_id = ?", (task,)).fetchone()
+    assert row is not None, task
+    return dict(json.loads(row[0])["_values_:"])
+
+
+def warnings(output: str) -> list[str]:
+    return [line for line in output.splitlines() if "warning:" in line]
+
+
+def test_a_fresh_clone_with_a_warm_cache_fetches_no_module_and_applies_the_plans_another_runner_made(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    sources = shared_source(repo, tmp_path)
+    # A pull request's job plans (a preview), pushing the module and each plan it makes.
+    planned = repo.doit("plan:api:dev", env=cache_env(url, "runner-a"))
+    assert planned.returncode == 0, out(planned)
+    assert warnings(out(planned)) == []
+    # The source is gone: a runner that fetched from it would fail.
+    sources.rename(tmp_path / "sources-gone")
+    runner = clone(repo, tmp_path / "runner-b")
+    done = runner.doit("rollout:api:dev", env=cache_env(url, "runner-b"))
+    assert done.returncode == 0, out(done)
+    assert "Rollout complete" in done.stdout and warnings(out(done)) == []
+    vendored = values(runner, "vendor:api:dev:monitoring/alarms-api")
+    assert vendored["status"] == "vendored" and vendored["cache"] == {"vendor": "pulled"}
+    for component in INDEPENDENT:
+        log = plan_log(runner, "dev", component)
+        assert log.startswith(TAKEN) and "by runner-a" in log, log
+        assert "Terraform" not in log  # no `terraform plan` ran
+    taken = values(runner, "plan:api:dev:ecr/api")
+    assert taken["cache"]["plan"] == "reused" and taken["cache"]["made_by"]["by"] == "runner-a"
+    assert taken["changes"] == {"add": 1, "change": 0, "destroy": 0}
+    # What depends on an apply was planned here (its inputs did not exist before), and stored.
+    assert not plan_log(runner, "dev", "ecs%2Ftaskdef-api").startswith(TAKEN)
+    assert values(runner, "plan:api:dev:ecs/taskdef-api")["cache"] == {"plan": "stored"}
+    assert values(runner, "apply:api:dev:ecr/api")["status"] == "applied"
+
+
+def kill_on_apply(repo: Repo, pid: int) -> None:
+    """ecr/api's resource stops the registry when it is created: mid-run, once the cache was used."""
+    repo.replace(
+        "components/terraform/ecr/main.tf",
+        'resource "null_resource" "repository" {\n',
+        'resource "null_resource" "repository" {\n'
+        f'  provisioner "local-exec" {{\n    command = "kill {pid}"\n  }}\n',
+    )
+    repo.commit("ecr/api stops the registry when it is applied")
+
+
+def stored_tags(server: PrivateRegistry, repository: str) -> list[str]:
+    """Tags, read from the registry's storage (it may be stopped)."""
+    folder = server.data_dir / "docker/registry/v2/repositories" / repository / "_manifests/tags"
+    return sorted(path.name for path in folder.iterdir()) if folder.is_dir() else []
+
+
+def test_a_registry_stopped_mid_run_is_one_warning_and_the_rollout_completes_cold(
+    repo: Repo, private_registry: Callable[..., PrivateRegistry], tmp_path: Path
+) -> None:
+    server = private_registry()
+    shared_source(repo, tmp_path)
+    kill_on_apply(repo, server.pid)
+    done = repo.doit("rollout:api:dev", env=cache_env(server.url("cache"), "runner-a"))
+    assert done.returncode == 0, out(done)
+    assert "Rollout complete" in done.stdout
+    assert not server.alive()
+    # Before it stopped, the cache was used: ecr/api's plan is in it.
+    assert [t for t in stored_tags(server, "cache") if t.startswith("plan-")], stored_tags(server, "cache")
+    found = warnings(out(done))
+    assert len(found) == 1, found
+    assert f"the remote cache {server.url('cache')} cannot be used" in found[0]
+    assert "this run goes on without it" in found[0]
+    for task in ("apply:api:dev:ecs/service-api", "apply:api:dev:monitoring/alarms-api"):
+        assert values(repo, task)["status"] == "applied"
+
+
+def test_a_damaged_blob_is_refused_and_the_module_fetched_from_its_source(
+    repo: Repo, private_registry: Callable[..., PrivateRegistry], tmp_path: Path
+) -> None:
+    server = private_registry(basic_auth=True)
+    url = server.url("cache")
+    shared_source(repo, tmp_path)
+    planned = repo.doit("plan:api:dev", env={**cache_env(url, "runner-a"), **server.env})
+    assert planned.returncode == 0, out(planned)
+    [vendor_tag] = [t for t in server.tags("cache") if t.startswith("vendor-")]
+    manifest = server.manifest("cache", vendor_tag)
+    entry = json.loads(manifest["annotations"]["org.atmos-tasks.cache.entry"])
+    blob = server.blob_file(manifest["layers"][0]["digest"])
+    damaged = bytearray(blob.read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    blob.write_bytes(bytes(damaged))
+
+    runner = clone(repo, tmp_path / "runner-b")
+    done = runner.doit("rollout:api:dev", env={**cache_env(url, "runner-b"), **server.env})
+    assert done.returncode == 0, out(done)
+    found = warnings(out(done))
+    assert len(found) == 1 and "monitoring/alarms-api" in found[0], found
+    assert "the remote cache's vendor" in found[0] and "was refused" in found[0]
+    vendored = values(runner, "vendor:api:dev:monitoring/alarms-api")
+    assert vendored["status"] == "vendored" and "pulled" not in json.dumps(vendored.get("cache", {}))
+    assert vendored["digest"] == entry["result"]["digest"]
+
+
+def test_two_runners_storing_one_key_at_once_both_succeed_and_one_entry_stays(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    shared_source(repo, tmp_path)
+    runners = {name: clone(repo, tmp_path / name) for name in ("runner-b", "runner-c")}
+    started = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "doit", "plan:api:dev"],
+            cwd=runner.path,
+            env={**runner.env, **cache_env(url, name)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, runner in runners.items()
+    }
+    outputs = {name: proc.communicate(timeout=300)[0] for name, proc in started.items()}
+    assert all(proc.returncode == 0 for proc in started.values()), outputs
+    reader = Session(CacheSpec(url, None, str(tmp_path), False))
+    plan_tags = [t for t in _tags(registry, url) if t.startswith("plan-")]
+    assert len(plan_tags) == len(INDEPENDENT)
+    for plan_tag in plan_tags:
+        entry = reader.lookup("plan", plan_tag[len("plan-") :])
+        assert entry is not None
+        winner = entry.producer["by"]
+        [other] = [name for name in runners if name != winner]
+        component = entry.result["component"].split("/", 2)[2]
+        took = plan_log(runners[other], "dev", component.replace("/", "%2F")).startswith(TAKEN)
+        told = [
+            line
+            for line in warnings(outputs[other])
+            if component in line and "this run's is ignored" in line and f"by {winner}" in line
+        ]
+        # The other runner either found the entry before planning, or planned too and was told.
+        assert took != bool(told), (component, outputs)
+    assert not [line for line in warnings("".join(outputs.values())) if "vendor" in line]
+
+
+def _tags(registry: Registry, url: str) -> list[str]:
+    from tests.docker_env import NO_PROXY_OPENER
+
+    repository = url.split("/", 3)[3]
+    with NO_PROXY_OPENER.open(f"{registry.url}/v2/{repository}/tags/list", timeout=5) as response:
+        return sorted(json.loads(response.read()).get("tags") or [])
+
+
+def test_a_pull_requests_plan_is_only_a_hint_for_a_protected_target(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    shared_source(repo, tmp_path)
+    pull_request = cache_env(url, "mallory", GITHUB_EVENT_NAME="pull_request", GITHUB_REF="refs/pull/7/merge")
+    for target in ("staging", "dev"):
+        planned = repo.doit(f"plan:api:{target}", env=pull_request)
+        assert planned.returncode == 0, out(planned)
+    assert all(t.startswith("pr-") for t in _tags(registry, url))
+
+    runner = clone(repo, tmp_path / "main-runner")
+    # staging is promoted from dev: protected. The pull request's entries are hints, not results.
+    staging = runner.doit("plan:api:staging", env=cache_env(url, "main-runner"))
+    assert staging.returncode == 0, out(staging)
+    found = warnings(out(staging))
+    assert len(found) == 3, found
+    said = "\n".join(found)
+    assert "made by a pull request's run on refs/pull/7/merge by mallory" in said
+    assert said.count("not trusted for the protected target staging") == 2
+    assert "planned again, the same changes" in said
+    assert "module entry was made by a pull request's run" in said and "(the source agrees)" in said
+    for component in INDEPENDENT:
+        assert not plan_log(runner, "staging", component).startswith(TAKEN)
+    assert (
+        values(runner, "vendor:api:staging:monitoring/alarms-api").get("cache", {}).get("vendor") != "pulled"
+    )
+    # Its own plans are stored as a trusted run's, beside the pull request's.
+    assert len([t for t in _tags(registry, url) if t.startswith("plan-")]) == len(INDEPENDENT)
+
+    # dev has no promotion rule: the pull request's plans are taken as they are.
+    dev = runner.doit("plan:api:dev", env=cache_env(url, "main-runner"))
+    assert dev.returncode == 0, out(dev)
+    assert warnings(out(dev)) == []
+    for component in INDEPENDENT:
+        log = plan_log(runner, "dev", component)
+        assert log.startswith(TAKEN) and "pull request's run on refs/pull/7/merge by mallory" in log
