@@ -55,7 +55,7 @@ def pack(tree: Path, archive: Path) -> None:
     bits only (sorted, no times, no owners): two runners packing one object push one blob."""
     with (
         open(archive, "wb") as raw,
-        gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as zipped,
+        gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0) as zipped,
         tarfile.open(fileobj=zipped, mode="w", format=tarfile.PAX_FORMAT) as tar,
     ):
         for rel, info in iter_tree(tree):
