@@ -245,7 +245,7 @@ class OciBackend:
         if size != blob.size or hasher.hexdigest() != expected:
             raise CacheDamaged(
                 f"blob {blob.digest} arrived as {size} bytes hashing to sha256:{hasher.hexdigest()} "
-                f"(expected {blob.size} bytes): refused"
+                f"(expected {blob.size} bytes)"
             )
 
     def put(self, tag: str, entry: Entry, files: dict[str, Path]) -> Entry | None:
