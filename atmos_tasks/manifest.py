@@ -105,9 +105,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, frozen=True)
 
 
+# A component's fields default through factories: pydantic deep-copies a plain mutable default for
+# each instance, which a deployment of hundreds of components pays on every compilation.
 class ComponentMetadata(_Model):
-    labels: Labels = {}
-    depends_on: list[str] = []
+    labels: Labels = Field(default_factory=dict)
+    depends_on: list[str] = Field(default_factory=list)
     enabled: bool = True
     # Each Terraform run of the component (init, plan, apply) is stopped, gracefully, past this.
     timeout: str | None = Field(default=None, pattern=DURATION.pattern)
@@ -115,12 +117,12 @@ class ComponentMetadata(_Model):
 
 class Component(_Model):
     component: str | None = None
-    metadata: ComponentMetadata = ComponentMetadata()
-    vars: dict[str, Any] = {}
-    settings: dict[str, Any] = {}
-    env: dict[str, Label] = {}
+    metadata: ComponentMetadata = Field(default_factory=ComponentMetadata)
+    vars: dict[str, Any] = Field(default_factory=dict)
+    settings: dict[str, Any] = Field(default_factory=dict)
+    env: dict[str, Label] = Field(default_factory=dict)
     backend_type: str | None = None
-    backend: dict[str, Any] = {}
+    backend: dict[str, Any] = Field(default_factory=dict)
 
 
 def _components_model() -> type[_Model]:

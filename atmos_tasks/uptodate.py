@@ -3,9 +3,17 @@ doit: a graph loaded from the graph cache unpickles them without loading the com
 
 from __future__ import annotations
 
+from inspect import Parameter, Signature
 from typing import Any
 
 from doit.dependency import UptodateCalculator
+
+# doit asks each up-to-date callable of each task for its signature on every run, to pass it
+# `task` and `values`: given here, inspect answers at once instead of analysing `__call__`
+# (0.1 ms a task, 600 tasks in a deployment of 300 components).
+CHECK_SIGNATURE = Signature(
+    [Parameter("task", Parameter.POSITIONAL_OR_KEYWORD), Parameter("values", Parameter.POSITIONAL_OR_KEYWORD)]
+)
 
 
 class PlanApplied(UptodateCalculator):
@@ -14,6 +22,8 @@ class PlanApplied(UptodateCalculator):
     A preview leaves a component alone when the rollout would: its plan up to date and applied.
     The apply task is not part of a preview; its saved values are read from doit's database.
     """
+
+    __signature__ = CHECK_SIGNATURE
 
     def __init__(self, apply_id: str) -> None:
         super().__init__()
@@ -36,6 +46,8 @@ class PlanApplied(UptodateCalculator):
 class LastStatus:
     """Up to date only if the task's last saved status is one of `ok` (a failure always re-runs)."""
 
+    __signature__ = CHECK_SIGNATURE
+
     def __init__(self, *ok: str) -> None:
         self.ok = ok
 
@@ -54,6 +66,8 @@ class Settled:
     inspects the signature of each up-to-date callable of each task on every run); the key is saved
     under `config_changed`'s own name, so a database written before stays valid.
     """
+
+    __signature__ = CHECK_SIGNATURE
 
     def __init__(self, key: str, ok: tuple[str, ...], inputs_hash: str | None = None) -> None:
         self.key = key
