@@ -404,6 +404,9 @@ def _version() -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from atmos_tasks import process
+
+    process.exit_quickly()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -17,11 +17,13 @@ from typing import Any
 
 from doit.cmd_base import TaskLoader2
 
-from atmos_tasks import cancel
+from atmos_tasks import cancel, process
 from atmos_tasks.errors import EXIT_BAD_INPUT, EXIT_TASK_FAILED, AtmosError, raise_if_any, render_error
 from atmos_tasks.gitrepo import GitError
 from atmos_tasks.invocation import Invocation, from_loader
 from atmos_tasks.root import find_root
+
+process.exit_quickly()
 
 # Held for the life of the process: released when the run ends.
 _HELD_LOCKS: list[Any] = []
