@@ -241,3 +241,46 @@ def test_a_cache_that_is_down_is_one_warning_and_then_left_alone(
     assert not later.active and later.lookup("plan", KEY) is None
     later.store("plan", KEY, {}, {})
     assert later.notes == []
+
+
+# -- configuration ---------------------------------------------------------------------------------
+
+
+def test_atmos_yaml_names_the_cache_and_a_bad_url_is_bad_input(tmp_path: Path) -> None:
+    from atmos_tasks.config import load_config
+    from atmos_tasks.errors import AtmosError
+
+    (tmp_path / "atmos.yaml").write_text("cache:\n  url: oci://ghcr.io/acme/atmos-cache\n")
+    assert load_config(tmp_path).cache_url == "oci://ghcr.io/acme/atmos-cache"
+    (tmp_path / "atmos.yaml").write_text("base_path: .\n")
+    assert load_config(tmp_path).cache_url is None
+    (tmp_path / "atmos.yaml").write_text("cache:\n  url: https://ghcr.io/acme\n")
+    with pytest.raises(AtmosError) as refused:
+        load_config(tmp_path)
+    [problem] = refused.value.problems
+    assert "cache.url must be a URL oci://<registry>/<repository>" in problem.message
+    assert problem.render().startswith("atmos.yaml:2:")
+
+
+def test_the_cache_option_of_rollout_plan_and_build_tasks() -> None:
+    from atmos_tasks.invocation import from_argv
+
+    for task in ("rollout:api:dev", "plan:api:dev", "build:api:dev", "apply:api:dev:ecr/api"):
+        invocation = from_argv([task, "--cache", "oci://127.0.0.1:5000/cache"])
+        assert invocation.problems == [], task
+        assert invocation.options_for("api", "dev").cache == "oci://127.0.0.1:5000/cache"
+    assert from_argv(["rollout:api:dev"]).options_for("api", "dev").cache is None
+
+
+def test_compiling_and_a_task_without_a_cache_import_no_registry_client(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; import atmos_tasks.graph, atmos_tasks.vendoring, atmos_tasks.kinds.terraform;"
+        "from atmos_tasks.remotecache import CacheSpec, Session;"
+        f"s = Session(CacheSpec(None, None, {str(tmp_path)!r}, False)); s.lookup('plan', 'a' * 64);"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('oras', 'requests', 'jsonschema')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
