@@ -288,20 +288,19 @@ class RolloutReporter:
         quiet += ["notes_error", "signing_error"]
         if len(self.summaries) != len(self.rollouts) or any(s.get(k) for s in self.summaries for k in quiet):
             return
-        if outcome.settled is not None:
-            targets = list(outcome.settled["targets"])
-        else:
-            wanted = {(m["deployment"], m["target"], c) for m in self.rollouts for c in m["components"]}
-            if set(self.steps) != wanted:
-                return
-            steps = [step for found in self.steps.values() for step in found.items()]
-            if any(kind not in ("plan", "apply") or how != "uptodate" for kind, (_task, how) in steps):
-                return
-            targets = [t for _kind, (task, _how) in steps for t in getattr(task, "targets", ())]
         from atmos_tasks import settled
 
-        since = outcome.settled["since"] if outcome.settled is not None else None
-        settled.write(outcome.root, outcome.key, outcome.pairs, targets, self.summaries, since)
+        if outcome.settled is not None:
+            settled.refresh(outcome.root, outcome.key, outcome.settled)
+            return
+        wanted = {(m["deployment"], m["target"], c) for m in self.rollouts for c in m["components"]}
+        if set(self.steps) != wanted:
+            return
+        steps = [step for found in self.steps.values() for step in found.items()]
+        if any(kind not in ("plan", "apply") or how != "uptodate" for kind, (_task, how) in steps):
+            return
+        targets = [t for _kind, (task, _how) in steps for t in getattr(task, "targets", ())]
+        settled.write(outcome.root, outcome.key, outcome.pairs, targets, self.summaries)
 
     def _keep_durations(self) -> None:
         outcome = _loaded_graph()

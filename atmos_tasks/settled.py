@@ -104,6 +104,13 @@ def load(root: Path, key: str, pairs: list[tuple[str, str]]) -> dict[str, Any] |
     return mark if isinstance(mark.get("summaries"), dict) else None
 
 
+def refresh(root: Path, key: str, mark: dict[str, Any]) -> None:
+    """After a run answered from `mark`: the same mark, with doit's database as that run left it.
+    Nothing ran, nothing was recorded and the targets' locks were held: the plan files and the
+    records it names are as `load` found them, and are not read again."""
+    _store(root, key, {**mark, "db": _stat(root / DB)})
+
+
 def write(
     root: Path,
     key: str,
@@ -122,6 +129,10 @@ def write(
         # When every component was last checked one by one (a settled run keeps the time it read).
         "since": since or time.strftime("%Y-%m-%d %H:%M:%S"),
     }
+    _store(root, key, mark)
+
+
+def _store(root: Path, key: str, mark: dict[str, Any]) -> None:
     folder = root / FOLDER
     try:
         # The record's answer carries the applies' outputs, sensitive ones too: its owner's only.
