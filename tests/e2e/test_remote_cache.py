@@ -247,3 +247,28 @@ def test_a_pull_requests_plan_is_only_a_hint_for_a_protected_target(
     for component in INDEPENDENT:
         log = plan_log(runner, "dev", component)
         assert log.startswith(TAKEN) and "pull request's run on refs/pull/7/merge by mallory" in log
+
+
+def test_a_stored_plan_made_against_another_state_is_stale_and_planned_again(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    shared_source(repo, tmp_path)
+    runner = clone(repo, tmp_path / "runner-b")
+    # runner-b deploys without the cache: its ecr/api state now exists.
+    done = runner.doit("rollout:api:dev", env={"ATMOS_TASKS_CACHE": "none"})
+    assert done.returncode == 0, out(done)
+    # Another runner plans the same inputs against no state (a fresh clone), and stores that plan.
+    planned = repo.doit("plan:api:dev", env=cache_env(url, "runner-a"))
+    assert planned.returncode == 0, out(planned)
+    forgot = runner.doit("forget", "plan:api:dev:ecr/api")
+    assert forgot.returncode == 0, out(forgot)
+    again = runner.doit("rollout:api:dev", env=cache_env(url, "runner-b"))
+    assert again.returncode == 0, out(again)
+    [stale] = [line for line in warnings(out(again)) if "ecr/api" in line]
+    assert "made by a run on refs/heads/main by runner-a" in stale
+    assert (
+        "is stale: it was made against no state, the state is now state" in stale and "planned again" in stale
+    )
+    assert not plan_log(runner, "dev", "ecr%2Fapi").startswith(TAKEN)
+    assert values(runner, "plan:api:dev:ecr/api")["has_changes"] is False  # planned here, against its state
