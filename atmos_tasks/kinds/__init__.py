@@ -143,6 +143,15 @@ class Kind:
         """Files a plan task produces (doit re-runs the task when one is missing)."""
         return []
 
+    def drift(
+        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]], workdir: str
+    ) -> dict[str, Any]:
+        """`atmos-tasks drift`: plan the job against what is deployed, applying and keeping nothing,
+        in `workdir` (the check's own, never the job's). Values `{status: in-sync | drifted | failed,
+        changes: [{address, action, symbol, attributes?}], error?}`, and `outputs` when the check read
+        them. A kind without a check raises NotImplementedError: its components are not checked."""
+        raise NotImplementedError
+
     # --- image role ------------------------------------------------------------------------------
     def build(self, job: Any, outputs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         raise NotImplementedError

@@ -1334,6 +1334,13 @@ class TerraformKind(Kind):
     def plan_files(self, job: Job) -> list[str]:
         return [str(Path(job.workdir) / PLAN_FILE)]
 
+    def drift(
+        self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]], workdir: str
+    ) -> dict[str, Any]:
+        from atmos_tasks.tfplan import drift_plan
+
+        return drift_plan(job, outputs, images, workdir)
+
     def describe(self, config: Any, resolved: Any, component: ResolvedComponent) -> dict[str, Any]:
         from atmos_tasks.discovery import module_view, shown_vars
         from atmos_tasks.stacks import stack_name
