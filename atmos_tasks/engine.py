@@ -140,16 +140,16 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 implied = implied_source(workspace, manifest, target, git, dirty, options)
                 if implied is not None:
                     options = dataclasses.replace(options, promote_from=implied)
+            previews = invocation.previews(deployment, target)
             if options.promote_from or options.git_sha:
-                plan = compile_source(workspace, manifest, target, options, executes, remote)
+                plan = compile_source(workspace, manifest, target, options, executes, remote, previews)
             else:
                 images = invocation.images(deployment, target)
-                previews = invocation.previews(deployment, target)
                 plan = compile_target(
                     workspace, manifest, target, git, dirty, options, loader, images=images, preview=previews
                 )
-                if plan.preview:
-                    plan.preview_images = preview_images(workspace, plan)
+            if plan.preview:
+                plan.preview_images = preview_images(workspace, plan)
             plan.remote = remote if executes else None
             plan.record_sign = workspace.config.record_sign
             if executes and plan.record_sign == "always" and not plan.preview:
@@ -198,9 +198,11 @@ def compile_source(
     options: RolloutOptions,
     executes: bool,
     remote: str | None,
+    preview: set[str] | None = None,
 ) -> TargetPlan:
     """A promotion or rollback: checked against the policy of the working tree's manifest, then
-    compiled from the deployed commit's own files, checked out in a worktree."""
+    compiled from the deployed commit's own files, checked out in a worktree. `preview`: what a
+    preview of deploying that commit plans (`compile_target`); it checks no gate."""
     from atmos_tasks import promotion
     from atmos_tasks.notes import read_note
 
@@ -264,11 +266,19 @@ def compile_source(
             "promote a commit whose manifest has this target",
         )
     plan = compile_target(
-        at_commit, pinned, target, GitInfo(commit, ""), [], options, StackLoader(at_commit.config), wanted
+        at_commit,
+        pinned,
+        target,
+        GitInfo(commit, ""),
+        [],
+        options,
+        StackLoader(at_commit.config),
+        wanted,
+        preview=preview,
     )
     plan.root = workspace.root
     plan.source = source
-    if plan.builds:
+    if plan.builds and not plan.preview:  # a preview binds images as `preview_images` chooses them
         from atmos_tasks.images.stage import BUILDS
 
         recorded = workspace.note(deployment, BUILDS, commit)

@@ -46,6 +46,14 @@ CACHE_PARAM: dict[str, Any] = {
     "help": "share vendored modules and plans through this remote cache, oci://<registry>/<repository> "
     "(default: $ATMOS_TASKS_CACHE, then cache.url in atmos.yaml; none: no cache)",
 }
+SHOW_PLAN_PARAM: dict[str, Any] = {
+    "name": "show_plan",
+    "long": "show-plan",
+    "type": bool,
+    "default": False,
+    "help": "print each component's plan under it: a line per resource and output that changes "
+    "(+ create, ~ update, - destroy, -/+ replace), sensitive values never shown",
+}
 ROLLOUT_PARAMS: list[dict[str, Any]] = [
     {
         "name": "promote_from",
@@ -98,6 +106,7 @@ ROLLOUT_PARAMS: list[dict[str, Any]] = [
         "help": "sync records with this Git remote (default: $ATMOS_TASKS_REMOTE)",
     },
     CACHE_PARAM,
+    SHOW_PLAN_PARAM,
 ]
 BUILD_PARAMS: list[dict[str, Any]] = [
     {
@@ -143,7 +152,22 @@ PLAN_GROUP_PARAMS: list[dict[str, Any]] = [
         "default": "",
         "help": "plan only these components (comma-separated), with what they depend on",
     },
+    {
+        "name": "promote_from",
+        "long": "promote-from",
+        "type": str,
+        "default": "",
+        "help": "plan the commit that this target runs, as a promotion would deploy it here",
+    },
+    {
+        "name": "git_sha",
+        "long": "git-sha",
+        "type": str,
+        "default": "",
+        "help": "plan this commit, as deploying it here would (an approval prompt shows this plan)",
+    },
     CACHE_PARAM,
+    SHOW_PLAN_PARAM,
 ]
 
 
@@ -158,6 +182,7 @@ class RolloutOptions:
     remote: str | None = None
     verify: bool = False  # vendor: tasks check the object before use
     cache: str | None = None  # --cache: the remote cache's URL (`none`: no cache)
+    show_plan: bool = False  # plans are shown a line per change (`planview`)
 
     def merged(self, other: RolloutOptions) -> RolloutOptions:
         return RolloutOptions(
@@ -170,6 +195,7 @@ class RolloutOptions:
             remote=self.remote or other.remote,
             verify=self.verify or other.verify,
             cache=self.cache or other.cache,
+            show_plan=self.show_plan or other.show_plan,
         )
 
 
@@ -295,6 +321,7 @@ def _parse_options(
             remote=values.get("remote") or None,
             verify=bool(values.get("verify")),
             cache=values.get("cache") or None,
+            show_plan=bool(values.get("show_plan")),
         ),
         list(rest),
         None,

@@ -23,7 +23,7 @@ from typing import Any
 from atmos_tasks.tfplan import shown_change, summarise_plan
 
 # An output's value longer than this is cut (the plan log has it whole).
-VALUE_WIDTH = 60
+VALUE_WIDTH = 100
 UNKNOWN = "(known after apply)"
 SENSITIVE = "(sensitive)"
 # Why a resource is replaced when no attribute of it changes (Terraform's `action_reason`).

@@ -77,7 +77,7 @@ def test_no_line_holds_a_sensitive_value_that_the_plan_holds(name: str) -> None:
 
 
 def test_values_are_masked_before_they_are_shortened() -> None:
-    secret = "a-marked-value-" + "x" * 60  # longer than a shown value: cut, it would escape the mask
+    secret = "a-marked-value-" + "x" * 120  # longer than a shown value: cut, it would escape the mask
     secrets = Secrets()
     secrets.add(secret)
     change = {"actions": ["create"], "before": None, "after": {"token": secret}, "after_unknown": False}

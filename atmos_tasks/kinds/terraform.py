@@ -33,7 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atmos_tasks import cancel, secrets
+from atmos_tasks import cancel, planview, secrets
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.kinds import CompileContext, Job, Kind, bound_ref, deferred_vars
 from atmos_tasks.secrets import marked
@@ -84,6 +84,8 @@ class TerraformJob(Job):
     providers: dict[str, Any] = field(default_factory=dict)
     # The remote cache (`remotecache.CacheSpec`): plans stored under their inputs key, taken from it.
     cache: Any = None
+    # `--show-plan`: a plan with changes carries its lines (`planview`) in `plan_summary`.
+    show_plan: bool = False
 
 
 def tfvars_name(component: str) -> str:
@@ -638,6 +640,8 @@ class TerraformExecutor:
                     reused.update({"inputs_hash": inputs_hash, **({"secrets": held} if held else {})})
                     if bound:
                         reused["image"] = bound
+                    if reused.get("has_changes") and planview.wanted(job.show_plan):
+                        reused["plan_summary"] = self._shown_plan(job, run, env)
                     return session.annotate(reused)
             code, log = self._run(
                 job,
@@ -676,6 +680,8 @@ class TerraformExecutor:
             counts = plan_counts(log)
             if counts is not None:
                 planned["changes"] = counts
+            if planview.wanted(job.show_plan):
+                planned["plan_summary"] = self._shown_plan(job, run, env)
         if bound:
             planned["image"] = bound
         if session is None:
@@ -689,6 +695,23 @@ class TerraformExecutor:
             stored["component"] = f"{job.deployment}/{job.target}/{job.component}"
             session.store("plan", key, stored, {"plan": (workdir / PLAN_FILE, PLAN_MEDIA_TYPE)})
         return session.annotate(planned)
+
+    def _shown_plan(self, job: TerraformJob, run: Path, env: dict[str, str]) -> list[str]:
+        """The plan file as lines (`planview`), from `terraform show -json`: never logged, it holds
+        every value. A plan that cannot be shown is one line saying why, never a failed plan."""
+        try:
+            proc = cancel.run(
+                [terraform_binary(job.command), "show", "-json", _plan_arg(job, run)],
+                cwd=run,
+                env=env,
+                timeout=job.timeout,
+                what="terraform show",
+            )
+            if proc.returncode != 0:
+                raise TerraformFailed(_tail(proc.stderr))
+            return planview.plan_lines(json.loads(proc.stdout), secrets.mask)
+        except (TerraformFailed, cancel.Stopped, OSError, ValueError) as err:
+            return [secrets.mask(f"(the plan could not be shown: {err})")]
 
     def _cached_plan(
         self, job: TerraformJob, run: Path, env: dict[str, str], session: Any, key: str
@@ -1296,6 +1319,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
             remotecache.is_protected(cc.manifest, resolved.target),
             cc.git,
         ),
+        show_plan=cc.options.show_plan,
     )
 
 
