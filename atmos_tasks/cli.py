@@ -107,6 +107,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask the engines that run components how they are (health is read live)",
     )
+    p.add_argument(
+        "--drift",
+        action="store_true",
+        help="add the last drift check of what each component runs (recorded by atmos-tasks drift)",
+    )
     _format(p)
     p.set_defaults(func=commands.cmd_status)
 
@@ -163,6 +168,18 @@ def build_parser() -> argparse.ArgumentParser:
                 "--component", help="only these components (comma-separated), with what they depend on"
             )
         p.set_defaults(func=commands.cmd_rollout, kind=kind)
+
+    p = sub.add_parser(
+        "drift", help="plan what a target runs against its real state: changed outside a rollout? (exit 4)"
+    )
+    p.add_argument("deployment", help=DEPLOYMENT)
+    p.add_argument("--target", required=True, help="the target whose components to check")
+    p.add_argument(
+        "-n", "--jobs", type=_positive_arg, default=1, help="components to check in parallel (default: 1)"
+    )
+    p.add_argument("--remote", help=REMOTE, metavar="NAME")
+    _format(p)
+    p.set_defaults(func=commands.cmd_drift)
 
     p = sub.add_parser("report", help="what is deployed where, as a static web page (no script needed)")
     p.add_argument("--html", required=True, metavar="DIR", help="write the page to DIR/index.html")

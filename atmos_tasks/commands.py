@@ -67,7 +67,9 @@ def _confirm(question: str) -> bool:
 def cmd_status(args: argparse.Namespace) -> int:
     from atmos_tasks.queries import status
 
-    data = status(GitRepo(_repo_root(args)), args.deployment, args.target, health=not args.no_health)
+    data = status(
+        GitRepo(_repo_root(args)), args.deployment, args.target, health=not args.no_health, drift=args.drift
+    )
     render.status(data, args.format, args.deployment, args.target)
     return 0
 
@@ -118,6 +120,26 @@ def cmd_diff(args: argparse.Namespace) -> int:
     )
     render.diff(data, args.format)
     return 0
+
+
+def cmd_drift(args: argparse.Namespace) -> int:
+    """Plan what the target runs against its real state; exit 4 when something drifted."""
+    from atmos_tasks.drift import check_drift
+
+    lines = args.format == "table"
+    if lines:
+        render.drift_heading(args.deployment, args.target)
+    report = check_drift(
+        _workspace(args),
+        args.deployment,
+        args.target,
+        _remote(args),
+        (lambda c: render.drift_line(c.name, {**c.to_json(), "seconds": c.seconds})) if lines else None,
+        render.warning,
+        args.jobs,
+    )
+    render.drift(report.to_json(), args.format)
+    return report.exit_code
 
 
 def cmd_report(args: argparse.Namespace) -> int:

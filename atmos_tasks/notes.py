@@ -1,4 +1,4 @@
-"""Git notes as JSON documents (SPEC §10): `refs/notes/atmos/<dep>/{builds,sbom,approvals,…}`.
+"""Git notes as JSON documents (SPEC §10): `refs/notes/atmos/<dep>/{builds,sbom,approvals,drift,…}`.
 
 One JSON document per commit per namespace, merged, never clobbered. Concurrent writers are
 normal (several CI jobs): a write is a compare-and-swap on the notes ref; on a lost race the
@@ -23,7 +23,7 @@ from typing import Any
 from atmos_tasks.errors import AtmosError, Problem
 from atmos_tasks.gitrepo import GitRepo, RefRaceError, RefUpdate
 
-NAMESPACES = ("builds", "sbom", "approvals", "rejections", "test-results")
+NAMESPACES = ("builds", "sbom", "approvals", "rejections", "test-results", "drift")
 ATTEMPTS = 8
 
 
@@ -70,6 +70,7 @@ MERGES: dict[str, Merge] = {
     "approvals": union("approvals"),
     "rejections": union("rejections"),
     "test-results": merge_nested,
+    "drift": merge_nested,
 }
 TRACKING = "refs/notes/atmos-remote"
 

@@ -258,12 +258,19 @@ def _entry(
 
 
 def status(
-    repo: GitRepo, deployment: str | None = None, target: str | None = None, *, health: bool = True
+    repo: GitRepo,
+    deployment: str | None = None,
+    target: str | None = None,
+    *,
+    health: bool = True,
+    drift: bool = False,
 ) -> dict[str, Any]:
     """deployment → target → component → {git_sha, deployed_at, deployed_by, status, …}.
 
     With `health`, components of kinds that have a probe also get `health`, read live (the
-    engine that runs them, not Git); kinds without one are not asked."""
+    engine that runs them, not Git); kinds without one are not asked. With `drift`, each component
+    that runs something gets `drift`: the last drift check of that deployment, from the deployed
+    commit's `drift` note (null when none checked it)."""
     if deployment is None and target is not None:
         # Records are filed deployment first: a target alone is a filter over all of them.
         states = {key: state for key, state in read_records(repo).items() if key[1] == target}
@@ -277,6 +284,7 @@ def status(
             if state.git_sha is not None or state.history
         ]
         checked = signatures(repo, [r for *_, current, latest in shown if (r := current or latest)])
+        drift_notes = _drift_notes(repo, shown) if drift else {}
         out: dict[str, Any] = {}
         for (dep, tgt, component), state, current, latest in shown:
             entry = _entry(state, checked, current, latest)
@@ -284,6 +292,12 @@ def status(
                 found = _health(entry.get("type"), dep, tgt, component)
                 if found is not None:
                     entry["health"] = found
+            if drift and state.git_sha is not None:
+                from atmos_tasks.drift import current as current_check
+
+                recorded = drift_notes.get((dep, state.git_sha), {}).get(tgt)
+                found = recorded.get(component) if isinstance(recorded, dict) else None
+                entry["drift"] = current_check(found, entry["deployed_at"] if current else None)
             out.setdefault(dep, {}).setdefault(tgt, {})[component] = entry
     # Targets as the manifest chains them (dev → staging → prod), not alphabetically.
     from atmos_tasks.targetorder import manifest_orders, ordered
@@ -291,6 +305,12 @@ def status(
     for dep, order in manifest_orders(repo.root, [d for d, found in out.items() if len(found) > 1]).items():
         out[dep] = {tgt: out[dep][tgt] for tgt in ordered(out[dep], order)}
     return out
+
+
+def _drift_notes(repo: GitRepo, shown: list[Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    from atmos_tasks.drift import recorded
+
+    return recorded(repo, {(key[0], state.git_sha) for key, state, *_ in shown if state.git_sha})
 
 
 def _health(kind_name: str | None, deployment: str, target: str, component: str) -> dict[str, Any] | None:

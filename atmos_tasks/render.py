@@ -308,12 +308,24 @@ def compact_json(data: dict[str, Any]) -> None:
     write("}\n" if data else "{}\n")
 
 
-STATUS_HEADER = ("TARGET", "COMPONENT", "COMMIT", "IMAGE", "DEPLOYED", "STATUS", "BY", "SIGNATURE", "HEALTH")
+STATUS_HEADER = (
+    "TARGET",
+    "COMPONENT",
+    "COMMIT",
+    "IMAGE",
+    "DEPLOYED",
+    "STATUS",
+    "BY",
+    "SIGNATURE",
+    "HEALTH",
+    "DRIFT",
+)
 
 
 def _status_table(found: dict[str, Any], scope: str) -> None:
     """Per deployment, one table: its targets in the order the answer has them (promotion order),
-    a row per component; the IMAGE and HEALTH columns when some component has one."""
+    a row per component; the IMAGE and HEALTH columns when some component has one, DRIFT when
+    drift was asked for (`--drift`)."""
     if not found:
         print_markup([f"No deployments recorded{' for ' + scope if scope else ''}."])
         return
@@ -336,11 +348,11 @@ class _RestLayout:
         self.joiners: dict[tuple[int, ...], Callable[[Sequence[Cell]], str]] = {}
         self.lines: dict[tuple[Any, ...], str] = {}
 
-    def cells_of(self, rest: tuple[Any, ...], images: bool, health: bool) -> list[Cell]:
-        key = (images, health, rest)
+    def cells_of(self, rest: tuple[Any, ...], images: bool, health: bool, drift: bool = False) -> list[Cell]:
+        key = (images, health, drift, rest)
         found = self.cells.get(key)
         if found is None:
-            found = self.cells[key] = _status_cells(rest, images, health, self.since)
+            found = self.cells[key] = _status_cells(rest, images, health, self.since, drift)
         return found
 
     def joiner(self, widths: list[int]) -> Callable[[Sequence[Cell]], str]:
@@ -350,11 +362,13 @@ class _RestLayout:
             found = self.joiners[key] = joiner(widths)
         return found
 
-    def line(self, widths: list[int], images: bool, health: bool, rest: tuple[Any, ...]) -> str:
-        key = (*widths, images, health, rest)
+    def line(
+        self, widths: list[int], images: bool, health: bool, rest: tuple[Any, ...], drift: bool = False
+    ) -> str:
+        key = (*widths, images, health, drift, rest)
         found = self.lines.get(key)
         if found is None:
-            found = self.lines[key] = self.joiner(widths)(self.cells_of(rest, images, health))
+            found = self.lines[key] = self.joiner(widths)(self.cells_of(rest, images, health, drift))
         return found
 
 
@@ -365,6 +379,7 @@ def _status_rows(targets: dict[str, dict[str, Any]], layout: _RestLayout) -> lis
     entries = [entry for components in targets.values() for entry in components.values()]
     images = any("image" in entry for entry in entries) and any(entry.get("image") for entry in entries)
     health = any("health" in entry for entry in entries) and any(entry.get("health") for entry in entries)
+    drift = any("drift" in entry for entry in entries)
     rows: list[tuple[str, str, int, tuple[Any, ...], list[str]]] = []
     for tgt, components in targets.items():
         named = [
@@ -387,6 +402,9 @@ def _status_rows(targets: dict[str, dict[str, Any]], layout: _RestLayout) -> lis
             probe = entry.get("health")
             if health:
                 rest = (*rest, health_cell(probe))
+            if drift:
+                checked = entry.get("drift")
+                rest = (*rest, (checked.get("state"), checked.get("checked_at")) if checked else None)
             if probe:
                 notes += [
                     markup(f"{where} → {to}", "dim") for where, to in probe.get("endpoints", {}).items()
@@ -398,11 +416,15 @@ def _status_rows(targets: dict[str, dict[str, Any]], layout: _RestLayout) -> lis
             width = len(name) if name.isascii() else cell_width(name)
             rows.append((tgt, escape(name), width, rest, notes))
     distinct = dict.fromkeys(rest for _tgt, _name, _width, rest, _notes in rows)
-    header = [h for h in STATUS_HEADER if (h != "IMAGE" or images) and (h != "HEALTH" or health)]
+    header = [
+        h
+        for h in STATUS_HEADER
+        if (h != "IMAGE" or images) and (h != "HEALTH" or health) and (h != "DRIFT" or drift)
+    ]
     first = max(cell_width(header[0]), *(cell_width(tgt) for tgt in targets))
     second = max(cell_width(header[1]), *(width for _tgt, _name, width, _rest, _notes in rows))
-    widths = column_widths(header[2:], [layout.cells_of(rest, images, health) for rest in distinct])
-    shown_rest = {rest: layout.line(widths, images, health, rest) for rest in distinct}
+    widths = column_widths(header[2:], [layout.cells_of(rest, images, health, drift) for rest in distinct])
+    shown_rest = {rest: layout.line(widths, images, health, rest, drift) for rest in distinct}
     titles = (
         f"{header[0]:<{first}}  {header[1]:<{second}}  {layout.joiner(widths)([(h, '') for h in header[2:]])}"
     )
@@ -423,7 +445,9 @@ def _status_rows(targets: dict[str, dict[str, Any]], layout: _RestLayout) -> lis
     return lines
 
 
-def _status_cells(rest: tuple[Any, ...], images: bool, health: bool, since: _Ago) -> list[Cell]:
+def _status_cells(
+    rest: tuple[Any, ...], images: bool, health: bool, since: _Ago, drift: bool = False
+) -> list[Cell]:
     """The cells after the component's name, from `_status_rows`'s key of them."""
     sha, deployed_at, status, deployed_by, (signed, by) = rest[:5] if rest[4] else (*rest[:4], (None, None))
     found = [
@@ -436,7 +460,10 @@ def _status_cells(rest: tuple[Any, ...], images: bool, health: bool, since: _Ago
     if images:
         found.insert(1, (image_digest(rest[5]), ""))
     if health:
-        found.append(rest[-1])
+        found.append(rest[6 if images else 5])
+    if drift:
+        checked = rest[-1]
+        found.append(drift_cell({"state": checked[0], "checked_at": checked[1]} if checked else None, since))
     return found
 
 
@@ -1134,3 +1161,97 @@ def _pruned_table(found: dict[str, Any]) -> None:
             print(f"  {deployment} notes {namespace}: {', '.join(c[:7] for c in commits)}")
     if found["dry_run"] and removed["tags"]:
         print("(a dry run: pass --yes to remove them)")
+
+
+# drift
+
+DRIFT_STYLE = {
+    "in-sync": ("✓", "in sync", "green"),
+    "drifted": ("✗", "drifted", "red"),
+    "failed": ("!", "check failed", "yellow"),
+    "not-checked": ("-", "not checked", "dim"),
+}
+
+
+def drift_cell(drift: dict[str, Any] | None, since: Callable[[str | None], str] = ago) -> Cell:
+    """`✓ in sync 5m ago`, `✗ drifted 2h ago`: a component's last drift check, for the status table."""
+    if not drift:
+        return ("not checked", "dim")
+    mark, word, style = DRIFT_STYLE.get(str(drift.get("state"))) or ("?", str(drift.get("state")), "yellow")
+    return (f"{mark} {word} {since(drift.get('checked_at'))}", style)
+
+
+def drift_heading(deployment: str, target: str) -> None:
+    print_markup([f"Checking [bold]{escape(deployment)}[/] → [bold]{escape(target)}[/] for drift"])
+
+
+def drift_line(name: str, entry: dict[str, Any]) -> None:
+    """One component's check as it finishes, like a rollout's lines: its state, the commit it runs,
+    how long it took, and what would change (Terraform's counts, a line per resource)."""
+    mark, word, style = DRIFT_STYLE.get(entry["state"]) or ("?", entry["state"], "yellow")
+    about = [entry["git_sha"][:7]]
+    if isinstance(entry.get("seconds"), int | float):
+        about.append(f"{entry['seconds']:.1f}s")
+    counts = entry.get("counts")
+    said = (
+        f": {counts.get('add', 0)} to add, {counts.get('change', 0)} to change, "
+        f"{counts.get('destroy', 0)} to destroy"
+        if isinstance(counts, dict)
+        else ""
+    )
+    if entry.get("reason"):
+        said = f": {entry['reason']}"
+    shown = escape(display_name(entry["kind"], name))
+    lines = [f"  {markup(mark, style)} {shown}: {markup(word, style)} ({', '.join(about)}){escape(said)}"]
+    lines += [f"      {escape(_shown_change(change))}" for change in entry.get("changes", [])]
+    if entry.get("error"):
+        lines += [f"      {escape(line)}" for line in str(entry["error"]).splitlines()]
+    print_markup(lines)
+    sys.stdout.flush()
+
+
+def _shown_change(change: dict[str, Any]) -> str:
+    from atmos_tasks.tfplan import shown_change
+
+    return shown_change(change)
+
+
+def drift(data: dict[str, Any], fmt: str) -> None:
+    """The check's result: with `table`, the lines were printed as each component finished
+    (`drift_line`), and this is the summary."""
+    emit(data, fmt, _drift_summary)
+
+
+def _drift_summary(found: dict[str, Any]) -> None:
+    components = found["components"]
+    where = f"{found['deployment']} → {found['target']}"
+    if not components:
+        print_markup([f"Nothing deployed on {escape(where)}: nothing to check."])
+        return
+    states = [entry["state"] for entry in components.values()]
+    checked = sum(state != "not-checked" for state in states)
+
+    def named(state: str) -> str:
+        return ", ".join(display_name(e["kind"], n) for n, e in components.items() if e["state"] == state)
+
+    unchecked = states.count("not-checked")
+    rest = f", {unchecked} not checked" if unchecked else ""
+    lines = []
+    if "failed" in states:
+        lines.append(markup(f"Drift check failed for {named('failed')}", "yellow"))
+    if "drifted" in states:
+        lines.append(
+            markup(f"Drift found on {where}: {named('drifted')}", "red")
+            + f" ({states.count('drifted')} of {checked} checked component(s){rest})"
+        )
+    elif "failed" not in states:
+        lines.append(f"No drift on {escape(where)}: {checked} component(s) in sync{rest}")
+    if checked:
+        lines.append(
+            markup(
+                f"Recorded in the drift note of the deployed commit (git notes --ref=atmos/"
+                f"{found['deployment']}/drift show <commit>)",
+                "dim",
+            )
+        )
+    print_markup(lines)

@@ -50,7 +50,7 @@ def gather(workspace: Workspace, *, health: bool, limit: int, now: datetime) -> 
     from atmos_tasks.queries import status
 
     repo = workspace.repo
-    deployed = status(repo, health=health)
+    deployed = status(repo, health=health, drift=True)
     manifests = {path.stem for path in list_manifest_paths(workspace.config)}
     hidden = Secrets()
     hidden.add(sorted(secrets.RUN.values))
