@@ -3,12 +3,14 @@
 A rollout's plan reads its dependencies' outputs from their applies and its images from their
 builds. A preview runs neither: a dependency's outputs are read from its current state (the
 executor's `deployed_outputs`), an image is the one recorded for the current source, else the one
-the target runs now. Everything here is pure: the engine reads Git, the executor reads state.
+the target runs now: then a rollout would build it again, and the components bound to it would
+change with it (`rebuilt_images`). Everything here is pure: the engine reads Git, the executor
+reads state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -75,3 +77,15 @@ def never_applied_reason(never_applied: list[str], image_reasons: list[str]) -> 
     """Why a preview cannot plan a component whose inputs are not deployed anywhere yet."""
     reasons = [f"{name} has never been applied" for name in sorted(never_applied)] + image_reasons
     return "; ".join(reasons) + ": roll out first" if reasons else None
+
+
+def rebuilds(image: Mapping[str, Any]) -> bool:
+    """Whether a rollout would build this image again: the preview stands in the one the target
+    runs because none is recorded for the current source (`choose_image`)."""
+    return image.get("status") == "built" and image.get("from") != BUILT_FOR_SOURCE
+
+
+def rebuilt_images(image_from: Mapping[str, str]) -> list[str]:
+    """Of the images a component's preview plan was made with (`{name: from}`), those a rollout
+    would build again: the component then changes, whatever its plan against the old one says."""
+    return sorted(name for name, origin in image_from.items() if origin != BUILT_FOR_SOURCE)

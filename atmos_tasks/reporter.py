@@ -13,7 +13,12 @@ In GitHub Actions (`$GITHUB_STEP_SUMMARY` names a file) each rollout and each pr
 Markdown job summary.
 
 A preview (`doit plan:<dep>:<target>`) prints the same plan lines and ends with how many components
-a rollout would change; changes are not a failure (exit 0), a plan that failed is (exit 1).
+a rollout would change; changes are not a failure (exit 0), a plan that failed is (exit 1). A
+component bound to an image the rollout would build again counts as changing; one planned against
+the current outputs of a dependency that would change may change too, and says so.
+
+With `--show-plan` each plan's lines (`planview`: a line per resource and output that changes) are
+printed under the component; the job summary folds them per component in `<details>`.
 
 Every line and job summary goes through `secrets.mask`, with the sensitive values the tasks'
 saved values carry (`secrets.py`).
@@ -27,6 +32,7 @@ import time
 from typing import Any, TextIO
 
 from atmos_tasks import secrets
+from atmos_tasks.preview import rebuilds, rebuilt_images
 
 VERBS = {
     "vendor": {"run": "vendoring", "vendored": "vendored", "uptodate": "module up to date"},
@@ -36,6 +42,8 @@ VERBS = {
     "plan": {"run": "planning", "planned": "planned", "uptodate": "plan up to date"},
     "apply": {"run": "applying", "applied": "applied", "uptodate": "apply up to date"},
 }
+# A plan's lines shown per component, at most (the plan log in its workdir has them all).
+SHOWN_LINES = 200
 _STYLES = {"bold": "1", "dim": "2", "red": "31", "green": "32", "yellow": "33"}
 _MARKUP = re.compile(r"\[(/|[a-z ]+)\]")
 
@@ -81,6 +89,9 @@ class RolloutReporter:
         # the plan's values (`status`, `has_changes`, `changes`, `image`, `reason`, `error`).
         self.previews: list[dict[str, Any]] = []
         self.previewed: dict[tuple[str, str, str], dict[str, Any]] = {}
+        # (deployment, target) whose plans are shown a line per change (`--show-plan`).
+        self.shown: set[tuple[str, str]] = set()
+        self.tasks: dict[str, Any] = {}
 
     def _style(self, match: re.Match[str]) -> str:
         if not self.color:
@@ -105,6 +116,12 @@ class RolloutReporter:
             secrets.add_outputs(values.get("outputs"), values["sensitive"])
 
     def initialize(self, tasks: dict[str, Any], selected_tasks: list[str]) -> None:
+        self.tasks = tasks
+        for name in selected_tasks or []:
+            task = tasks.get(name)
+            meta = _meta(task)
+            if meta.get("deployment") and (getattr(task, "options", None) or {}).get("show_plan"):
+                self.shown.add((meta["deployment"], meta["target"]))
         seen = set()
         queue = list(selected_tasks or [])
         while queue:
@@ -149,7 +166,12 @@ class RolloutReporter:
         )
         self._line(f"  Components ({len(meta['components'])}): {', '.join(meta['components'])}")
         for name, image in meta.get("images", {}).items():
-            if image.get("status") == "built":
+            if rebuilds(image):
+                self._line(
+                    f"  Image {name}: [yellow]would be rebuilt[/] (its source changed); its components are "
+                    f"planned with the one {meta['target']} runs now, {image['image']}"
+                )
+            elif image.get("status") == "built":
                 self._line(f"  Image {name}: {image['image']}, {image['from']}")
             else:
                 self._line(f"  Image {name}: [yellow]{image.get('reason', 'none')}[/]")
@@ -192,9 +214,9 @@ class RolloutReporter:
 
     def _component_done(self, task: Any, meta: dict[str, Any], values: dict[str, Any]) -> None:
         status = values.get("status")
+        where = (meta["deployment"], meta["target"])
         if meta.get("preview"):
-            key = (meta["deployment"], meta["target"], meta["component"])
-            self.previewed[key] = {**values, "status": str(status)}
+            values = self._previewed(task, meta, values)
         elapsed = self._elapsed(task)
         name = meta["component"]
         kind = meta["kind"]
@@ -209,15 +231,18 @@ class RolloutReporter:
         if status in VERBS[kind]:
             detail = ""
             if status == "planned":
-                detail = f", {change_phrase(values)}"
+                detail = f", {preview_phrase(values)}"
                 for image, origin in (values.get("image_from") or {}).items():
-                    detail += f", with the {image} image {origin}"
+                    if image not in values.get("rebuilt", ()):
+                        detail += f", with the {image} image {origin}"
             elif kind == "vendor":
                 detail = f" {values.get('version') or ''} {values.get('digest', '')[:12]}".rstrip()
             elif kind in ("build", "reuse"):
                 how = "recorded image reused" if values.get("reused") else f"with {values.get('builder')}"
                 detail = (f" ({how})" if kind == "build" else "") + f" {values.get('digest', '')[:19]}"
             self._line(f"  [green]✓[/] {name}: {VERBS[kind][status]}{detail}{elapsed}")
+            if where in self.shown:
+                self._plan_lines(task, meta, values)
             if values.get("repaired"):  # a damaged object in the store was replaced: never silently
                 self._line(f"  [yellow bold]! {name}: warning: {values['repaired']}[/]")
         elif status == "skipped":
@@ -233,6 +258,46 @@ class RolloutReporter:
                 self._line(f"      {line}")
             if values.get("workdir"):
                 self._line(f"      workdir kept: {values['workdir']}")
+
+    def _previewed(self, task: Any, meta: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
+        """A preview plan's values, with what it means for a rollout: the images it would build
+        again (`rebuilt`), and the dependencies that would change first (`follows`) when this
+        plan, made against their current outputs, has none."""
+        found = {**values, "status": str(values.get("status"))}
+        if found["status"] == "planned":
+            rebuilt = rebuilt_images(values.get("image_from") or {})
+            if rebuilt:
+                found["rebuilt"] = rebuilt
+            elif not values.get("has_changes"):
+                follows = []
+                for dependency, _key in (getattr(task, "getargs", None) or {}).values():
+                    theirs = str(_meta(self.tasks.get(dependency)).get("component"))
+                    outcome = self.previewed.get((meta["deployment"], meta["target"], theirs))
+                    if outcome and _may_change(outcome):
+                        follows.append(theirs.split("/", 1)[1])
+                if follows:
+                    found["follows"] = sorted(follows)
+        self.previewed[(meta["deployment"], meta["target"], meta["component"])] = found
+        return found
+
+    def _plan_lines(self, task: Any, meta: dict[str, Any], values: dict[str, Any]) -> None:
+        """Under a component that planned, its plan's lines; under one that applied a plan made
+        before this run (a preview's, found up to date), that plan's."""
+        if meta["kind"] == "apply":
+            plan = self.steps.get((meta["deployment"], meta["target"], meta["component"]), {}).get("plan")
+            if plan is None or plan[1] != "uptodate":
+                return  # shown when it was planned
+            values = getattr(plan[0], "values", None) or {}
+        elif meta["kind"] != "plan":
+            return
+        if not values.get("has_changes"):
+            return
+        lines = values.get("plan_summary")
+        if lines is None:
+            workdir = values.get("workdir") or "its workdir"
+            lines = [f"(planned before this run, without its lines: the plan is in {workdir}/atmos-plan.log)"]
+        for line in shown_lines(lines, values.get("workdir")):
+            self._line(f"      {line}")
 
     def skip_uptodate(self, task: Any) -> None:
         meta = _meta(task)
@@ -335,9 +400,17 @@ class RolloutReporter:
             raise SystemExit(self.exit_code)
 
     def _preview_verdict(self) -> None:
-        changing, skipped, failed = _preview_counts(list(self.previewed.values()))
+        changing, following, skipped, failed = _preview_counts(list(self.previewed.values()))
         total = f"{time.monotonic() - self.t0:.1f}s"
-        counts = f"{changing} component(s) would change" + (f", {skipped} skipped" if skipped else "")
+        counts = _counted(changing, following, skipped)
+        rebuilt = [
+            name
+            for meta in self.previews
+            for name, image in meta.get("images", {}).items()
+            if rebuilds(image)
+        ]
+        if rebuilt:
+            counts += f"; image(s) {', '.join(rebuilt)} would be rebuilt"
         if self.exit_code or self.errors or failed:
             self._line(
                 f"[red bold]Plan failed[/]: {failed} component(s) could not be planned; {counts} ({total})"
@@ -432,12 +505,20 @@ def recorded_lines(recorded: list[dict[str, Any]], short_sha: str) -> list[str]:
 def _summary_row(component: str, steps: dict[str, tuple[Any, str]]) -> dict[str, str]:
     """One component's outcome from its last step: apply, else the image's test, build or reuse."""
     kind = next((k for k in ("apply", "test", "build", "reuse") if k in steps), None)
-    row = {"component": component.split("/", 1)[1], "outcome": "not run", "image": "", "error": ""}
+    row = {
+        "component": component.split("/", 1)[1],
+        "outcome": "not run",
+        "image": "",
+        "error": "",
+        "plan": "",
+    }
     if kind is None:
         return row
     task, how = steps[kind]
     values = getattr(task, "values", None) or {}
     plan = (getattr(steps["plan"][0], "values", None) or {}) if "plan" in steps else {}
+    if kind == "apply" and how != "uptodate" and plan.get("has_changes"):
+        row["plan"] = "\n".join(shown_lines(plan.get("plan_summary") or [], plan.get("workdir")))
     row["image"] = str((plan if kind == "apply" else values).get("image") or "")
     status = values.get("status")
     if how == "error" or status == "failed":
@@ -470,12 +551,52 @@ def change_phrase(values: dict[str, Any]) -> str:
     return "changes (" + ", ".join(f"{n} to {verb}" for verb, n in counts.items()) + ")"
 
 
-def _preview_counts(outcomes: list[dict[str, Any]]) -> tuple[int, int, int]:
-    """(would change, skipped, failed) among a preview's components."""
-    changing = sum(1 for v in outcomes if v.get("status") == "planned" and v.get("has_changes"))
+def preview_phrase(values: dict[str, Any]) -> str:
+    """What a plan says a rollout would do: `change_phrase`, and in a preview the images that
+    would be built again (the component changes with them) or the dependencies that would change
+    first (it was planned against their current outputs)."""
+    rebuilt = values.get("rebuilt")
+    if rebuilt:
+        images = ", ".join(rebuilt)
+        if values.get("has_changes"):
+            return f"{change_phrase(values)} and the {images} image would be rebuilt (its source changed)"
+        return f"changes: the {images} image would be rebuilt (its source changed)"
+    follows = values.get("follows")
+    if follows:
+        return f"no changes against the current outputs of {', '.join(follows)}, which would change first"
+    return change_phrase(values)
+
+
+def _would_change(values: dict[str, Any]) -> bool:
+    return values.get("status") == "planned" and bool(values.get("has_changes") or values.get("rebuilt"))
+
+
+def _may_change(values: dict[str, Any]) -> bool:
+    return _would_change(values) or bool(values.get("follows"))
+
+
+def _preview_counts(outcomes: list[dict[str, Any]]) -> tuple[int, int, int, int]:
+    """(would change, may change after their dependencies, skipped, failed) among a preview's components."""
+    changing = sum(1 for v in outcomes if _would_change(v))
+    following = sum(1 for v in outcomes if not _would_change(v) and v.get("follows"))
     skipped = sum(1 for v in outcomes if v.get("status") == "skipped")
     failed = sum(1 for v in outcomes if v.get("status") == "failed")
-    return changing, skipped, failed
+    return changing, following, skipped, failed
+
+
+def _counted(changing: int, following: int, skipped: int) -> str:
+    counts = f"{changing} component(s) would change"
+    if following:
+        counts += f", {following} may change after their dependencies"
+    return counts + (f", {skipped} skipped" if skipped else "")
+
+
+def shown_lines(lines: list[str], workdir: str | None = None) -> list[str]:
+    """A plan's lines, at most `SHOWN_LINES` of them (then how many more, and where they all are)."""
+    if len(lines) <= SHOWN_LINES:
+        return list(lines)
+    where = f": {workdir}/atmos-plan.log" if workdir else ""
+    return [*lines[:SHOWN_LINES], f"… and {len(lines) - SHOWN_LINES} more{where}"]
 
 
 def _code(text: str) -> str:
@@ -528,6 +649,9 @@ def job_summary(
         tag = tags.get(row["component"], "")
         lines.append(f"| `{row['component']}` | {outcome} | {_code(row['image'])} | {_code(tag)} |")
     lines.append("")
+    for row in rows:
+        if row.get("plan"):
+            lines += _details(f"{row['component']}: {row['outcome']}", row["plan"])
     for row in failed:
         text = texts.get(row["component"]) or row["error"] or "failed"
         lines += _details(f"{row['component']} failed", text)
@@ -544,13 +668,18 @@ def preview_summary(
     sha = meta["git_sha"][:7]
     dirty = " (with uncommitted changes)" if meta.get("dirty") else ""
     outcomes = [values or {} for values in planned.values()]
-    changing, skipped, failed = _preview_counts(outcomes)
+    changing, following, skipped, failed = _preview_counts(outcomes)
+    rebuilt = [name for name, image in meta.get("images", {}).items() if rebuilds(image)]
     if failed or (errors and not outcomes):
         verdict = f"❌ Plan failed: {failed} component(s) could not be planned."
     else:
-        verdict = f"📋 {changing} of {len(planned)} component(s) would change" + (
-            f", {skipped} skipped." if skipped else "."
+        verdict = (
+            f"📋 {changing} of {len(planned)} component(s) would change"
+            + (f", {following} may change after their dependencies" if following else "")
+            + (f", {skipped} skipped." if skipped else ".")
         )
+    if rebuilt:
+        verdict += f" Image(s) {', '.join(f'`{name}`' for name in rebuilt)} would be rebuilt."
     lines = [
         "",
         f"### Plan: {meta['deployment']} → {meta['target']} at `{sha}`{dirty}",
@@ -561,13 +690,17 @@ def preview_summary(
         "|---|---|---|",
     ]
     failures = []
+    shown: list[tuple[str, str]] = []
     for component, values in planned.items():
         name = component.split("/", 1)[1]
         values = values or {}
         status = values.get("status")
         if status == "planned":
-            outcome = change_phrase(values)
-            outcome = f"**{outcome}**" if values.get("has_changes") else outcome
+            outcome = preview_phrase(values)
+            if values.get("has_changes") and values.get("plan_summary"):
+                text = "\n".join(shown_lines(values["plan_summary"], values.get("workdir")))
+                shown.append((f"{name}: {outcome}", text))
+            outcome = f"**{outcome}**" if _would_change(values) else outcome
         elif status == "skipped":
             outcome = f"skipped ({values['reason']})" if values.get("reason") else "skipped"
         elif status == "failed":
@@ -578,6 +711,8 @@ def preview_summary(
             outcome = "not planned"
         lines.append(f"| `{name}` | {outcome} | {_code(str(values.get('image') or ''))} |")
     lines.append("")
+    for summary, text in shown:
+        lines += _details(summary, text)
     for name, text in failures:
         lines += _details(f"{name} failed", text)
     if errors and not failures:
