@@ -167,6 +167,25 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument(
                 "--component", help="only these components (comma-separated), with what they depend on"
             )
+            p.add_argument(
+                "--promote-from",
+                dest="promote_from",
+                metavar="TARGET",
+                help="plan the commit this other target runs, as promoting it here would deploy it",
+            )
+            p.add_argument(
+                "--git-sha",
+                dest="git_sha",
+                metavar="SHA",
+                help="plan this commit, as deploying it here would (what an approval prompt shows)",
+            )
+        p.add_argument(
+            "--show-plan",
+            action="store_true",
+            dest="show_plan",
+            help="print each component's plan under it: a line per resource and output that changes "
+            "(+ create, ~ update, - destroy, -/+ replace), sensitive values never shown",
+        )
         p.set_defaults(func=commands.cmd_rollout, kind=kind)
 
     p = sub.add_parser(

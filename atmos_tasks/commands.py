@@ -233,11 +233,14 @@ def cmd_rollout(args: argparse.Namespace) -> int:
     options: list[str] = []
     if args.kind == "build" and args.skip_push:
         options.append("--skip-push")
-    if args.kind == "rollout":
+    if args.kind in ("rollout", "plan"):
         if args.promote_from:
             options += ["--promote-from", args.promote_from]
         if args.git_sha:
             options += ["--git-sha", args.git_sha]
+        if args.show_plan:
+            options.append("--show-plan")
+    if args.kind == "rollout":
         if args.approve:
             options.append("--approve")
         if args.verify:

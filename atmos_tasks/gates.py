@@ -3,12 +3,19 @@
 The rules themselves are pure functions of records, notes, the rule and the time
 (`promotion.decide_approvals`, `promotion.check_rejections`, `promotion.target_states`); this
 module reads what they need from the repository and turns a refusal into exit 3.
+
+A manual approval asked on a terminal is asked after the plan of what it approves is shown: a
+preview of deploying that commit to the target, a line per change (`show_plan`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atmos_tasks.errors import refused
@@ -180,9 +187,49 @@ def decide_approvals(
         actor(repo.ident()),
         options.approve,
         now,
-        promotion.ask_if_terminal(),
+        ask_after_the_plan(workspace.root, deployment, target, commit, options),
         gate,
     )
+
+
+def ask_after_the_plan(root: Path, deployment: str, target: str, commit: str, options: RolloutOptions) -> Any:
+    """The terminal's approval prompt (None without a terminal), asked once the plan of deploying
+    `commit` to `target` has been shown."""
+    from atmos_tasks import promotion
+
+    ask = promotion.ask_if_terminal()
+    if ask is None:
+        return None
+
+    def asking(question: str) -> bool:
+        # A promotion or rollback deploys another commit than the working tree's: plan that one.
+        source = commit if options.promote_from or options.git_sha else None
+        show_plan(root, deployment, target, source, options.components)
+        return bool(ask(question))
+
+    return asking
+
+
+def show_plan(
+    root: Path, deployment: str, target: str, commit: str | None, components: tuple[str, ...]
+) -> None:
+    """A preview of deploying `commit` (None: the working tree's) to `target` with its lines
+    (`atmos-tasks plan [--git-sha] --show-plan`), on stderr where the question follows. Its own
+    process: this one is compiling the rollout, which takes the target's lock only after; the
+    preview takes it and lets it go. Its plans of components that read nothing deployed are the
+    rollout's own, which it then applies without planning again (`graph.preview_tasks`)."""
+    argv = [sys.executable, "-m", "atmos_tasks.cli", "-C", str(root), "plan", deployment]
+    argv += ["--target", target, "--show-plan", *(["--git-sha", commit] if commit else [])]
+    if components:
+        argv += ["--component", ",".join(components)]
+    # What the preview writes is for the person asked: not a second section of a CI job summary.
+    env = {name: value for name, value in os.environ.items() if name != "GITHUB_STEP_SUMMARY"}
+    sys.stdout.flush()
+    sys.stderr.flush()
+    try:
+        subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=sys.stderr, env=env, check=False)
+    except OSError as err:
+        sys.stderr.write(f"(the plan could not be shown: {err})\n")
 
 
 def approve_direct(workspace: Workspace, plan: TargetPlan) -> None:
