@@ -425,7 +425,10 @@ class ObjectRemote:
             self.hint = (entry.result["digest"], entry.producer)
             return None
         self.entries[entry.result["digest"]] = entry
-        return Resolved(entry.result["digest"], entry.result.get("commit"))
+        # A pull request's answer serves this target only: kept out of the store's index, where a
+        # protected target's vendoring on this runner would find it without asking whose it was.
+        shared = entry.producer.get("pull_request") is False
+        return Resolved(entry.result["digest"], entry.result.get("commit"), shared)
 
     def pull(self, digest: str, archive: Path) -> bool:
         entry = self.entries.get(digest)

@@ -26,10 +26,13 @@ MEDIA_TYPE = "application/vnd.atmos-tasks.vendor-object.v1.tar+gzip"
 
 @dataclass(frozen=True)
 class Resolved:
-    """What a source resolved to: the object's tree digest and, for Git, the commit."""
+    """What a source resolved to: the object's tree digest and, for Git, the commit. An answer
+    that is not `shared` serves the vendoring that asked only: the store keeps the object but not
+    the answer in its index, where other targets would find it."""
 
     digest: str
     commit: str | None
+    shared: bool = True
 
 
 class Remote(Protocol):

@@ -303,10 +303,11 @@ class Store:
                 identity = repr(key)
                 if remote is not None and not update:
                     pulled = self._pull(remote, identity, entry, rendered, progress)
-                    if pulled is not None and (hit := self._module_in(pulled, source.subdir)):
-                        self._cache.set(
-                            key, {"digest": hit.digest, "commit": hit.commit, "fetched": time.time()}
-                        )
+                    if pulled is not None and (hit := self._module_in(pulled[0], source.subdir)):
+                        if pulled[1]:
+                            self._cache.set(
+                                key, {"digest": hit.digest, "commit": hit.commit, "fetched": time.time()}
+                            )
                         return hit
                 with self._scratch() as scratch:
                     if isinstance(source, GitSource):
@@ -330,8 +331,9 @@ class Store:
 
     def _pull(
         self, remote: Remote, identity: str, entry: VendorEntry, rendered: str, progress: Progress | None
-    ) -> FetchResult | None:
-        """The object `identity` resolved to on another runner, pulled and checked; None for a miss.
+    ) -> tuple[FetchResult, bool] | None:
+        """The object `identity` resolved to on another runner, pulled and checked, and whether the
+        answer may be indexed (`Resolved.shared`); None for a miss.
 
         The archive is extracted with the archive rules and its tree digest compared with the one
         the remote named before anything is published: a tampered or truncated object is refused
@@ -367,7 +369,8 @@ class Store:
                     remote.refused(resolved.digest, err.message)
                     return None
         touch(self.object_path(resolved.digest))
-        return FetchResult(resolved.digest, resolved.commit, rendered, from_cache=True, from_remote=True)
+        found = FetchResult(resolved.digest, resolved.commit, rendered, from_cache=True, from_remote=True)
+        return found, resolved.shared
 
     def _push(self, remote: Remote, identity: str, resolved: Resolved) -> None:
         with contextlib.suppress(Exception), self._scratch() as scratch:

@@ -122,7 +122,8 @@ def test_a_registry_stopped_mid_run_is_one_warning_and_the_rollout_completes_col
     server = private_registry()
     shared_source(repo, tmp_path)
     kill_on_apply(repo, server.pid)
-    done = repo.doit("rollout:api:dev", env=cache_env(server.url("cache"), "runner-a"))
+    # Two worker processes: the one warning is the run's, whichever process finds the cache down.
+    done = repo.doit("-n", "2", "rollout:api:dev", env=cache_env(server.url("cache"), "runner-a"))
     assert done.returncode == 0, out(done)
     assert "Rollout complete" in done.stdout
     assert not server.alive()
@@ -222,7 +223,17 @@ def test_a_pull_requests_plan_is_only_a_hint_for_a_protected_target(
     assert all(t.startswith("pr-") for t in _tags(registry, url))
 
     runner = clone(repo, tmp_path / "main-runner")
-    # staging is promoted from dev: protected. The pull request's entries are hints, not results.
+    # dev has no promotion rule: the pull request's plans and module are taken as they are.
+    dev = runner.doit("plan:api:dev", env=cache_env(url, "main-runner"))
+    assert dev.returncode == 0, out(dev)
+    assert warnings(out(dev)) == []
+    for component in INDEPENDENT:
+        log = plan_log(runner, "dev", component)
+        assert log.startswith(TAKEN) and "pull request's run on refs/pull/7/merge by mallory" in log
+    assert values(runner, "vendor:api:dev:monitoring/alarms-api")["cache"] == {"vendor": "pulled"}
+
+    # staging is promoted from dev: protected. The pull request's entries are hints, not results —
+    # its module answer too, though this runner's store took it for dev a moment ago.
     staging = runner.doit("plan:api:staging", env=cache_env(url, "main-runner"))
     assert staging.returncode == 0, out(staging)
     found = warnings(out(staging))
@@ -239,14 +250,6 @@ def test_a_pull_requests_plan_is_only_a_hint_for_a_protected_target(
     )
     # Its own plans are stored as a trusted run's, beside the pull request's.
     assert len([t for t in _tags(registry, url) if t.startswith("plan-")]) == len(INDEPENDENT)
-
-    # dev has no promotion rule: the pull request's plans are taken as they are.
-    dev = runner.doit("plan:api:dev", env=cache_env(url, "main-runner"))
-    assert dev.returncode == 0, out(dev)
-    assert warnings(out(dev)) == []
-    for component in INDEPENDENT:
-        log = plan_log(runner, "dev", component)
-        assert log.startswith(TAKEN) and "pull request's run on refs/pull/7/merge by mallory" in log
 
 
 def test_a_stored_plan_made_against_another_state_is_stale_and_planned_again(

@@ -132,3 +132,18 @@ def test_an_unsafe_or_unreadable_archive_and_a_failing_remote_are_misses(
     remote.fail = True
     with Store(tmp_path / "fourth") as fourth:
         assert fourth.vendor("api", "dev", entry(own_repo), remote=remote).fetched
+
+
+def test_an_answer_that_is_not_shared_serves_its_vendoring_only(own_repo: ModuleRepo, tmp_path: Path) -> None:
+    """A pull request's answer taken for one target is not indexed: another target's vendoring in the
+    same store asks again (and may not take it) instead of finding it locally."""
+    remote = FakeRemote()
+    with Store(tmp_path / "first") as first:
+        fetched = first.vendor("api", "dev", entry(own_repo), remote=remote)
+    [identity] = remote.resolved
+    remote.resolved[identity] = Resolved(fetched.digest, fetched.commit, shared=False)
+    with Store(tmp_path / "second") as second:
+        assert second.vendor("api", "dev", entry(own_repo), remote=remote).pulled
+        remote.resolved.clear()  # the protected target's vendoring is not given the answer
+        prod = second.vendor("api", "prod", entry(own_repo), remote=remote)
+        assert prod.fetched and not prod.pulled and prod.digest == fetched.digest
