@@ -14,6 +14,7 @@ import pytest
 
 from atmos_tasks.kinds.terraform import terraform_binary
 from tests.conftest import Repo
+from tests.e2e.test_pg_backend import Shared, shared  # noqa: F401 - the fixture, for the pg test
 
 pytestmark = pytest.mark.terraform
 
@@ -36,9 +37,9 @@ def rollout_work(repo: Repo) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in paths}
 
 
-def change_outside(repo: Repo, leaf: str, variable: str) -> None:
+def change_outside(repo: Repo, leaf: str, variable: str, deployment: str = "api") -> None:
     """`terraform apply` with another value, by hand in the rollout's workdir: the state moves."""
-    workdir = repo.path / ".atmos" / "workdir" / "api" / "dev" / leaf
+    workdir = repo.path / ".atmos" / "workdir" / deployment / "dev" / leaf
     proc = repo.run(
         terraform_binary("terraform"),
         "apply",
@@ -129,3 +130,40 @@ def test_nothing_deployed_is_nothing_to_check_and_an_unknown_target_is_bad_input
     proc = repo.cli("drift", "api", "--target", "qa")
     assert proc.returncode == 2 and "has no target 'qa'" in proc.stderr and "Traceback" not in proc.stderr
     assert not Path(repo.path / ".atmos" / "drift").exists()
+
+
+def test_drift_of_state_shared_in_postgresql_is_checked_from_a_fresh_clone(shared: Shared) -> None:  # noqa: F811
+    """The `pg` backend, as the rollout configured it: a clone that never rolled out (no workdir,
+    records and state only on the remote and in PostgreSQL) checks what another runner deployed,
+    and pushes the note. The connection string's password is never shown."""
+    password = shared.db.server.password
+    runner = shared.clone("runner", run="r1", names=("a", "b"))
+    deployed = runner.doit("rollout:app:dev", "--remote", "origin")
+    assert deployed.returncode == 0, deployed.stdout + deployed.stderr
+    checker = shared.clone("checker")
+    clean = checker.cli("drift", "app", "--target", "dev", "--remote", "origin", "-n", "2")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert said(clean.stdout, "in sync") == ["a", "b"]
+
+    change_outside(runner, "a", "run=outside", deployment="app")
+    assert shared.deployed("a")[1] == "outside"
+    found = checker.cli("drift", "app", "--target", "dev", "--remote", "origin", "--format", "json")
+    assert found.returncode == 4, found.stdout + found.stderr
+    report = json.loads(found.stdout)
+    assert report["drifted"] == ["a"] and report["components"]["b"]["state"] == "in-sync"
+    assert report["components"]["a"]["changes"] == [
+        {"address": "null_resource.probe", "action": "replace", "symbol": "-/+", "attributes": 1},
+        {"address": "output.run", "action": "update", "symbol": "~"},
+    ]
+    assert shared.deployed("a")[1] == "outside"  # checked, not applied
+    # The note is on the remote: the runner sees it after a fetch.
+    runner.git("fetch", "-q", "origin", "+refs/notes/atmos/*:refs/notes/atmos/*")
+    head = runner.git("rev-parse", "refs/atmos/deployments/app/dev/a")
+    assert (
+        json.loads(runner.git("notes", "--ref=atmos/app/drift", "show", head))["dev"]["a"]["state"]
+        == "drifted"
+    )
+    for proc in (clean, found):
+        assert password not in proc.stdout + proc.stderr
+    for log in (checker.path / ".atmos" / "drift").rglob("atmos-*.log"):
+        assert password not in log.read_text(), log
