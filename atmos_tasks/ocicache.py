@@ -35,7 +35,14 @@ import types
 from pathlib import Path
 from typing import Any
 
-from atmos_tasks.remotecache import ENTRY_ANNOTATION, Blob, CacheDamaged, CacheUnreachable, Entry
+from atmos_tasks.remotecache import (
+    ENTRY_ANNOTATION,
+    Blob,
+    CacheDamaged,
+    CacheDenied,
+    CacheUnreachable,
+    Entry,
+)
 
 
 def _import_oras_without_jsonschema() -> None:
@@ -172,14 +179,14 @@ class _Registry(oras.provider.Registry):
                 raise CacheUnreachable(f"{method} {url}: HTTP {response.status_code}")
             if response.status_code != 401 or attempt:
                 if response.status_code in (401, 403):
-                    raise CacheUnreachable(
+                    raise CacheDenied(
                         f"the registry refused the credentials (HTTP {response.status_code}); set "
                         "ATMOS_TASKS_CACHE_USERNAME and ATMOS_TASKS_CACHE_PASSWORD, or docker login"
                     )
                 return response
             self._authorization = self._answer(response, headers)
             if self._authorization is None:
-                raise CacheUnreachable("the registry asks for credentials and none are configured")
+                raise CacheDenied("the registry asks for credentials and none are configured")
         raise AssertionError("unreachable")
 
     def _answer(self, challenge: requests.Response, headers: dict[str, str]) -> str | None:
@@ -261,7 +268,7 @@ class OciBackend:
                 "size": blob.size,
                 "annotations": {TITLE: name},
             }
-            self.registry._check_200_response(self.registry.upload_blob(str(path), self.container, layer))
+            self._written(self.registry.upload_blob(str(path), self.container, layer))
             layers.append(layer)
         config = {"mediaType": CONFIG_TYPE, "digest": EMPTY_CONFIG_DIGEST, "size": 2}
         if not self.registry.blob_exists(config, self.container):
@@ -283,6 +290,8 @@ class OciBackend:
         response = self.registry.do_request(
             self._manifest_url(tag), "PUT", data=body, headers={"Content-Type": MANIFEST_TYPE}
         )
+        if response.status_code == 405:
+            self._written(response)
         if response.status_code not in (200, 201, 202):
             # Another runner's write of the same tag at the same moment can make the registry
             # refuse ours (distribution answers 400 while it links the other manifest): whatever
@@ -301,12 +310,18 @@ class OciBackend:
             return Entry.from_manifest(*found)
         return None
 
+    def _written(self, response: requests.Response) -> None:
+        """A write's answer: a registry (or a mirror) that takes no writes refuses this run's results."""
+        if response.status_code == 405:
+            raise CacheDenied("the registry takes no writes (HTTP 405)")
+        self.registry._check_200_response(response)
+
     def _put_config(self, config: dict[str, Any]) -> None:
         """The empty JSON object `{}` every entry names as its config."""
         start = self.registry.do_request(
             f"{self.prefix}://{self.container.upload_blob_url()}", "POST", headers={"Content-Length": "0"}
         )
-        self.registry._check_200_response(start)
+        self._written(start)
         location = self.registry._get_location(start, self.container)
         url = oras.utils.append_url_params(location, {"digest": config["digest"]})
         done = self.registry.do_request(

@@ -43,6 +43,10 @@ class CacheUnreachable(Exception):
     """The cache does not answer (connection, time-out, server error) or refuses the credentials."""
 
 
+class CacheDenied(CacheUnreachable):
+    """The registry refuses this run's credentials, or the request (a write with a pull-only token)."""
+
+
 class CacheDamaged(Exception):
     """A blob whose bytes do not match the digest its entry names: refused."""
 
@@ -288,9 +292,9 @@ class Session:
     def active(self) -> bool:
         return self.url is not None and not self._down and not self._marked_down()
 
-    def _mark(self) -> Path:
+    def _mark(self, what: str = "unreachable") -> Path:
         assert self.spec is not None
-        return Path(self.spec.root) / ".atmos" / "cache" / "remote" / f"unreachable-{_run_id()}"
+        return Path(self.spec.root) / ".atmos" / "cache" / "remote" / f"{what}-{_run_id()}"
 
     def _marked_down(self) -> bool:
         return self.spec is not None and self._mark().exists()
@@ -298,18 +302,34 @@ class Session:
     def unreachable(self, err: Exception) -> None:
         """The one warning of the run (whichever process finds the cache down first says it)."""
         self._down = True
-        mark = self._mark()
+        if self._first(self._mark()):
+            self.notes.append(
+                f"the remote cache {self.url} cannot be used ({err}): this run goes on without it"
+            )
+
+    def read_only(self, err: Exception) -> None:
+        """A cache this run may read but not write to (a pull request's read-only token): said once,
+        and nothing more is pushed; reads go on."""
+        if self._first(self._mark("read-only")):
+            self.notes.append(
+                f"the remote cache {self.url} does not take this run's results ({err}): it is only read"
+            )
+
+    @staticmethod
+    def _first(mark: Path) -> bool:
+        """Whether this process is the first of the run to make `mark` (and so says why)."""
         try:
             mark.parent.mkdir(parents=True, exist_ok=True)
-            for old in mark.parent.glob("unreachable-*"):
-                if old != mark and not Path(f"/proc/{old.name.split('-')[1]}").exists():
+            # Marks of runs that ended (`<what>-<pid>-<start>`) go.
+            for old in mark.parent.iterdir():
+                if old != mark and not Path(f"/proc/{old.name.rsplit('-', 2)[-2]}").exists():
                     old.unlink(missing_ok=True)
             os.close(os.open(mark, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         except FileExistsError:
-            return
+            return False
         except OSError:
             pass
-        self.notes.append(f"the remote cache {self.url} cannot be used ({err}): this run goes on without it")
+        return True
 
     def _get_backend(self) -> Backend:
         if self._backend is None:
@@ -361,7 +381,7 @@ class Session:
     def store(self, kind: str, key: str, result: dict[str, Any], files: dict[str, tuple[Path, str]]) -> None:
         """Push a result (best effort). A different result stored first stays: this one is ignored,
         with a warning."""
-        if not self.active or self.spec is None:
+        if not self.active or self.spec is None or self._mark("read-only").exists():
             return
         made_by = producer(self.spec)
         blobs = {
@@ -372,6 +392,9 @@ class Session:
         try:
             paths = {name: path for name, (path, _media) in files.items()}
             kept = self._get_backend().put(tag(kind, key, made_by["pull_request"]), entry, paths)
+        except CacheDenied as err:
+            self.read_only(err)
+            return
         except CacheUnreachable as err:
             self.unreachable(err)
             return

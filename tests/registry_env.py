@@ -104,9 +104,10 @@ def _answers(host: str) -> bool:
         return False
 
 
-def start_registry(base: Path, *, basic_auth: bool = False) -> PrivateRegistry:
+def start_registry(base: Path, *, basic_auth: bool = False, read_only: bool = False) -> PrivateRegistry:
     """A `docker-registry` on a free loopback port storing under `base`; with `basic_auth`, behind
-    an htpasswd file with one user and a random password."""
+    an htpasswd file with one user and a random password; with `read_only`, in distribution's
+    read-only maintenance mode (every write refused)."""
     import time
 
     binary = _find_binary("docker-registry", "registry")
@@ -129,7 +130,8 @@ def start_registry(base: Path, *, basic_auth: bool = False) -> PrivateRegistry:
         config.write_text(
             "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\n"
             f"storage:\n  filesystem:\n    rootdirectory: {data}\n  delete:\n    enabled: true\n"
-            f"http:\n  addr: 127.0.0.1:{port}\n  secret: atmos-tasks-test-registry\n{auth}"
+            + ("  maintenance:\n    readonly:\n      enabled: true\n" if read_only else "")
+            + f"http:\n  addr: 127.0.0.1:{port}\n  secret: atmos-tasks-test-registry\n{auth}"
         )
         pid = _spawn_daemon([binary, "serve", str(config)], base / "registry.log")
         deadline = time.monotonic() + START_TIMEOUT
@@ -145,11 +147,15 @@ def start_registry(base: Path, *, basic_auth: bool = False) -> PrivateRegistry:
 
 @pytest.fixture
 def private_registry(tmp_path: Path) -> Iterator[Callable[..., PrivateRegistry]]:
-    """`private_registry(basic_auth=False)`: a registry of the test's own, stopped when it ends."""
+    """`private_registry(basic_auth=False, read_only=False, base=None)`: a registry of the test's own
+    (storing under `base`, to serve what another one stored), stopped when the test ends."""
     started: list[PrivateRegistry] = []
 
-    def start(*, basic_auth: bool = False) -> PrivateRegistry:
-        registry = start_registry(tmp_path / f"registry-{len(started)}", basic_auth=basic_auth)
+    def start(
+        *, basic_auth: bool = False, read_only: bool = False, base: Path | None = None
+    ) -> PrivateRegistry:
+        where = base or tmp_path / f"registry-{len(started)}"
+        registry = start_registry(where, basic_auth=basic_auth, read_only=read_only)
         started.append(registry)
         return registry
 

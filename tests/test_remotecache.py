@@ -284,3 +284,28 @@ def test_compiling_and_a_task_without_a_cache_import_no_registry_client(tmp_path
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_a_cache_this_run_may_only_read_is_read_and_the_refused_writes_said_once(
+    private_registry: Callable[..., PrivateRegistry], tmp_path: Path
+) -> None:
+    """A pull request from a fork has a pull-only token: the cache serves it, and what it made stays
+    on its runner."""
+    writable = private_registry()
+    plan = write(tmp_path / "plan", b"the plan")
+    Session(spec(writable.url("cache"), tmp_path / "w")).store(
+        "plan", KEY, {"has_changes": True}, {"plan": (plan, "x/y")}
+    )
+    writable.stop()
+    mirror = private_registry(read_only=True, base=writable.data_dir.parent)
+    url = mirror.url("cache")
+    session = Session(spec(url, tmp_path / "r"))
+    session.store("plan", "cd" * 32, {"has_changes": False}, {"plan": (plan, "x/y")})
+    assert len(session.notes) == 1 and "does not take this run's results" in session.notes[0]
+    assert "HTTP 405" in session.notes[0]
+    entry = session.lookup("plan", KEY)
+    assert entry is not None and session.fetch(entry, "plan", tmp_path / "pulled") and session.active
+    later = Session(spec(url, tmp_path / "r"))
+    later.store("plan", "ef" * 32, {}, {"plan": (plan, "x/y")})
+    assert later.notes == [] and later.lookup("plan", KEY) is not None
+    assert mirror.tags("cache") == [f"plan-{KEY}"]
