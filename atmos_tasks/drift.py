@@ -291,7 +291,6 @@ class _Checker:
         target: str,
         states: dict[tuple[str, str, str], ComponentState],
     ) -> None:
-        self.workspace = workspace
         self.deployment = deployment
         self.target = target
         self.states = states
@@ -399,10 +398,11 @@ def check_drift(
     if remote:
         fetch_records(repo, remote)
     report = DriftReport(deployment, target, rfc3339(datetime.now(UTC)), actor(repo.ident()))
+    check_scope(repo, read_records(repo, deployment, target), deployment, target)
     locks = workspace.config.work_dir / "locks"
     with _target_lock(locks, deployment, target, waiting or (lambda _text: None)):
+        # Read again under the lock: a rollout that held it may have recorded since.
         states = read_records(repo, deployment, target)
-        check_scope(repo, states, deployment, target)
         running = {
             name: state.git_sha
             for (_dep, _tgt, name), state in sorted(states.items())
