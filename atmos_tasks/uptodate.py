@@ -7,6 +7,7 @@ from inspect import Parameter, Signature
 from typing import Any
 
 from doit.dependency import UptodateCalculator
+from doit.task import result_dep
 
 # doit asks each up-to-date callable of each task for its signature on every run, to pass it
 # `task` and `values`: given here, inspect answers at once instead of analysing `__call__`
@@ -14,6 +15,9 @@ from doit.dependency import UptodateCalculator
 CHECK_SIGNATURE = Signature(
     [Parameter("task", Parameter.POSITIONAL_OR_KEYWORD), Parameter("values", Parameter.POSITIONAL_OR_KEYWORD)]
 )
+# doit's own check behind `getargs` (one per apply task, on its plan) has that very signature
+# (`__call__(self, task, values)`): said once here, for the same reason.
+result_dep.__signature__ = CHECK_SIGNATURE  # type: ignore[attr-defined]
 
 
 class PlanApplied(UptodateCalculator):

