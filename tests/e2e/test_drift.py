@@ -110,6 +110,13 @@ def test_drift_is_found_recorded_and_gone_after_a_rollout_that_plans_again(repo:
     assert drift_status(repo)["ecr/api"]["state"] == "drifted"
     table = repo.cli("status", "api", "--drift", "--no-health")
     assert re.search(r"terraform/ecr/api .*✗ drifted \d+s ago", table.stdout), table.stdout
+    # The report's page shows the same, in its Drift column.
+    site = repo.path.parent / "site"
+    page = repo.cli("report", "--html", str(site), "--no-health")
+    assert page.returncode == 0, page.stderr
+    html = (site / "index.html").read_text()
+    assert re.search(r'<span class="bad">drifted \(\d{4}-\d\d-\d\d \d\d:\d\d UTC\)</span>', html)
+    assert html.count(">in-sync (") == 3
 
     # A rollout that plans it again (doit forgets its plan) puts the configuration back.
     assert repo.doit("forget", "plan:api:dev:ecr/api").returncode == 0
