@@ -43,7 +43,9 @@ def test_a_rollout_appends_a_table_of_components_and_keeps_what_was_there(repo: 
     assert row(first, "ecs/taskdef-api") == [ADDED, image, f"`{tags['ecs%2Ftaskdef-api']}`"]
     alarms = ["applied (3 to add, 0 to change, 0 to destroy)", "—", f"`{tags['monitoring%2Falarms-api']}`"]
     assert row(first, "monitoring/alarms-api") == alarms
-    assert "<details>" not in first
+    # Each component's plan, folded: a job summary asks for its lines (`terraform show -json`).
+    assert first.count("<details>") == 4
+    assert f"<details><summary>ecs/taskdef-api: {ADDED}</summary>" in first
 
     code, out = rollout(repo, summary)
     assert code == 0, out
@@ -120,8 +122,19 @@ def test_a_preview_appends_what_a_rollout_would_change(repo: Repo, tmp_path: Pat
     outcome, image = row(text, "ecs/taskdef-api")
     assert outcome == "**changes (1 to add, 0 to change, 1 to destroy)**"
     assert re.fullmatch(r"`acme/api@sha256:[0-9a-f]{64}`", image)
-    # Planned against the task definition deployed now: its own inputs did not change.
-    assert row(text, "ecs/service-api") == ["no changes", "—"]
+    # Planned against the task definition deployed now: its own inputs did not change, but that
+    # task definition's would.
+    assert row(text, "ecs/service-api") == [
+        "no changes against the current outputs of ecs/taskdef-api, which would change first",
+        "—",
+    ]
+    plan = re.search(
+        r"<summary>ecs/taskdef-api: changes \(1 to add, 0 to change, 1 to destroy\)</summary>"
+        r"\n\n```text\n(.*?)\n```",
+        text,
+        re.S,
+    )
+    assert plan and plan[1].startswith("-/+ null_resource.task_definition (1 attribute)\n"), text
     assert row(text, "ecr/api") == ["no changes", "—"]  # up to date: a rollout would leave it alone
     assert row(text, "jobs/strict") == ["**failed**", "—"]
     details = re.search(r"<details><summary>jobs/strict failed</summary>\n\n```text\n(.*?)\n```", text, re.S)
