@@ -334,7 +334,10 @@ class Session:
     def _get_backend(self) -> Backend:
         if self._backend is None:
             assert self.url is not None
-            self._backend = backend_for(self.url)
+            try:
+                self._backend = backend_for(self.url)
+            except ValueError as err:  # a URL that names no cache (ATMOS_TASKS_CACHE=https://…)
+                raise CacheUnreachable(str(err)) from None
         return self._backend
 
     def lookup(self, kind: str, key: str) -> Entry | None:

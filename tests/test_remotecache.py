@@ -241,6 +241,10 @@ def test_a_cache_that_is_down_is_one_warning_and_then_left_alone(
     assert not later.active and later.lookup("plan", KEY) is None
     later.store("plan", KEY, {}, {})
     assert later.notes == []
+    # A URL that names no cache is the same one warning.
+    wrong = Session(spec("https://registry.example/cache", tmp_path / "wrong-url"))
+    assert wrong.lookup("plan", KEY) is None and wrong.lookup("vendor", KEY) is None
+    assert len(wrong.notes) == 1 and "use oci://<registry>/<repository>" in wrong.notes[0]
 
 
 # -- configuration ---------------------------------------------------------------------------------
