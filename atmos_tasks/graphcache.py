@@ -334,6 +334,8 @@ def _canonical(value: Any) -> Any:
         return sorted(repr(_canonical(v)) for v in value)
     if isinstance(value, str | int | float | bool | bytes) or value is None:
         return value
+    if isinstance(value, os.PathLike):
+        return ["path", os.fspath(value)]  # (a PurePath's __slots__ hold nothing of its value)
     if callable(value) and hasattr(value, "__qualname__"):
         return f"{getattr(value, '__module__', '')}.{value.__qualname__}"
     fields = getattr(value, "__dict__", None)

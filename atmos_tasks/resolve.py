@@ -137,8 +137,9 @@ class ResolvedTarget:
         return done
 
 
-# A target's resolve memo (`resolvememo.ResolveMemo`), given the deployment, target and template context.
-MemoFactory = Callable[[str, str, dict[str, Any]], Any]
+# A target's resolve memo (`resolvememo.ResolveMemo`), given the manifest, target, template context
+# and vendor resolver.
+MemoFactory = Callable[[Manifest, str, dict[str, Any], Any], Any]
 # The variables a module declares, parsed by `parse` and cached by the module's digest.
 DeclaredVariables = Callable[[Path, Callable[[Path], "set[str] | None"]], "set[str] | None"]
 
@@ -262,7 +263,7 @@ def resolve_target(
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}
     disabled: list[ComponentRef] = []
-    kept = memo(model.name, target, rc.context) if memo is not None else None
+    kept = memo(manifest, target, rc.context, vendor_for) if memo is not None else None
     # Stable: the manifest's order within each group (messages list components as written).
     for ref in sorted(components, key=lambda r: kinds.of(r).role != "image"):
         try:

@@ -44,7 +44,7 @@ class Memo:
     component: Any  # resolve.ResolvedComponent
     trees: dict[str, str | None] = field(default_factory=dict)
     files: dict[str, str | None] = field(default_factory=dict)
-    env: dict[str, str | None] = field(default_factory=dict)
+    env: dict[str, str | None] = field(default_factory=dict)  # name → digest of the value
 
 
 def _code_stamp() -> list[Any]:
@@ -75,8 +75,12 @@ def _code_stamp() -> list[Any]:
     return stamp
 
 
-def global_key(observed: inputs.Observed, config: Any, target: str, context: dict[str, Any]) -> str:
-    """What every component's resolution shares, as read so far by the compilation."""
+def global_key(
+    observed: inputs.Observed, config: Any, target: str, context: dict[str, Any], vendors: str = ""
+) -> str:
+    """What every component's resolution shares, as read so far by the compilation, the vendor
+    entries the target could take, and the time zone (the templates' dates read it below
+    `os.environ`)."""
     from atmos_tasks.hashing import hash_json
 
     shared = {name: value for name, value in context.items() if name != "git"}
@@ -87,6 +91,8 @@ def global_key(observed: inputs.Observed, config: Any, target: str, context: dic
             _code_stamp(),
             repr(config),
             target,
+            vendors,
+            os.environ.get("TZ"),
             sorted(observed.files.items()),
             sorted(observed.trees.items()),
             sorted(observed.globs.items()),
@@ -94,6 +100,13 @@ def global_key(observed: inputs.Observed, config: Any, target: str, context: dic
             shared,
         ]
     )
+
+
+def _env_digest(value: str | None) -> str | None:
+    """An environment variable's value as kept: its digest (a variable may hold a secret)."""
+    import hashlib
+
+    return None if value is None else hashlib.blake2b(value.encode(), digest_size=20).hexdigest()
 
 
 class ResolveMemo:
@@ -130,7 +143,7 @@ class ResolveMemo:
         memo = self.entries.get(name)
         if memo is None:
             return None
-        if any(os.environ.get(k) != v for k, v in memo.env.items()):
+        if any(_env_digest(os.environ.get(k)) != v for k, v in memo.env.items()):
             return None
         if any(self.digest_file(path) != digest for path, digest in memo.files.items()):
             return None
@@ -170,7 +183,7 @@ class ResolveMemo:
             component,
             dict(observed.trees),
             dict(observed.files),
-            {k: os.environ.get(k) for k in sorted(observed.env)},
+            {k: _env_digest(os.environ.get(k)) for k in sorted(observed.env)},
         )
 
     def save(self) -> None:

@@ -1143,6 +1143,8 @@ class _Bases:
         a Terraform folder, and inherits nothing (the component's folder stays its own unless
         metadata.component says otherwise)."""
         config = self.config
+        if config is not None:
+            inputs.file(config.terraform_base / base)  # a folder: observed by its tree, or as missing
         if config is None or (config.terraform_base / base).is_dir():
             return
         folder = config.shown(config.terraform_base)

@@ -181,6 +181,15 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         # The workspace is per component, even when entries name the shared folder.
         return dataclasses.replace(entry, component=ref.name, base_dir=base)
 
+    def fingerprint() -> str:
+        """Every vendor entry the target could take, as read (the files `vendor.yaml` imports
+        included, which are read below this module's observation): what the resolve memo keys on."""
+        nonlocal files
+        if files is None:
+            files = read_files()
+        return repr([sorted((name, repr(found)) for name, found in layer.items()) for layer in files])
+
+    vendor_for.fingerprint = fingerprint  # type: ignore[attr-defined]
     return vendor_for
 
 

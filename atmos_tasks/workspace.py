@@ -122,17 +122,26 @@ class Workspace:
             self._resolve_memo,
         )
 
-    def _resolve_memo(self, deployment: str, target: str, context: dict[str, Any]) -> Any:
+    def _resolve_memo(self, manifest: Manifest, target: str, context: dict[str, Any], vendor_for: Any) -> Any:
+        """The target's resolve memo: only while the graph cache observes the compilation, in the
+        main checkout (another commit's worktree compiles once), and for a target without a
+        promotion rule (what is resolved for a protected target is never kept on disk, as the
+        graph cache never keeps its graph)."""
         from atmos_tasks import graphcache, resolvememo
 
         observed = inputs.current()
         if observed is None or observed.digest is None or graphcache.mode() == "off":
             return None
+        if self.config.work_root is not None or manifest.model.targets[target].promotion is not None:
+            return None
+        fingerprint = getattr(vendor_for, "fingerprint", None)
         return resolvememo.ResolveMemo(
             self.config.work_dir / "cache" / "resolved",
-            deployment,
+            manifest.name,
             target,
-            resolvememo.global_key(observed, self.config, target, context),
+            resolvememo.global_key(
+                observed, self.config, target, context, fingerprint() if fingerprint else ""
+            ),
             lambda path: self.module_digest(Path(path)) if os.path.isdir(path) else "missing",
             observed.digest,
             verifying=graphcache.mode() == "verify",

@@ -230,10 +230,13 @@ def _include(function: YamlFunction, text: str, context: Context, *, raw: bool) 
             function, "remote files are not supported", "vendor the file into the repository and include it"
         )
     base = Path(function.file).parent if written.startswith(("./", "../")) and function.file else Path()
-    path = (context.root / base / written).resolve()
+    written_path = context.root / base / written
+    path = written_path.resolve()
     if not path.is_relative_to(context.root.resolve()):
         raise _problem(function, "the file is outside the repository", "include a file of the repository")
     inputs.file(path)
+    if written_path.absolute() != path:
+        inputs.file(written_path)  # through a link: the link too (repointed, it reads another file)
     try:
         content = path.read_text(encoding="utf-8")
     except OSError as err:

@@ -342,3 +342,65 @@ def test_a_damaged_memo_resolves_everything(small: Repo) -> None:
     assert reused(out) == 0 and applied(out) == {"b"}
     change_module(small, "b", "v4")
     assert reused(rollout(small)) == 1
+
+
+def test_a_vendor_entry_in_a_file_vendor_yaml_imports_is_not_missed(small: Repo) -> None:
+    """vendor.yaml's imports are read below what the compilation observes: the memo keys on every
+    vendor entry read, so a new one for a component makes it resolve (and vendor) again."""
+    small.write(
+        "modules/b2/main.tf",
+        'variable "label" {\n  type = string\n}\noutput "label" {\n  value = "VENDORED"\n}\n',
+    )
+    header = "apiVersion: atmos/v1\nkind: AtmosVendorConfig\nspec:\n"
+    small.write("vendor.yaml", header + "  imports: [vendor/extra]\n  sources: []\n")
+    small.write("vendor/extra.yaml", header + "  sources: []\n")
+    small.commit("vendor files")
+    rollout(small)
+    small.write("vendor/extra.yaml", header + "  sources:\n    - component: b\n      source: ../modules/b2\n")
+    small.commit("vendor b through the imported file")
+    out = rollout(small)
+    assert reused(out) == 0
+    assert deployed_label(small, "b") == "VENDORED"
+
+
+def test_an_include_through_a_link_resolves_again_when_the_link_is_repointed(small: Repo) -> None:
+    small.write("shared/one.yaml", "suffix: one\n")
+    small.write("shared/two.yaml", "suffix: two\n")
+    (small.path / "shared/current.yaml").symlink_to("one.yaml")
+    small.replace(
+        "stacks/deploy/dev.yaml", "!include local/extra.yaml .suffix", "!include shared/current.yaml .suffix"
+    )
+    small.commit("b includes through a link")
+    rollout(small)
+    assert deployed_label(small, "b") == "one"
+    (small.path / "shared/current.yaml").unlink()
+    (small.path / "shared/current.yaml").symlink_to("two.yaml")
+    small.commit("repoint the link")
+    out = rollout(small)
+    assert applied(out) == {"b"} and deployed_label(small, "b") == "two"
+
+
+def test_the_time_zone_is_in_the_memo_key(small: Repo) -> None:
+    small.replace("stacks/deploy/dev.yaml", "label: !env LABEL_SUFFIX", "label: '{{ date \"15:04 MST\" 0 }}'")
+    small.commit("a's label is a date in the local zone")
+    rollout(small, env={"TZ": "UTC"})
+    assert deployed_label(small, "a") == "00:00 UTC"
+    change_module(small, "b", "v2")
+    rollout(small, env={"TZ": "Asia/Tokyo"})
+    assert deployed_label(small, "a") == "09:00 JST"
+
+
+def test_a_protected_target_keeps_no_memo(small: Repo) -> None:
+    """What is resolved for a target with a promotion rule (its secrets) is never kept on disk."""
+    prod = "    prod:\n      stacks: [deploy/dev]\n      promotion:\n        from: dev\n"
+    small.replace(
+        "deployments/app.yaml", "      stacks: [deploy/dev]\n", "      stacks: [deploy/dev]\n" + prod
+    )
+    small.commit("prod, promoted from dev")
+    assert small.doit("list", env={"LABEL_SUFFIX": "hunter2-secret"}).returncode == 0
+    kept = small.path / ".atmos/cache/resolved"
+    assert (kept / "app--dev.pickle").exists() and not (kept / "app--prod.pickle").exists()
+    # dev's memo and graph hold dev's value (as its Terraform state does): their owner's only.
+    for path in (small.path / ".atmos").rglob("*"):
+        if path.is_file() and b"hunter2-secret" in path.read_bytes():
+            assert path.stat().st_mode & 0o077 == 0, path
