@@ -186,7 +186,10 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         included, which are read below this module's observation): what the resolve memo keys on."""
         nonlocal files
         if files is None:
-            files = read_files()
+            try:
+                files = read_files()
+            except VendorError as err:
+                raise _problem(err, manifest.locate(["vendor"], at_key=True)) from None
         return repr([sorted((name, repr(found)) for name, found in layer.items()) for layer in files])
 
     vendor_for.fingerprint = fingerprint  # type: ignore[attr-defined]
