@@ -128,13 +128,15 @@ def refs_digest(repo: GitRepo, patterns: list[str]) -> str:
     return _digest(proc.stdout)
 
 
-def _installation() -> list[Any]:
+def _installation(script_folder: bool = True) -> list[Any]:
     """The Python running and what is installed: a package added or removed moves its folder
     (the working directory, first on `sys.path` for `python -m`, is the repository: Git covers it);
-    and the local time zone the templates' dates use."""
+    and the local time zone the templates' dates use. Without `script_folder`, not the first entry
+    of `sys.path` either: the folder of the script that started Python (`atmos-tasks` and `doit`
+    start from a bin folder, `python -m doit` from the working directory), which holds no package."""
     folders = []
     here = os.path.realpath(".")
-    for entry in sys.path:
+    for entry in sys.path if script_folder else sys.path[1:]:
         if not entry or os.path.realpath(entry) == here:
             continue
         try:

@@ -83,13 +83,14 @@ def _chain() -> Iterator[Observed]:
 def file(path: Path | str) -> None:
     """A file whose content the compilation used."""
     name = None
-    digest: str | None = None
+    taken: list[str | None] = []  # the digest, taken once and only if a level lacks the file
     for observed in _chain():
         if name is None:
             name = str(Path(path).absolute())
-            digest = observed.digest(name) if observed.digest else None
         if name not in observed.files:
-            observed.files[name] = digest
+            if not taken:
+                taken.append(observed.digest(name) if observed.digest else None)
+            observed.files[name] = taken[0]
 
 
 def tree(path: Path | str, digest: str | None = None) -> None:

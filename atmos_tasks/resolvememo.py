@@ -65,7 +65,7 @@ def _code_stamp() -> list[Any]:
         module = sys.modules.get(entry.module)
         if module is not None and getattr(module, "__file__", None):
             files.append(str(module.__file__))
-    stamp: list[Any] = [_installation()]
+    stamp: list[Any] = [_installation(script_folder=False)]
     for path in sorted(files):
         try:
             info = os.stat(path)
@@ -190,11 +190,15 @@ class ResolveMemo:
         if not self.dirty and self.kept.keys() == self.entries.keys():
             return
         try:
+            data = pickle.dumps((self.key, self.kept), protocol=pickle.HIGHEST_PROTOCOL)
+        except Exception:  # an unpicklable plugin value: a memo is a hint
+            return
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as out:
-                out.write(pickle.dumps((self.key, self.kept), protocol=pickle.HIGHEST_PROTOCOL))
+                out.write(data)
             os.replace(tmp, self.path)
-        except Exception:  # a memo is a hint: a read-only checkout, an unpicklable plugin value
-            return
+        except OSError:  # a read-only checkout, a full disk: nothing half-written is left
+            tmp.unlink(missing_ok=True)
