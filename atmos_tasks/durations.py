@@ -13,9 +13,10 @@ Only the order changes: the graph (and the graph cache's copy of it) is the same
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
+
+from atmos_tasks.atomic import write_atomic
 
 FILE = Path(".atmos") / "cache" / "durations.json"
 
@@ -37,10 +38,7 @@ def record(root: Path, measured: dict[str, float]) -> None:
     path = root / FILE
     merged = {**load(root), **{k: round(v, 3) for k, v in measured.items()}}
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(merged, sort_keys=True))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(merged, sort_keys=True))
     except OSError:
         return  # timings are a hint: a read-only checkout still rolls out
 

@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks import inputs
+from atmos_tasks.atomic import write_atomic
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
 from atmos_tasks.hashing import StatCache
 
@@ -295,12 +296,8 @@ class GraphCache:
         )
         # The graph holds the components' variables, sensitive ones included: its owner's only.
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = self.folder / f"{key}.pickle"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as out:
-            out.write(pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL))
-        os.replace(tmp, path)
+        data = pickle.dumps(entry, protocol=pickle.HIGHEST_PROTOCOL)
+        write_atomic(self.folder / f"{key}.pickle", data, private=True)
         self.stat_cache.save()
         self._trim()
 

@@ -15,6 +15,7 @@ from typing import Any
 
 import blake3
 
+from atmos_tasks.atomic import write_atomic
 from vendor_cache.digest import file_digest, tree_digest
 
 RACY_SECONDS = 2.0
@@ -63,8 +64,5 @@ class StatCache:
     def save(self) -> None:
         if not self._dirty or self._entries is None:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self._entries, separators=(",", ":")))
-        os.replace(tmp, self.path)
+        write_atomic(self.path, json.dumps(self._entries, separators=(",", ":")))
         self._dirty = False

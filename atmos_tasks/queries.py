@@ -17,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from atmos_tasks.atomic import write_atomic
 from atmos_tasks.errors import AtmosError, Location
 from atmos_tasks.gitrepo import GitRepo
 from atmos_tasks.notes import read_note
@@ -162,9 +163,9 @@ def signatures(repo: GitRepo, records: Iterable[DeploymentRecord]) -> dict[str, 
     signed = {r.tag_object: r for r in records if r.signed and r.tag_object}
     if not signed:
         return {}
+    import contextlib
     import hashlib
     import json
-    import os
 
     from atmos_tasks.config import load_config
     from atmos_tasks.signing import AllowedSigners, tag_signature
@@ -196,13 +197,8 @@ def signatures(repo: GitRepo, records: Iterable[DeploymentRecord]) -> dict[str, 
         )
         changed = True
     if changed:
-        try:
-            cache_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = cache_path.with_name(f".{cache_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, sort_keys=True))
-            os.replace(tmp, cache_path)
-        except OSError:
-            pass  # a cache only
+        with contextlib.suppress(OSError):  # a cache only
+            write_atomic(cache_path, json.dumps(cache, sort_keys=True))
     return found
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks import inputs
+from atmos_tasks.atomic import write_atomic
 
 FORMAT = 1
 # This process's counts, for the rollout's summary line: components served from a memo, and
@@ -193,12 +194,8 @@ class ResolveMemo:
             data = pickle.dumps((self.key, self.kept), protocol=pickle.HIGHEST_PROTOCOL)
         except Exception:  # an unpicklable plugin value: a memo is a hint
             return
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, self.path)
+            write_atomic(self.path, data, private=True)
         except OSError:  # a read-only checkout, a full disk: nothing half-written is left
-            tmp.unlink(missing_ok=True)
+            return

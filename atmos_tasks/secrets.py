@@ -21,10 +21,11 @@ import json
 import os
 import re
 import sys
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from atmos_tasks.atomic import write_atomic
 
 MASK = "***"
 # Shorter values are not masked: masking "1" or "true" would garble every line.
@@ -291,10 +292,7 @@ def sensitive_variables_cached(module_dir: Path, digest: str, root: Path) -> set
         return set(cache[digest])
     names = sensitive_variables(module_dir)
     cache[digest] = sorted(names)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads too (drift -n)
-    tmp.write_text(json.dumps(cache, sort_keys=True))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(cache, sort_keys=True))
     return names
 
 

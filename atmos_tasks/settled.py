@@ -26,6 +26,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks.atomic import write_atomic
+
 FOLDER = Path(".atmos") / "cache" / "settled"
 DB = Path(".atmos") / "doit.sqlite"
 
@@ -137,12 +139,7 @@ def _store(root: Path, key: str, mark: dict[str, Any]) -> None:
     try:
         # The record's answer carries the applies' outputs, sensitive ones too: its owner's only.
         folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = folder / f"{key}.json"
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(json.dumps(mark, sort_keys=True))
-        os.replace(tmp, path)
+        write_atomic(folder / f"{key}.json", json.dumps(mark, sort_keys=True), private=True)
     except OSError:
         return
 

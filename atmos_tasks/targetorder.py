@@ -9,12 +9,15 @@ digest of the manifest's bytes (and of `atmos.yaml`, which says where manifests 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from atmos_tasks.atomic import write_atomic
 
 CACHE = Path(".atmos") / "cache" / "target-order.json"
 
@@ -119,13 +122,8 @@ def manifest_orders(root: Path, deployments: Iterable[str]) -> dict[str, list[st
         found[deployment] = order
     if changed:
         cache["manifests"] = known
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(cache, sort_keys=True))
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a cache only
+        with contextlib.suppress(OSError):  # a cache only
+            write_atomic(path, json.dumps(cache, sort_keys=True))
     return found
 
 

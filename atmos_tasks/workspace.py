@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks import inputs
+from atmos_tasks.atomic import write_atomic
 from atmos_tasks.config import RepoConfig, load_config
 from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
@@ -150,10 +151,7 @@ class Workspace:
     def save_caches(self) -> None:
         self.stat_cache.save()
         if self._variables_dirty and self._variables is not None:
-            self._variables_path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self._variables_path.with_name(f".{self._variables_path.name}.{os.getpid()}.tmp")
-            tmp.write_text(json.dumps(self._variables, sort_keys=True))
-            os.replace(tmp, self._variables_path)
+            write_atomic(self._variables_path, json.dumps(self._variables, sort_keys=True))
             self._variables_dirty = False
 
     def deployment_names(self) -> list[str]:

@@ -25,7 +25,6 @@ import re
 import shutil
 import subprocess
 import sys
-import threading
 import time
 import uuid
 import zipfile
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from atmos_tasks import cancel, planview, secrets
+from atmos_tasks.atomic import write_atomic
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.kinds import CompileContext, Job, Kind, bound_ref, deferred_vars
 from atmos_tasks.secrets import marked
@@ -166,10 +166,7 @@ def _write_if_changed(path: Path, text: str) -> None:
             return
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads too (drift -n)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    write_atomic(path, text)
 
 
 def _write_private(path: Path, text: str) -> None:
@@ -180,12 +177,7 @@ def _write_private(path: Path, text: str) -> None:
             return
     except OSError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")  # threads too (drift -n)
-    tmp.unlink(missing_ok=True)
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
-        handle.write(text)
-    os.replace(tmp, path)
+    write_atomic(path, text, private=True)
 
 
 def cli_config(root: Path) -> Path | None:

@@ -1,0 +1,30 @@
+"""Files written whole or not at all: the caches, marks and working files atmos-tasks keeps.
+
+Each is written to a temporary file beside it, named per process and thread (several checks run in
+threads), and renamed into place: a reader, or a run killed half-way, sees the old file or the new
+one, never part of one. A file that may hold sensitive values is its owner's only from the moment
+it exists.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+
+def write_atomic(path: Path, data: str | bytes, *, private: bool = False) -> None:
+    """Replace `path` with `data` (text is UTF-8); `private`: readable by its owner only.
+
+    The parent folder is made when missing. Raises OSError; no temporary file is left behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    try:
+        tmp.unlink(missing_ok=True)  # left by a killed run with the same process id
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if private else 0o666)
+        with os.fdopen(fd, "wb") as out:
+            out.write(data.encode("utf-8") if isinstance(data, str) else data)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
