@@ -120,8 +120,10 @@ WEDGED_AFTER = 20.0
 LOG_ROTATE_BYTES = 20 * 1024 * 1024
 
 # Flags, and why each is there:
-#   --storage-driver vfs       no overlayfs assumption: works on any filesystem (overlay2 also works on this
-#                              machine's ext4 root, but vfs is the portable choice; layers are full copies).
+#   --storage-driver           overlay2 where the kernel mounts an overlay on the data root's filesystem
+#                              (ext4, xfs: layers are shared, a build step costs what it changes), else vfs,
+#                              which works on any filesystem (an overlay root, tmpfs) but copies every layer
+#                              whole: a python image's build took 40 s with it, 10 s with overlay2.
 #   --iptables=false, --ip-forward=false, --ip-masq=false
 #                              never touch the host's firewall or sysctls (no NAT is wanted or possible).
 #   --bridge=none              no docker0 bridge: containers get only loopback (there is no internet anyway).
@@ -134,7 +136,6 @@ LOG_ROTATE_BYTES = 20 * 1024 * 1024
 # /run/containerd/containerd.sock); the cgroupfs driver is the default without systemd and works with the
 # hybrid cgroup v1 hierarchy here, so no --exec-opt is needed.
 _DOCKERD_FLAGS = (
-    "--storage-driver=vfs",
     "--iptables=false",
     "--ip-forward=false",
     "--ip-masq=false",
@@ -389,6 +390,38 @@ def _engine(base: Path, host: str, pid: int | None, started_here: bool, seconds:
     return DockerEngine(host, env, base, pid, started_here=started_here, startup_seconds=seconds, cli=cli)
 
 
+def storage_driver(base: Path) -> str:
+    """overlay2 when an overlay mounts under `base` (what dockerd's overlay2 needs), else vfs."""
+    import subprocess
+    import tempfile
+
+    scratch = Path(tempfile.mkdtemp(prefix="overlay-probe-", dir=base))
+    parts = {name: scratch / name for name in ("lower", "upper", "work", "merged")}
+    try:
+        for folder in parts.values():
+            folder.mkdir()
+        (parts["lower"] / "probe").write_text("lower\n")
+        options = f"lowerdir={parts['lower']},upperdir={parts['upper']},workdir={parts['work']}"
+        mounted = subprocess.run(
+            ["mount", "-t", "overlay", "overlay", "-o", options, str(parts["merged"])],
+            capture_output=True,
+            timeout=10,
+            check=False,
+        )
+        if mounted.returncode != 0:
+            return "vfs"
+        try:
+            (parts["merged"] / "probe").write_text("upper\n")
+            works = (parts["upper"] / "probe").read_text() == "upper\n"
+        finally:
+            subprocess.run(["umount", str(parts["merged"])], capture_output=True, timeout=10, check=False)
+        return "overlay2" if works else "vfs"
+    except (OSError, subprocess.SubprocessError):
+        return "vfs"
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
 def ensure_engine(base: Path, run_id: str = "", dockerd_binary: str | None = None) -> DockerEngine:
     """Return the engine rooted at base, starting it if no healthy one runs. Safe across processes."""
     timer = _Timer()
@@ -431,6 +464,7 @@ def ensure_engine(base: Path, run_id: str = "", dockerd_binary: str | None = Non
         _rotate_log(log_file)
         argv = [
             dockerd,
+            f"--storage-driver={storage_driver(base)}",
             *_DOCKERD_FLAGS,
             f"--config-file={daemon_json}",
             "-H",
