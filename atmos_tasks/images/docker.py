@@ -122,6 +122,12 @@ def run_tests(image: str, command: list[str]) -> TestRun:
     engine = client()
     container = None
     try:
+        try:
+            engine.images.get(image)
+        except docker.errors.ImageNotFound:
+            # Built before and not in this engine (another runner built it, or it was removed
+            # since): the registry has it when it was pushed.
+            _pull(engine, image)
         container = engine.containers.create(
             image,
             command=command,
@@ -141,6 +147,19 @@ def run_tests(image: str, command: list[str]) -> TestRun:
         if container is not None:
             container.remove(force=True)
         engine.close()
+
+
+def _pull(engine: Any, image: str) -> None:
+    """Pull `image` (registry/repository@digest or :tag) into the engine, or say why it cannot run."""
+    import docker.errors
+
+    try:
+        engine.images.pull(image)
+    except docker.errors.APIError as err:
+        raise build_failed(
+            f"tests in {image} could not run: the image is not in this engine and pulling it failed: "
+            f"{err.explanation or err}"
+        ) from None
 
 
 def _empty_dir(name: str) -> bytes:

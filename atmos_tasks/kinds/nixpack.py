@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from atmos_tasks.resolve import ResolveContext, ResolvedComponent
 
 
+# Settings that change what the test task runs, never the image built.
+TEST_ONLY_SETTINGS = ("test_cmd",)
+
+
 def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent:
     """The manifest alone configures an image (`vars.source`, `vars.image`, `settings.nixpack`)."""
     from atmos_tasks.errors import Problem
@@ -156,7 +160,9 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
         {
             "source": source,
             "plan": plan.plan_hash(),
-            "settings": image.settings,
+            # The test command is the test task's input (its own key), not the image's: a new
+            # test command runs the tests again in the image already built.
+            "settings": {k: v for k, v in image.settings.items() if k not in TEST_ONLY_SETTINGS},
             "registry": image.registry,
             "repository": image.repository,
             "publish": image.publish,

@@ -282,7 +282,7 @@ def test_a_missing_source_folder_is_bad_input(repo: Repo) -> None:
 
 
 def test_tests_run_inside_the_image_and_a_failure_stops_dependants(
-    docker_repo: Repo, registry: Registry, python_base_image: BaseImage
+    docker_repo: Repo, registry: Registry, python_base_image: BaseImage, docker_sdk: Any
 ) -> None:
     junit = (
         "import os; open(os.environ['ATMOS_TEST_RESULTS'] + '/junit.xml', 'w').write("
@@ -297,6 +297,11 @@ def test_tests_run_inside_the_image_and_a_failure_stops_dependants(
     assert results["dev"]["hello"]["passed"] is True
     assert 'testcase name="prints"' in results["dev"]["hello"]["junit"][0]
 
+    # The image leaves this engine (as on another runner): its tests pull it from the registry.
+    image = re.search(r"image: (\S+)", latest_tag_message(docker_repo, "dev", "hello"))[1]  # type: ignore[index]
+    for reference in {image, *docker_sdk.images.get(image).tags}:
+        docker_sdk.images.remove(reference, force=True)
+
     def fail(components: Any) -> None:
         components["nixpack"]["hello"]["settings"]["nixpack"]["test_cmd"] = "python -c 'raise SystemExit(4)'"
 
@@ -305,8 +310,10 @@ def test_tests_run_inside_the_image_and_a_failure_stops_dependants(
     failed = docker_repo.doit("rollout:api:dev")
     out = failed.stdout + failed.stderr
     assert failed.returncode == 1, out
-    assert "✗ nixpack/hello: test failed" in out and "exit 4" in out
+    assert "✗ nixpack/hello: test failed" in out and "exit 4" in out, out
     assert "terraform/ecs/taskdef-hello: skipped" in out
+    # A new test command tests the image already built: it is not built again.
+    assert "nixpack/hello: image up to date" in out and "nixpack/hello: built" not in out, out
 
 
 def add_admin_site(repo: Repo) -> None:
