@@ -174,12 +174,12 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
             key = cache.key(invocation, tree)
             found = cache.load(key)
             if found is not None and graphcache.mode() == "on":
-                pairs, tasks = found
+                pairs = found.pairs
                 if invocation.executes:
                     cancel.install()
                     _lock_targets(root, [p for p in pairs if invocation.locks(*p)])
                 outcome.cached = True
-                yield from _ordered(root, _settled(root, key, pairs, tasks, invocation, outcome), outcome)
+                yield from _ordered(root, _settled_cached(root, key, found, invocation, outcome), outcome)
                 return
         plans, tasks, observed = _compile(root, invocation, tree)
         memo = sys.modules.get("atmos_tasks.resolvememo")
@@ -204,32 +204,45 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
             except Exception as err:  # a cache is a hint: a read-only checkout, a plugin's unpicklable job
                 reason = f"not stored: {type(err).__name__}"
             else:
-                _settled(root, key, pairs, tasks, invocation, outcome, compiled=True)
+                _settled(key, pairs, tasks, invocation, outcome)
         outcome.reason = reason or ""
     yield from _ordered(root, tasks, outcome)
 
 
+def _settled_cached(
+    root: Path, key: str, found: Any, invocation: Invocation, outcome: Any
+) -> list[dict[str, Any]]:
+    """The graph to run from the cache: a settled rollout's recorded answer when its mark holds
+    (`settled.py`), from the few tasks kept for it; else the whole graph. Read under the targets'
+    locks (taken before): a run that just finished has left its mark."""
+    from atmos_tasks import settled
+
+    if not settled.eligible_run(invocation):
+        return found.tasks
+    skeleton = found.skeleton()
+    if skeleton is None:
+        return found.tasks
+    outcome.key, outcome.pairs = key, found.pairs
+    mark = settled.load(root, key, found.pairs)
+    kept = None if mark is None else settled.shortcut(skeleton, mark)
+    if kept is None:
+        return found.tasks
+    outcome.settled = mark
+    return kept
+
+
 def _settled(
-    root: Path,
     key: str,
     pairs: list[tuple[str, str]],
     tasks: list[dict[str, Any]],
     invocation: Invocation,
     outcome: Any,
-    compiled: bool = False,
-) -> list[dict[str, Any]]:
-    """The graph to run: a settled rollout's recorded answer when its mark holds (`settled.py`).
-    Read under the targets' locks (taken before): a run that just finished has left its mark."""
+) -> None:
+    """A graph just compiled and stored: the reporter may leave a settled mark for it."""
     from atmos_tasks import graphcache, settled
 
-    if graphcache.mode() != "on" or not settled.eligible(tasks, invocation):
-        return tasks
-    outcome.key, outcome.pairs = key, pairs
-    mark = None if compiled else settled.load(root, key, pairs)
-    if mark is None:
-        return tasks
-    outcome.settled = mark
-    return settled.shortcut(tasks, mark)
+    if graphcache.mode() == "on" and settled.eligible(tasks, invocation):
+        outcome.key, outcome.pairs = key, pairs
 
 
 def _ordered(root: Path, tasks: list[dict[str, Any]], outcome: Any) -> list[dict[str, Any]]:

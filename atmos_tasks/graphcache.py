@@ -44,7 +44,7 @@ from atmos_tasks.atomic import write_atomic
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
 from atmos_tasks.hashing import StatCache
 
-FORMAT = 1
+FORMAT = 2
 SWITCH = "ATMOS_TASKS_GRAPH_CACHE"
 KEEP = 32
 # Read by every Git process the compilation starts (whose environment is a copy of this one), and
@@ -71,6 +71,28 @@ class Entry:
     refs: tuple[list[str], str]
     pairs: list[tuple[str, str]]
     tasks: bytes
+    # The few tasks a settled run of the graph needs (`settled.skeleton`), None when none can be.
+    skeleton: bytes | None = None
+
+
+class Found:
+    """A stored graph whose inputs hold: its targets, and its tasks unpickled when asked for (a
+    settled run needs only its skeleton's, a few tasks instead of every component's)."""
+
+    def __init__(self, entry: Entry) -> None:
+        self.pairs = entry.pairs
+        self._entry = entry
+        self._tasks: list[dict[str, Any]] | None = None
+
+    @property
+    def tasks(self) -> list[dict[str, Any]]:
+        if self._tasks is None:
+            self._tasks = pickle.loads(self._entry.tasks)
+        return self._tasks
+
+    def skeleton(self) -> list[dict[str, Any]] | None:
+        data = self._entry.skeleton
+        return None if data is None else pickle.loads(data)
 
 
 @dataclass
@@ -246,16 +268,15 @@ class GraphCache:
     def key(self, invocation: Any, tree: WorkingTree) -> str:
         return lookup_key(self.root, invocation, tree, self.stat_cache)
 
-    def load(self, key: str) -> tuple[list[tuple[str, str]], list[dict[str, Any]]] | None:
+    def load(self, key: str) -> Found | None:
         path = self.folder / f"{key}.pickle"
         try:
             entry = pickle.loads(path.read_bytes())
             if not isinstance(entry, Entry) or not self._holds(entry):
                 return None
-            tasks = pickle.loads(entry.tasks)
         except Exception:  # a damaged or foreign entry is a miss, never an error
             return None
-        return entry.pairs, tasks
+        return Found(entry)
 
     def _holds(self, entry: Entry) -> bool:
         environ = os.environ
@@ -285,6 +306,9 @@ class GraphCache:
                 return  # records moved while compiling (another target's rollout): not kept
         refs = sorted({pattern for read in observed.refs for pattern in read.split("\0")})
         cache = self.stat_cache
+        from atmos_tasks.settled import skeleton as settled_skeleton
+
+        skeleton = settled_skeleton(tasks)
         entry = Entry(
             files={path: found or _file_digest(cache, path) for path, found in sorted(files.items())},
             trees={path: found or _tree_digest(cache, path) for path, found in sorted(trees.items())},
@@ -293,6 +317,7 @@ class GraphCache:
             refs=(refs, refs_digest(self.repo, refs)),
             pairs=pairs,
             tasks=pickle.dumps(tasks, protocol=pickle.HIGHEST_PROTOCOL),
+            skeleton=None if skeleton is None else pickle.dumps(skeleton, protocol=pickle.HIGHEST_PROTOCOL),
         )
         # The graph holds the components' variables, sensitive ones included: its owner's only.
         self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -307,13 +332,16 @@ class GraphCache:
             stale.unlink(missing_ok=True)
 
 
-def verify(
-    cached: tuple[list[tuple[str, str]], list[dict[str, Any]]],
-    pairs: list[tuple[str, str]],
-    tasks: list[dict[str, Any]],
-) -> None:
-    """`ATMOS_TASKS_GRAPH_CACHE=verify`: the graph the cache holds must be the one just compiled."""
-    if cached[0] == pairs and _canonical(cached[1]) == _canonical(tasks):
+def verify(cached: Found, pairs: list[tuple[str, str]], tasks: list[dict[str, Any]]) -> None:
+    """`ATMOS_TASKS_GRAPH_CACHE=verify`: the graph the cache holds must be the one just compiled
+    (and its skeleton the one a settled run of it would load)."""
+    from atmos_tasks.settled import skeleton
+
+    if (
+        cached.pairs == pairs
+        and _canonical(cached.tasks) == _canonical(tasks)
+        and _canonical(cached.skeleton()) == _canonical(skeleton(tasks))
+    ):
         return
     sys.stderr.write(
         "error: the graph cache holds a graph that differs from the one compiled now "

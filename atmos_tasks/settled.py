@@ -61,16 +61,24 @@ def _records(root: Path, pairs: list[tuple[str, str]]) -> str:
 
 def eligible(tasks: list[dict[str, Any]], invocation: Any) -> bool:
     """A graph of plans, applies and records only, asked for as whole rollouts."""
-    from atmos_tasks.uptodate import LastStatus, Settled
+    return eligible_run(invocation) and eligible_graph(tasks)
 
+
+def eligible_run(invocation: Any) -> bool:
+    """Asked for as whole rollouts, with doit's own database, nothing forced, no job summary."""
     if os.environ.get("GITHUB_STEP_SUMMARY") or not invocation.executes or not invocation.selected:
         return False
     if always_execute(sys.argv[1:]):
         return False  # `doit -a`: every task runs, whatever its state
     if any(arg.startswith(("--db-file", "--backend", "--check_file_uptodate")) for arg in sys.argv[1:]):
         return False  # doit told to use another database than the one the mark watches
-    if any(s.kind != "rollout" or s.component not in ("", "*", None) for s in invocation.selected):
-        return False
+    return all(s.kind == "rollout" and s.component in ("", "*", None) for s in invocation.selected)
+
+
+def eligible_graph(tasks: list[dict[str, Any]]) -> bool:
+    """A graph of plans, applies and records only, whose up-to-date checks read saved values."""
+    from atmos_tasks.uptodate import LastStatus, Settled
+
     for task in tasks:
         basename = task.get("basename")
         if task.get("file_dep"):
@@ -149,8 +157,25 @@ def answered(summary: dict[str, Any]) -> dict[str, Any]:
     return dict(summary)
 
 
-def shortcut(tasks: list[dict[str, Any]], mark: dict[str, Any]) -> list[dict[str, Any]]:
-    """The graph a settled rollout runs: each rollout and its record's recorded answer."""
+def skeleton(tasks: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """What a settled run of this graph needs of it (None: no run of it can settle): the tasks
+    `shortcut` keeps, a record without what it would have run. Kept beside the graph, so that a
+    settled run loads a few tasks, not every component's."""
+    if not eligible_graph(tasks):
+        return None
+    kept: list[dict[str, Any]] = []
+    for task in tasks:
+        basename = task.get("basename")
+        if basename == "record":
+            kept.append({**task, "actions": [], "getargs": {}, "task_dep": [], "setup": []})
+        elif basename in ("_atmos", "rollout"):
+            kept.append(task)
+    return kept
+
+
+def shortcut(tasks: list[dict[str, Any]], mark: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """The graph a settled rollout runs: each rollout and its record's recorded answer (None when
+    the mark lacks a record's answer)."""
     kept: list[dict[str, Any]] = []
     for task in tasks:
         basename = task.get("basename")
@@ -159,7 +184,7 @@ def shortcut(tasks: list[dict[str, Any]], mark: dict[str, Any]) -> list[dict[str
         elif basename == "record":
             summary = mark["summaries"].get(task["name"])
             if summary is None:
-                return tasks
+                return None
             kept.append(
                 {**task, "actions": [(answered, [summary])], "getargs": {}, "task_dep": [], "setup": []}
             )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from atmos_tasks.invocation import from_argv
-from atmos_tasks.settled import always_execute, eligible, shortcut
+from atmos_tasks.settled import always_execute, eligible, shortcut, skeleton
 from atmos_tasks.uptodate import LastStatus, Settled
 
 
@@ -42,11 +42,30 @@ def test_always_execute_is_found_among_short_options() -> None:
 def test_the_answer_runs_the_recorded_record_only() -> None:
     summary = {"deployment": "app", "target": "dev", "recorded": []}
     kept = shortcut(graph(), {"summaries": {"app:dev": summary}, "since": "then"})
+    assert kept is not None
     assert [t["basename"] for t in kept] == ["_atmos", "record", "rollout"]
     record = kept[1]
     function, args = record["actions"][0]
     assert function(*args) == summary and record["getargs"] == {} and record["task_dep"] == []
     assert kept[2]["meta"]["atmos"]["settled"] == "then"
-    # A mark without this target's answer: the whole graph.
-    whole = graph()
-    assert shortcut(whole, {"summaries": {}, "since": "then"}) is whole
+    # A mark without this target's answer: no answer (the whole graph runs).
+    assert shortcut(graph(), {"summaries": {}, "since": "then"}) is None
+
+
+def test_the_skeleton_kept_beside_a_graph_gives_the_same_answer() -> None:
+    """A settled run loads only the skeleton: the record without what it would have run, the
+    rollout and the hint task; answered from it, it runs what the whole graph's answer runs."""
+    kept = skeleton(graph())
+    assert kept is not None
+    assert [t["basename"] for t in kept] == ["_atmos", "record", "rollout"]
+    assert kept[1]["actions"] == [] and kept[1]["getargs"] == {}
+    mark = {"summaries": {"app:dev": {"deployment": "app", "target": "dev"}}, "since": "then"}
+    whole, small = shortcut(graph(), mark), shortcut(kept, mark)
+    assert whole is not None and small is not None
+    assert [(t["basename"], t.get("name"), t.get("meta")) for t in whole] == [
+        (t["basename"], t.get("name"), t.get("meta")) for t in small
+    ]
+    assert whole[1]["actions"][0][1] == small[1]["actions"][0][1]
+    # A graph that cannot settle keeps none.
+    vendor = {"basename": "vendor", "name": "app:dev:a", "actions": ["x"], "uptodate": [True]}
+    assert skeleton(graph([vendor])) is None
