@@ -53,6 +53,10 @@ class RepoConfig:
     terraform_aliases: tuple[str, ...] = ()
     # `cache.url`: the remote cache (`oci://registry/repository`); `--cache` and ATMOS_TASKS_CACHE win.
     cache_url: str | None = None
+    # atmos.yaml's top-level `env:`: Atmos sets it for every command it runs (over the process's own
+    # environment, under each component's `env`); here, the lowest layer of every Terraform
+    # component's `env`.
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def work_root_path(self) -> Path:
@@ -226,7 +230,44 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         ),
         terraform_aliases=_aliases(data, path),
         cache_url=_cache_url(data, path),
+        env=_global_env(data, path),
     )
+
+
+def _global_env(data: dict[str, Any], path: Path) -> tuple[tuple[str, str], ...]:
+    """atmos.yaml's `env:` (Atmos's `map[string]string`): names to scalar values, as strings."""
+    section = data.get("env")
+    if section is None:
+        return ()
+    if not isinstance(section, dict):
+        raise AtmosError(
+            [
+                Problem(
+                    f"env must be a mapping of variable names to values, got {type(section).__name__}",
+                    locate_in_file(path, "atmos.yaml", ("env",)),
+                    "write e.g. env: {TF_IN_AUTOMATION: 'true'}",
+                )
+            ]
+        )
+    found = []
+    for name, value in section.items():
+        if isinstance(value, dict | list):
+            shape = "mapping" if isinstance(value, dict) else "list"
+            raise AtmosError(
+                [
+                    Problem(
+                        f"env.{name} must be a single value, got a {shape}",
+                        locate_in_file(path, "atmos.yaml", ("env", name)),
+                        "write the variable's value as a string",
+                    )
+                ]
+            )
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        else:
+            text = "" if value is None else str(value)
+        found.append((str(name), text))
+    return tuple(found)
 
 
 CACHE_SCHEMES = ("oci://", "oci+http://")

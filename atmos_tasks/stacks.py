@@ -122,6 +122,13 @@ def _merge_lists(old: list[Any], new: list[Any], strategy: str) -> list[Any]:
     return merged
 
 
+def global_env(config: RepoConfig) -> Sourced:
+    """atmos.yaml's `env:`, the lowest layer of a component's `env` (Atmos sets it for every
+    command, under the component's own)."""
+    value = dict(config.env)
+    return Sourced(value, _prov_of(value, "atmos.yaml", ("env",)))
+
+
 def merge_all(layers: list[Sourced], strategy: str = "replace") -> Sourced:
     out = Sourced()
     for layer in layers:

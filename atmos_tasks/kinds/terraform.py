@@ -1039,6 +1039,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         evaluate_functions,
         evaluate_templates,
         find_origin,
+        global_env,
         merge_all,
         origin_location,
         template_context,
@@ -1147,7 +1148,9 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         [stack.settings, manifest_layer(manifest, [*base, "settings"], component.settings)],
         config.list_merge_strategy,
     )
-    env = merge_all([stack.env, manifest_layer(manifest, [*base, "env"], dict(component.env))])
+    env = merge_all(
+        [global_env(config), stack.env, manifest_layer(manifest, [*base, "env"], dict(component.env))]
+    )
     sections = {"vars": vars_sourced, "settings": settings, "env": env}
     outputs, image_refs = referenced(manifest, ref, where, list(sections.values()))
     rendered = render_sections(config, ref, where, sections, context, outputs, image_refs)

@@ -113,3 +113,31 @@ def test_terraform_output_and_env_in_a_stack_reach_terraform_in_order(repo: Repo
     assert tfvars["service_name"] == "api-from-env"
     described = json.loads(repo.cli("describe", "api", "--target", "dev", "--format", "json").stdout)
     assert "terraform/ecs/taskdef-api" in json.dumps(described)
+
+
+def test_atmos_yaml_env_is_the_lowest_layer_of_every_components_env(repo: Repo) -> None:
+    """atmos.yaml's `env:` is set for every command Atmos runs, under a component's own `env`
+    (Atmos's MergeGlobalEnv, then the component's): here, every Terraform component's env starts
+    from it. The Atmos view of `describe` (the stacks alone) does not show it, as Atmos's does not."""
+    atmos_yaml = (repo.path / "atmos.yaml").read_text()
+    repo.write(
+        "atmos.yaml", atmos_yaml + 'env:\n  TF_IN_AUTOMATION: "1"\n  SHARED_BY: global\n  RETRIES: 3\n'
+    )
+    repo.replace(
+        SERVICE,
+        "      vars:\n        service_name: api\n",
+        "      env:\n        SHARED_BY: stack\n      vars:\n        service_name: api\n",
+    )
+    repo.commit("A global environment, one variable set again by a component")
+    proc = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    components = json.loads(proc.stdout)["targets"]["dev"]["components"]
+    service, taskdef = components["ecs/service-api"], components["ecs/taskdef-api"]
+    assert service["env"] == {"TF_IN_AUTOMATION": "1", "SHARED_BY": "stack", "RETRIES": "3"}
+    assert taskdef["env"] == {"TF_IN_AUTOMATION": "1", "SHARED_BY": "global", "RETRIES": "3"}
+    assert service["atmos"]["env"] == {"SHARED_BY": "stack"}
+    # A value that is not one refused at its line.
+    repo.write("atmos.yaml", atmos_yaml + "env:\n  NESTED:\n    a: 1\n")
+    refused = repo.cli("describe", "api", "--target", "dev")
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "env.NESTED must be a single value" in refused.stderr and "atmos.yaml:" in refused.stderr
