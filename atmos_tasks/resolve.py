@@ -85,6 +85,10 @@ class ResolvedComponent:
     provenance: dict[str, Any] = field(default_factory=dict)
     # For a component configured by Atmos stacks: what `atmos describe component` shows of it.
     atmos: dict[str, Any] = field(default_factory=dict)
+    # Atmos's `dependencies.tools` (`tools.py`): tool → version constraint, checked on the runner
+    # before the component plans; where they were written, for its message.
+    tools: dict[str, str] = field(default_factory=dict)
+    tools_where: str = ""
 
     @property
     def name(self) -> str:

@@ -931,11 +931,8 @@ _STACK_SCOPES: dict[str, tuple[tuple[str, ...], ...]] = {
 _DEFAULT_SCOPES: tuple[tuple[str, ...], ...] = ((), ("terraform",))
 # `dependencies:` (pkg/schema/dependencies.go): `files` and `folders` only mark a component affected
 # (`atmos describe affected`), nothing a rollout runs; `components` orders it (task-graph edges, as
-# settings.depends_on); `tools` installs the toolchain.
-DEPENDENCY_KEYS_REFUSED = {
-    "tools": "install the tools on the runner (components.terraform.command in atmos.yaml names the "
-    "binary) and remove dependencies.tools",
-}
+# settings.depends_on); `tools` are checked on the runner before the component plans (`tools.py`).
+DEPENDENCY_KEYS_REFUSED: dict[str, str] = {}
 
 
 def _refuse_unsupported(

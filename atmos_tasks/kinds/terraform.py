@@ -87,6 +87,9 @@ class TerraformJob(Job):
     cache: Any = None
     # `--show-plan`: a plan with changes carries its lines (`planview`) in `plan_summary`.
     show_plan: bool = False
+    # Atmos's `dependencies.tools` (`tools.py`), checked before the plan, and where they were written.
+    tools: dict[str, str] = field(default_factory=dict)
+    tools_where: str = ""
 
 
 def tfvars_name(component: str) -> str:
@@ -600,6 +603,13 @@ class TerraformExecutor:
     ) -> dict[str, Any]:
         workdir = Path(job.workdir)
         _learn_backend(job)
+        if job.tools:
+            from atmos_tasks import tools as toolchain
+
+            wanting = toolchain.problem(job.tools, terraform_binary(job.command))
+            if wanting is not None:
+                where = f" ({job.tools_where})" if job.tools_where else ""
+                return {"status": "failed", "error": wanting + where, "workdir": str(workdir)}
         try:
             variables = deferred_vars(job, outputs, images)
         except TemplateError as err:
@@ -832,6 +842,13 @@ class TerraformExecutor:
         """`terraform destroy`, with the variables rendered from what the dependencies run now."""
         workdir = Path(job.workdir)
         _learn_backend(job)
+        if job.tools:
+            from atmos_tasks import tools as toolchain
+
+            wanting = toolchain.problem(job.tools, terraform_binary(job.command))
+            if wanting is not None:
+                where = f" ({job.tools_where})" if job.tools_where else ""
+                return {"status": "failed", "error": wanting + where, "workdir": str(workdir)}
         try:
             variables = deferred_vars(job, outputs, images)
             _complete(
@@ -1174,6 +1191,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     if backend_type == "local" and "path" not in backend:
         backend = {**backend, **default_backend(config, model.name, target, ref.name)}
     deferred = bool(outputs or image_refs)
+    tools, tools_where = declared_tools(config, ref, stack, where)
     return ResolvedComponent(
         deployment=model.name,
         target=target,
@@ -1195,6 +1213,8 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         inheritance=stack.inheritance,
         providers=stack.providers.value,
         atmos=atmos_view,
+        tools=tools,
+        tools_where=tools_where,
         vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
         image_refs=image_refs,
@@ -1203,6 +1223,45 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         deferred_context=deferred_context,
         provenance={"vars": vars_sourced.prov, "settings": settings.prov, "env": env.prov},
     )
+
+
+def declared_tools(config: Any, ref: ComponentRef, stack: Any, where: Any) -> tuple[dict[str, str], str]:
+    """Atmos's `dependencies.tools` of a component (bases and stack merged, each tool's constraint
+    the most specific one): checked here as constraints, on the runner before it plans."""
+    from atmos_tasks import tools as toolchain
+    from atmos_tasks.errors import AtmosError, Location
+    from atmos_tasks.stacks import find_origin, origin_location
+
+    section = stack.dependencies.value.get("tools")
+    if section in (None, {}):
+        return {}, ""
+
+    def located(*keys: str) -> Any:
+        origin = find_origin(stack.dependencies.prov, ["tools", *keys])
+        return origin_location(config, origin) if origin is not None else where
+
+    if not isinstance(section, dict):
+        raise AtmosError.single(
+            f"{ref}: dependencies.tools must map tool names to version constraints",
+            located(),
+            "write e.g. tools: {terraform: '~> 1.0'}",
+        )
+    found: dict[str, str] = {}
+    for tool, constraint in section.items():
+        text = "latest" if constraint is None else str(constraint)
+        if isinstance(constraint, dict | list | bool):
+            raise AtmosError.single(
+                f"{ref}: dependencies.tools.{tool} must be a version constraint",
+                located(str(tool)),
+                "write e.g. '^1.10.0', '~> 1.2', '>= 1.0, < 2' or latest",
+            )
+        try:
+            toolchain.spec(text)
+        except toolchain.ConstraintError as err:
+            raise AtmosError.single(f"{ref}: dependencies.tools.{tool}: {err}", located(str(tool))) from None
+        found[str(tool)] = text
+    first = located(next(iter(section)))
+    return found, f"{first.file}:{first.line}" if isinstance(first, Location) else ""
 
 
 def settings_dependencies(
@@ -1324,6 +1383,8 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         vendored=module_origin(component.folder, component.vendor) if component.vendor else None,
         module_subdir=subdir_of(component.vendor.rendered_source) if component.vendor else "",
         providers=dict(component.providers),
+        tools=dict(component.tools),
+        tools_where=component.tools_where,
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
         cache=remotecache.spec_for(
             config.cache_url,

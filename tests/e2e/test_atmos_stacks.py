@@ -141,3 +141,27 @@ def test_atmos_yaml_env_is_the_lowest_layer_of_every_components_env(repo: Repo) 
     refused = repo.cli("describe", "api", "--target", "dev")
     assert refused.returncode == 2, refused.stdout + refused.stderr
     assert "env.NESTED must be a single value" in refused.stderr and "atmos.yaml:" in refused.stderr
+
+
+def test_dependencies_tools_are_checked_on_the_runner_before_the_component_plans(repo: Repo) -> None:
+    """Atmos installs a component's `dependencies.tools`; atmos-tasks installs nothing and checks
+    them before the component plans: a tool missing or at a version the constraint refuses fails that
+    component's task (exit 1, the file and line said), the others roll out; met, it deploys."""
+    repo.replace(
+        SERVICE,
+        "      vars:\n        service_name: api\n",
+        "      dependencies:\n        tools:\n          terraform: '^9.0.0'\n      vars:\n        service_name: api\n",
+    )
+    repo.commit("The service wants a Terraform this runner does not have")
+    validated = repo.cli("validate", "api")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    failed = repo.doit("rollout:api:dev")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert "dependencies.tools wants terraform ^9.0.0, and this runner has" in out
+    assert f"({SERVICE}:" in out and "terraform/ecs/taskdef-api: applied" in out
+    repo.replace(SERVICE, "terraform: '^9.0.0'", "terraform: '~> 1.0'")
+    repo.commit("A constraint the runner meets")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "terraform/ecs/service-api: applied" in proc.stdout
