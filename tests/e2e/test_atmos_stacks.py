@@ -150,7 +150,8 @@ def test_dependencies_tools_are_checked_on_the_runner_before_the_component_plans
     repo.replace(
         SERVICE,
         "      vars:\n        service_name: api\n",
-        "      dependencies:\n        tools:\n          terraform: '^9.0.0'\n      vars:\n        service_name: api\n",
+        "      dependencies:\n        tools:\n          terraform: '^9.0.0'\n"
+        "      vars:\n        service_name: api\n",
     )
     repo.commit("The service wants a Terraform this runner does not have")
     validated = repo.cli("validate", "api")
