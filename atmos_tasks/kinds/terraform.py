@@ -92,6 +92,18 @@ class TerraformJob(Job):
     tools_where: str = ""
 
 
+def _tools_wanting(job: TerraformJob) -> str | None:
+    """Why this runner lacks a tool the component's `dependencies.tools` declares (None: it has them)."""
+    if not job.tools:
+        return None
+    from atmos_tasks import tools as toolchain
+
+    wanting = toolchain.problem(job.tools, terraform_binary(job.command))
+    if wanting is None:
+        return None
+    return wanting + (f" ({job.tools_where})" if job.tools_where else "")
+
+
 def tfvars_name(component: str) -> str:
     return component.replace("/", "-") + ".auto.tfvars.json"
 
@@ -603,13 +615,9 @@ class TerraformExecutor:
     ) -> dict[str, Any]:
         workdir = Path(job.workdir)
         _learn_backend(job)
-        if job.tools:
-            from atmos_tasks import tools as toolchain
-
-            wanting = toolchain.problem(job.tools, terraform_binary(job.command))
-            if wanting is not None:
-                where = f" ({job.tools_where})" if job.tools_where else ""
-                return {"status": "failed", "error": wanting + where, "workdir": str(workdir)}
+        wanting = _tools_wanting(job)
+        if wanting is not None:
+            return {"status": "failed", "error": wanting, "workdir": str(workdir)}
         try:
             variables = deferred_vars(job, outputs, images)
         except TemplateError as err:
@@ -842,13 +850,9 @@ class TerraformExecutor:
         """`terraform destroy`, with the variables rendered from what the dependencies run now."""
         workdir = Path(job.workdir)
         _learn_backend(job)
-        if job.tools:
-            from atmos_tasks import tools as toolchain
-
-            wanting = toolchain.problem(job.tools, terraform_binary(job.command))
-            if wanting is not None:
-                where = f" ({job.tools_where})" if job.tools_where else ""
-                return {"status": "failed", "error": wanting + where, "workdir": str(workdir)}
+        wanting = _tools_wanting(job)
+        if wanting is not None:
+            return {"status": "failed", "error": wanting, "workdir": str(workdir)}
         try:
             variables = deferred_vars(job, outputs, images)
             _complete(
