@@ -252,6 +252,7 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
     git = _git(workspace)
     for path in paths:
         manifest, problems = inspect_manifest(path, config)
+        refused: list[str] = []
         if manifest is not None:
             missing = {p.location for p in problems if p.message.startswith("stack ")}
             for target in manifest.target_names():
@@ -261,14 +262,21 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
                 if any(manifest.locate(k) in missing for k in keys):
                     continue
                 try:
-                    workspace.resolve(manifest, target, git, loader)
+                    resolved = workspace.resolve(manifest, target, git, loader)
                 except AtmosError as err:
                     problems = unique([*problems, *err.problems])
+                    continue
+                # Not bad input (Atmos accepts them): what the rollout of that component refuses.
+                refused += [
+                    f"{target}: {component.refused['rollout']}"
+                    for component in resolved.components.values()
+                    if "rollout" in component.refused
+                ]
         report["deployments"][path.stem] = {
             "file": config.shown(path),
             "valid": not problems,
             "problems": [_problem_json(p) for p in problems],
-            "warnings": approval_warnings(manifest, config) if manifest is not None else [],
+            "warnings": [*(approval_warnings(manifest, config) if manifest is not None else []), *refused],
         }
         report["valid"] = report["valid"] and not problems
     return report

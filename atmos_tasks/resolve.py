@@ -89,6 +89,9 @@ class ResolvedComponent:
     # before the component plans; where they were written, for its message.
     tools: dict[str, str] = field(default_factory=dict)
     tools_where: str = ""
+    # What Atmos would do around Terraform and atmos-tasks does not (a hook that fires, a backend to
+    # provision): "rollout"/"destroy" → why, with where it is written; refused before the plan.
+    refused: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -540,6 +540,14 @@ class ComponentConfig:
     # "child lists extend parent lists"), each entry with where it was written.
     dependency_components: list[Any] = field(default_factory=list)
     dependency_origins: list[Origin | None] = field(default_factory=list)
+    # Atmos's `hooks`: the stack's `hooks` and `terraform.hooks`, the bases', its own, its
+    # overrides', deep-merged (a hook's name is its key); the Terraform kind says which fire.
+    hooks: Sourced = field(default_factory=Sourced)
+    # Atmos's `provision` (what Atmos prepares before Terraform: the backend, the workdir): the
+    # stack's `provision` and `terraform.provision`, the bases', its own.
+    provision: Sourced = field(default_factory=Sourced)
+    # `!store`/`!secret` in its sections, kept as written: atmos-tasks reads no Atmos store yet.
+    store_reads: tuple[YamlFunction, ...] = ()
 
     @property
     def abstract(self) -> bool:
@@ -566,6 +574,10 @@ class ComponentConfig:
         dependencies = self.dependencies_section()
         if dependencies:
             shown["dependencies"] = dependencies
+        if self.hooks.value:
+            shown["hooks"] = self.hooks.value
+        if self.provision.value:
+            shown["provision"] = self.provision.value
         return shown
 
     def dependencies_section(self) -> dict[str, Any]:
@@ -673,6 +685,28 @@ def component_config(
         strategy,
     )
 
+    # The same function merges `hooks` (GlobalAndTerraformHooks, the bases', its own, overrides').
+    hooks = merge_all(
+        [
+            _section(merged, "hooks"),
+            _section(merged, "terraform", "hooks"),
+            *(_section(components, base, "hooks") for base in order),
+            _section(own, "hooks"),
+            _section(own, "overrides", "hooks"),
+        ],
+        strategy,
+    )
+    # `processComponentSourceProvision` (the same file): global → base components → component.
+    provision = merge_all(
+        [
+            _section(merged, "provision"),
+            _section(merged, "terraform", "provision"),
+            *(_section(components, base, "provision") for base in order),
+            _section(own, "provision"),
+        ],
+        strategy,
+    )
+
     dependencies, dependency_components, dependency_origins = _dependencies(
         merged, components, order, own, strategy
     )
@@ -738,6 +772,8 @@ def component_config(
         dependencies=dependencies,
         dependency_components=dependency_components,
         dependency_origins=dependency_origins,
+        hooks=hooks,
+        provision=provision,
     )
 
 
@@ -913,10 +949,9 @@ def _same_stack(component: ComponentConfig, entry: dict[str, Any], stack: str) -
 
 
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
-# never ignored (a hook that does not run, or a source that is not fetched, changes what deploys).
+# never ignored (a source that is not fetched changes what deploys). `hooks` and `provision` resolve:
+# the Terraform kind refuses, before it plans, what it would have to run (`refused_runs`).
 UNSUPPORTED_SECTIONS = {
-    "hooks": "run the step in CI before or after the rollout",
-    "provision": "create the backend beforehand and vendor the module (deployment vendor:)",
     "source": "vendor the module with the deployment's vendor: entries",
     "generate": "commit the generated files",
     "auth": "give the runner its cloud credentials (CI role, environment): Atmos auth identities are not "
@@ -972,13 +1007,8 @@ def _refuse_unsupported(
         return [(value, prov, via) for value, prov, via in found if value not in (None, {}, [], "")]
 
     def location(prov: Prov) -> Where | None:
-        # The first value written below the section, and how deep: the section's own key path.
-        depth = 0
-        while isinstance(prov, dict) and prov:
-            prov, depth = next(iter(prov.values())), depth + 1
-        if config is None or not isinstance(prov, Origin) or depth > len(prov.keypath):
-            return where
-        return origin_location(config, Origin(prov.file, prov.keypath[: len(prov.keypath) - depth]))
+        origin = mapping_origin(prov, [])
+        return origin_location(config, origin) if config is not None and origin is not None else where
 
     for section, hint in UNSUPPORTED_SECTIONS.items():
         found = places(section)
@@ -1203,6 +1233,22 @@ def find_origin(prov: Prov, keypath: list[str | int]) -> Origin | None:
     return None
 
 
+def mapping_origin(prov: Prov, keypath: list[str | int]) -> Origin | None:
+    """Where the value at `keypath` was written, a mapping included: its own key, found from the
+    first value written below it (a mapping merged from several files: the first one's)."""
+    node = prov
+    for part in keypath:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    depth = 0
+    while isinstance(node, dict) and node:
+        node, depth = next(iter(node.values())), depth + 1
+    if not isinstance(node, Origin) or depth > len(node.keypath):
+        return None
+    return Origin(node.file, node.keypath[: len(node.keypath) - depth])
+
+
 def stack_name(
     config: RepoConfig,
     path: Path,
@@ -1312,7 +1358,7 @@ def template_context(component: ComponentConfig, stack: str, stack_file: str) ->
 def evaluate_templates(
     component: ComponentConfig, config: RepoConfig, stack: str, stack_file: str, where: Where | None = None
 ) -> ComponentConfig:
-    """Render the Go templates of a component's `vars`, `settings`, `env` and `providers` (and its
+    """Render the Go templates of a component's `vars`, `settings`, `env`, `providers`, `hooks` (and its
     backend and `dependencies.components`) with its own sections as context,
     `templates.settings.evaluations` times, as Atmos does after merging
     (`ProcessTmplWithDatasources`). Without `templates.settings.enabled`, values stay as written, as
@@ -1325,6 +1371,7 @@ def evaluate_templates(
         "settings": component.settings,
         "env": component.env,
         "providers": component.providers,
+        "hooks": component.hooks,
     }
     values = {name: sourced.value for name, sourced in sections.items()}
     backend = component.backend
@@ -1337,6 +1384,7 @@ def evaluate_templates(
             settings=Sourced(values["settings"], component.settings.prov),
             env=Sourced(values["env"], component.env.prov),
             providers=Sourced(values["providers"], component.providers.prov),
+            hooks=Sourced(values["hooks"], component.hooks.prov),
             backend=backend,
             dependency_components=entries,
         )
@@ -1369,11 +1417,15 @@ def evaluate_functions(
         component.backend,
         component.providers.value,
         component.dependency_components,
+        component.hooks.value,
     )
     if not any(contains(section) for section in sections):
         return component
-    context = FunctionContext(config.root, component.name, stack, components, config.exec_enabled)
-    return replace(
+    store_reads: list[YamlFunction] = []
+    context = FunctionContext(
+        config.root, component.name, stack, components, config.exec_enabled, store_reads=store_reads
+    )
+    evaluated = replace(
         component,
         vars=Sourced(evaluate(component.vars.value, context), component.vars.prov),
         settings=Sourced(evaluate(component.settings.value, context), component.settings.prov),
@@ -1381,7 +1433,9 @@ def evaluate_functions(
         backend=evaluate(component.backend, context),
         providers=Sourced(evaluate(component.providers.value, context), component.providers.prov),
         dependency_components=evaluate(component.dependency_components, context),
+        hooks=Sourced(evaluate(component.hooks.value, context), component.hooks.prov),
     )
+    return replace(evaluated, store_reads=tuple(store_reads))
 
 
 def _refuse_outputs_in(value: Any, section: str) -> None:

@@ -18,7 +18,10 @@ by its value, as Atmos does (`ProcessCustomYamlTags`, after templates):
   what the component's state outputs): the component becomes a dependency in the task graph and
   the value is filled at plan time, from the outputs its apply (or, in a preview, its state)
   gave. A component of another stack, or of no deployment here, is refused.
-- `!store`, `!store.get`, `!secret`: refused, located: no store is configured.
+- `!store`, `!store.get`, `!secret`: atmos-tasks reads no Atmos store yet. In a component's sections
+  the function stays as written (what `describe` shows) and is kept in `Context.store_reads`: the
+  component resolves, and its rollout refuses it before it plans, with the file and line (as a hook
+  it does not run). Anywhere else (atmos.yaml), refused where it is written.
 """
 
 from __future__ import annotations
@@ -89,6 +92,8 @@ class Context:
     exec_enabled: bool = False
     # What the values come from, as `!exec`'s refusal names it: stack files, or atmos.yaml itself.
     source: str = "stack files"
+    # Where a store read is kept as written (a component's sections), else None: refused here.
+    store_reads: list[YamlFunction] | None = None
 
 
 def contains(value: Any) -> bool:
@@ -118,6 +123,9 @@ def _problem(function: YamlFunction, message: str, hint: str) -> AtmosError:
 
 def _evaluate_one(function: YamlFunction, context: Context) -> Any:
     tag, text = function.tag, function.text.strip()
+    if tag in REFUSED and context.store_reads is not None:
+        context.store_reads.append(function)
+        return str(function)
     if tag in REFUSED:
         raise _problem(
             function,

@@ -90,10 +90,16 @@ class TerraformJob(Job):
     # Atmos's `dependencies.tools` (`tools.py`), checked before the plan, and where they were written.
     tools: dict[str, str] = field(default_factory=dict)
     tools_where: str = ""
+    # What Atmos would do around Terraform and this runner does not ("rollout"/"destroy" → why).
+    refused: dict[str, str] = field(default_factory=dict)
 
 
-def _tools_wanting(job: TerraformJob) -> str | None:
-    """Why this runner lacks a tool the component's `dependencies.tools` declares (None: it has them)."""
+def _wanting(job: TerraformJob, run: str) -> str | None:
+    """Why this component cannot `run` ("rollout" or "destroy") here: an Atmos hook that would fire,
+    a backend to provision, or a tool its `dependencies.tools` declares that this runner lacks."""
+    refused = job.refused.get(run)
+    if refused:
+        return refused
     if not job.tools:
         return None
     from atmos_tasks import tools as toolchain
@@ -615,7 +621,7 @@ class TerraformExecutor:
     ) -> dict[str, Any]:
         workdir = Path(job.workdir)
         _learn_backend(job)
-        wanting = _tools_wanting(job)
+        wanting = _wanting(job, "rollout")
         if wanting is not None:
             return {"status": "failed", "error": wanting, "workdir": str(workdir)}
         try:
@@ -850,7 +856,7 @@ class TerraformExecutor:
         """`terraform destroy`, with the variables rendered from what the dependencies run now."""
         workdir = Path(job.workdir)
         _learn_backend(job)
-        wanting = _tools_wanting(job)
+        wanting = _wanting(job, "destroy")
         if wanting is not None:
             return {"status": "failed", "error": wanting, "workdir": str(workdir)}
         try:
@@ -1196,6 +1202,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         backend = {**backend, **default_backend(config, model.name, target, ref.name)}
     deferred = bool(outputs or image_refs)
     tools, tools_where = declared_tools(config, ref, stack, where)
+    refused = refused_runs(config, ref, stack, where)
     return ResolvedComponent(
         deployment=model.name,
         target=target,
@@ -1219,6 +1226,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         atmos=atmos_view,
         tools=tools,
         tools_where=tools_where,
+        refused=refused,
         vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
         image_refs=image_refs,
@@ -1266,6 +1274,112 @@ def declared_tools(config: Any, ref: ComponentRef, stack: Any, where: Any) -> tu
         found[str(tool)] = text
     first = located(next(iter(section)))
     return found, f"{first.file}:{first.line}" if isinstance(first, Location) else ""
+
+
+# Atmos's hook events (pkg/hooks/event.go; a stack may write them with hyphens) that a rollout's
+# init, plan and apply fire, and those a destroy fires. An event of neither never fires, as in Atmos.
+ROLLOUT_EVENTS = frozenset(
+    {
+        "before.terraform.init",
+        "before.terraform.plan",
+        "after.terraform.plan",
+        "after.terraform.plan.aggregate",
+        "before.terraform.apply",
+        "after.terraform.apply",
+        "after.terraform.apply.aggregate",
+        "before.terraform.deploy",
+        "after.terraform.deploy",
+    }
+)
+DESTROY_EVENTS = frozenset({"before.terraform.init", "after.terraform.destroy.aggregate"})
+
+
+def refused_runs(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict[str, str]:
+    """What a rollout (or a destroy) of the component refuses, before anything is planned, because
+    Atmos would do it around Terraform and atmos-tasks does not: a hook that fires, a backend to
+    provision (`provision.backend.enabled`). `provision.workdir` needs nothing: every component
+    runs in a folder of its own here."""
+    from atmos_tasks.errors import Location
+    from atmos_tasks.stacks import mapping_origin, origin_location
+
+    reasons: dict[str, list[str]] = {"rollout": [], "destroy": []}
+    for run, hooks in declared_hooks(config, ref, stack, where).items():
+        reasons[run].append(
+            f"Atmos {'hooks' if len(hooks) > 1 else 'hook'} {', '.join(hooks)} not run by atmos-tasks "
+            f"yet, so it does not {'plan' if run == 'rollout' else 'destroy'}: run the step in CI around "
+            "it, and set the hook's `events: []` in this deployment's stack (or the component's "
+            "overrides) so it does not fire"
+        )
+    if stack.store_reads:
+        shown = ", ".join(f"{f} ({f.location.file}:{f.location.line})" for f in stack.store_reads)
+        reason = (
+            f"{shown}: atmos-tasks reads no Atmos store yet, so the component does not run: pass the "
+            "value through an environment variable (!env NAME) or the deployment's settings.sensitive "
+            "variables"
+        )
+        for run in ("rollout", "destroy"):
+            reasons[run].append(reason)
+    backend = stack.provision.value.get("backend")
+    if isinstance(backend, dict) and backend.get("enabled") is True:
+        origin = mapping_origin(stack.provision.prov, ["backend", "enabled"])
+        at = origin_location(config, origin) if origin is not None else where
+        shown = f" ({at.file}:{at.line})" if isinstance(at, Location) else ""
+        reasons["rollout"].append(
+            f"provision.backend.enabled{shown}: atmos-tasks does not create the "
+            f"{stack.backend_type or 'local'} backend, so it does not plan: create the backend "
+            "beforehand, then set provision.backend.enabled: false"
+        )
+    return {run: f"{ref}: " + "; ".join(why) for run, why in reasons.items() if why}
+
+
+def declared_hooks(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict[str, list[str]]:
+    """Atmos's `hooks` of a component (the stack's, the bases', its own, merged), each that a rollout
+    (or a destroy) would fire, shown with where it is written: each must be a mapping whose `events`
+    is a list. A hook with no events (`events: []` in an override) never fires, as in Atmos."""
+    from atmos_tasks.errors import AtmosError, Location
+    from atmos_tasks.stacks import mapping_origin, origin_location
+
+    section = stack.hooks.value
+    if not section:
+        return {}
+
+    def located(*keys: str) -> Any:
+        origin = mapping_origin(stack.hooks.prov, list(keys))
+        return origin_location(config, origin) if origin is not None else where
+
+    if not isinstance(section, dict):
+        raise AtmosError.single(
+            f"{ref}: hooks must map hook names to hooks",
+            located(),
+            "write e.g. hooks: {store-outputs: {...}}",
+        )
+    fires: dict[str, list[str]] = {"rollout": [], "destroy": []}
+    for name, hook in section.items():
+        if not isinstance(hook, dict):
+            raise AtmosError.single(
+                f"{ref}: hook {name!r} must be a mapping (events, kind, …)",
+                located(str(name)),
+                "write e.g. {events: [after-terraform-apply], kind: store, name: prod/ssm, outputs: {...}}",
+            )
+        events = hook.get("events")
+        if events is None:
+            events = []
+        if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+            raise AtmosError.single(
+                f"{ref}: hook {name!r}: events must be a list of event names",
+                located(str(name), "events"),
+                "write e.g. events: [after-terraform-apply]",
+            )
+        fired = {e.replace("-", ".") for e in events}
+        kind = hook.get("kind") or hook.get("command") or "command"
+        target = f" → {hook['name']}" if kind == "store" and isinstance(hook.get("name"), str) else ""
+        at = located(str(name))
+        shown = f"{name!r} (kind {kind}{target}, on {', '.join(events)}"
+        shown += f"; {at.file}:{at.line})" if isinstance(at, Location) else ")"
+        for run, events_of_run in (("rollout", ROLLOUT_EVENTS), ("destroy", DESTROY_EVENTS)):
+            if fired & events_of_run:
+                fires[run].append(shown)
+    return {run: shown_hooks for run, shown_hooks in fires.items() if shown_hooks}
 
 
 def settings_dependencies(
@@ -1389,6 +1503,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         providers=dict(component.providers),
         tools=dict(component.tools),
         tools_where=component.tools_where,
+        refused=dict(component.refused),
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
         cache=remotecache.spec_for(
             config.cache_url,

@@ -166,3 +166,57 @@ def test_dependencies_tools_are_checked_on_the_runner_before_the_component_plans
     proc = repo.doit("rollout:api:dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "terraform/ecs/service-api: applied" in proc.stdout
+
+
+def test_an_atmos_hook_resolves_and_the_rollout_refuses_it_before_the_component_plans(repo: Repo) -> None:
+    """Atmos runs a component's `hooks` around Terraform (a store hook writes outputs after the
+    apply); atmos-tasks runs none yet. The stacks still resolve (`describe` shows the hook), `validate`
+    warns, and the rollout refuses that component before it plans (exit 1, the hook's file and line);
+    the others roll out. `events: []` in the stack turns the hook off, and the component deploys."""
+    repo.replace(
+        SERVICE,
+        "      vars:\n        service_name: api\n",
+        "      hooks:\n        publish:\n          events: [after-terraform-apply]\n          kind: store\n"
+        "          name: prod/ssm\n          outputs:\n            service_arn: .service_arn\n"
+        "      vars:\n        service_name: api\n",
+    )
+    repo.commit("The service publishes its outputs to a store after each apply")
+    described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    assert described.returncode == 0, described.stdout + described.stderr
+    service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
+    assert service["atmos"]["hooks"]["publish"]["name"] == "prod/ssm"
+    validated = repo.cli("validate", "api", "--format", "json")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    warnings = json.loads(validated.stdout)["deployments"]["api"]["warnings"]
+    assert any("Atmos hook 'publish' (kind store → prod/ssm" in w for w in warnings), warnings
+    failed = repo.doit("rollout:api:dev")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert f"Atmos hook 'publish' (kind store → prod/ssm, on after-terraform-apply; {SERVICE}:" in out
+    assert "terraform/ecs/taskdef-api: applied" in out and "terraform/ecs/service-api: applied" not in out
+    repo.replace(SERVICE, "events: [after-terraform-apply]", "events: []")
+    repo.commit("The hook is turned off; CI publishes the outputs")
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "terraform/ecs/service-api: applied" in proc.stdout
+
+
+def test_a_store_read_in_a_stack_resolves_as_written_and_the_rollout_refuses_it(repo: Repo) -> None:
+    """`!secret` (and `!store`) read an Atmos store, which atmos-tasks does not read yet: the stacks
+    resolve and `describe` shows the function as written, never a value; the rollout refuses that
+    component before Terraform runs (exit 1, the file and line), and the others roll out."""
+    repo.replace(
+        SERVICE,
+        "      vars:\n        service_name: api\n",
+        "      env:\n        API_TOKEN: !secret API_TOKEN\n      vars:\n        service_name: api\n",
+    )
+    repo.commit("The service reads a token from a store")
+    described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    assert described.returncode == 0, described.stdout + described.stderr
+    service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
+    assert service["env"]["API_TOKEN"] == "!secret API_TOKEN"
+    failed = repo.doit("rollout:api:dev")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert f"!secret API_TOKEN ({SERVICE}:" in out and "reads no Atmos store yet" in out
+    assert "terraform/ecs/taskdef-api: applied" in out and "terraform/ecs/service-api: applied" not in out

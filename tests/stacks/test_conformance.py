@@ -15,6 +15,8 @@ from ruamel.yaml import YAML
 
 from atmos_tasks.config import load_config
 from atmos_tasks.errors import AtmosError, Location
+from atmos_tasks.kinds.terraform import declared_hooks, refused_runs
+from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.stacks import (
     ComponentConfig,
     StackLoader,
@@ -82,6 +84,7 @@ def test_every_rule_has_a_fixture() -> None:
         "naming",
         "sections",
         "unsupported",
+        "hooks",
     }
     assert len(CASES) >= 30
 
@@ -100,7 +103,9 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             config = load_config(folder)
             loader = StackLoader(config)
             merged = loader.load_closure(tops)
-            described(config, loader, case["stacks"][-1], merged, case["describe"])
+            resolved, _ = described(config, loader, case["stacks"][-1], merged, case["describe"])
+            # What the Terraform kind checks when it resolves the component for a deployment.
+            declared_hooks(config, ComponentRef("terraform", case["describe"]), resolved, WHERE)
         problem = err.value.problems[0]
         assert case["error"] in problem.message
         if "error_at" in case:
@@ -130,9 +135,38 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                 got = resolved.enabled
             elif key == "origins":
                 got = origins(config, resolved, list(value))
+            elif key == "hooks_fire":
+                # The hooks a rollout (or a destroy) of the component would fire, as its refusal shows them.
+                got = declared_hooks(config, ComponentRef("terraform", name), resolved, WHERE)
+            elif key == "refused_runs":
+                got = sorted(refused_runs(config, ComponentRef("terraform", name), resolved, WHERE))
             elif key == "folder":
                 # The Terraform folder Atmos runs (the `component` key is what describe shows).
                 got = resolved.component
             else:
                 got = shown[key]
             assert got == value, f"{folder.name}: {name}.{key}"
+
+
+def refused_for(case: str, name: str) -> dict[str, str]:
+    config = load_config(HERE / case)
+    loader = StackLoader(config)
+    merged = loader.load_closure([("dev", WHERE)])
+    resolved, _ = described(config, loader, "dev", merged, name)
+    return refused_runs(config, ComponentRef("terraform", name), resolved, WHERE)
+
+
+def test_a_refused_run_says_what_where_and_how_to_go_on() -> None:
+    """The message a rollout fails the component with: each reason, the file and line it is written
+    at, and what to do (a hook turned off by `events: []`, a backend created beforehand)."""
+    refused = refused_for("provision-backend", "vpc")
+    assert set(refused) == {"rollout"}
+    assert refused["rollout"].startswith("terraform/vpc: provision.backend.enabled (stacks/dev.yaml:7)")
+    assert "does not create the s3 backend" in refused["rollout"]
+    assert "set provision.backend.enabled: false" in refused["rollout"]
+    why = refused_for("functions-store-kept", "app")["destroy"]
+    assert why.startswith("terraform/app: !store prod/ssm queue url (stacks/dev.yaml:7), !secret api-token")
+    assert "(stacks/dev.yaml:5): atmos-tasks reads no Atmos store yet" in why and "!env NAME" in why
+    why = refused_for("hooks-component", "vpc")["rollout"]
+    assert "Atmos hook 'store-outputs' (kind store → prod/ssm" in why
+    assert "so it does not plan" in why and "`events: []`" in why
