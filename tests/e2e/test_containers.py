@@ -27,7 +27,11 @@ def replicas(client: Any, network: str, **filters: Any) -> list[Any]:
 
 
 def healthy_count(client: Any, network: str) -> int:
-    found = client.containers.list(all=True, filters={"label": f"{LABEL}=hello", "network": network})
+    # Sparse: the listing inspects nothing, so a replica removed meanwhile cannot fail it (the
+    # reload below skips it); a full listing inspects each one and raised NotFound in the thread.
+    found = client.containers.list(
+        all=True, sparse=True, filters={"label": f"{LABEL}=hello", "network": network}
+    )
     count = 0
     for container in found:
         try:
