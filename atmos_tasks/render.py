@@ -297,15 +297,22 @@ def status(data: dict[str, Any], fmt: str, deployment: str | None, target: str |
 
 
 def compact_json(data: dict[str, Any]) -> None:
-    """`json.dumps(data)` and a newline, written one top-level entry at a time: the same text,
-    without holding all of it at once (6 MB for 15,000 components, and the pieces it is joined
-    from) for a single write."""
-    write = sys.stdout.write
-    separator = "{"
+    """`data` as compact JSON and a newline, written one top-level entry at a time (without holding
+    6 MB for 15,000 components, and the pieces it is joined from, for a single write). orjson
+    encodes it about eight times faster than the standard library: status spends its time here."""
+    import orjson
+
+    sys.stdout.flush()
+    out = getattr(sys.stdout, "buffer", None)
+    if out is None:  # a text-only stream (a test's StringIO)
+        sys.stdout.write(json.dumps(data, separators=(",", ":")) + "\n")
+        return
+    separator = b"{"
     for key, value in data.items():
-        write(f"{separator}{json.dumps(key)}: {json.dumps(value)}")
-        separator = ", "
-    write("}\n" if data else "{}\n")
+        out.write(separator + orjson.dumps(key) + b":" + orjson.dumps(value))
+        separator = b","
+    out.write(b"}\n" if data else b"{}\n")
+    out.flush()
 
 
 STATUS_HEADER = (
