@@ -19,7 +19,7 @@ from atmos_tasks import inputs
 from atmos_tasks.config import LIST_MERGE_STRATEGIES, RepoConfig
 from atmos_tasks.errors import AtmosError, Location, Problem, Where
 from atmos_tasks.yamlfunctions import Context as FunctionContext
-from atmos_tasks.yamlfunctions import YamlFunction, contains, evaluate
+from atmos_tasks.yamlfunctions import YamlFunction, contains, evaluate, expand_includes
 from atmos_tasks.yamlio import load_data, locate_in_file
 
 # A provenance tree mirrors a value tree: a dict for a mapping, an Origin for anything else.
@@ -43,6 +43,8 @@ class StackFile:
     path: Path
     shown: str
     data: dict[str, Any]
+    # The files its `!include`s read (included as it is read, as Atmos does).
+    included: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -159,6 +161,8 @@ class StackLoader:
         cached = self._files.get(path)
         if cached is not None:
             inputs.file(path)  # read once, observed each time (`inputs.scoped`)
+            for read in cached.included:
+                inputs.file(read)
             return cached
         shown = self.config.shown(path)
         self.opened.append(path)
@@ -168,7 +172,10 @@ class StackLoader:
             data = {}
         if not isinstance(data, dict):
             raise AtmosError([Problem("a stack file must be a mapping", Location(shown, 1, 1))])
-        stack = StackFile(path, shown, data)
+        included: list[Path] = []
+        if contains(data):
+            data = expand_includes(data, self.config.root, included)
+        stack = StackFile(path, shown, data, tuple(included))
         self._files[path] = stack
         return stack
 

@@ -11,7 +11,8 @@ by its value, as Atmos does (`ProcessCustomYamlTags`, after templates):
   the repository makes, not one a stack file makes for it.
 - `!include path [query]`: a local file (relative to the stack file when it starts with ./ or ../,
   else to the repository): YAML, JSON, HCL (.hcl, .tf, .tfvars) or text, with a yq-style path
-  query (`.a.b[0]`). `!include.raw`: the file as text.
+  query (`.a.b[0]`). `!include.raw`: the file as text. Both are read with the stack file, before
+  imports merge (`expand_includes`), as Atmos reads them.
 - `!template text`: the (rendered) text decoded as JSON, so a template can produce a map or list.
 - `!repo-root`: the repository's root folder.
 - `!terraform.output component [stack] output` and `!terraform.state` (the same here: both read
@@ -226,7 +227,9 @@ def query(data: Any, expression: str) -> Any:
     return node
 
 
-def _include(function: YamlFunction, text: str, context: Context, *, raw: bool) -> Any:
+def include_paths(function: YamlFunction, text: str, root: Path) -> tuple[Path, ...]:
+    """The file an `!include` reads (`text`: its arguments, rendered), and the link it was written
+    as when it goes through one (a link repointed reads another file): what its value depends on."""
     words = _words(function, text)
     if not words or len(words) > 2:
         raise _problem(
@@ -238,13 +241,40 @@ def _include(function: YamlFunction, text: str, context: Context, *, raw: bool) 
             function, "remote files are not supported", "vendor the file into the repository and include it"
         )
     base = Path(function.file).parent if written.startswith(("./", "../")) and function.file else Path()
-    written_path = context.root / base / written
+    written_path = root / base / written
     path = written_path.resolve()
-    if not path.is_relative_to(context.root.resolve()):
+    if not path.is_relative_to(root.resolve()):
         raise _problem(function, "the file is outside the repository", "include a file of the repository")
-    inputs.file(path)
-    if written_path.absolute() != path:
-        inputs.file(written_path)  # through a link: the link too (repointed, it reads another file)
+    return (path,) if written_path.absolute() == path else (path, written_path)
+
+
+def expand_includes(value: Any, root: Path, read: list[Path]) -> Any:
+    """`value` with each `!include`/`!include.raw` replaced by what it includes, as Atmos does while
+    it reads a stack file (`ProcessIncludeTag`, before imports merge): an included mapping merges
+    like one written in place. One whose argument is a template waits until the component's
+    templates are rendered. `read` gets the files included."""
+    if isinstance(value, dict):
+        return {k: expand_includes(v, root, read) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_includes(v, root, read) for v in value]
+    if (
+        isinstance(value, YamlFunction)
+        and value.tag in ("!include", "!include.raw")
+        and "{{" not in value.text
+    ):
+        text = value.text.strip()
+        read.extend(include_paths(value, text, root))
+        return _include(value, text, Context(root, "", ""), raw=value.tag == "!include.raw")
+    return value
+
+
+def _include(function: YamlFunction, text: str, context: Context, *, raw: bool) -> Any:
+    words = _words(function, text)
+    written = words[0] if words else ""
+    paths = include_paths(function, text, context.root)
+    path = paths[0]
+    for observed in paths:
+        inputs.file(observed)
     try:
         content = path.read_text(encoding="utf-8")
     except OSError as err:
