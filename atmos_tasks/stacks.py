@@ -142,6 +142,17 @@ def _section(sourced: Sourced, *keys: str) -> Sourced:
     value: Any = sourced.value
     prov: Any = sourced.prov
     for key in keys:
+        if isinstance(value, dict) and isinstance(value.get(key), YamlFunction):
+            # A mapping the stack processor merges, written as a function it would run only after
+            # merging (`!include` has been read in place already): never dropped silently.
+            function = value[key]
+            raise AtmosError.single(
+                f"{function.tag} as the whole `{key}:` section is not supported: Atmos merges sections "
+                "before it runs the function",
+                function.location,
+                f"use !include for a whole section, or write {key}: as a mapping with the function in a "
+                "value",
+            )
         if not isinstance(value, dict) or not isinstance(value.get(key), dict):
             return Sourced()
         value = value[key]
