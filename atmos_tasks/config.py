@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -57,6 +58,9 @@ class RepoConfig:
     # environment, under each component's `env`); here, the lowest layer of every Terraform
     # component's `env`.
     env: tuple[tuple[str, str], ...] = ()
+    # atmos.yaml's `auth:` (Atmos's identities and providers), as JSON: the lowest layer of every
+    # component's `auth` (the Terraform kind refuses to run as an identity it would assume).
+    auth: str = ""
 
     @property
     def work_root_path(self) -> Path:
@@ -96,14 +100,13 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         data = loaded or {}
     functions = _get(data, "yaml_functions", "exec", "enabled")
     exec_enabled = functions is True
-    if data.get("auth") not in (None, {}, [], ""):
+    if data.get("auth") not in (None, {}) and not isinstance(data.get("auth"), dict):
         raise AtmosError(
             [
                 Problem(
-                    "atmos.yaml: Atmos's `auth:` section (its identities and providers) is not supported yet",
+                    "atmos.yaml: auth must be a mapping (providers, identities)",
                     locate_in_file(path, "atmos.yaml", ["auth"]),
-                    "give the runner its cloud credentials (CI role, environment): Atmos auth identities "
-                    "are not assumed; remove the section",
+                    "write e.g. auth: {identities: {dev-admin: {kind: aws/permission-set, default: true}}}",
                 )
             ]
         )
@@ -231,6 +234,7 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         terraform_aliases=_aliases(data, path),
         cache_url=_cache_url(data, path),
         env=_global_env(data, path),
+        auth=json.dumps(data["auth"], sort_keys=True, default=str) if data.get("auth") else "",
     )
 
 

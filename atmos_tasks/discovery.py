@@ -266,11 +266,11 @@ def validate(workspace: Any, deployment: str | None) -> dict[str, Any]:
                 except AtmosError as err:
                     problems = unique([*problems, *err.problems])
                     continue
-                # Not bad input (Atmos accepts them): what the rollout of that component refuses.
+                # Not bad input (Atmos accepts them): what the rollout of a component will refuse.
                 refused += [
-                    f"{target}: {component.refused['rollout']}"
+                    f"{target}: {warning}"
                     for component in resolved.components.values()
-                    if "rollout" in component.refused
+                    for warning in kinds.of(component.ref).warnings(component)
                 ]
         report["deployments"][path.stem] = {
             "file": config.shown(path),

@@ -92,6 +92,9 @@ class ResolvedComponent:
     # What Atmos would do around Terraform and atmos-tasks does not (a hook that fires, a backend to
     # provision): "rollout"/"destroy" → why, with where it is written; refused before the plan.
     refused: dict[str, str] = field(default_factory=dict)
+    # The Atmos identity whose credentials Atmos would run Terraform with (and where it is written):
+    # refused before the plan unless the runner's own credentials are chosen (ATMOS_TASKS_AUTH).
+    auth_identity: str = ""
 
     @property
     def name(self) -> str:

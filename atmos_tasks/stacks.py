@@ -131,6 +131,16 @@ def global_env(config: RepoConfig) -> Sourced:
     return Sourced(value, _prov_of(value, "atmos.yaml", ("env",)))
 
 
+def global_auth(config: RepoConfig | None) -> Sourced:
+    """atmos.yaml's `auth:`, the lowest layer of a component's `auth` (`processAuthConfig`)."""
+    if config is None or not config.auth:
+        return Sourced()
+    import json
+
+    value = json.loads(config.auth)
+    return Sourced(value, _prov_of(value, "atmos.yaml", ("auth",)))
+
+
 def merge_all(layers: list[Sourced], strategy: str = "replace") -> Sourced:
     out = Sourced()
     for layer in layers:
@@ -564,6 +574,9 @@ class ComponentConfig:
     # Atmos's `provision` (what Atmos prepares before Terraform: the backend, the workdir): the
     # stack's `provision` and `terraform.provision`, the bases', its own.
     provision: Sourced = field(default_factory=Sourced)
+    # Atmos's `auth` (identities, providers): atmos.yaml's, the stack's `auth` and `terraform.auth`,
+    # the bases', its own, its overrides'.
+    auth: Sourced = field(default_factory=Sourced)
     # `!store`/`!secret` in its sections, kept as written: atmos-tasks reads no Atmos store yet.
     store_reads: tuple[YamlFunction, ...] = ()
 
@@ -596,6 +609,8 @@ class ComponentConfig:
             shown["hooks"] = self.hooks.value
         if self.provision.value:
             shown["provision"] = self.provision.value
+        if self.auth.value:
+            shown["auth"] = self.auth.value
         return shown
 
     def dependencies_section(self) -> dict[str, Any]:
@@ -714,6 +729,18 @@ def component_config(
         ],
         strategy,
     )
+    # `processAuthConfig` (the same file): atmos.yaml's auth, the stack's, the bases', its own.
+    auth = merge_all(
+        [
+            global_auth(config),
+            _section(merged, "auth"),
+            _section(merged, "terraform", "auth"),
+            *(_section(components, base, "auth") for base in order),
+            _section(own, "auth"),
+            _section(own, "overrides", "auth"),
+        ],
+        strategy,
+    )
     # `processComponentSourceProvision` (the same file): global → base components → component.
     provision = merge_all(
         [
@@ -792,6 +819,7 @@ def component_config(
         dependency_origins=dependency_origins,
         hooks=hooks,
         provision=provision,
+        auth=auth,
     )
 
 
@@ -967,13 +995,12 @@ def _same_stack(component: ComponentConfig, entry: dict[str, Any], stack: str) -
 
 
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
-# never ignored (a source that is not fetched changes what deploys). `hooks` and `provision` resolve:
-# the Terraform kind refuses, before it plans, what it would have to run (`refused_runs`).
+# never ignored (a source that is not fetched changes what deploys). `hooks`, `provision` and `auth`
+# resolve: the Terraform kind refuses, before it plans, what it would have to run (`refused_runs`,
+# `auth_identity`).
 UNSUPPORTED_SECTIONS = {
     "source": "vendor the module with the deployment's vendor: entries",
     "generate": "commit the generated files",
-    "auth": "give the runner its cloud credentials (CI role, environment): Atmos auth identities are not "
-    "assumed",
 }
 # Where Atmos reads each of them besides the component and its bases: the stack's global section
 # and its `terraform:` one (`GlobalAndTerraformHooks`, `GlobalAuth`…), only the `terraform:` one for

@@ -186,6 +186,11 @@ class Kind:
             out["bindings"] = {var: bound_ref(component, image) for var, image in component.bindings.items()}
         return out
 
+    def warnings(self, component: ResolvedComponent) -> list[str]:
+        """What `validate` says of the component without failing: what its rollout will refuse on
+        this runner though the configuration is valid (an Atmos hook it would have to run…)."""
+        return []
+
     def sensitive_names(self, workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:
         """Variables (and `env.NAME`) whose values are masked: `settings.sensitive`, and what the
         kind knows is sensitive (a Terraform module's `sensitive = true` variables)."""

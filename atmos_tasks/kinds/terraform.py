@@ -92,6 +92,21 @@ class TerraformJob(Job):
     tools_where: str = ""
     # What Atmos would do around Terraform and this runner does not ("rollout"/"destroy" → why).
     refused: dict[str, str] = field(default_factory=dict)
+    # The Atmos identity Atmos would run Terraform as (`auth_identity`), "" when none.
+    auth_identity: str = ""
+
+
+# Set to "runner" (CI), atmos-tasks runs Terraform with the runner's own credentials where Atmos
+# would assume an `auth:` identity; unset, it refuses to.
+AUTH_VARIABLE = "ATMOS_TASKS_AUTH"
+
+
+def auth_refusal(identity: str) -> str:
+    return (
+        f"Atmos auth would run Terraform as identity {identity}; atmos-tasks assumes no Atmos identity, "
+        "so it does not run: give this runner that identity's credentials (its CI role, its "
+        f"environment) and set {AUTH_VARIABLE}=runner"
+    )
 
 
 def _wanting(job: TerraformJob, run: str) -> str | None:
@@ -100,6 +115,8 @@ def _wanting(job: TerraformJob, run: str) -> str | None:
     refused = job.refused.get(run)
     if refused:
         return refused
+    if job.auth_identity and os.environ.get(AUTH_VARIABLE) != "runner":
+        return f"terraform/{job.component}: {auth_refusal(job.auth_identity)}"
     if not job.tools:
         return None
     from atmos_tasks import tools as toolchain
@@ -1203,6 +1220,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     deferred = bool(outputs or image_refs)
     tools, tools_where = declared_tools(config, ref, stack, where)
     refused = refused_runs(config, ref, stack, where)
+    identity = auth_identity(config, stack)
     return ResolvedComponent(
         deployment=model.name,
         target=target,
@@ -1227,6 +1245,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         tools=tools,
         tools_where=tools_where,
         refused=refused,
+        auth_identity=identity,
         vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
         image_refs=image_refs,
@@ -1330,6 +1349,24 @@ def refused_runs(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict
             "beforehand, then set provision.backend.enabled: false"
         )
     return {run: f"{ref}: " + "; ".join(why) for run, why in reasons.items() if why}
+
+
+def auth_identity(config: Any, stack: Any) -> str:
+    """The identity Atmos would run the component's Terraform as, from its merged `auth`: the one
+    marked `default: true` (else each one it could be), with where it is written; "" without any."""
+    from atmos_tasks.errors import Location
+    from atmos_tasks.stacks import mapping_origin, origin_location
+
+    identities = stack.auth.value.get("identities")
+    if not isinstance(identities, dict) or not identities:
+        return ""
+    chosen = [name for name, i in identities.items() if isinstance(i, dict) and i.get("default") is True]
+    shown = []
+    for name in chosen or list(identities):
+        origin = mapping_origin(stack.auth.prov, ["identities", name])
+        at = origin_location(config, origin) if origin is not None else None
+        shown.append(f"{name!r}" + (f" ({at.file}:{at.line})" if isinstance(at, Location) else ""))
+    return shown[0] if len(chosen) == 1 else f"one of {', '.join(shown)} (none is the default)"
 
 
 def declared_hooks(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict[str, list[str]]:
@@ -1504,6 +1541,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         tools=dict(component.tools),
         tools_where=component.tools_where,
         refused=dict(component.refused),
+        auth_identity=component.auth_identity,
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
         cache=remotecache.spec_for(
             config.cache_url,
@@ -1604,6 +1642,12 @@ class TerraformKind(Kind):
             root = workspace.config.work_root_path
             names += tuple(sorted(secrets.sensitive_variables_cached(folder, digest, root)))
         return names
+
+    def warnings(self, component: Any) -> list[str]:
+        found = [component.refused["rollout"]] if "rollout" in component.refused else []
+        if component.auth_identity and os.environ.get(AUTH_VARIABLE) != "runner":
+            found.append(f"{component.ref}: {auth_refusal(component.auth_identity)}")
+        return found
 
     def sbom_part(self, job: Any) -> dict[str, Any]:
         part = {"module": job.module_dir, "workdir": job.workdir, "vendored": job.vendored}

@@ -220,3 +220,36 @@ def test_a_store_read_in_a_stack_resolves_as_written_and_the_rollout_refuses_it(
     assert failed.returncode == 1, out
     assert f"!secret API_TOKEN ({SERVICE}:" in out and "reads no Atmos store yet" in out
     assert "terraform/ecs/taskdef-api: applied" in out and "terraform/ecs/service-api: applied" not in out
+
+
+def test_an_atmos_auth_identity_resolves_and_the_rollout_runs_only_with_the_runners_credentials(
+    repo: Repo,
+) -> None:
+    """atmos.yaml's `auth:` names the identity Atmos would assume for every component; atmos-tasks
+    assumes none. The stacks resolve (`describe` shows the component's merged `auth`), `validate`
+    warns, the rollout refuses each Terraform component before it plans (exit 1, the identity and its
+    line); with ATMOS_TASKS_AUTH=runner, Terraform runs with the runner's own credentials."""
+    atmos_yaml = (repo.path / "atmos.yaml").read_text()
+    repo.write(
+        "atmos.yaml",
+        atmos_yaml
+        + "auth:\n  identities:\n    dev-admin:\n      kind: aws/permission-set\n      default: true\n",
+    )
+    repo.commit("Atmos assumes dev-admin for every component")
+    described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    assert described.returncode == 0, described.stdout + described.stderr
+    service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
+    assert service["atmos"]["auth"]["identities"]["dev-admin"]["default"] is True
+    validated = repo.cli("validate", "api", "--format", "json")
+    assert validated.returncode == 0, validated.stdout + validated.stderr
+    warnings = json.loads(validated.stdout)["deployments"]["api"]["warnings"]
+    assert any("as identity 'dev-admin' (atmos.yaml:" in w for w in warnings), warnings
+    failed = repo.doit("rollout:api:dev")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert "Atmos auth would run Terraform as identity 'dev-admin' (atmos.yaml:" in out
+    assert "ATMOS_TASKS_AUTH=runner" in out and "terraform/ecs/taskdef-api: applied" not in out
+    repo.env = {**repo.env, "ATMOS_TASKS_AUTH": "runner"}
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "terraform/ecs/service-api: applied" in proc.stdout

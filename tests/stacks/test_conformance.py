@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from atmos_tasks.config import load_config
 from atmos_tasks.errors import AtmosError, Location
-from atmos_tasks.kinds.terraform import declared_hooks, refused_runs
+from atmos_tasks.kinds.terraform import auth_identity, declared_hooks, refused_runs
 from atmos_tasks.manifest import ComponentRef
 from atmos_tasks.stacks import (
     ComponentConfig,
@@ -138,6 +138,8 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             elif key == "hooks_fire":
                 # The hooks a rollout (or a destroy) of the component would fire, as its refusal shows them.
                 got = declared_hooks(config, ComponentRef("terraform", name), resolved, WHERE)
+            elif key == "auth_identity":
+                got = auth_identity(config, resolved)
             elif key == "refused_runs":
                 got = sorted(refused_runs(config, ComponentRef("terraform", name), resolved, WHERE))
             elif key == "folder":
