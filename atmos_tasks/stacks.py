@@ -310,6 +310,14 @@ class StackLoader:
                     f"templated stack import {text!r} is not supported",
                     "render the template to a plain .yaml file and import that",
                 )
+            if re.match(r"^(?:[a-z][a-z0-9+.-]*::|[a-z][a-z0-9+.-]*://)", text):
+                # go-getter sources (https://, git::, s3::…): Atmos downloads them at every load.
+                raise _error(
+                    stack,
+                    ["import", index],
+                    f"remote stack import {text!r} is not supported",
+                    "vendor the file into the stacks folder (a vendor.yaml entry) and import it by its path",
+                )
             matches = self.resolve_import(text, stack)
             if not matches:
                 if skip_if_missing:
