@@ -585,6 +585,9 @@ class ComponentConfig:
     # Atmos's `auth` (identities, providers): atmos.yaml's, the stack's `auth` and `terraform.auth`,
     # the bases', its own, its overrides'.
     auth: Sourced = field(default_factory=Sourced)
+    # Atmos's `source` (the module fetched just in time: `uri`, `version`, paths): the stack's
+    # `source` and `terraform.source`, the bases', its own; the Terraform kind vendors it.
+    source: Sourced = field(default_factory=Sourced)
     # `!store`/`!secret` in its sections, kept as written: atmos-tasks reads no Atmos store yet.
     store_reads: tuple[YamlFunction, ...] = ()
 
@@ -619,6 +622,8 @@ class ComponentConfig:
             shown["provision"] = self.provision.value
         if self.auth.value:
             shown["auth"] = self.auth.value
+        if self.source.value:
+            shown["source"] = self.source.value
         return shown
 
     def dependencies_section(self) -> dict[str, Any]:
@@ -749,7 +754,17 @@ def component_config(
         ],
         strategy,
     )
-    # `processComponentSourceProvision` (the same file): global → base components → component.
+    # `processComponentSourceProvision` (the same file): global → base components → component, for
+    # `source` (a plain string is its `uri`) and `provision`.
+    fetched = merge_all(
+        [
+            _source_section(merged, ()),
+            _source_section(merged, ("terraform",)),
+            *(_source_section(components, (base,)) for base in order),
+            _source_section(own, ()),
+        ],
+        strategy,
+    )
     provision = merge_all(
         [
             _section(merged, "provision"),
@@ -828,7 +843,22 @@ def component_config(
         hooks=hooks,
         provision=provision,
         auth=auth,
+        source=fetched,
     )
+
+
+def _source_section(sourced: Sourced, keys: tuple[str, ...]) -> Sourced:
+    """`source:` under `keys`: a mapping, or a plain string Atmos reads as its `uri`."""
+    node: Any = sourced.value
+    prov: Any = sourced.prov
+    for key in keys:
+        node = node.get(key) if isinstance(node, dict) else None
+        prov = prov.get(key) if isinstance(prov, dict) else None
+    value = node.get("source") if isinstance(node, dict) else None
+    if isinstance(value, str) and value:
+        at = prov.get("source") if isinstance(prov, dict) else None
+        return Sourced({"uri": value}, {"uri": at} if isinstance(at, Origin) else {})
+    return _section(sourced, *keys, "source")
 
 
 def _dependencies(
@@ -1007,7 +1037,6 @@ def _same_stack(component: ComponentConfig, entry: dict[str, Any], stack: str) -
 # resolve: the Terraform kind refuses, before it plans, what it would have to run (`refused_runs`,
 # `auth_identity`).
 UNSUPPORTED_SECTIONS = {
-    "source": "vendor the module with the deployment's vendor: entries",
     "generate": "commit the generated files",
 }
 # Where Atmos reads each of them besides the component and its bases: the stack's global section

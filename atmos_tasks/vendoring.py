@@ -91,12 +91,73 @@ def _component_yaml(path: Path, folder: str, base_dir: Path) -> Any:
     )
 
 
+def checked_entry(config: RepoConfig, entry: Any, ref: ComponentRef, where: Where | None) -> Any:
+    """The entry as the component's vendor task takes it, its source checked now."""
+    from vendor_cache import VendorError, parse_source
+
+    # A relative local path is part of the commit (a promotion reads it from its worktree), from
+    # the folder of the file that names it; a relative Git repository (`git::./modules.git`) is
+    # beside the checkout, never in a commit: the same folder, in the main checkout.
+    base = (entry.base_dir or config.root).resolve()
+    if entry.source.startswith("git::") and base.is_relative_to(config.root.resolve()):
+        base = config.work_root_path.resolve() / base.relative_to(config.root.resolve())
+    try:
+        # The source as the vendor task reads it: placeholders that cannot be filled, an unknown
+        # getter or a subdirectory `//…` that climbs out of the module are bad input now, never
+        # a failed task in the middle of a rollout.
+        parse_source(entry.rendered_source, base_dir=base)
+    except VendorError as err:
+        if isinstance(entry.origin, EntryPlace):
+            raise _problem(err, entry.origin.location()) from None
+        # An entry of a vendor.yaml or component.yaml (or a stack's `source:`): its own file and
+        # line lead the message.
+        text = f"{entry.origin}: {err.message}" if entry.origin is not None else err.message
+        raise AtmosError([Problem(text, where, err.hint or "fix the vendor entry")]) from None
+    # The workspace is per component, even when entries name the shared folder.
+    return dataclasses.replace(entry, component=ref.name, base_dir=base)
+
+
+def source_entry(config: RepoConfig, ref: ComponentRef, source: Any, where: Where | None) -> Any:
+    """Atmos's `source:` of a component (just-in-time vendoring) as its vendor entry: the `uri`,
+    its `version`, `included_paths`/`excluded_paths`; a relative source from the repository's root.
+    None when it sets no `uri`. `source`: the component's merged section (`stacks.Sourced`)."""
+    from atmos_tasks.stacks import find_origin, origin_location
+    from vendor_cache import VendorEntry, VendorError
+
+    section = source.value
+    if not section:
+        return None
+    origin = find_origin(source.prov, ["uri"])
+    at = origin_location(config, origin) if origin is not None else where
+    uri = section.get("uri")
+    if not isinstance(uri, str) or not uri:
+        raise AtmosError.single(
+            f"{ref}: source must name a uri (where Atmos fetches the component from)",
+            at,
+            "write e.g. source: {uri: 'github.com/acme/modules//vpc?ref={{.Version}}', version: 1.2.0}",
+        )
+    version = section.get("version")
+    paths = {key: section.get(key) or () for key in ("included_paths", "excluded_paths")}
+    try:
+        entry = VendorEntry(
+            component=ref.name,
+            source=uri,
+            version=str(version) if version is not None else None,
+            included_paths=tuple(str(p) for p in paths["included_paths"]),
+            excluded_paths=tuple(str(p) for p in paths["excluded_paths"]),
+            base_dir=config.root,
+            origin=f"{at.file}:{at.line}" if isinstance(at, Location) else None,
+        )
+    except VendorError as err:
+        raise _problem(err, at) from None
+    return checked_entry(config, entry, ref, at)
+
+
 def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> VendorFor:
     """A function that says, per terraform component, which vendor entry applies on `target`."""
     from vendor_cache import (
         VendorError,
         entries_from_manifest,
-        parse_source,
         read_vendor_yaml,
         resolve_entries,
     )
@@ -161,25 +222,7 @@ def vendor_resolver(config: RepoConfig, manifest: Manifest, target: str) -> Vend
         entry = chosen.get(ref.name) or chosen.get(folder)
         if entry is None:
             return None
-        # A relative local path is part of the commit (a promotion reads it from its worktree), from
-        # the folder of the file that names it; a relative Git repository (`git::./modules.git`) is
-        # beside the checkout, never in a commit: the same folder, in the main checkout.
-        base = (entry.base_dir or config.root).resolve()
-        if entry.source.startswith("git::") and base.is_relative_to(config.root.resolve()):
-            base = config.work_root_path.resolve() / base.relative_to(config.root.resolve())
-        try:
-            # The source as the vendor task reads it: placeholders that cannot be filled, an unknown
-            # getter or a subdirectory `//…` that climbs out of the module are bad input now, never
-            # a failed task in the middle of a rollout.
-            parse_source(entry.rendered_source, base_dir=base)
-        except VendorError as err:
-            if isinstance(entry.origin, EntryPlace):
-                raise _problem(err, entry.origin.location()) from None
-            # An entry of a vendor.yaml or component.yaml: its own file and line lead the message.
-            text = f"{entry.origin}: {err.message}" if entry.origin is not None else err.message
-            raise AtmosError([Problem(text, where, err.hint or "fix the vendor entry")]) from None
-        # The workspace is per component, even when entries name the shared folder.
-        return dataclasses.replace(entry, component=ref.name, base_dir=base)
+        return checked_entry(config, entry, ref, where)
 
     def fingerprint() -> str:
         """Every vendor entry the target could take, as read (the files `vendor.yaml` imports

@@ -1089,7 +1089,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         template_context,
     )
     from atmos_tasks.templates import is_template
-    from atmos_tasks.vendoring import store_root
+    from atmos_tasks.vendoring import source_entry, store_root
 
     manifest, config, target, merged, context = rc.manifest, rc.config, rc.target, rc.stacks, rc.context
     cached_declared, images, vendor_for = rc.declared_variables, rc.images, rc.vendor_for
@@ -1139,6 +1139,9 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
             ]
         )
     vendored = vendor_for(ref, folder, where) if vendor_for is not None else None
+    if vendored is None and stack.source.value:
+        # Atmos's just-in-time vendoring: the module its `source:` names, fetched by the vendor task.
+        vendored = source_entry(config, ref, stack.source, where)
     if vendored is not None:
         module_dir: Path | None = (
             store_root(config, manifest) / "deployments" / model.name / target / "terraform" / ref.name
