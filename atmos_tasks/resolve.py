@@ -95,6 +95,8 @@ class ResolvedComponent:
     # The Atmos identity whose credentials Atmos would run Terraform with (and where it is written):
     # refused before the plan unless the runner's own credentials are chosen (ATMOS_TASKS_AUTH).
     auth_identity: str = ""
+    # Atmos's `generate`: file name → text, written into the module's folder where Terraform runs.
+    generated: dict[str, str] = field(default_factory=dict)
 
     @property
     def name(self) -> str:

@@ -249,22 +249,32 @@ def hide(names: Iterable[str], variables: dict[str, Any]) -> dict[str, Any]:
 
 def sensitive_variables(module_dir: Path) -> set[str]:
     """Variables a module declares `sensitive = true` (only files that say `sensitive` are parsed)."""
-    names: set[str] = set()
     try:
         files = sorted(module_dir.iterdir())
     except OSError:
-        return names
+        return set()
+    texts = []
     for path in files:
         if not path.name.endswith((".tf", ".tf.json")):
             continue
         try:
-            text = path.read_text(errors="replace")
+            texts.append((path.name, path.read_text(errors="replace")))
         except OSError:
+            continue
+    return sensitive_in_texts(texts)
+
+
+def sensitive_in_texts(files: Iterable[tuple[str, str]]) -> set[str]:
+    """Variables the given Terraform files (name, text) declare `sensitive = true`: a module's,
+    or those a stack's `generate:` writes."""
+    names: set[str] = set()
+    for name, text in files:
+        if not name.endswith((".tf", ".tf.json")):
             continue
         if "sensitive" not in text or "variable" not in text:
             continue
         try:
-            if path.name.endswith(".json"):
+            if name.endswith(".json"):
                 variables = json.loads(text).get("variable", {})
                 blocks = [variables] if isinstance(variables, dict) else []
             else:

@@ -588,6 +588,9 @@ class ComponentConfig:
     # Atmos's `source` (the module fetched just in time: `uri`, `version`, paths): the stack's
     # `source` and `terraform.source`, the bases', its own; the Terraform kind vendors it.
     source: Sourced = field(default_factory=Sourced)
+    # Atmos's `generate` (file name → text or mapping, written into the component before it runs):
+    # the stack's `generate` and `terraform.generate`, the bases', its own, its overrides'.
+    generate: Sourced = field(default_factory=Sourced)
     # `!store`/`!secret` in its sections, kept as written: atmos-tasks reads no Atmos store yet.
     store_reads: tuple[YamlFunction, ...] = ()
 
@@ -624,6 +627,8 @@ class ComponentConfig:
             shown["auth"] = self.auth.value
         if self.source.value:
             shown["source"] = self.source.value
+        if self.generate.value:
+            shown["generate"] = self.generate.value
         return shown
 
     def dependencies_section(self) -> dict[str, Any]:
@@ -765,6 +770,16 @@ def component_config(
         ],
         strategy,
     )
+    generate = merge_all(
+        [
+            _section(merged, "generate"),
+            _section(merged, "terraform", "generate"),
+            *(_section(components, base, "generate") for base in order),
+            _section(own, "generate"),
+            _section(own, "overrides", "generate"),
+        ],
+        strategy,
+    )
     provision = merge_all(
         [
             _section(merged, "provision"),
@@ -844,6 +859,7 @@ def component_config(
         provision=provision,
         auth=auth,
         source=fetched,
+        generate=generate,
     )
 
 
@@ -1033,12 +1049,10 @@ def _same_stack(component: ComponentConfig, entry: dict[str, Any], stack: str) -
 
 
 # Component sections of Atmos that atmos-tasks does not run yet: refused where they are written,
-# never ignored (a source that is not fetched changes what deploys). `hooks`, `provision` and `auth`
-# resolve: the Terraform kind refuses, before it plans, what it would have to run (`refused_runs`,
-# `auth_identity`).
-UNSUPPORTED_SECTIONS = {
-    "generate": "commit the generated files",
-}
+# never ignored (none today). `hooks`, `provision` and `auth` resolve: the Terraform kind refuses,
+# before it plans, what it would have to run (`refused_runs`, `auth_identity`); `source` and
+# `generate` it runs (a vendor entry; files written into the component).
+UNSUPPORTED_SECTIONS: dict[str, str] = {}
 # Where Atmos reads each of them besides the component and its bases: the stack's global section
 # and its `terraform:` one (`GlobalAndTerraformHooks`, `GlobalAuth`…), only the `terraform:` one for
 # command (internal/exec/stack_processor_merge.go).
@@ -1440,8 +1454,8 @@ def template_context(component: ComponentConfig, stack: str, stack_file: str) ->
 def evaluate_templates(
     component: ComponentConfig, config: RepoConfig, stack: str, stack_file: str, where: Where | None = None
 ) -> ComponentConfig:
-    """Render the Go templates of a component's `vars`, `settings`, `env`, `providers`, `hooks` (and its
-    backend and `dependencies.components`) with its own sections as context,
+    """Render the Go templates of a component's `vars`, `settings`, `env`, `providers`, `hooks`,
+    `generate` (and its backend and `dependencies.components`) with its own sections as context,
     `templates.settings.evaluations` times, as Atmos does after merging
     (`ProcessTmplWithDatasources`). Without `templates.settings.enabled`, values stay as written, as
     in Atmos. Each string is a template of its own (Atmos renders the YAML text of the whole section
@@ -1454,6 +1468,7 @@ def evaluate_templates(
         "env": component.env,
         "providers": component.providers,
         "hooks": component.hooks,
+        "generate": component.generate,
     }
     values = {name: sourced.value for name, sourced in sections.items()}
     backend = component.backend
@@ -1467,6 +1482,7 @@ def evaluate_templates(
             env=Sourced(values["env"], component.env.prov),
             providers=Sourced(values["providers"], component.providers.prov),
             hooks=Sourced(values["hooks"], component.hooks.prov),
+            generate=Sourced(values["generate"], component.generate.prov),
             backend=backend,
             dependency_components=entries,
         )
@@ -1500,6 +1516,7 @@ def evaluate_functions(
         component.providers.value,
         component.dependency_components,
         component.hooks.value,
+        component.generate.value,
     )
     if not any(contains(section) for section in sections):
         return component
@@ -1516,6 +1533,7 @@ def evaluate_functions(
         providers=Sourced(evaluate(component.providers.value, context), component.providers.prov),
         dependency_components=evaluate(component.dependency_components, context),
         hooks=Sourced(evaluate(component.hooks.value, context), component.hooks.prov),
+        generate=Sourced(evaluate(component.generate.value, context), component.generate.prov),
     )
     return replace(evaluated, store_reads=tuple(store_reads))
 

@@ -82,7 +82,11 @@ class Workspace:
     def module_digest(self, module_dir: Path) -> str:
         found = self._digests.get(module_dir)
         if found is None:
-            found = self._digests[module_dir] = (self.stat_cache.tree(module_dir), module_dir.is_dir())
+            # A folder that does not exist (a module its stack's `generate:` writes whole) has no
+            # content: one digest for all, and no tree to observe.
+            exists = module_dir.is_dir()
+            digest = self.stat_cache.tree(module_dir) if exists else "absent"
+            found = self._digests[module_dir] = (digest, exists)
         # Observed each time, not only when first computed: each component's resolution is
         # observed on its own as well (`inputs.scoped`).
         inputs.tree(module_dir, found[0] if found[1] else None)

@@ -94,6 +94,8 @@ class TerraformJob(Job):
     refused: dict[str, str] = field(default_factory=dict)
     # The Atmos identity Atmos would run Terraform as (`auth_identity`), "" when none.
     auth_identity: str = ""
+    # Atmos's `generate` (`_tfgenerate.py`): file name → text, written where Terraform runs.
+    generated: dict[str, str] = field(default_factory=dict)
 
 
 # Set to "runner" (CI), atmos-tasks runs Terraform with the runner's own credentials where Atmos
@@ -271,6 +273,35 @@ def terraform_env(job: TerraformJob) -> dict[str, str]:
     return env
 
 
+GENERATED_LISTING = ".atmos-generated-files"
+
+
+def drop_generated(run: Path, keep: set[str]) -> None:
+    """Remove the files an earlier configuration's `generate:` wrote and this one does not."""
+    listing = run / GENERATED_LISTING
+    try:
+        previous = set(listing.read_text().splitlines())
+    except OSError:
+        return
+    for name in sorted(previous - keep):
+        (run / name).unlink(missing_ok=True)
+    listing.unlink()
+
+
+def write_generated(run: Path, files: dict[str, str]) -> None:
+    """Atmos's `generate:` files, written where Terraform runs (over the module's file of the same
+    name, as Atmos writes into the component's folder), and the list of them."""
+    if not files:
+        return
+    run.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        path = run / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)  # a hard link into the repository's module stays untouched
+        path.write_text(text, encoding="utf-8")
+    (run / GENERATED_LISTING).write_text("".join(f"{name}\n" for name in sorted(files)))
+
+
 def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False, into: str = "") -> None:
     """Hard-link the module's files into the workdir (copy across devices); drop stale ones.
 
@@ -291,7 +322,9 @@ def sync_module(module_dir: Path, workdir: Path, *, vendored: bool = False, into
         previous = set()
     current = []
     prefix = f"{into}/" if into else ""
-    for rel, _info in iter_tree(module_dir, follow_dir_links=vendored):
+    # A module its stack's `generate:` writes whole has no folder: nothing to link.
+    files = iter_tree(module_dir, follow_dir_links=vendored) if module_dir.is_dir() else ()
+    for rel, _info in files:
         source = module_dir / rel
         dest = workdir / prefix / rel
         current.append(prefix + rel)
@@ -561,8 +594,12 @@ class TerraformExecutor:
         workdir = Path(job.workdir)
         into = TREE if job.module_subdir else ""
         vendored = job.vendored is not None or bool(job.module_subdir)
-        sync_module(Path(job.module_dir), workdir, vendored=vendored, into=into)
+        # Files an earlier configuration generated go first: the module's own file of that name
+        # comes back with the sync.
         run = run_dir(job)
+        drop_generated(run, set(job.generated))
+        sync_module(Path(job.module_dir), workdir, vendored=vendored, into=into)
+        write_generated(run, job.generated)
         if not run.is_dir():
             raise TerraformFailed(
                 f"the vendored source tree has no folder {job.module_subdir!r} (in {workdir / TREE}): "
@@ -654,6 +691,7 @@ class TerraformExecutor:
         names = (
             *job.sensitive,
             *secrets.sensitive_variables_cached(module_path(job), module_key(job), Path(job.root)),
+            *secrets.sensitive_in_texts(job.generated.items()),
         )
         secrets.add(secrets.sensitive_values(names, variables, job.env))
         inputs = {
@@ -1142,12 +1180,17 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     if vendored is None and stack.source.value:
         # Atmos's just-in-time vendoring: the module its `source:` names, fetched by the vendor task.
         vendored = source_entry(config, ref, stack.source, where)
+    generated = generated_files(config, ref, stack, where)
     if vendored is not None:
         module_dir: Path | None = (
             store_root(config, manifest) / "deployments" / model.name / target / "terraform" / ref.name
         )
     else:
         module_dir = module_folder(config, folder)
+    if module_dir is None and generated:
+        # A module its `generate:` writes whole (the folder is git-ignored, or absent): the files
+        # are written where Terraform runs.
+        module_dir = config.terraform_base / folder
     if module_dir is None:
         inherited = "".join(
             f"; its base {base!r} sets metadata.component: {name}, which is not inherited"
@@ -1249,6 +1292,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         tools_where=tools_where,
         refused=refused,
         auth_identity=identity,
+        generated=generated,
         vars_template=jinja_literal(vars_sourced, config) if deferred else {},
         output_refs=outputs,
         image_refs=image_refs,
@@ -1352,6 +1396,23 @@ def refused_runs(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict
             "beforehand, then set provision.backend.enabled: false"
         )
     return {run: f"{ref}: " + "; ".join(why) for run, why in reasons.items() if why}
+
+
+def generated_files(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict[str, str]:
+    """The files the component's `generate:` writes (`_tfgenerate.render_files`); an entry that
+    cannot be written is bad input at its line."""
+    if not stack.generate.value:
+        return {}
+    from atmos_tasks.errors import AtmosError
+    from atmos_tasks.kinds._tfgenerate import GenerateError, render_files
+    from atmos_tasks.stacks import mapping_origin, origin_location
+
+    try:
+        return render_files(stack.generate.value)
+    except GenerateError as err:
+        origin = mapping_origin(stack.generate.prov, [err.name])
+        at = origin_location(config, origin) if origin is not None else where
+        raise AtmosError.single(f"{ref}: {err.message}", at, err.hint) from None
 
 
 def auth_identity(config: Any, stack: Any) -> str:
@@ -1516,6 +1577,8 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
     }
     if component.providers:  # only when set: components without providers keep their keys
         static["providers"] = component.providers
+    if component.generated:
+        static["generate"] = component.generated
     static_key = hash_json(static)
     return TerraformJob(
         kind=component.ref.type,
@@ -1545,6 +1608,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         tools_where=component.tools_where,
         refused=dict(component.refused),
         auth_identity=component.auth_identity,
+        generated=dict(component.generated),
         timeout=float(duration_seconds(timeout)) if isinstance(timeout, str) and timeout else None,
         cache=remotecache.spec_for(
             config.cache_url,
@@ -1644,6 +1708,7 @@ class TerraformKind(Kind):
             digest = workspace.module_digest(folder)
             root = workspace.config.work_root_path
             names += tuple(sorted(secrets.sensitive_variables_cached(folder, digest, root)))
+        names += tuple(sorted(secrets.sensitive_in_texts(component.generated.items())))
         return names
 
     def warnings(self, component: Any) -> list[str]:
