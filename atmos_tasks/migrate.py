@@ -197,7 +197,9 @@ def migrate(config: RepoConfig, stacks: list[str], name: str) -> Migration:
             resolved = component_config(merged, component, config)
             if not resolved.abstract and resolved.enabled:
                 components[component] = resolved
-                if not (config.terraform_base / resolved.component).is_dir():
+                # A module its `source:` fetches or its `generate:` writes needs no folder.
+                fetched = resolved.source.value or resolved.generate.value
+                if not fetched and not (config.terraform_base / resolved.component).is_dir():
                     other_kinds.append(_missing_folder(config, merged, component, resolved.component))
         per_target[target] = {"rel": rel, "globals": globals_, "components": components}
     every = sorted({c for t in per_target.values() for c in t["components"]})

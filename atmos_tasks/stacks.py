@@ -18,6 +18,7 @@ from typing import Any
 from atmos_tasks import inputs
 from atmos_tasks.config import LIST_MERGE_STRATEGIES, RepoConfig
 from atmos_tasks.errors import AtmosError, Location, Problem, Where
+from atmos_tasks.stacklocals import LocalsError, apply_locals, has_locals
 from atmos_tasks.yamlfunctions import Context as FunctionContext
 from atmos_tasks.yamlfunctions import YamlFunction, contains, evaluate, expand_includes
 from atmos_tasks.yamlio import load_data, locate_in_file
@@ -196,9 +197,31 @@ class StackLoader:
         included: list[Path] = []
         if contains(data):
             data = expand_includes(data, self.config.root, included)
+        if has_locals(data):
+            data = self._locals(StackFile(path, shown, data), data)
         stack = StackFile(path, shown, data, tuple(included))
         self._files[path] = stack
         return stack
+
+    def _locals(self, stack: StackFile, data: dict[str, Any]) -> dict[str, Any]:
+        """The file with its `locals:` resolved and the templates that read them rendered."""
+        config = self.config
+
+        def render(text: str, context: dict[str, Any], path: tuple[str | int, ...]) -> str:
+            try:
+                return _go_render(config, text, context, stack.shown)
+            except _GoTemplateError as err:
+                raise LocalsError(
+                    path,
+                    f"{'.'.join(map(str, path))}: {err}",
+                    "a file's locals read its other locals (.locals.x) and its own vars, settings and "
+                    "env; locals never reach another file",
+                ) from None
+
+        try:
+            return apply_locals(data, render)
+        except LocalsError as err:
+            raise _error(stack, list(err.keypath), err.message, err.hint) from None
 
     def top_level(self, name: str, where: Where) -> Path:
         path = self._match_one(self.config.stacks_base / name)
@@ -285,13 +308,6 @@ class StackLoader:
         The components this file defines get `imported` then `inline` as their `overrides`."""
         stack = self.read(path)
         data = stack.data
-        if "locals" in data:
-            raise _error(
-                stack,
-                ["locals"],
-                "stack `locals:` are not supported yet",
-                "write the values under vars or settings (templates read them as .vars.x / .settings.x)",
-            )
         if "metadata" in data:
             raise _error(
                 stack,
