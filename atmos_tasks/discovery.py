@@ -84,14 +84,16 @@ def load_for(workspace: Any, deployment: str) -> Manifest:
     return load_deployment(workspace.config, deployment)
 
 
-def resolve_all(workspace: Any, manifest: Manifest, targets: list[str]) -> dict[str, ResolvedTarget]:
+def resolve_all(
+    workspace: Any, manifest: Manifest, targets: list[str], describing: bool = False
+) -> dict[str, ResolvedTarget]:
     loader = StackLoader(workspace.config)
     git = _git(workspace)
     out: dict[str, ResolvedTarget] = {}
     problems: list[Problem] = []
     for target in targets:
         try:
-            out[target] = workspace.resolve(manifest, target, git, loader)
+            out[target] = workspace.resolve(manifest, target, git, loader, describing)
         except AtmosError as err:
             problems = unique([*problems, *err.problems])
     if problems:
@@ -220,7 +222,7 @@ def describe(
             raise AtmosError.single(
                 f"deployment {deployment!r} has no component {component!r}", None, f"components: {names}"
             )
-    resolved = resolve_all(workspace, manifest, targets)
+    resolved = resolve_all(workspace, manifest, targets, describing=True)
     positions = _Positions(workspace.config.root) if provenance else None
     out: dict[str, Any] = {"deployment": manifest.name, "targets": {}}
     hidden = Secrets()

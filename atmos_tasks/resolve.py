@@ -228,6 +228,9 @@ class ResolveContext:
     # The target's last top-level stack (its name names the stack) and what it holds.
     top_stack: Path | None = None
     top_stack_data: dict[str, Any] = field(default_factory=dict)
+    # For `describe` only: what a rollout could not run (a module folder that does not exist) is
+    # shown and said, as `atmos describe component` shows it, not refused.
+    describing: bool = False
     _names: dict[str, frozenset[str]] = field(default_factory=dict, repr=False)
 
     def names_of(self, kind: str) -> frozenset[str]:
@@ -248,6 +251,7 @@ def resolve_target(
     declared_variables: DeclaredVariables,
     vendor_for: VendorFor | None = None,
     memo: MemoFactory | None = None,
+    describing: bool = False,
 ) -> ResolvedTarget:
     """Resolve every enabled component of a deployment for one target; all problems at once.
 
@@ -271,6 +275,7 @@ def resolve_target(
         images,
         top_path,
         loader.read(top_path).data if top_path else {},
+        describing,
     )
     problems: list[Problem] = []
     resolved: dict[ComponentRef, ResolvedComponent] = {}

@@ -111,7 +111,9 @@ class Workspace:
         self._variables_dirty = True
         return names
 
-    def resolve(self, manifest: Manifest, target: str, git: GitInfo, loader: StackLoader) -> ResolvedTarget:
+    def resolve(
+        self, manifest: Manifest, target: str, git: GitInfo, loader: StackLoader, describing: bool = False
+    ) -> ResolvedTarget:
         """`resolve_target` with this repository's config, declared-variable cache, vendor entries
         and, while the compilation is observed for the graph cache, the target's resolve memo."""
         from atmos_tasks.vendoring import vendor_resolver
@@ -125,6 +127,7 @@ class Workspace:
             self.declared_variables,
             vendor_resolver(self.config, manifest, target),
             self._resolve_memo,
+            describing,
         )
 
     def _resolve_memo(self, manifest: Manifest, target: str, context: dict[str, Any], vendor_for: Any) -> Any:

@@ -1103,7 +1103,7 @@ def stack_file_of(rc: ResolveContext) -> str:
 
 def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
     """Stacks, then the manifest, then the target's context; None when the stacks disable it."""
-    from atmos_tasks.errors import AtmosError, Problem, Where
+    from atmos_tasks.errors import AtmosError, Location, Problem, Where
     from atmos_tasks.resolve import (
         ResolvedComponent,
         binding,
@@ -1191,22 +1191,23 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         # A module its `generate:` writes whole (the folder is git-ignored, or absent): the files
         # are written where Terraform runs.
         module_dir = config.terraform_base / folder
+    missing_folder: Problem | None = None
     if module_dir is None:
         inherited = "".join(
             f"; its base {base!r} sets metadata.component: {name}, which is not inherited"
             for base, name in stack.base_folders.items()
         )
-        raise AtmosError(
-            [
-                Problem(
-                    f"terraform component {ref.name!r}: folder {folder!r} is neither under "
-                    f"{config.shown(config.terraform_base)}/ nor vendored",
-                    folder_at(),
-                    f"create {config.shown(config.terraform_base / folder)}/, set 'component:' (or the "
-                    f"stack's metadata.component) to an existing folder, or vendor it{inherited}",
-                )
-            ]
+        missing_folder = Problem(
+            f"terraform component {ref.name!r}: folder {folder!r} is neither under "
+            f"{config.shown(config.terraform_base)}/ nor vendored",
+            folder_at(),
+            f"create {config.shown(config.terraform_base / folder)}/, set 'component:' (or the "
+            f"stack's metadata.component) to an existing folder, or vendor it{inherited}",
         )
+        if not rc.describing:
+            raise AtmosError([missing_folder])
+        # `describe` shows the component as Atmos's does (it needs no folder); nothing runs it.
+        module_dir = config.terraform_base / folder
     base = manifest.component_keypath(ref)
     target_context = model.targets[target].context
     deferred_context: dict[str, Any] = {}
@@ -1266,6 +1267,11 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     deferred = bool(outputs or image_refs)
     tools, tools_where = declared_tools(config, ref, stack, where)
     refused = refused_runs(config, ref, stack, where)
+    if missing_folder is not None:
+        at = missing_folder.location
+        shown = f" ({at.file}:{at.line})" if isinstance(at, Location) else ""
+        for run in ("rollout", "destroy"):
+            refused[run] = f"{missing_folder.message}{shown}: {missing_folder.hint}"
     identity = auth_identity(config, stack)
     return ResolvedComponent(
         deployment=model.name,

@@ -253,3 +253,20 @@ def test_an_atmos_auth_identity_resolves_and_the_rollout_runs_only_with_the_runn
     proc = repo.doit("rollout:api:dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "terraform/ecs/service-api: applied" in proc.stdout
+
+
+def test_describe_shows_a_component_whose_folder_is_missing_and_validate_refuses_it(repo: Repo) -> None:
+    """`atmos describe component` needs no module folder; neither does `describe` here: it shows the
+    component. What would run it refuses it as bad input, at the line that names the folder:
+    `validate`, and the rollout."""
+    repo.replace(SERVICE, "component: ecs-service", "component: ecs-service-v2")
+    repo.commit("The service names a folder that is not there yet")
+    described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    assert described.returncode == 0, described.stdout + described.stderr
+    service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
+    assert service["atmos"]["component"] == "ecs-service-v2"
+    for proc in (repo.cli("validate", "api"), repo.doit("rollout:api:dev")):
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 2, out
+        assert "folder 'ecs-service-v2' is neither under components/terraform/ nor vendored" in out
+        assert f"{SERVICE}:" in out
