@@ -141,13 +141,17 @@ CASES = {
         "labels:",
         "invalid YAML",
     ),
-    "YAML function in a stack that needs a store": Case(
+    # In a stack, a store read resolves and only the rollout of its component refuses it (exit 1);
+    # atmos.yaml is read by every command.
+    "YAML function in atmos.yaml that needs a store": Case(
         edit(
-            "stacks/catalog/ecs/service-api.yaml", "service_name: api", "service_name: !store ssm /api/name"
+            "atmos.yaml",
+            "deployments:\n  base_path: deployments",
+            "deployments:\n  base_path: deployments\nenv:\n  NAME: !store.get ssm /api/name",
         ),
-        "stacks/catalog/ecs/service-api.yaml",
-        "!store",
-        "YAML function !store is not supported",
+        "atmos.yaml",
+        "!store.get",
+        "YAML function !store.get is not supported",
     ),
     "YAML function in a manifest": Case(
         edit(MANIFEST, "cluster_name: app-ecs", "cluster_name: !env CLUSTER"),
