@@ -61,6 +61,9 @@ class RepoConfig:
     # atmos.yaml's `auth:` (Atmos's identities and providers), as JSON: the lowest layer of every
     # component's `auth` (the Terraform kind refuses to run as an identity it would assume).
     auth: str = ""
+    # Functions of atmos.yaml's `env:` kept as written (`!exec` without the opt-in, a store read):
+    # a component whose env holds one refuses to run.
+    kept_env: tuple[Any, ...] = ()
 
     @property
     def work_root_path(self) -> Path:
@@ -112,9 +115,16 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         )
     from atmos_tasks.yamlfunctions import Context, contains, evaluate
 
+    kept: list[Any] = []
     if contains(data):
-        # atmos.yaml's own `!exec` needs its own opt-in, as a stack file's does.
-        data = evaluate(data, Context(root, "", "atmos.yaml", frozenset(), exec_enabled, "atmos.yaml"))
+        # atmos.yaml's own `!exec` needs its own opt-in, as a stack file's does. In `env:` (set for
+        # every component) one is kept as written, for the components' rollouts to refuse.
+        rest = {k: v for k, v in data.items() if k != "env"}
+        rest = evaluate(rest, Context(root, "", "atmos.yaml", frozenset(), exec_enabled, "atmos.yaml"))
+        if "env" in data:
+            env_context = Context(root, "", "atmos.yaml", frozenset(), exec_enabled, "atmos.yaml", kept=kept)
+            rest["env"] = evaluate(data["env"], env_context)
+        data = rest
 
     def text(keys: tuple[str, ...], default: str | None) -> str | None:
         value = _get(data, *keys)
@@ -235,6 +245,7 @@ def load_config(root: Path, work_root: Path | None = None) -> RepoConfig:
         cache_url=_cache_url(data, path),
         env=_global_env(data, path),
         auth=json.dumps(data["auth"], sort_keys=True, default=str) if data.get("auth") else "",
+        kept_env=tuple(kept),
     )
 
 

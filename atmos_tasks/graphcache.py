@@ -188,12 +188,16 @@ class _WatchedEnviron(MutableMapping[str, str]):
     def __init__(self, real: MutableMapping[str, str]) -> None:
         self.real = real
 
+    # Only names are noted: `os.get_exec_path()` (any subprocess started without `env=`) also asks
+    # for b"PATH", which the real mapping refuses; noted, it broke the key that lists what was read.
     def __getitem__(self, name: str) -> str:
-        inputs.env(name)
+        if isinstance(name, str):
+            inputs.env(name)
         return self.real[name]
 
     def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
-        inputs.env(name)
+        if isinstance(name, str):
+            inputs.env(name)
         return self.real.get(name, default)
 
     def __contains__(self, name: object) -> bool:

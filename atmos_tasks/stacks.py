@@ -607,8 +607,9 @@ class ComponentConfig:
     # Atmos's `generate` (file name → text or mapping, written into the component before it runs):
     # the stack's `generate` and `terraform.generate`, the bases', its own, its overrides'.
     generate: Sourced = field(default_factory=Sourced)
-    # `!store`/`!secret` in its sections, kept as written: atmos-tasks reads no Atmos store yet.
-    store_reads: tuple[YamlFunction, ...] = ()
+    # Functions of its sections that cannot run here, kept as written for its rollout to refuse:
+    # `!store`/`!secret` (atmos-tasks reads no Atmos store yet), `!exec` without the opt-in.
+    kept: tuple[YamlFunction, ...] = ()
 
     @property
     def abstract(self) -> bool:
@@ -1536,10 +1537,8 @@ def evaluate_functions(
     )
     if not any(contains(section) for section in sections):
         return component
-    store_reads: list[YamlFunction] = []
-    context = FunctionContext(
-        config.root, component.name, stack, components, config.exec_enabled, store_reads=store_reads
-    )
+    kept: list[YamlFunction] = []
+    context = FunctionContext(config.root, component.name, stack, components, config.exec_enabled, kept=kept)
     evaluated = replace(
         component,
         vars=Sourced(evaluate(component.vars.value, context), component.vars.prov),
@@ -1551,7 +1550,7 @@ def evaluate_functions(
         hooks=Sourced(evaluate(component.hooks.value, context), component.hooks.prov),
         generate=Sourced(evaluate(component.generate.value, context), component.generate.prov),
     )
-    return replace(evaluated, store_reads=tuple(store_reads))
+    return replace(evaluated, kept=tuple(kept))
 
 
 def _refuse_outputs_in(value: Any, section: str) -> None:

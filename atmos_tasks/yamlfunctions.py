@@ -8,7 +8,9 @@ by its value, as Atmos does (`ProcessCustomYamlTags`, after templates):
 - `!env NAME [default]`: the environment variable, else the default, else "".
 - `!exec command`: the command's standard output through `sh -c` (JSON is decoded), only when
   atmos.yaml's `yaml_functions.exec.enabled` is true: running commands from stack files is a choice
-  the repository makes, not one a stack file makes for it.
+  the repository makes, not one a stack file makes for it. Without it, one in a component's sections
+  (or atmos.yaml's `env:`) is kept as written (`Context.kept`): the component resolves and its
+  rollout refuses it; anywhere else it is refused where it is written.
 - `!include path [query]`: a local file (relative to the stack file when it starts with ./ or ../,
   else to the repository): YAML, JSON, HCL (.hcl, .tf, .tfvars) or text, with a yq-style path
   query (`.a.b[0]`). `!include.raw`: the file as text. Both are read with the stack file, before
@@ -20,7 +22,7 @@ by its value, as Atmos does (`ProcessCustomYamlTags`, after templates):
   the value is filled at plan time, from the outputs its apply (or, in a preview, its state)
   gave. A component of another stack, or of no deployment here, is refused.
 - `!store`, `!store.get`, `!secret`: atmos-tasks reads no Atmos store yet. In a component's sections
-  the function stays as written (what `describe` shows) and is kept in `Context.store_reads`: the
+  the function stays as written (what `describe` shows) and is kept in `Context.kept`: the
   component resolves, and its rollout refuses it before it plans, with the file and line (as a hook
   it does not run). Anywhere else (atmos.yaml), refused where it is written.
 """
@@ -93,8 +95,9 @@ class Context:
     exec_enabled: bool = False
     # What the values come from, as `!exec`'s refusal names it: stack files, or atmos.yaml itself.
     source: str = "stack files"
-    # Where a store read is kept as written (a component's sections), else None: refused here.
-    store_reads: list[YamlFunction] | None = None
+    # Where a function that cannot run here (a store read; `!exec` without the opt-in) is kept as
+    # written, for the rollout to refuse (a component's sections), else None: refused here.
+    kept: list[YamlFunction] | None = None
 
 
 def contains(value: Any) -> bool:
@@ -124,8 +127,8 @@ def _problem(function: YamlFunction, message: str, hint: str) -> AtmosError:
 
 def _evaluate_one(function: YamlFunction, context: Context) -> Any:
     tag, text = function.tag, function.text.strip()
-    if tag in REFUSED and context.store_reads is not None:
-        context.store_reads.append(function)
+    if tag in REFUSED and context.kept is not None:
+        context.kept.append(function)
         return str(function)
     if tag in REFUSED:
         raise _problem(
@@ -169,6 +172,9 @@ def _env(function: YamlFunction, text: str) -> str:
 
 
 def _exec(function: YamlFunction, text: str, context: Context) -> Any:
+    if not context.exec_enabled and context.kept is not None:
+        context.kept.append(function)
+        return str(function)
     if not context.exec_enabled:
         raise _problem(
             function,

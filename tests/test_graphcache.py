@@ -21,6 +21,18 @@ def test_the_watched_environment_notes_what_is_read_by_name(monkeypatch) -> None
     assert not isinstance(os.environ, graphcache._WatchedEnviron)
 
 
+def test_a_subprocess_started_while_watching_notes_path_by_name_only() -> None:
+    """`os.get_exec_path()` (every subprocess without `env=`) asks for b"PATH" too: only names are
+    noted, so what was read can be listed and looked up again."""
+    import subprocess
+
+    with graphcache.observing() as observed:
+        os.get_exec_path()
+        subprocess.run(["true"], check=True)
+    assert all(isinstance(name, str) for name in observed.env)
+    assert "PATH" in observed.env
+
+
 def test_a_template_clock_read_makes_the_graph_volatile() -> None:
     from atmos_tasks.gotemplate.runtime import current_now
 

@@ -1266,7 +1266,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         backend = {**backend, **default_backend(config, model.name, target, ref.name)}
     deferred = bool(outputs or image_refs)
     tools, tools_where = declared_tools(config, ref, stack, where)
-    refused = refused_runs(config, ref, stack, where)
+    refused = refused_runs(config, ref, stack, where, rendered["env"])
     if missing_folder is not None:
         at = missing_folder.location
         shown = f" ({at.file}:{at.line})" if isinstance(at, Location) else ""
@@ -1366,7 +1366,9 @@ ROLLOUT_EVENTS = frozenset(
 DESTROY_EVENTS = frozenset({"before.terraform.init", "after.terraform.destroy.aggregate"})
 
 
-def refused_runs(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict[str, str]:
+def refused_runs(
+    config: Any, ref: ComponentRef, stack: Any, where: Any, env: dict[str, Any] | None = None
+) -> dict[str, str]:
     """What a rollout (or a destroy) of the component refuses, before anything is planned, because
     Atmos would do it around Terraform and atmos-tasks does not: a hook that fires, a backend to
     provision (`provision.backend.enabled`). `provision.workdir` needs nothing: every component
@@ -1382,15 +1384,23 @@ def refused_runs(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict
             "it, and set the hook's `events: []` in this deployment's stack (or the component's "
             "overrides) so it does not fire"
         )
-    if stack.store_reads:
-        shown = ", ".join(f"{f} ({f.location.file}:{f.location.line})" for f in stack.store_reads)
-        reason = (
-            f"{shown}: atmos-tasks reads no Atmos store yet, so the component does not run: pass the "
-            "value through an environment variable (!env NAME) or the deployment's settings.sensitive "
-            "variables"
-        )
-        for run in ("rollout", "destroy"):
-            reasons[run].append(reason)
+    kept = [*stack.kept, *(f for f in config.kept_env if env is not None and str(f) in env.values())]
+    for functions, why in (
+        (
+            [f for f in kept if f.tag != "!exec"],
+            "atmos-tasks reads no Atmos store yet, so the component does not run: pass the value "
+            "through an environment variable (!env NAME) or the deployment's settings.sensitive variables",
+        ),
+        (
+            [f for f in kept if f.tag == "!exec"],
+            "running commands is not enabled, so the component does not run: allow it in atmos.yaml "
+            "(yaml_functions: {exec: {enabled: true}}), or write the value",
+        ),
+    ):
+        if functions:
+            shown = ", ".join(f"{f} ({f.location.file}:{f.location.line})" for f in functions)
+            for run in ("rollout", "destroy"):
+                reasons[run].append(f"{shown}: {why}")
     backend = stack.provision.value.get("backend")
     if isinstance(backend, dict) and backend.get("enabled") is True:
         origin = mapping_origin(stack.provision.prov, ["backend", "enabled"])

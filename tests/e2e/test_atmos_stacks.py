@@ -270,3 +270,31 @@ def test_describe_shows_a_component_whose_folder_is_missing_and_validate_refuses
         assert proc.returncode == 2, out
         assert "folder 'ecs-service-v2' is neither under components/terraform/ nor vendored" in out
         assert f"{SERVICE}:" in out
+
+
+def test_an_exec_in_atmos_yaml_env_without_the_opt_in_resolves_and_the_rollout_refuses_it(repo: Repo) -> None:
+    """atmos.yaml's `env:` may run a command (`!exec gh auth token`), only with the opt-in. Without
+    it the value is kept as written: `describe` shows it, and the rollout refuses each component whose
+    env holds it before Terraform runs (exit 1, its line); with the opt-in, the command runs."""
+    atmos_yaml = (repo.path / "atmos.yaml").read_text()
+    repo.write("atmos.yaml", atmos_yaml + "env:\n  GREETING: !exec echo hello\n")
+    repo.commit("A global environment variable from a command")
+    described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    assert described.returncode == 0, described.stdout + described.stderr
+    service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
+    assert service["env"]["GREETING"] == "!exec echo hello"
+    failed = repo.doit("rollout:api:dev")
+    out = failed.stdout + failed.stderr
+    assert failed.returncode == 1, out
+    assert "!exec echo hello (atmos.yaml:" in out and "running commands is not enabled" in out
+    assert "terraform/ecs/service-api: applied" not in out
+    repo.write(
+        "atmos.yaml",
+        atmos_yaml + "yaml_functions:\n  exec:\n    enabled: true\nenv:\n  GREETING: !exec echo hello\n",
+    )
+    repo.commit("The repository allows commands")
+    described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
+    service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
+    assert service["env"]["GREETING"] == "hello"
+    proc = repo.doit("rollout:api:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr

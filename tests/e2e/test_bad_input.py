@@ -141,14 +141,10 @@ CASES = {
         "labels:",
         "invalid YAML",
     ),
-    # In a stack, a store read resolves and only the rollout of its component refuses it (exit 1);
-    # atmos.yaml is read by every command.
+    # In a stack (or atmos.yaml's env:), a store read resolves and only the rollout of its
+    # component refuses it (exit 1); atmos.yaml's own settings are read by every command.
     "YAML function in atmos.yaml that needs a store": Case(
-        edit(
-            "atmos.yaml",
-            "deployments:\n  base_path: deployments",
-            "deployments:\n  base_path: deployments\nenv:\n  NAME: !store.get ssm /api/name",
-        ),
+        edit("atmos.yaml", "  name_pattern:", "  name_template: !store.get ssm /naming\n  name_pattern:"),
         "atmos.yaml",
         "!store.get",
         "YAML function !store.get is not supported",
