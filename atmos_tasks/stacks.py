@@ -607,6 +607,9 @@ class ComponentConfig:
     # Atmos's `generate` (file name → text or mapping, written into the component before it runs):
     # the stack's `generate` and `terraform.generate`, the bases', its own, its overrides'.
     generate: Sourced = field(default_factory=Sourced)
+    # Atmos's `secrets` (secret providers and the secret variables read with `!secret`): the
+    # stack's `secrets` and `terraform.secrets`, the bases', its own, its overrides'.
+    secrets: Sourced = field(default_factory=Sourced)
     # Functions of its sections that cannot run here, kept as written for its rollout to refuse:
     # `!store`/`!secret` (atmos-tasks reads no Atmos store yet), `!exec` without the opt-in.
     kept: tuple[YamlFunction, ...] = ()
@@ -646,6 +649,8 @@ class ComponentConfig:
             shown["source"] = self.source.value
         if self.generate.value:
             shown["generate"] = self.generate.value
+        if self.secrets.value:
+            shown["secrets"] = self.secrets.value
         return shown
 
     def dependencies_section(self) -> dict[str, Any]:
@@ -787,6 +792,16 @@ def component_config(
         ],
         strategy,
     )
+    declared_secrets = merge_all(
+        [
+            _section(merged, "secrets"),
+            _section(merged, "terraform", "secrets"),
+            *(_section(components, base, "secrets") for base in order),
+            _section(own, "secrets"),
+            _section(own, "overrides", "secrets"),
+        ],
+        strategy,
+    )
     generate = merge_all(
         [
             _section(merged, "generate"),
@@ -877,6 +892,7 @@ def component_config(
         auth=auth,
         source=fetched,
         generate=generate,
+        secrets=declared_secrets,
     )
 
 

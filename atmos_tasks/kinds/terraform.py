@@ -1401,6 +1401,25 @@ def refused_runs(
             shown = ", ".join(f"{f} ({f.location.file}:{f.location.line})" for f in functions)
             for run in ("rollout", "destroy"):
                 reasons[run].append(f"{shown}: {why}")
+    declared = stack.secrets.value.get("vars")
+    required = [
+        name
+        for name, spec in (declared or {}).items()
+        if isinstance(spec, dict) and spec.get("required") is True
+    ]
+    if isinstance(declared, dict) and required:
+        names = []
+        for name in required:
+            origin = mapping_origin(stack.secrets.prov, ["vars", name])
+            at = origin_location(config, origin) if origin is not None else None
+            names.append(f"{name}" + (f" ({at.file}:{at.line})" if isinstance(at, Location) else ""))
+        reason = (
+            f"Atmos secrets {', '.join(names)} are required, and atmos-tasks reads no Atmos secret store "
+            "yet, so the component does not run: pass the values through environment variables (!env NAME) "
+            "or the deployment's settings.sensitive variables"
+        )
+        for run in ("rollout", "destroy"):
+            reasons[run].append(reason)
     backend = stack.provision.value.get("backend")
     if isinstance(backend, dict) and backend.get("enabled") is True:
         origin = mapping_origin(stack.provision.prov, ["backend", "enabled"])
