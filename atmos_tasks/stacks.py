@@ -758,66 +758,36 @@ def component_config(
         strategy,
     )
 
-    # The same function merges `hooks` (GlobalAndTerraformHooks, the bases', its own, overrides').
-    hooks = merge_all(
-        [
-            _section(merged, "hooks"),
-            _section(merged, "terraform", "hooks"),
-            *(_section(components, base, "hooks") for base in order),
-            _section(own, "hooks"),
-            _section(own, "overrides", "hooks"),
-        ],
-        strategy,
-    )
-    # `processAuthConfig` (the same file): atmos.yaml's auth, the stack's, the bases', its own.
-    auth = merge_all(
-        [
-            global_auth(config),
-            _section(merged, "auth"),
-            _section(merged, "terraform", "auth"),
-            *(_section(components, base, "auth") for base in order),
-            _section(own, "auth"),
-            _section(own, "overrides", "auth"),
-        ],
-        strategy,
-    )
+    def layered(section: str, *, overrides: bool = True, lowest: Sourced | None = None) -> Sourced:
+        """`section` as the same function merges `hooks` (GlobalAndTerraformHooks), `auth`,
+        `secrets`, `generate` and `provision`: the stack's and its `terraform:`'s, the bases', the
+        component's own, its overrides' (not for `provision`)."""
+        return merge_all(
+            [
+                *([lowest] if lowest is not None else []),
+                _section(merged, section),
+                _section(merged, "terraform", section),
+                *(_section(components, base, section) for base in order),
+                _section(own, section),
+                *([_section(own, "overrides", section)] if overrides else []),
+            ],
+            strategy,
+        )
+
+    hooks = layered("hooks")
+    # `processAuthConfig` (the same file): atmos.yaml's auth is the lowest layer.
+    auth = layered("auth", lowest=global_auth(config))
+    declared_secrets = layered("secrets")
+    generate = layered("generate")
     # `processComponentSourceProvision` (the same file): global → base components → component, for
     # `source` (a plain string is its `uri`) and `provision`.
+    provision = layered("provision", overrides=False)
     fetched = merge_all(
         [
             _source_section(merged, ()),
             _source_section(merged, ("terraform",)),
             *(_source_section(components, (base,)) for base in order),
             _source_section(own, ()),
-        ],
-        strategy,
-    )
-    declared_secrets = merge_all(
-        [
-            _section(merged, "secrets"),
-            _section(merged, "terraform", "secrets"),
-            *(_section(components, base, "secrets") for base in order),
-            _section(own, "secrets"),
-            _section(own, "overrides", "secrets"),
-        ],
-        strategy,
-    )
-    generate = merge_all(
-        [
-            _section(merged, "generate"),
-            _section(merged, "terraform", "generate"),
-            *(_section(components, base, "generate") for base in order),
-            _section(own, "generate"),
-            _section(own, "overrides", "generate"),
-        ],
-        strategy,
-    )
-    provision = merge_all(
-        [
-            _section(merged, "provision"),
-            _section(merged, "terraform", "provision"),
-            *(_section(components, base, "provision") for base in order),
-            _section(own, "provision"),
         ],
         strategy,
     )

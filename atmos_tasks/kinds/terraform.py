@@ -1103,7 +1103,7 @@ def stack_file_of(rc: ResolveContext) -> str:
 
 def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponent | None:
     """Stacks, then the manifest, then the target's context; None when the stacks disable it."""
-    from atmos_tasks.errors import AtmosError, Location, Problem, Where
+    from atmos_tasks.errors import AtmosError, Problem, Where
     from atmos_tasks.resolve import (
         ResolvedComponent,
         binding,
@@ -1269,7 +1269,7 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
     refused = refused_runs(config, ref, stack, where, rendered["env"])
     if missing_folder is not None:
         at = missing_folder.location
-        shown = f" ({at.file}:{at.line})" if isinstance(at, Location) else ""
+        shown = _where(at)
         for run in ("rollout", "destroy"):
             refused[run] = f"{missing_folder.message}{shown}: {missing_folder.hint}"
     identity = auth_identity(config, stack)
@@ -1373,7 +1373,6 @@ def refused_runs(
     Atmos would do it around Terraform and atmos-tasks does not: a hook that fires, a backend to
     provision (`provision.backend.enabled`). `provision.workdir` needs nothing: every component
     runs in a folder of its own here."""
-    from atmos_tasks.errors import Location
     from atmos_tasks.stacks import mapping_origin, origin_location
 
     reasons: dict[str, list[str]] = {"rollout": [], "destroy": []}
@@ -1412,7 +1411,7 @@ def refused_runs(
         for name in required:
             origin = mapping_origin(stack.secrets.prov, ["vars", name])
             at = origin_location(config, origin) if origin is not None else None
-            names.append(f"{name}" + (f" ({at.file}:{at.line})" if isinstance(at, Location) else ""))
+            names.append(f"{name}{_where(at)}")
         reason = (
             f"Atmos secrets {', '.join(names)} are required, and atmos-tasks reads no Atmos secret store "
             "yet, so the component does not run: pass the values through environment variables (!env NAME) "
@@ -1424,13 +1423,20 @@ def refused_runs(
     if isinstance(backend, dict) and backend.get("enabled") is True:
         origin = mapping_origin(stack.provision.prov, ["backend", "enabled"])
         at = origin_location(config, origin) if origin is not None else where
-        shown = f" ({at.file}:{at.line})" if isinstance(at, Location) else ""
+        shown = _where(at)
         reasons["rollout"].append(
             f"provision.backend.enabled{shown}: atmos-tasks does not create the "
             f"{stack.backend_type or 'local'} backend, so it does not plan: create the backend "
             "beforehand, then set provision.backend.enabled: false"
         )
     return {run: f"{ref}: " + "; ".join(why) for run, why in reasons.items() if why}
+
+
+def _where(at: Any) -> str:
+    """` (file:line)` of a location, for a refusal that names several places; "" without one."""
+    from atmos_tasks.errors import Location
+
+    return f" ({at.file}:{at.line})" if isinstance(at, Location) else ""
 
 
 def generated_files(config: Any, ref: ComponentRef, stack: Any, where: Any) -> dict[str, str]:
@@ -1453,7 +1459,6 @@ def generated_files(config: Any, ref: ComponentRef, stack: Any, where: Any) -> d
 def auth_identity(config: Any, stack: Any) -> str:
     """The identity Atmos would run the component's Terraform as, from its merged `auth`: the one
     marked `default: true` (else each one it could be), with where it is written; "" without any."""
-    from atmos_tasks.errors import Location
     from atmos_tasks.stacks import mapping_origin, origin_location
 
     identities = stack.auth.value.get("identities")
@@ -1464,7 +1469,7 @@ def auth_identity(config: Any, stack: Any) -> str:
     for name in chosen or list(identities):
         origin = mapping_origin(stack.auth.prov, ["identities", name])
         at = origin_location(config, origin) if origin is not None else None
-        shown.append(f"{name!r}" + (f" ({at.file}:{at.line})" if isinstance(at, Location) else ""))
+        shown.append(f"{name!r}{_where(at)}")
     return shown[0] if len(chosen) == 1 else f"one of {', '.join(shown)} (none is the default)"
 
 
