@@ -101,3 +101,49 @@ def test_a_failing_entry_task_exits_1_even_though_nothing_is_recorded(repo: Repo
     out = proc.stdout + proc.stderr
     assert proc.returncode == 1, out
     assert "simulated provisioning failure" in out and "Traceback" not in out
+
+
+def test_the_gitlab_child_pipeline_has_a_stage_per_wave_and_a_job_per_component(repo: Repo) -> None:
+    """The bundled `scripts/gitlab-child-pipeline.py` (docs/ci.md) turns the waves into a GitLab
+    child pipeline: one stage per wave then `record`, one job per component running its task with
+    `needs:` its dependencies, and a last job that records the target's rollout."""
+    import subprocess
+    import sys
+
+    waves = repo.cli("matrix", "api", "--target", "dev", "--waves", "--format", "json").stdout
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "scripts/gitlab-child-pipeline.py",
+            "--include",
+            ".gitlab/atmos.yml",
+            "--extends",
+            ".atmos",
+        ],
+        cwd=repo.path,
+        input=waves,
+        capture_output=True,
+        text=True,
+        env=repo.env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    child = YAML(typ="safe").load(proc.stdout)
+    assert child["include"] == [{"local": ".gitlab/atmos.yml"}]
+    assert child["stages"] == ["wave-0", "wave-1", "wave-2", "wave-3", "record"]
+    entries = {f"{e['type']}/{e['component']}": e for e in matrix(repo)["include"]}
+    for name, entry in entries.items():
+        job = child[name]
+        assert job["stage"] == f"wave-{entry['wave']}" and job["extends"] == ".atmos"
+        assert job["needs"] == sorted(entry["depends_on"])
+        assert job["script"] == [f"doit {entry['task']} --remote origin"]
+        assert all(child[need]["stage"] < job["stage"] for need in job["needs"])
+    assert child["record"]["needs"] == sorted(entries)
+    assert child["record"]["script"] == ["doit rollout:api:dev --remote origin"]
+    bad = subprocess.run(
+        [sys.executable, "scripts/gitlab-child-pipeline.py"],
+        cwd=repo.path,
+        input="[]",
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode != 0 and "--waves --format json" in bad.stderr

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -403,3 +404,114 @@ def test_the_conn_str_password_never_leaves(shared: Shared, tmp_path: Path) -> N
     holding = files_holding(repo, password)
     assert workdir / "backend.tf.json" in holding
     assert_private(holding)
+
+
+def remote_records(remote: Path, env: dict[str, str]) -> dict[str, Any]:
+    """What a remote records, comparable between two remotes of one commit: each component's ref
+    (the commit it names), each tag's message without its time and actor, each note without its
+    times, and the locks left."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=remote, env=env, capture_output=True, text=True, check=True
+        ).stdout
+
+    volatile = ("timestamp:", "deployed_by:", "metadata:")
+    refs = dict(
+        line.split()
+        for line in git(
+            "for-each-ref", "--format=%(refname) %(objectname)", "refs/atmos/deployments"
+        ).splitlines()
+    )
+    tags = {}
+    for line in git("for-each-ref", "--format=%(refname)", "refs/tags/atmos/").splitlines():
+        name = line.rsplit("/", 1)[0]  # without its UTC time
+        message = git("for-each-ref", "--format=%(contents)", line)
+        kept = [
+            row for row in message.splitlines() if not row.startswith(volatile) and not row.startswith("  ")
+        ]
+        tags.setdefault(name, []).append("\n".join(kept))
+    notes = {}
+    for ref in git("for-each-ref", "--format=%(refname)", "refs/notes/").splitlines():
+        for listed in git("notes", "--ref", ref, "list").splitlines():
+            _blob, commit = listed.split()
+            text = git("notes", "--ref", ref, "show", commit)
+            notes[f"{ref} {commit}"] = re.sub(r'"(timestamp|recorded_at|at|since)": "[^"]*"', "", text)
+    locks = git("for-each-ref", "refs/atmos/locks/")
+    return {"refs": refs, "tags": tags, "notes": notes, "locks": locks}
+
+
+MATRIX_MANIFEST = """deployment:
+  name: app
+  stacks: [shared]
+  components:
+    terraform:
+      a:
+        component: probe
+        vars: {{ name: a, run: m1, log: "{log}", pause: 1 }}
+      b:
+        component: probe
+        metadata: {{ depends_on: ["terraform/a"] }}
+        vars: {{ name: b, run: m1, log: "{log}", pause: 1 }}
+      c:
+        component: probe
+        vars: {{ name: c, run: m1, log: "{log}", pause: 1 }}
+  targets:
+    dev: {{}}
+"""
+
+
+def test_matrix_jobs_on_separate_runners_leave_the_record_one_runner_leaves(
+    shared: Shared, private_registry: Any, tmp_path: Path
+) -> None:
+    """CI as docs/ci.md runs it: `atmos-tasks matrix --waves` drives one runner per component, wave
+    by wave (each its own clone and `.atmos/`), all sharing the bare remote, the registry (the remote
+    cache) and PostgreSQL; a last runner records the rollout. The remote then holds the refs, tags
+    and notes a single runner's rollout of the same commit leaves on a remote of its own (its state
+    in a database made again empty after it): nothing lost, nothing doubled, no lock left."""
+    cache = {"ATMOS_TASKS_CACHE": private_registry().url(f"matrix-{uuid.uuid4().hex}")}
+    author = shared.clone("author")
+    author.write("deployments/app.yaml", MATRIX_MANIFEST.format(log=shared.log))
+    author.commit("b after a, c alone")
+    author.git("push", "-q", "origin", "main")
+
+    # One runner first, on a remote of its own (a copy of this one); then the database is made
+    # again, empty, under the same name (the connection string is one of the inputs recorded).
+    solo_remote = tmp_path / "solo.git"
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(shared.remote), str(solo_remote)], env=shared.env, check=True
+    )
+    subprocess.run(
+        ["git", "clone", "-q", str(solo_remote), str(tmp_path / "solo")], env=shared.env, check=True
+    )
+    solo = Repo(tmp_path / "solo", shared.env)
+    proc = solo.doit("rollout:app:dev", "--remote", "origin")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shared.db.server.psql("postgres", f"DROP DATABASE {shared.db.name} WITH (FORCE)")
+    shared.db.server.psql("postgres", f"CREATE DATABASE {shared.db.name}")
+
+    # The matrix: a runner per component, the waves one after another, a wave's runners at once.
+    matrix = author.cli("matrix", "app", "--target", "dev", "--waves", "--format", "json")
+    assert matrix.returncode == 0, matrix.stderr
+    waves = json.loads(matrix.stdout)["waves"]
+    assert [[e["component"] for e in wave] for wave in waves] == [["a", "c"], ["b"]]
+    for wave in waves:
+        runners = [shared.clone(f"job-{entry['component']}") for entry in wave]
+        results = finish(
+            [
+                start(runner, entry["task"], "--remote", "origin", env=cache)
+                for runner, entry in zip(runners, wave, strict=True)
+            ]
+        )
+        assert [code for code, _ in results] == [0] * len(wave), results
+    recorder = shared.clone("record")
+    proc = recorder.doit("rollout:app:dev", "--remote", "origin", env=cache)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    assert remote_records(shared.remote, shared.env) == remote_records(solo_remote, shared.env)
+    assert remote_records(shared.remote, shared.env)["locks"] == ""
+    # Each probe created once per database (the log is shared by both), none destroyed.
+    for name in ("a", "b", "c"):
+        creates = [e for e in shared.events() if e[:2] == ["create", name]]
+        assert len(creates) == 2, shared.events()
+    assert not any(e[0] == "destroy" for e in shared.events())
