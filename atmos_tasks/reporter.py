@@ -235,6 +235,12 @@ class RolloutReporter:
                 for image, origin in (values.get("image_from") or {}).items():
                     if image not in values.get("rebuilt", ()):
                         detail += f", with the {image} image {origin}"
+                cached = values.get("cache") or {}
+                if cached.get("plan") == "reused" and isinstance(cached.get("made_by"), dict):
+                    # Whose plan this is: the one another run made and the cache kept.
+                    from atmos_tasks.remotecache import shown_producer
+
+                    detail += f", the plan from the remote cache, made by {shown_producer(cached['made_by'])}"
             elif kind == "vendor":
                 detail = f" {values.get('version') or ''} {values.get('digest', '')[:12]}".rstrip()
             elif kind in ("build", "reuse"):

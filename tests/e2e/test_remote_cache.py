@@ -92,6 +92,9 @@ def test_a_fresh_clone_with_a_warm_cache_fetches_no_module_and_applies_the_plans
         assert "Terraform" not in log  # no `terraform plan` ran
     taken = values(runner, "plan:api:dev:ecr/api")
     assert taken["cache"]["plan"] == "reused" and taken["cache"]["made_by"]["by"] == "runner-a"
+    # The progress line says whose plan it applies.
+    planned_line = next(line for line in done.stdout.splitlines() if "terraform/ecr/api: planned" in line)
+    assert "the plan from the remote cache, made by a run on refs/heads/main by runner-a at" in planned_line
     assert taken["changes"] == {"add": 1, "change": 0, "destroy": 0}
     # What depends on an apply was planned here (its inputs did not exist before), and stored.
     assert not plan_log(runner, "dev", "ecs%2Ftaskdef-api").startswith(TAKEN)
