@@ -177,6 +177,8 @@ CREDENTIAL_KEYS = frozenset(
         "password",
         "sas_token",
         "secret_key",
+        "secret_access_key",
+        "session_token",
         "token",
     }
 )

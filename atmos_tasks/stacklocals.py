@@ -134,6 +134,14 @@ def _references(value: Any) -> set[str]:
 
 
 def _render_value(value: Any, context: dict[str, Any], path: KeyPath, render: Render) -> Any:
+    from atmos_tasks.yamlfunctions import YamlFunction
+
+    if isinstance(value, YamlFunction):
+        raise LocalsError(
+            path,
+            f"{value} in a local is not supported yet",
+            "write the function where the value is used (vars, settings, env): it runs there",
+        )
     if isinstance(value, str):
         return render(value, context, path) if "{{" in value else value
     if isinstance(value, dict):

@@ -1472,6 +1472,10 @@ def evaluate_templates(
         "providers": component.providers,
         "hooks": component.hooks,
         "generate": component.generate,
+        # Not `source`: its `{{.Version}}` is the vendoring's own template, filled from `version`.
+        "auth": component.auth,
+        "provision": component.provision,
+        "secrets": component.secrets,
     }
     values = {name: sourced.value for name, sourced in sections.items()}
     backend = component.backend
@@ -1486,6 +1490,9 @@ def evaluate_templates(
             providers=Sourced(values["providers"], component.providers.prov),
             hooks=Sourced(values["hooks"], component.hooks.prov),
             generate=Sourced(values["generate"], component.generate.prov),
+            auth=Sourced(values["auth"], component.auth.prov),
+            provision=Sourced(values["provision"], component.provision.prov),
+            secrets=Sourced(values["secrets"], component.secrets.prov),
             backend=backend,
             dependency_components=entries,
         )
@@ -1520,6 +1527,10 @@ def evaluate_functions(
         component.dependency_components,
         component.hooks.value,
         component.generate.value,
+        component.source.value,
+        component.auth.value,
+        component.provision.value,
+        component.secrets.value,
     )
     if not any(contains(section) for section in sections):
         return component
@@ -1535,6 +1546,10 @@ def evaluate_functions(
         dependency_components=evaluate(component.dependency_components, context),
         hooks=Sourced(evaluate(component.hooks.value, context), component.hooks.prov),
         generate=Sourced(evaluate(component.generate.value, context), component.generate.prov),
+        source=Sourced(evaluate(component.source.value, context), component.source.prov),
+        auth=Sourced(evaluate(component.auth.value, context), component.auth.prov),
+        provision=Sourced(evaluate(component.provision.value, context), component.provision.prov),
+        secrets=Sourced(evaluate(component.secrets.value, context), component.secrets.prov),
     )
     return replace(evaluated, kept=tuple(kept))
 

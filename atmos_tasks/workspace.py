@@ -140,6 +140,10 @@ class Workspace:
         observed = inputs.current()
         if observed is None or observed.digest is None or graphcache.mode() == "off":
             return None
+        if observed.volatile or observed.git:
+            # Read before any component (a file's locals read the clock or the commit): what each
+            # component would be served from the memo may have read it.
+            return None
         if self.config.work_root is not None or manifest.model.targets[target].promotion is not None:
             return None
         fingerprint = getattr(vendor_for, "fingerprint", None)

@@ -16,10 +16,12 @@ blocks as lists of bodies marked `__is_block__`. Pure functions: `render_files` 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import PurePosixPath
 from typing import Any
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 LABELS = {"variable": 1, "output": 1, "module": 1, "provider": 1, "resource": 2, "data": 2}
 SERIALIZED = (".json", ".yaml", ".yml", ".tfvars", ".tf", ".hcl")
 
@@ -53,11 +55,21 @@ def render_files(section: dict[str, Any]) -> dict[str, str]:
 
 def _check_name(name: str) -> None:
     path = PurePosixPath(name)
-    if not name or path.is_absolute() or ".." in path.parts or "\\" in name:
+    # Terraform's own folders (.terraform/: providers shared by every component) are not the
+    # component's files; nor is the folder itself.
+    hidden = any(part.startswith((".terraform", ".atmos")) for part in path.parts)
+    if (
+        not name
+        or path.is_absolute()
+        or ".." in path.parts
+        or "\\" in name
+        or path.name in ("", ".")
+        or hidden
+    ):
         raise GenerateError(
             name,
             f"generate.{name}: a generated file stays in the component's folder",
-            "name it relative to the component's folder, without ..",
+            "name a file relative to the component's folder, without .. and outside .terraform/",
         )
 
 
@@ -130,10 +142,16 @@ def _expression(value: Any) -> Any:
     if isinstance(value, str):
         return _quoted(value)
     if isinstance(value, dict):
-        return {str(k): _expression(v) for k, v in value.items()}
+        return {_key(str(k)): _expression(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_expression(v) for v in value]
     return value
+
+
+def _key(name: str) -> str:
+    """An object key: as written when it is an identifier, else quoted (`"kubernetes.io/role"`), so
+    that it is never read as an expression."""
+    return name if _IDENTIFIER.fullmatch(name) else _quoted(name)
 
 
 def _quoted(text: str) -> str:

@@ -294,9 +294,14 @@ def write_generated(run: Path, files: dict[str, str]) -> None:
     if not files:
         return
     run.mkdir(parents=True, exist_ok=True)
+    inside = run.resolve()
     for name, text in files.items():
         path = run / name
         path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.parent.resolve().is_relative_to(inside):
+            raise TerraformFailed(
+                f"generate.{name}: its folder leads out of the component's workdir (a link)"
+            )
         path.unlink(missing_ok=True)  # a hard link into the repository's module stays untouched
         path.write_text(text, encoding="utf-8")
     (run / GENERATED_LISTING).write_text("".join(f"{name}\n" for name in sorted(files)))
@@ -445,6 +450,8 @@ def _complete(job: TerraformJob, variables: dict[str, Any], images: dict[str, di
     """Add a vendored module's context variables and the bound images; the image bound, if any."""
     if job.context_vars:
         declared = declared_variables_cached(module_path(job), module_key(job), Path(job.root))
+        if declared is not None and job.generated:
+            declared = declared | generated_variables(job.generated)
         for key, value in job.context_vars.items():
             if declared is None or key in declared:
                 variables[key] = value
@@ -861,6 +868,11 @@ class TerraformExecutor:
         workdir = Path(job.workdir)
         secrets.add(plan.get("secrets"))
         _learn_backend(job)
+        # A plan made (or kept) before a hook, an identity or a store read was added has the same key:
+        # what the plan refuses, the apply refuses too.
+        wanting = _wanting(job, "rollout")
+        if wanting is not None:
+            return {"status": "failed", "error": wanting, "workdir": str(workdir)}
         replanned = ""
         try:
             env = terraform_env(job)
@@ -1050,6 +1062,26 @@ def declared_variables(module_dir: Path) -> set[str] | None:
     return names
 
 
+def generated_variables(files: dict[str, str]) -> set[str]:
+    """Variable names the files a stack's `generate:` writes declare."""
+    names: set[str] = set()
+    for name, text in files.items():
+        if "variable" not in text:
+            continue
+        try:
+            if name.endswith(".tf.json"):
+                variables = json.loads(text).get("variable", {})
+                names.update(variables if isinstance(variables, dict) else {})
+            elif name.endswith(".tf"):
+                import hcl2
+
+                for block in hcl2.loads(text).get("variable", []):
+                    names.update(key.strip('"') for key in block)
+        except Exception:  # a file Terraform will refuse itself, with its own message
+            continue
+    return names
+
+
 def declared_variables_cached(module_dir: Path, digest: str, root: Path) -> set[str] | None:
     """declared_variables, remembered by module digest in the cache compilation also uses."""
     path = root / ".atmos" / "cache" / "tf-variables.json"
@@ -1226,6 +1258,8 @@ def resolve_component(rc: ResolveContext, ref: ComponentRef) -> ResolvedComponen
         )
     else:
         declared = cached_declared(module_dir, declared_variables)
+        if declared is not None and generated:
+            declared = declared | generated_variables(generated)
         context_vars = {k: v for k, v in target_context.items() if declared is None or k in declared}
     vars_sourced = merge_all(
         [
@@ -1373,6 +1407,7 @@ def refused_runs(
     Atmos would do it around Terraform and atmos-tasks does not: a hook that fires, a backend to
     provision (`provision.backend.enabled`). `provision.workdir` needs nothing: every component
     runs in a folder of its own here."""
+    from atmos_tasks.errors import AtmosError
     from atmos_tasks.stacks import mapping_origin, origin_location
 
     reasons: dict[str, list[str]] = {"rollout": [], "destroy": []}
@@ -1401,6 +1436,13 @@ def refused_runs(
             for run in ("rollout", "destroy"):
                 reasons[run].append(f"{shown}: {why}")
     declared = stack.secrets.value.get("vars")
+    if declared is not None and not isinstance(declared, dict):
+        origin = mapping_origin(stack.secrets.prov, ["vars"])
+        raise AtmosError.single(
+            f"{ref}: secrets.vars must map secret names to their declarations",
+            origin_location(config, origin) if origin is not None else where,
+            "write e.g. secrets: {vars: {API_KEY: {store: prod/ssm, required: true}}}",
+        )
     required = [
         name
         for name, spec in (declared or {}).items()
@@ -1736,6 +1778,8 @@ class TerraformKind(Kind):
             out["bindings"] = {var: bound_ref(component, image) for var, image in component.bindings.items()}
         credentials = secrets.Secrets()
         credentials.add(secrets.backend_secrets(component.backend))
+        # Atmos auth identities may carry credentials (`secret_access_key`, `password`…).
+        credentials.add(secrets.backend_secrets((component.atmos or {}).get("auth")))
         return credentials.mask_tree(out)  # type: ignore[no-any-return]
 
     def sensitive_names(self, workspace: Any, component: ResolvedComponent) -> tuple[str, ...]:

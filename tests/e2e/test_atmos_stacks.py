@@ -233,13 +233,15 @@ def test_an_atmos_auth_identity_resolves_and_the_rollout_runs_only_with_the_runn
     repo.write(
         "atmos.yaml",
         atmos_yaml
-        + "auth:\n  identities:\n    dev-admin:\n      kind: aws/permission-set\n      default: true\n",
+        + "auth:\n  identities:\n    dev-admin:\n      kind: aws/permission-set\n      default: true\n"
+        + "      credentials:\n        secret_access_key: wJalr-never-shown\n",
     )
     repo.commit("Atmos assumes dev-admin for every component")
     described = repo.cli("describe", "api", "--target", "dev", "--format", "json")
     assert described.returncode == 0, described.stdout + described.stderr
     service = json.loads(described.stdout)["targets"]["dev"]["components"]["ecs/service-api"]
     assert service["atmos"]["auth"]["identities"]["dev-admin"]["default"] is True
+    assert "wJalr-never-shown" not in described.stdout  # an identity's credentials are masked
     validated = repo.cli("validate", "api", "--format", "json")
     assert validated.returncode == 0, validated.stdout + validated.stderr
     warnings = json.loads(validated.stdout)["deployments"]["api"]["warnings"]

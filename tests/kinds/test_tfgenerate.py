@@ -69,9 +69,20 @@ def test_any_string_value_reads_back_as_written_never_as_a_template(value: str) 
         ({"../outside.tf": "x"}, "a generated file stays in the component's folder"),
         ({"main.tf": 3}, "must be the file's text or a mapping"),
         ({"main.tf": {"variable": {"x": "string"}}}, "variable 'x' must be a mapping"),
+        ({".terraform/providers/x/pwned": "x"}, "a generated file stays in the component's folder"),
+        ({".": "x"}, "a generated file stays in the component's folder"),
     ],
 )
 def test_what_cannot_be_written_is_refused_with_the_file_and_a_hint(section: dict, message: str) -> None:
     with pytest.raises(GenerateError) as err:
         render_files(section)
     assert message in err.value.message and err.value.hint
+
+
+def test_object_keys_that_are_not_identifiers_are_quoted() -> None:
+    """`kubernetes.io/role` written bare would be read as an expression (a reference)."""
+    text = render_files({"terraform.tfvars": {"tags": {"kubernetes.io/role": "x", "team": "y"}}})[
+        "terraform.tfvars"
+    ]
+    assert '"kubernetes.io/role" = "x"' in text and "team" in text and '"team"' not in text
+    assert hcl2.loads(text)["tags"] == {'"kubernetes.io/role"': '"x"', "team": '"y"'}

@@ -105,7 +105,7 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             merged = loader.load_closure(tops)
             resolved, _ = described(config, loader, case["stacks"][-1], merged, case["describe"])
             # What the Terraform kind checks when it resolves the component for a deployment.
-            declared_hooks(config, ComponentRef("terraform", case["describe"]), resolved, WHERE)
+            refused_runs(config, ComponentRef("terraform", case["describe"]), resolved, WHERE)
         problem = err.value.problems[0]
         assert case["error"] in problem.message
         if "error_at" in case:
