@@ -300,3 +300,18 @@ def test_an_exec_in_atmos_yaml_env_without_the_opt_in_resolves_and_the_rollout_r
     assert service["env"]["GREETING"] == "hello"
     proc = repo.doit("rollout:api:dev")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_local_that_reads_the_clock_is_read_again_on_every_rollout(repo: Repo) -> None:
+    """A file's locals are rendered as the file is read, before any component: one that reads the
+    clock must not let the resolve memo serve the components as they resolved before."""
+    text = (repo.path / SERVICE).read_text()
+    repo.write(SERVICE, "locals:\n  stamp: '{{ now | date \"150405.000000\" }}'\n" + text)
+    repo.replace(SERVICE, "service_name: api", 'service_name: "api-{{ .locals.stamp }}"')
+    repo.commit("The service's name carries the time its stack was read")
+    first = repo.doit("rollout:api:dev")
+    assert first.returncode == 0, first.stdout + first.stderr
+    second = repo.doit("rollout:api:dev")
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "terraform/ecs/service-api: applied" in second.stdout, second.stdout
+    assert "as resolved before" not in second.stdout
