@@ -1462,6 +1462,13 @@ def refused_runs(
         for run in ("rollout", "destroy"):
             reasons[run].append(reason)
     backend = stack.provision.value.get("backend")
+    if backend is not None and not isinstance(backend, dict):
+        origin = mapping_origin(stack.provision.prov, ["backend"])
+        raise AtmosError.single(
+            f"{ref}: provision.backend must be a mapping",
+            origin_location(config, origin) if origin is not None else where,
+            "write provision: {backend: {enabled: true}}",
+        )
     if isinstance(backend, dict) and backend.get("enabled") is True:
         origin = mapping_origin(stack.provision.prov, ["backend", "enabled"])
         at = origin_location(config, origin) if origin is not None else where
@@ -1504,6 +1511,15 @@ def auth_identity(config: Any, stack: Any) -> str:
     from atmos_tasks.stacks import mapping_origin, origin_location
 
     identities = stack.auth.value.get("identities")
+    if identities is not None and not isinstance(identities, dict):
+        from atmos_tasks.errors import AtmosError
+
+        origin = mapping_origin(stack.auth.prov, ["identities"])
+        raise AtmosError.single(
+            "auth.identities must map identity names to identities",
+            origin_location(config, origin) if origin is not None else None,
+            "write auth: {identities: {dev-admin: {kind: aws/permission-set, default: true}}}",
+        )
     if not isinstance(identities, dict) or not identities:
         return ""
     chosen = [name for name, i in identities.items() if isinstance(i, dict) and i.get("default") is True]

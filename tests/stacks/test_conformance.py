@@ -106,6 +106,7 @@ def test_conformance(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
             resolved, _ = described(config, loader, case["stacks"][-1], merged, case["describe"])
             # What the Terraform kind checks when it resolves the component for a deployment.
             refused_runs(config, ComponentRef("terraform", case["describe"]), resolved, WHERE)
+            auth_identity(config, resolved)
         problem = err.value.problems[0]
         assert case["error"] in problem.message
         if "error_at" in case:
