@@ -639,18 +639,10 @@ class ComponentConfig:
         dependencies = self.dependencies_section()
         if dependencies:
             shown["dependencies"] = dependencies
-        if self.hooks.value:
-            shown["hooks"] = self.hooks.value
-        if self.provision.value:
-            shown["provision"] = self.provision.value
-        if self.auth.value:
-            shown["auth"] = self.auth.value
-        if self.source.value:
-            shown["source"] = self.source.value
-        if self.generate.value:
-            shown["generate"] = self.generate.value
-        if self.secrets.value:
-            shown["secrets"] = self.secrets.value
+        for section in ("hooks", "provision", "auth", "source", "generate", "secrets"):
+            value = getattr(self, section).value
+            if value:
+                shown[section] = value
         return shown
 
     def dependencies_section(self) -> dict[str, Any]:

@@ -1408,7 +1408,6 @@ def refused_runs(
     provision (`provision.backend.enabled`). `provision.workdir` needs nothing: every component
     runs in a folder of its own here."""
     from atmos_tasks.errors import AtmosError
-    from atmos_tasks.stacks import mapping_origin, origin_location
 
     reasons: dict[str, list[str]] = {"rollout": [], "destroy": []}
     for run, hooks in declared_hooks(config, ref, stack, where).items():
@@ -1432,15 +1431,14 @@ def refused_runs(
         ),
     ):
         if functions:
-            shown = ", ".join(f"{f} ({f.location.file}:{f.location.line})" for f in functions)
+            shown = ", ".join(f"{f}{_where(f.location)}" for f in functions)
             for run in ("rollout", "destroy"):
                 reasons[run].append(f"{shown}: {why}")
     declared = stack.secrets.value.get("vars")
     if declared is not None and not isinstance(declared, dict):
-        origin = mapping_origin(stack.secrets.prov, ["vars"])
         raise AtmosError.single(
             f"{ref}: secrets.vars must map secret names to their declarations",
-            origin_location(config, origin) if origin is not None else where,
+            _at(config, stack.secrets, ["vars"], where),
             "write e.g. secrets: {vars: {API_KEY: {store: prod/ssm, required: true}}}",
         )
     required = [
@@ -1449,11 +1447,7 @@ def refused_runs(
         if isinstance(spec, dict) and spec.get("required") is True
     ]
     if isinstance(declared, dict) and required:
-        names = []
-        for name in required:
-            origin = mapping_origin(stack.secrets.prov, ["vars", name])
-            at = origin_location(config, origin) if origin is not None else None
-            names.append(f"{name}{_where(at)}")
+        names = [f"{name}{_where(_at(config, stack.secrets, ['vars', name]))}" for name in required]
         reason = (
             f"Atmos secrets {', '.join(names)} are required, and atmos-tasks reads no Atmos secret store "
             "yet, so the component does not run: pass the values through environment variables (!env NAME) "
@@ -1463,22 +1457,27 @@ def refused_runs(
             reasons[run].append(reason)
     backend = stack.provision.value.get("backend")
     if backend is not None and not isinstance(backend, dict):
-        origin = mapping_origin(stack.provision.prov, ["backend"])
         raise AtmosError.single(
             f"{ref}: provision.backend must be a mapping",
-            origin_location(config, origin) if origin is not None else where,
+            _at(config, stack.provision, ["backend"], where),
             "write provision: {backend: {enabled: true}}",
         )
     if isinstance(backend, dict) and backend.get("enabled") is True:
-        origin = mapping_origin(stack.provision.prov, ["backend", "enabled"])
-        at = origin_location(config, origin) if origin is not None else where
-        shown = _where(at)
+        shown = _where(_at(config, stack.provision, ["backend", "enabled"], where))
         reasons["rollout"].append(
             f"provision.backend.enabled{shown}: atmos-tasks does not create the "
             f"{stack.backend_type or 'local'} backend, so it does not plan: create the backend "
             "beforehand, then set provision.backend.enabled: false"
         )
     return {run: f"{ref}: " + "; ".join(why) for run, why in reasons.items() if why}
+
+
+def _at(config: Any, section: Any, keys: list[Any], fallback: Any = None) -> Any:
+    """Where the value at `keys` of a merged section (`stacks.Sourced`) is written, else `fallback`."""
+    from atmos_tasks.stacks import mapping_origin, origin_location
+
+    origin = mapping_origin(section.prov, keys)
+    return origin_location(config, origin) if origin is not None else fallback
 
 
 def _where(at: Any) -> str:
@@ -1495,29 +1494,26 @@ def generated_files(config: Any, ref: ComponentRef, stack: Any, where: Any) -> d
         return {}
     from atmos_tasks.errors import AtmosError
     from atmos_tasks.kinds._tfgenerate import GenerateError, render_files
-    from atmos_tasks.stacks import mapping_origin, origin_location
 
     try:
         return render_files(stack.generate.value)
     except GenerateError as err:
-        origin = mapping_origin(stack.generate.prov, [err.name])
-        at = origin_location(config, origin) if origin is not None else where
-        raise AtmosError.single(f"{ref}: {err.message}", at, err.hint) from None
+        raise AtmosError.single(
+            f"{ref}: {err.message}", _at(config, stack.generate, [err.name], where), err.hint
+        ) from None
 
 
 def auth_identity(config: Any, stack: Any) -> str:
     """The identity Atmos would run the component's Terraform as, from its merged `auth`: the one
     marked `default: true` (else each one it could be), with where it is written; "" without any."""
-    from atmos_tasks.stacks import mapping_origin, origin_location
 
     identities = stack.auth.value.get("identities")
     if identities is not None and not isinstance(identities, dict):
         from atmos_tasks.errors import AtmosError
 
-        origin = mapping_origin(stack.auth.prov, ["identities"])
         raise AtmosError.single(
             "auth.identities must map identity names to identities",
-            origin_location(config, origin) if origin is not None else None,
+            _at(config, stack.auth, ["identities"]),
             "write auth: {identities: {dev-admin: {kind: aws/permission-set, default: true}}}",
         )
     if not isinstance(identities, dict) or not identities:
@@ -1525,9 +1521,7 @@ def auth_identity(config: Any, stack: Any) -> str:
     chosen = [name for name, i in identities.items() if isinstance(i, dict) and i.get("default") is True]
     shown = []
     for name in chosen or list(identities):
-        origin = mapping_origin(stack.auth.prov, ["identities", name])
-        at = origin_location(config, origin) if origin is not None else None
-        shown.append(f"{name!r}{_where(at)}")
+        shown.append(f"{name!r}{_where(_at(config, stack.auth, ['identities', name]))}")
     return shown[0] if len(chosen) == 1 else f"one of {', '.join(shown)} (none is the default)"
 
 
@@ -1536,15 +1530,13 @@ def declared_hooks(config: Any, ref: ComponentRef, stack: Any, where: Any) -> di
     (or a destroy) would fire, shown with where it is written: each must be a mapping whose `events`
     is a list. A hook with no events (`events: []` in an override) never fires, as in Atmos."""
     from atmos_tasks.errors import AtmosError, Location
-    from atmos_tasks.stacks import mapping_origin, origin_location
 
     section = stack.hooks.value
     if not section:
         return {}
 
     def located(*keys: str) -> Any:
-        origin = mapping_origin(stack.hooks.prov, list(keys))
-        return origin_location(config, origin) if origin is not None else where
+        return _at(config, stack.hooks, list(keys), where)
 
     if not isinstance(section, dict):
         raise AtmosError.single(
