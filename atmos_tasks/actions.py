@@ -75,8 +75,10 @@ def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any
     if cancel.requested():
         return {"status": "skipped", "reason": cancel.reason()}
     if job.current is not None:
-        # Another run deployed this very commit while this one waited for its lock.
-        return {"status": "planned", "has_changes": False, "current": job.current, **_recorded(job)}
+        # Another run deployed this very commit (maybe while this one waited for its lock): nothing
+        # to plan; what that apply output is taken from the remote cache when it holds it.
+        current = {"status": "planned", "has_changes": False, "current": job.current, **_recorded(job)}
+        return {**current, **(_recorded_apply(job) or {})}
     blocked, outputs, images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
@@ -84,6 +86,23 @@ def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any
         return kinds.get(job.kind).plan(job, outputs, images)
     except Exception as err:
         return _failure(err, job.workdir)
+
+
+def _recorded_apply(job: Job) -> dict[str, Any] | None:
+    current = job.current or {}
+    if job.cache is None or not current.get("at") or not current.get("inputs_hash"):
+        return None
+    from atmos_tasks import remotecache
+
+    key = remotecache.apply_key(
+        job.deployment,
+        job.target,
+        job.component,
+        current.get("git_sha", ""),
+        current["inputs_hash"],
+        current["at"],
+    )
+    return remotecache.recorded_apply(job.cache, key)
 
 
 def preview_component(
@@ -146,9 +165,19 @@ def apply_component(job: Job, plan: dict[str, Any], **_params: Any) -> dict[str,
         return {"status": "failed", "error": error, "workdir": plan.get("workdir"), "after": "plan"}
     try:
         if plan.get("current"):
-            # Nothing to apply: what the component outputs is what its state holds.
-            outputs = kinds.get(job.kind).deployed_outputs(job) or {}
-            return {"status": "applied", "outputs": outputs, "current": plan["current"], **_recorded(job)}
+            # Nothing to apply: what the component outputs is what its state holds (or what the
+            # recorded apply output, as the remote cache kept it).
+            if isinstance(plan.get("outputs"), dict):
+                outputs, cached = plan["outputs"], {"cache": {"apply": "reused"}}
+            else:
+                outputs, cached = kinds.get(job.kind).deployed_outputs(job) or {}, {}
+            return {
+                "status": "applied",
+                "outputs": outputs,
+                "current": plan["current"],
+                **_recorded(job),
+                **cached,
+            }
         return kinds.get(job.kind).apply(job, plan)
     except Exception as err:
         return _failure(err, job.workdir)

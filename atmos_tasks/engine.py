@@ -76,6 +76,9 @@ class TargetPlan:
     record_sign: str = "if-available"
     # Approvals given for this rollout (`--approve`, the prompt): the record task records them.
     approvals: list[dict[str, Any]] = field(default_factory=list)
+    # `cache.url` of the working tree's atmos.yaml (`remotecache`): the record task stores there
+    # what each recorded apply output.
+    cache_url: str | None = None
 
     @property
     def deployment(self) -> str:
@@ -152,6 +155,7 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 plan.preview_images = preview_images(workspace, plan)
             plan.remote = remote if executes else None
             plan.record_sign = workspace.config.record_sign
+            plan.cache_url = workspace.config.cache_url
             if executes and plan.record_sign == "always" and not plan.preview:
                 check_signing_key(workspace)
             if plan.remote and not plan.dirty and not plan.preview:

@@ -129,7 +129,12 @@ def mark_current(workspace: Workspace, plan: TargetPlan) -> None:
             and state.git_sha == plan.git.sha == latest.git_sha
             and latest.status in ("success", "rollback")
         ):
-            current = {"by": latest.deployed_by, "at": latest.timestamp, "inputs_hash": latest.inputs_hash}
+            current = {
+                "by": latest.deployed_by,
+                "at": latest.timestamp,
+                "inputs_hash": latest.inputs_hash,
+                "git_sha": latest.git_sha,
+            }
             plan.jobs[ref] = dataclasses.replace(job, current=current)
         elif state is not None and state.current is not None:
             # What this clone's doit database calls up to date holds only while the target still

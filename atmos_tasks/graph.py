@@ -326,6 +326,9 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         images_deployed=not plan.images_only,
         sign=plan.record_sign,
         approvals=tuple(plan.approvals),
+        cache=remotecache.spec_for(
+            plan.cache_url, plan.options, plan.root, remotecache.is_protected(plan.manifest, target), plan.git
+        ),
     )
     yield {
         "basename": "record",

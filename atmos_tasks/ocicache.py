@@ -26,7 +26,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
-import ipaddress
 import json
 import os
 import sys
@@ -42,6 +41,7 @@ from atmos_tasks.remotecache import (
     CacheDenied,
     CacheUnreachable,
     Entry,
+    loopback,
 )
 
 
@@ -86,16 +86,6 @@ SETTLE = 0.2
 CHUNK = 1 << 16
 
 
-def _loopback(host: str) -> bool:
-    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
-
-
 def parse_url(url: str) -> tuple[str, str, bool]:
     """(registry host, repository, plain HTTP) of `oci://host/repo` or `oci+http://host/repo`."""
     scheme, _, rest = url.partition("://")
@@ -103,7 +93,7 @@ def parse_url(url: str) -> tuple[str, str, bool]:
     repository = repository.strip("/")
     if not host or not repository:
         raise ValueError(f"cache URL {url!r}: use oci://<registry>/<repository>")
-    return host, repository, scheme == "oci+http" or _loopback(host)
+    return host, repository, scheme == "oci+http" or loopback(host)
 
 
 def _settle() -> float:
@@ -126,7 +116,7 @@ class _Registry(oras.provider.Registry):
 
     def __init__(self, host: str, plain_http: bool) -> None:
         super().__init__(hostname=host, insecure=plain_http, auth_backend="token")
-        if plain_http and _loopback(host):
+        if plain_http and loopback(host):
             # A loopback registry is never reached through the environment's proxy.
             self.session.trust_env = False
         self.timeout = _timeout()

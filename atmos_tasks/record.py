@@ -77,6 +77,8 @@ class RecordSpec:
     sign: str = "if-available"
     # The approvals given for this rollout (the prompt, --approve), for the commit's approvals note.
     approvals: tuple[dict[str, Any], ...] = ()
+    # The remote cache (`remotecache.CacheSpec`): what each recorded apply output is stored there.
+    cache: Any = None
 
 
 @dataclass
@@ -460,6 +462,10 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             except Exception as err:  # an SBOM problem must not undo a recorded rollout
                 summary["sbom_error"] = f"{type(err).__name__}: {err}"
     repo.prune_scratch_refs()
+    if tags and spec.cache is not None and spec.images_deployed:
+        warnings = store_recorded_applies(spec, deployed, outcomes)
+        if warnings:
+            summary["cache_warnings"] = warnings
     if spec.remote:
         from atmos_tasks.images.stage import BUILDS, TESTS
         from atmos_tasks.notes import publish_notes
@@ -491,6 +497,39 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             summary,
         )
     return summary
+
+
+def store_recorded_applies(
+    spec: RecordSpec,
+    records: list[DeploymentRecord],
+    outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+) -> list[str]:
+    """What each recorded apply output, in the remote cache under its record (`remotecache.apply_key`):
+    a runner that finds the record current takes the outputs from there. Not for a component whose
+    outputs are sensitive or whose inputs hold sensitive values (those stay on the runner)."""
+    from atmos_tasks import remotecache
+
+    entries = []
+    for record in records:
+        plan, applied = outcomes.get(record.component, ({}, {}))
+        outputs = applied.get("outputs")
+        if not isinstance(outputs, dict) or applied.get("sensitive") or plan.get("secrets"):
+            continue
+        key = remotecache.apply_key(
+            record.deployment,
+            record.target,
+            record.component,
+            record.git_sha,
+            record.inputs_hash,
+            record.timestamp,
+        )
+        entries.append(
+            (key, {"outputs": outputs, "component": f"{spec.deployment}/{spec.target}/{record.component}"})
+        )
+    try:
+        return remotecache.store_applies(spec.cache, entries)
+    except Exception as err:  # the records stand: the cache is best effort
+        return [f"the remote cache: storing the applies failed ({type(err).__name__}: {err})"]
 
 
 def _ident_and_key(repo: GitRepo, sign: str) -> tuple[Ident, SigningKey | None]:

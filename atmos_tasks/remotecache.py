@@ -229,6 +229,19 @@ def _sha256(path: Path) -> str:
     return hasher.hexdigest()
 
 
+def loopback(host: str) -> bool:
+    """Whether a registry host is this machine (spoken to in plain HTTP, never through a proxy)."""
+    import ipaddress
+
+    name = host.rsplit(":", 1)[0].strip("[]") if host.count(":") <= 1 or host.startswith("[") else host
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 def tag(kind: str, key: str, pull_request: bool) -> str:
     return f"{PULL_REQUEST_TIER if pull_request else ''}{kind}-{key[:64]}"
 
@@ -422,6 +435,47 @@ class Session:
         if self.notes:
             values["repaired"] = "\n".join(filter(None, [values.get("repaired"), *self.notes]))
         return values
+
+
+# -- applies: what a recorded apply left, for runners that find the commit deployed ----------------
+
+
+def apply_key(deployment: str, target: str, component: str, git_sha: str, inputs_hash: str, at: str) -> str:
+    """What a recorded apply's outputs are stored under: the record that names it (its component,
+    commit, inputs and time). A runner that finds that record current takes the outputs from the
+    cache instead of reading the component's state; a later apply of the same inputs (after a
+    destroy, a rollback and forward again) is another record, so never served old outputs."""
+    from atmos_tasks.hashing import hash_json
+
+    return hash_json(["apply", deployment, target, component, git_sha, inputs_hash, at])
+
+
+def store_applies(spec: CacheSpec, entries: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Push recorded applies (key, result), a few at once (best effort): the warnings."""
+    if spec.url() is None or not entries:
+        return []
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(entry: tuple[str, dict[str, Any]]) -> list[str]:
+        session = Session(spec)
+        session.store("apply", entry[0], entry[1], {})
+        return session.notes
+
+    with ThreadPoolExecutor(max_workers=min(8, len(entries))) as pool:
+        return sorted({note for notes in pool.map(one, entries) for note in notes})
+
+
+def recorded_apply(spec: CacheSpec | None, key: str) -> dict[str, Any] | None:
+    """A recorded apply's outputs from the cache, when trusted: the values an apply task of the
+    component passes on (`outputs`, `cache`), with any warning (`repaired`); None when absent."""
+    session = Session(spec)
+    entry = session.lookup("apply", key)
+    if entry is None or not isinstance(entry.result.get("outputs"), dict):
+        return session.annotate({}) or None
+    if not session.is_trusted(entry):
+        return None
+    session.used["apply"] = "reused"
+    return session.annotate({"outputs": entry.result["outputs"], "cache": {"made_by": entry.producer}})
 
 
 class ObjectRemote:

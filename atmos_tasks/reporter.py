@@ -226,7 +226,14 @@ class RolloutReporter:
                 self._line(
                     f"  [dim]–[/] {name}: already runs this commit (deployed by {current.get('by', '?')} at "
                     f"{current.get('at', '?')}), nothing applied"
+                    + (
+                        ", its outputs from the remote cache"
+                        if (values.get("cache") or {}).get("apply")
+                        else ""
+                    )
                 )
+            if values.get("repaired"):
+                self._line(f"  [yellow bold]! {name}: warning: {values['repaired']}[/]")
             return
         if status in VERBS[kind]:
             detail = ""
@@ -245,6 +252,11 @@ class RolloutReporter:
                 detail = f" {values.get('version') or ''} {values.get('digest', '')[:12]}".rstrip()
             elif kind in ("build", "reuse"):
                 how = "recorded image reused" if values.get("reused") else f"with {values.get('builder')}"
+                made_by = (values.get("cache") or {}).get("made_by")
+                if (values.get("cache") or {}).get("build") == "reused" and isinstance(made_by, dict):
+                    from atmos_tasks.remotecache import shown_producer
+
+                    how = f"image from the remote cache, built by {shown_producer(made_by)}"
                 detail = (f" ({how})" if kind == "build" else "") + f" {values.get('digest', '')[:19]}"
             self._line(f"  [green]✓[/] {name}: {VERBS[kind][status]}{detail}{elapsed}")
             if where in self.shown:
@@ -467,6 +479,8 @@ class RolloutReporter:
             self._line(f"    [yellow]SBOM not recorded[/]: {unrecorded}")
         if summary.get("notes_error"):
             self._line(f"    [yellow]build records not pushed[/]: {summary['notes_error']}")
+        for warning in summary.get("cache_warnings", ()):
+            self._line(f"    [yellow bold]! warning: {warning}[/]")
         if summary.get("signing_error"):
             self._line(f"    [yellow]records not signed[/]: {summary['signing_error']}")
 

@@ -553,3 +553,25 @@ def push_layout(
             f"{target} reports digest {remote or 'none'} for a manifest whose digest is {digest}"
         )
     return remote
+
+
+MANIFEST_TYPES = (
+    "application/vnd.oci.image.manifest.v1+json, application/vnd.oci.image.index.v1+json, "
+    "application/vnd.docker.distribution.manifest.v2+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json"
+)
+
+
+def manifest_exists(registry: str, repository: str, digest: str, *, timeout: float = 10.0) -> bool:
+    """Whether `registry/repository@digest` can be pulled (a HEAD of its manifest, no credentials):
+    plain HTTP for a loopback registry, as `push_layout` and Docker speak to it, else HTTPS. A
+    registry that cannot be reached, or asks for credentials, answers False."""
+    from atmos_tasks.remotecache import loopback
+
+    scheme = "http" if loopback(registry) else "https"
+    url = f"{scheme}://{registry}/v2/{repository}/manifests/{digest}"
+    try:
+        response = _request("HEAD", url, headers={"Accept": MANIFEST_TYPES}, timeout=timeout)
+    except BuildError:
+        return False
+    return response.status == 200 and response.headers.get("docker-content-digest", digest) == digest

@@ -48,6 +48,8 @@ class BuildJob:
     vars_template: dict[str, Any] = field(default_factory=dict)
     output_refs: tuple[str, ...] = ()
     template_context: dict[str, Any] = field(default_factory=dict)
+    # The remote cache (`remotecache.CacheSpec`): a pushed image's build, stored under its key.
+    cache: Any = None
 
     @property
     def tag(self) -> str:
@@ -128,6 +130,11 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
         if recorded is not None:
             builder = recorded.get("builder", "recorded")
             return _values(job, registry, recorded["digest"], builder, True, recorded.get("built_at", ""))
+        session = _session(job) if push and registry else None
+        if session is not None:
+            cached = _cached_build(job, registry, session)
+            if cached is not None:
+                return cached
         plan = BuildPlan.from_json(job.plan_json)
         settings = parse_settings(job.settings)
         backend = _backend(plan, settings.builder)
@@ -141,7 +148,73 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
     if not (job.record_build and (push or not job.publish)):
         # Built from a dirty tree, or not pushed where it is published: nothing to record for the commit.
         del values["record"]
-    return values
+    if session is None:
+        return values
+    session.store("build", job.key, _stored_build(values), {})
+    return session.annotate(values)
+
+
+# What a build entry in the remote cache holds: the image and how it was made, not when (two runners
+# building the same source reproducibly store the same result; `built_at` is the entry's `producer.at`).
+_STORED = ("image", "digest", "registry", "repository", "builder", "source_hash", "plan_hash")
+
+
+def _session(job: BuildJob) -> Any:
+    if job.cache is None:
+        return None
+    from atmos_tasks.remotecache import Session
+
+    session = Session(job.cache)
+    return session if session.active else None
+
+
+def _stored_build(values: dict[str, Any]) -> dict[str, Any]:
+    return {name: values.get(name) or (values.get("record") or {}).get(name) for name in _STORED}
+
+
+def _cached_build(job: BuildJob, registry: str | None, session: Any) -> dict[str, Any] | None:
+    """The image another runner built from the same source, plan and settings (`build-<key>`),
+    when it is trusted here and its registry still has it (a HEAD of the manifest by digest): its
+    values, as a build reused from the commit's record would be; else None (and a note why)."""
+    from atmos_tasks.images.oci import manifest_exists
+    from atmos_tasks.remotecache import shown_producer
+
+    entry = session.lookup("build", job.key)
+    if entry is None:
+        return None
+    found = entry.result
+    made_by = shown_producer(entry.producer)
+    expected = {
+        "registry": registry,
+        "repository": job.repository,
+        "source_hash": job.source_hash,
+        "plan_hash": job.plan_hash,
+    }
+    digest = found.get("digest")
+    if not isinstance(digest, str) or any(found.get(k) != v for k, v in expected.items()):
+        session.notes.append(
+            f"the remote cache's build {job.key[:12]} (made by {made_by}) is for another image: built"
+        )
+        return None
+    if not session.is_trusted(entry):
+        session.notes.append(
+            f"the image build in the remote cache was made by {made_by}: not trusted for the protected "
+            f"target {job.target}: built"
+        )
+        return None
+    if not manifest_exists(str(registry), job.repository, digest):
+        session.notes.append(
+            f"the image {found.get('image')} the remote cache names (made by {made_by}) is not in its "
+            "registry: built"
+        )
+        return None
+    session.used["build"] = "reused"
+    builder = str(found.get("builder") or "recorded")
+    values = _values(job, registry, digest, builder, True, str(entry.producer.get("at", "")))
+    if not job.record_build:
+        del values["record"]
+    values["cache"] = {"build": "reused", "made_by": entry.producer}
+    return session.annotate(values)
 
 
 def _backend(plan: BuildPlan, builder: Any) -> str:

@@ -67,6 +67,8 @@ class Job:
     deployed_inputs: str | None = None
     # `metadata.timeout` in seconds: each run of the component's tool is stopped past it.
     timeout: float | None = None
+    # The remote cache (`remotecache.CacheSpec`): a current component's recorded outputs come from it.
+    cache: Any = None
 
 
 @dataclass(frozen=True)

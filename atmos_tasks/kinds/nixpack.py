@@ -132,6 +132,7 @@ def _check_build_plan(
 
 def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
     """The plan, source hash and key of one image, decided before anything runs."""
+    from atmos_tasks import remotecache
     from atmos_tasks.images.errors import BuildError
     from atmos_tasks.images.planner import make_plan, source_hash
     from atmos_tasks.images.stage import BuildJob
@@ -191,6 +192,13 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
         record_build=not dirty,
         recorded=recorded if isinstance(recorded, dict) else None,
         skip_push=skip_push,
+        cache=remotecache.spec_for(
+            workspace.config.cache_url,
+            cc.options,
+            workspace.config.work_root_path,
+            remotecache.is_protected(manifest, resolved.target),
+            git,
+        ),
         vars_template=component.vars if component.output_refs else {},
         output_refs=tuple(r.name for r in component.output_refs),
         template_context=resolved.template_context if component.output_refs else {},

@@ -278,3 +278,121 @@ def test_a_stored_plan_made_against_another_state_is_stale_and_planned_again(
     )
     assert not plan_log(runner, "dev", "ecr%2Fapi").startswith(TAKEN)
     assert values(runner, "plan:api:dev:ecr/api")["has_changes"] is False  # planned here, against its state
+
+
+def publish_api(repo: Repo, registry: Registry) -> None:
+    """The example's api image pushed to the session's registry (the oci builder: no engine)."""
+    repo.replace(
+        "deployments/api.yaml",
+        "image: { name: acme/api }",
+        f"image: {{ name: acme/api-{uuid.uuid4().hex[:8]}, registry: '{registry.host}' }}",
+    )
+    repo.replace("deployments/api.yaml", "publish: false", "publish: true")
+    repo.commit("Publish the api image")
+
+
+def test_an_image_another_runner_built_is_taken_from_the_cache_by_a_runner_on_another_commit(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    """(A protected target never builds: its images come by promotion, from the record.)"""
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    publish_api(repo, registry)
+    first = clone(repo, tmp_path / "runner-a")
+    built = first.doit("build:api:dev", env=cache_env(url, "runner-a"))
+    assert built.returncode == 0, out(built)
+    made = values(first, "build:api:dev:api")
+    assert made["reused"] is False and made["cache"] == {"build": "stored"}, made
+    # Another commit, the image's source unchanged: its own builds note is empty, the cache is not.
+    repo.write("README.md", "another commit\n")
+    repo.commit("A commit that does not touch the image")
+    second = clone(repo, tmp_path / "runner-b")
+    taken = second.doit("build:api:dev", env=cache_env(url, "runner-b"))
+    assert taken.returncode == 0, out(taken)
+    assert warnings(out(taken)) == []
+    reused = values(second, "build:api:dev:api")
+    assert reused["reused"] is True and reused["digest"] == made["digest"]
+    assert reused["cache"]["build"] == "reused" and reused["cache"]["made_by"]["by"] == "runner-a"
+    assert "image from the remote cache, built by a run on refs/heads/main by runner-a" in taken.stdout
+    # The commit's own builds note records the image, as for a build made here.
+    note = json.loads(second.git("notes", "--ref=refs/notes/atmos/api/builds", "show", "HEAD"))["api"]
+    assert note["digest"] == made["digest"]
+
+
+def test_two_runners_building_one_key_differently_both_succeed_and_the_first_image_stays(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    """Two commits with the same image source: one build key, but each build is stamped with its
+    commit's time (SOURCE_DATE_EPOCH), so the two digests differ — a task that is not deterministic."""
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    publish_api(repo, registry)
+    older = clone(repo, tmp_path / "runner-a")
+    repo.write("README.md", "another commit, a second later\n")
+    subprocess.run(["sleep", "1.1"], check=True)
+    repo.commit("A commit that does not touch the image")
+    newer = clone(repo, tmp_path / "runner-b")
+    started = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "doit", "build:api:dev"],
+            cwd=runner.path,
+            env={**runner.env, **cache_env(url, name)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, runner in (("runner-a", older), ("runner-b", newer))
+    }
+    outputs = {name: proc.communicate(timeout=300)[0] for name, proc in started.items()}
+    assert all(proc.returncode == 0 for proc in started.values()), outputs
+    [build_tag] = [t for t in _tags(registry, url) if t.startswith("build-")]
+    kept = Session(CacheSpec(url, None, str(tmp_path), False)).lookup("build", build_tag[len("build-") :])
+    assert kept is not None
+    winner = kept.producer["by"]
+    loser, loser_repo = ("runner-b", newer) if winner == "runner-a" else ("runner-a", older)
+    theirs = values(loser_repo, "build:api:dev:api")
+    told = [line for line in warnings(outputs[loser]) if "another build result for the same key" in line]
+    # The other runner either found the entry before building (and took its image), or built its
+    # own and was told that the entry stored first stays.
+    if theirs["reused"]:
+        assert theirs["digest"] == kept.result["digest"] and not told
+    else:
+        assert theirs["digest"] != kept.result["digest"], outputs
+        assert told and f"stored first by a run on refs/heads/main by {winner}" in told[0], outputs
+        assert "this run's is ignored (the task is not deterministic)" in told[0]
+
+
+def test_a_runner_that_finds_the_commit_deployed_takes_each_recorded_apply_from_the_cache(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    """The record names each apply; the cache holds what it output. A fresh runner rolling out a
+    commit another runner deployed (its records fetched from the remote) plans nothing, applies
+    nothing, and reads no state: not one Terraform process."""
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    shared_source(repo, tmp_path)
+    first = clone(repo, tmp_path / "runner-a")
+    done = first.doit("rollout:api:dev", "--remote", "origin", env=cache_env(url, "runner-a"))
+    assert done.returncode == 0, out(done)
+    assert warnings(out(done)) == []
+    assert [t for t in _tags(registry, url) if t.startswith("apply-")], _tags(registry, url)
+
+    second = clone(repo, tmp_path / "runner-b")
+    again = second.doit("rollout:api:dev", "--remote", "origin", env=cache_env(url, "runner-b"))
+    assert again.returncode == 0, out(again)
+    assert warnings(out(again)) == []
+    for component in ("ecr/api", "ecs/taskdef-api", "ecs/service-api", "monitoring/alarms-api"):
+        applied = values(second, f"apply:api:dev:{component}")
+        assert applied["cache"] == {"apply": "reused"}, (component, applied)
+        assert applied["outputs"] == values(first, f"apply:api:dev:{component}")["outputs"]
+        assert f"terraform/{component}: already runs this commit" in again.stdout
+        planned = values(second, f"plan:api:dev:{component}")
+        assert planned["cache"]["made_by"]["by"] == "runner-a"
+        # No Terraform ran: no workdir was prepared, no log written.
+        workdir = second.path / ".atmos/workdir/api/dev" / component.replace("/", "%2F")
+        assert not list(workdir.glob("atmos-*.log")) if workdir.exists() else True
+    assert "its outputs from the remote cache" in again.stdout
+    # A component whose outputs are not in the cache (a cache of its own, empty) reads its state.
+    third = clone(repo, tmp_path / "runner-c")
+    cold = third.doit(
+        "rollout:api:dev", "--remote", "origin", env=cache_env(f"{url}-empty", "runner-c")
+    )
+    assert cold.returncode == 0, out(cold)
+    assert values(third, "apply:api:dev:ecr/api").get("cache") is None
