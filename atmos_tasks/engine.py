@@ -148,8 +148,24 @@ def compile_plans(workspace: Workspace, invocation: Invocation) -> list[TargetPl
                 plan = compile_source(workspace, manifest, target, options, executes, remote, previews)
             else:
                 images = invocation.images(deployment, target)
+                # `--component`: a narrowed rollout (a CI matrix job's share): those components and
+                # what they depend on are applied and recorded, under their locks only.
+                only = (
+                    set(options.components)
+                    if options.components and images is None and not previews
+                    else None
+                )
                 plan = compile_target(
-                    workspace, manifest, target, git, dirty, options, loader, images=images, preview=previews
+                    workspace,
+                    manifest,
+                    target,
+                    git,
+                    dirty,
+                    options,
+                    loader,
+                    only,
+                    images=images,
+                    preview=previews,
                 )
             if plan.preview:
                 plan.preview_images = preview_images(workspace, plan)

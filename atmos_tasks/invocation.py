@@ -96,7 +96,8 @@ ROLLOUT_PARAMS: list[dict[str, Any]] = [
         "long": "component",
         "type": str,
         "default": "",
-        "help": "promote only these components (comma-separated), with what they depend on",
+        "help": "roll out or promote only these components (comma-separated), with what they depend on: "
+        "a CI matrix job's share; only they are recorded",
     },
     {
         "name": "remote",

@@ -504,16 +504,38 @@ def store_recorded_applies(
     records: list[DeploymentRecord],
     outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]],
 ) -> list[str]:
-    """What each recorded apply output, in the remote cache under its record (`remotecache.apply_key`):
-    a runner that finds the record current takes the outputs from there. Not for a component whose
-    outputs are sensitive or whose inputs hold sensitive values (those stay on the runner)."""
+    """What each recorded apply output, in the remote cache (best effort): the warnings."""
+    from atmos_tasks import remotecache
+
+    try:
+        return remotecache.store_applies(spec.cache, recorded_apply_entries(spec, records, outcomes))
+    except Exception as err:  # the records stand: the cache is best effort
+        return [f"the remote cache: storing the applies failed ({type(err).__name__}: {err})"]
+
+
+def recorded_apply_entries(
+    spec: RecordSpec,
+    records: list[DeploymentRecord],
+    outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+) -> list[tuple[str, dict[str, Any]]]:
+    """(key, result) of each recorded apply's outputs, under its record (`remotecache.apply_key`):
+    a runner that finds the record current takes the outputs from there. None for a component with
+    a sensitive output, nor for one whose outputs hold a sensitive value of its inputs (those stay
+    on the runner)."""
+    import json
+
     from atmos_tasks import remotecache
 
     entries = []
     for record in records:
+        if record.status not in ("success", "rollback"):
+            continue
         plan, applied = outcomes.get(record.component, ({}, {}))
         outputs = applied.get("outputs")
-        if not isinstance(outputs, dict) or applied.get("sensitive") or plan.get("secrets"):
+        if not isinstance(outputs, dict) or applied.get("sensitive"):
+            continue
+        shown = json.dumps(outputs)
+        if any(str(value) in shown for value in plan.get("secrets") or () if str(value)):
             continue
         key = remotecache.apply_key(
             record.deployment,
@@ -526,10 +548,7 @@ def store_recorded_applies(
         entries.append(
             (key, {"outputs": outputs, "component": f"{spec.deployment}/{spec.target}/{record.component}"})
         )
-    try:
-        return remotecache.store_applies(spec.cache, entries)
-    except Exception as err:  # the records stand: the cache is best effort
-        return [f"the remote cache: storing the applies failed ({type(err).__name__}: {err})"]
+    return entries
 
 
 def _ident_and_key(repo: GitRepo, sign: str) -> tuple[Ident, SigningKey | None]:

@@ -263,3 +263,31 @@ def test_destroying_what_was_never_recorded_points_at_the_checkout_and_moves_no_
     )
     assert [(r.component, r.git_sha, r.status) for r in decision.records] == [("web", NEW, "destroyed")]
     assert decision.ref_updates == []
+
+
+def test_recorded_applies_are_keyed_by_their_record_and_never_carry_a_secret() -> None:
+    from atmos_tasks.record import recorded_apply_entries
+    from atmos_tasks.remotecache import apply_key
+
+    outcomes = {
+        "ecr/api": ({"status": "planned", "inputs_hash": "h1"}, {"status": "applied", "outputs": {"url": "u"}}),
+        # An output that echoes a sensitive input, and one Terraform marks sensitive: kept here.
+        "ecs/taskdef-api": (
+            {"status": "planned", "inputs_hash": "h2", "secrets": ["hunter2"]},
+            {"status": "applied", "outputs": {"arn": "arn-hunter2"}},
+        ),
+    }
+    decision = decide(SPEC, outcomes, {}, "me", NOW, {})
+    entries = recorded_apply_entries(SPEC, decision.records, outcomes)
+    assert entries == [
+        (
+            apply_key("api", "dev", "ecr/api", NEW, "h1", "2025-01-23T15:30:00Z"),
+            {"outputs": {"url": "u"}, "component": "api/dev/ecr/api"},
+        )
+    ]
+    outcomes["ecs/taskdef-api"][1]["outputs"] = {"arn": "x"}
+    assert len(recorded_apply_entries(SPEC, decision.records, outcomes)) == 2
+    outcomes["ecs/taskdef-api"][1]["sensitive"] = ["arn"]
+    assert len(recorded_apply_entries(SPEC, decision.records, outcomes)) == 1
+    # A later record of the same commit and inputs (after a destroy, say) is another key.
+    assert apply_key("api", "dev", "ecr/api", NEW, "h1", "2025-01-24T00:00:00Z") != entries[0][0]

@@ -515,3 +515,36 @@ def test_matrix_jobs_on_separate_runners_leave_the_record_one_runner_leaves(
         creates = [e for e in shared.events() if e[:2] == ["create", name]]
         assert len(creates) == 2, shared.events()
     assert not any(e[0] == "destroy" for e in shared.events())
+
+
+def test_matrix_jobs_that_roll_out_their_share_record_it_and_the_last_runner_runs_no_terraform(
+    shared: Shared, private_registry: Any
+) -> None:
+    """`rollout --component`: each matrix job applies and records its own components (under their
+    locks only, so the jobs run at once); a last runner finds every component recorded at this
+    commit and takes what each apply output from the remote cache: it plans, applies and reads
+    nothing."""
+    cache = {"ATMOS_TASKS_CACHE": private_registry().url(f"share-{uuid.uuid4().hex}")}
+    author = shared.clone("author", run="r1")
+    author.git("push", "-q", "origin", "main")
+    jobs = [shared.clone(f"job-{name}") for name in ("a", "bc")]
+    results = finish(
+        [
+            start(job, "rollout:app:dev", "--component", share, "--remote", "origin", env=cache)
+            for job, share in zip(jobs, ("a", "b,c"), strict=True)
+        ]
+    )
+    assert [code for code, _ in results] == [0, 0], results
+    for name in NAMES:
+        assert shared.deployed(name)[1] == "r1"
+        assert len([e for e in shared.events() if e[:2] == ["create", name]]) == 1
+    # Each job recorded its share, nothing else.
+    assert "refs/atmos/deployments/app/dev/a" in results[0][1] and "dev/b" not in results[0][1]
+    last = shared.clone("last")
+    proc = last.doit("rollout:app:dev", "--remote", "origin", env=cache)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name in NAMES:
+        assert f"terraform/{name}: already runs this commit" in proc.stdout, proc.stdout
+        assert not list((last.path / ".atmos/workdir/app/dev" / name).glob("atmos-*.log"))
+    assert "its outputs from the remote cache" in proc.stdout
+    assert remote_records(shared.remote, shared.env)["locks"] == ""
