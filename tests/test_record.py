@@ -270,7 +270,10 @@ def test_recorded_applies_are_keyed_by_their_record_and_never_carry_a_secret() -
     from atmos_tasks.remotecache import apply_key
 
     outcomes = {
-        "ecr/api": ({"status": "planned", "inputs_hash": "h1"}, {"status": "applied", "outputs": {"url": "u"}}),
+        "ecr/api": (
+            {"status": "planned", "inputs_hash": "h1"},
+            {"status": "applied", "outputs": {"url": "u"}},
+        ),
         # An output that echoes a sensitive input, and one Terraform marks sensitive: kept here.
         "ecs/taskdef-api": (
             {"status": "planned", "inputs_hash": "h2", "secrets": ["hunter2"]},
