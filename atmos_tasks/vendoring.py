@@ -321,6 +321,9 @@ def vendor_component(spec: VendorSpec, verify: bool = False, cache: Any = None) 
         "subdir": done.subdir,
         "source": spec.entry.rendered_source,
         "version": spec.entry.version,
+        # Where the object came from: its source (fetched), the remote cache (pulled), or this
+        # runner's store (another component's vendoring, or an earlier run, put it there).
+        "from": "source" if done.fetched else "cache" if done.pulled else "store",
     }
     if done.repaired is not None:
         result["repaired"] = str(done.repaired)
