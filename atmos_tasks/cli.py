@@ -161,7 +161,11 @@ def build_parser() -> argparse.ArgumentParser:
                 help="roll out from a working tree with uncommitted changes (recorded in the tags)",
             )
             p.add_argument("--verify", action="store_true", help="check vendored modules in the store first")
-            p.add_argument("--component", help="with --promote-from: only these components (comma-separated)")
+            p.add_argument(
+                "--component",
+                help="only these components (comma-separated), with what they depend on: applied and recorded "
+                "(a CI matrix job's share), or promoted",
+            )
             p.add_argument("--remote", help=REMOTE, metavar="NAME")
         else:
             p.add_argument(
