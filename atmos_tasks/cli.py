@@ -163,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
             p.add_argument("--verify", action="store_true", help="check vendored modules in the store first")
             p.add_argument(
                 "--component",
-                help="only these components (comma-separated), with what they depend on: applied and recorded "
-                "(a CI matrix job's share), or promoted",
+                help="only these components (comma-separated), with what they depend on: applied and "
+                "recorded (a CI matrix job's share), or promoted",
             )
             p.add_argument("--remote", help=REMOTE, metavar="NAME")
         else:

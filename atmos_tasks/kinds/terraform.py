@@ -220,6 +220,12 @@ def _write_private(path: Path, text: str) -> None:
     write_atomic(path, text, private=True)
 
 
+def user_cli_config() -> bool:
+    """Whether the user has a Terraform CLI configuration of their own (theirs wins over ours)."""
+    named = os.environ.get("TF_CLI_CONFIG_FILE")
+    return bool(named and Path(named).expanduser().is_file()) or (Path.home() / ".terraformrc").is_file()
+
+
 def cli_config(root: Path) -> Path | None:
     """A CLI config that installs bundled providers from a local mirror, offline.
 
@@ -227,13 +233,15 @@ def cli_config(root: Path) -> Path | None:
     `TF_CLI_CONFIG_FILE` naming a file that does not exist is no configuration (Terraform ignores
     it too), so the bundled providers are still found offline.
     """
-    named = os.environ.get("TF_CLI_CONFIG_FILE")
-    if (named and Path(named).expanduser().is_file()) or (Path.home() / ".terraformrc").is_file():
+    if user_cli_config():
         return None
     providers = bundled_providers()
-    if not providers:
-        return None
     base = root / ".atmos" / "terraform"
+    # Provider packages pulled from the remote cache (`_tfproviders`): read before anything else.
+    pulled = cache_mirror(root)
+    has_pulled = pulled.is_dir() and any(pulled.iterdir())
+    if not providers and not has_pulled:
+        return None
     mirror = base / "mirror"
     platform = (
         f"{sys.platform}_amd64" if os.uname().machine in ("x86_64", "amd64") else f"{sys.platform}_arm64"
@@ -248,15 +256,24 @@ def cli_config(root: Path) -> Path | None:
                 os.symlink(binary, link)
         addresses.append(f'"registry.terraform.io/hashicorp/{name}"')
     listed = ", ".join(sorted(set(addresses)))
-    text = (
-        "provider_installation {\n"
-        f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = [{listed}]\n  }}\n'
-        f"  direct {{\n    exclude = [{listed}]\n  }}\n"
-        "}\n"
-    )
+    text = "provider_installation {\n"
+    if has_pulled:
+        text += f'  filesystem_mirror {{\n    path    = "{pulled}"\n  }}\n'
+    if listed:
+        text += (
+            f'  filesystem_mirror {{\n    path    = "{mirror}"\n    include = [{listed}]\n  }}\n'
+            f"  direct {{\n    exclude = [{listed}]\n  }}\n"
+        )
+    else:
+        text += "  direct {}\n"
+    text += "}\n"
     path = base / "terraformrc"
     _write_if_changed(path, text)
     return path
+
+
+def cache_mirror(root: Path) -> Path:
+    return root / ".atmos" / "terraform" / "cache-mirror"
 
 
 def terraform_env(job: TerraformJob) -> dict[str, str]:
@@ -638,7 +655,7 @@ class TerraformExecutor:
             (run / PROVIDERS_FILE).unlink(missing_ok=True)
         return run
 
-    def _init(self, job: TerraformJob, env: dict[str, str]) -> None:
+    def _init(self, job: TerraformJob, env: dict[str, str]) -> Any:
         from filelock import FileLock
 
         workdir = Path(job.workdir)
@@ -656,10 +673,11 @@ class TerraformExecutor:
         # Terraform keeps `.terraform/` where it runs: in the source tree for a vendored subdirectory.
         wanted = hash_json([*facts, job.module_subdir] if job.module_subdir else facts)
         if (run_dir(job) / ".terraform").is_dir() and marker.is_file() and marker.read_text() == wanted:
-            return
+            return None
         # Terraform's plugin cache is not safe for concurrent writers.
         lock = FileLock(str(Path(job.root) / ".atmos" / "terraform" / "init.lock"))
         with lock:
+            providers = self._cached_providers(job, env)
             try:
                 for attempt in range(INIT_ATTEMPTS):
                     try:
@@ -670,12 +688,44 @@ class TerraformExecutor:
                         # yet all make it: PostgreSQL's `CREATE … IF NOT EXISTS` is not safe against
                         # a concurrent one, and the losers fail. Tried again, they find it made.
                         if _CREATED_MEANWHILE not in str(err) or attempt == INIT_ATTEMPTS - 1:
+                            if providers is not None and providers[0].notes:
+                                # Why the cache did not serve a provider init then failed to install.
+                                said = "\n".join(f"  {note}" for note in providers[0].notes)
+                                raise TerraformFailed(f"{err}\n{said}") from None
                             raise
                         time.sleep(0.2 * (attempt + 1))
             finally:
                 # Terraform keeps the backend's configuration there, credentials included.
                 secrets.private_file(run_dir(job) / ".terraform" / "terraform.tfstate")
+            if providers is not None:
+                from atmos_tasks.kinds import _tfproviders
+
+                _tfproviders.push(providers[0], run_dir(job), providers[1])
         marker.write_text(wanted)
+        return providers[0] if providers is not None else None
+
+    def _cached_providers(self, job: TerraformJob, env: dict[str, str]) -> tuple[Any, set[str]] | None:
+        """With the remote cache: the providers the lock pins, pulled where `init` reads them first
+        (`_tfproviders`); (the session, the addresses pulled), or None without a cache."""
+        if job.cache is None:
+            return None
+        from atmos_tasks.kinds import _tfproviders
+        from atmos_tasks.remotecache import Session
+
+        session = Session(job.cache)
+        if not session.active:
+            return None
+        root = Path(job.root)
+        if not user_cli_config():
+            pulled = _tfproviders.pull(session, run_dir(job), cache_mirror(root))
+            ours = cli_config(root)  # now with the mirror of what was pulled
+            if ours is not None:
+                env["TF_CLI_CONFIG_FILE"] = str(ours)
+        elif _tfproviders.uses_implied_mirror():
+            pulled = _tfproviders.pull(session, run_dir(job), None)
+        else:
+            pulled = []  # the user's own provider_installation says where providers come from
+        return session, set(pulled)
 
     def plan(
         self, job: TerraformJob, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]
@@ -721,7 +771,7 @@ class TerraformExecutor:
             if job.backend_type == "local" and "path" in job.backend:
                 (workdir / job.backend["path"]).parent.mkdir(parents=True, exist_ok=True)
             env = terraform_env(job)
-            self._init(job, env)
+            providers = self._init(job, env)
             if job.backend_type != "local":
                 self._ensure_state(job, run, env)
             session, key, hint = None, "", None
@@ -729,6 +779,9 @@ class TerraformExecutor:
                 from atmos_tasks.remotecache import Session
 
                 session = Session(job.cache)
+                if providers is not None:  # what the cache did for `init`, and its warnings
+                    session.notes += providers.notes
+                    session.used.update(providers.used)
             if session is not None and session.active:
                 key = plan_key(job, run, inputs_hash)
                 reused, hint = self._cached_plan(job, run, env, session, key)

@@ -391,8 +391,88 @@ def test_a_runner_that_finds_the_commit_deployed_takes_each_recorded_apply_from_
     assert "its outputs from the remote cache" in again.stdout
     # A component whose outputs are not in the cache (a cache of its own, empty) reads its state.
     third = clone(repo, tmp_path / "runner-c")
-    cold = third.doit(
-        "rollout:api:dev", "--remote", "origin", env=cache_env(f"{url}-empty", "runner-c")
-    )
+    cold = third.doit("rollout:api:dev", "--remote", "origin", env=cache_env(f"{url}-empty", "runner-c"))
     assert cold.returncode == 0, out(cold)
     assert values(third, "apply:api:dev:ecr/api").get("cache") is None
+
+
+PACKAGE = "terraform.d/plugins/registry.terraform.io/hashicorp/null/terraform-provider-null_2.1.2_{}.zip"
+
+
+def no_providers_here(tmp_path: Path) -> dict[str, str]:
+    """A runner whose Terraform has neither the bundled providers (a CLI configuration of its own,
+    without provider_installation) nor a way to Terraform's registry (a proxy nobody answers)."""
+    config = tmp_path / "user.terraformrc"
+    config.write_text("disable_checkpoint = true\n")
+    dead = "http://127.0.0.1:9"
+    return {"TF_CLI_CONFIG_FILE": str(config), "HTTPS_PROXY": dead, "HTTP_PROXY": dead, "NO_PROXY": ""}
+
+
+def test_a_runner_without_the_provider_installs_it_from_the_cache_by_the_lock_files_hash(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    from atmos_tasks.kinds._tfproviders import platform, zip_h1
+
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    first = clone(repo, tmp_path / "runner-a")
+    planned = first.doit("plan:api:dev:ecr/api", env=cache_env(url, "runner-a"))
+    assert planned.returncode == 0, out(planned)
+    assert values(first, "plan:api:dev:ecr/api")["cache"]["provider"] == "stored"
+    assert [t for t in _tags(registry, url) if t.startswith("provider-")]
+    # The module's lock file, committed: what a runner pulls by.
+    lock = (first.path / ".atmos/workdir/api/dev/ecr%2Fapi/.terraform.lock.hcl").read_text()
+    repo.write("components/terraform/ecr/.terraform.lock.hcl", lock)
+    repo.commit("ecr: the provider lock")
+
+    # Without the cache this runner cannot install the provider at all.
+    offline = clone(repo, tmp_path / "runner-offline")
+    failed = offline.doit(
+        "plan:api:dev:ecr/api", env={**no_providers_here(tmp_path), "ATMOS_TASKS_CACHE": "none"}
+    )
+    assert failed.returncode != 0
+    assert "terraform init failed" in out(failed) or "Failed to query available provider" in out(failed)
+
+    second = clone(repo, tmp_path / "runner-b")
+    taken = second.doit(
+        "plan:api:dev:ecr/api", env={**no_providers_here(tmp_path), **cache_env(url, "runner-b")}
+    )
+    assert taken.returncode == 0, out(taken)
+    assert warnings(out(taken)) == []
+    assert values(second, "plan:api:dev:ecr/api")["cache"]["provider"] == "pulled"
+    package = second.path / ".atmos/workdir/api/dev/ecr%2Fapi" / PACKAGE.format(platform())
+    assert zip_h1(package) in lock
+
+
+def test_a_provider_package_the_lock_does_not_list_is_refused(
+    repo: Repo, registry: Registry, tmp_path: Path
+) -> None:
+    import zipfile
+
+    from atmos_tasks.kinds._tfproviders import MEDIA_TYPE, key, locked, platform
+
+    url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
+    first = clone(repo, tmp_path / "runner-a")
+    assert first.doit("plan:api:dev:ecr/api", env={"ATMOS_TASKS_CACHE": "none"}).returncode == 0
+    lock_path = first.path / ".atmos/workdir/api/dev/ecr%2Fapi/.terraform.lock.hcl"
+    repo.write("components/terraform/ecr/.terraform.lock.hcl", lock_path.read_text())
+    repo.commit("ecr: the provider lock")
+    # Someone stores a package of another provider build under the key the lock leads to.
+    [provider] = locked(lock_path)
+    bogus = tmp_path / "bogus.zip"
+    with zipfile.ZipFile(bogus, "w") as archive:
+        archive.writestr(f"terraform-provider-null_v{provider.version}_x4", b"#!/bin/sh\necho pwned\n")
+    h1 = next(h for h in provider.hashes if h.startswith("h1:"))
+    Session(CacheSpec(url, None, str(tmp_path), False)).store(
+        "provider", key(provider, platform(), h1), {"h1": h1}, {"package": (bogus, MEDIA_TYPE)}
+    )
+    second = clone(repo, tmp_path / "runner-b")
+    refused = second.doit("plan:api:dev:ecr/api", env={**no_providers_here(tmp_path), **cache_env(url, "b")})
+    # Refused: init then has no way to the provider, and its failure says why the cache did not serve.
+    assert refused.returncode == 1
+    [said] = [
+        line
+        for line in out(refused).splitlines()
+        if "package of registry.terraform.io/hashicorp/null" in line
+    ]
+    assert "which the lock does not list: refused, terraform init installs it" in said
+    assert not (second.path / ".atmos/workdir/api/dev/ecr%2Fapi" / PACKAGE.format(platform())).exists()
