@@ -78,14 +78,29 @@ def plan_component(job: Job, upstream: dict[str, tuple[str, str]], **values: Any
         # Another run deployed this very commit (maybe while this one waited for its lock): nothing
         # to plan; what that apply output is taken from the remote cache when it holds it.
         current = {"status": "planned", "has_changes": False, "current": job.current, **_recorded(job)}
-        return {**current, **(_recorded_apply(job) or {})}
+        try:
+            taken = _recorded_apply(job) or {}
+        except Exception as err:  # never a failed component for the cache's sake: the state is read
+            taken = {
+                "repaired": secrets.mask(f"the remote cache could not be read ({type(err).__name__}: {err})")
+            }
+        return {**current, **taken}
     blocked, outputs, images = _upstream(upstream, values)
     if blocked:
         return {"status": "skipped", "reason": f"dependency {', '.join(blocked)} did not complete"}
     try:
-        return kinds.get(job.kind).plan(job, outputs, images)
+        planned = kinds.get(job.kind).plan(job, outputs, images)
     except Exception as err:
         return _failure(err, job.workdir)
+    if planned.get("status") == "planned":
+        # When it was made (to the second, as records are stamped): a plan with changes made after
+        # the target's latest record, at the same commit and inputs, is applied and recorded again
+        # (`record.decide`: a drifted resource put back). In the plan's values, not the apply's:
+        # dependants read the apply's, and a time there would plan them again on every apply.
+        from datetime import UTC, datetime
+
+        planned["planned_at"] = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return planned
 
 
 def _recorded_apply(job: Job) -> dict[str, Any] | None:

@@ -316,9 +316,10 @@ def target_tasks(plan: TargetPlan) -> Iterator[TaskDict]:
         metadata={"approver": ", ".join(approvers)} if approvers else {},
         remote=plan.remote,
         lock_holder=plan.lock_holder,
-        # A build run's SBOM would describe a part of the target only: rollouts record it.
+        # A build run's SBOM, or a narrowed rollout's (`--component`), would describe a part of the
+        # target only: whole rollouts record it (the last one of a CI matrix, say).
         parts={}
-        if plan.images_only
+        if plan.images_only or plan.options.components
         else {
             ref.name: {"kind": ref.type, **kinds.of(ref).sbom_part(job)}
             for ref, job in [*plan.builds.items(), *plan.jobs.items()]

@@ -163,6 +163,9 @@ def decide(
                 and latest.git_sha == spec.git_sha
                 and latest.status in ("success", "rollback")
                 and latest.inputs_hash == inputs_hash
+                # A plan with changes made since that record, applied (a drifted resource put back,
+                # at the same commit and inputs), is recorded again: what the target runs is as of then.
+                and not (plan.get("has_changes") and str(plan.get("planned_at") or "") > latest.timestamp)
             ):
                 unchanged.append(name)
                 continue

@@ -209,6 +209,10 @@ class Entry:
                 )
                 for layer in manifest.get("layers", [])
             }
+            if not (isinstance(data["result"], dict) and isinstance(data["producer"], dict)):
+                return None
+            if not (isinstance(data["kind"], str) and isinstance(data["key"], str)):
+                return None
             return cls(data["kind"], data["key"], data["result"], data["producer"], blobs, digest)
         except (KeyError, TypeError, ValueError, AttributeError):
             return None
@@ -372,6 +376,29 @@ class Session:
     def is_trusted(self, entry: Entry) -> bool:
         return trusted(entry.producer, bool(self.spec and self.spec.protected))
 
+    def lookup_trusted(self, kind: str, key: str) -> Entry | None:
+        """The entry of a run that was not a pull request's, for results taken as done on any
+        target: an image the builds note then records (and promotions carry on), an apply's outputs
+        (never checked against the state). A pull request's tag is not read."""
+        if not self.active:
+            return None
+        try:
+            found = self._get_backend().get(tag(kind, key, False))
+        except CacheUnreachable as err:
+            self.unreachable(err)
+            return None
+        except Exception as err:
+            self.notes.append(f"the remote cache {self.url}: reading {kind} {key[:12]} failed ({err})")
+            return None
+        if (
+            found is None
+            or found.kind != kind
+            or found.key != key
+            or found.producer.get("pull_request") is not False
+        ):
+            return None
+        return found
+
     def fetch(self, entry: Entry, name: str, dest: Path) -> bool:
         """The entry's blob `name` at `dest`, verified; False (and a note) when it cannot be had."""
         blob = entry.blobs.get(name)
@@ -466,16 +493,19 @@ def store_applies(spec: CacheSpec, entries: list[tuple[str, dict[str, Any]]]) ->
 
 
 def recorded_apply(spec: CacheSpec | None, key: str) -> dict[str, Any] | None:
-    """A recorded apply's outputs from the cache, when trusted: the values an apply task of the
-    component passes on (`outputs`, `cache`), with any warning (`repaired`); None when absent."""
+    """A recorded apply's outputs from the cache, stored by a run that was not a pull request's:
+    the values an apply task of the component passes on (`outputs`, `cache`), with any warning
+    (`repaired`); None when absent."""
     session = Session(spec)
-    entry = session.lookup("apply", key)
-    if entry is None or not isinstance(entry.result.get("outputs"), dict):
-        return session.annotate({}) or None
-    if not session.is_trusted(entry):
-        return None
-    session.used["apply"] = "reused"
-    return session.annotate({"outputs": entry.result["outputs"], "cache": {"made_by": entry.producer}})
+    try:
+        entry = session.lookup_trusted("apply", key)
+        if entry is None or not isinstance(entry.result.get("outputs"), dict):
+            return session.annotate({}) or None
+        session.used["apply"] = "reused"
+        return session.annotate({"outputs": entry.result["outputs"], "cache": {"made_by": entry.producer}})
+    except Exception as err:  # the cache is best effort: the state is read instead
+        session.notes.append(f"the remote cache {session.url}: reading apply {key[:12]} failed ({err})")
+        return session.annotate({})
 
 
 class ObjectRemote:

@@ -294,3 +294,20 @@ def test_recorded_applies_are_keyed_by_their_record_and_never_carry_a_secret() -
     assert len(recorded_apply_entries(SPEC, decision.records, outcomes)) == 1
     # A later record of the same commit and inputs (after a destroy, say) is another key.
     assert apply_key("api", "dev", "ecr/api", NEW, "h1", "2025-01-24T00:00:00Z") != entries[0][0]
+
+
+def test_a_plan_with_changes_made_after_the_latest_record_is_recorded_again() -> None:
+    """A drifted resource put back at the same commit and inputs: recorded with the time it ran,
+    so what reads the record (the remote cache's recorded applies) never serves the outputs of
+    before. A plan kept from before the record (doit's saved values) records nothing."""
+    current = states(deployed("ecr/api", NEW, "h1"), deployed("ecs/taskdef-api", NEW, "h2"))
+    kept = {"status": "planned", "inputs_hash": "h1", "has_changes": True}
+    kept["planned_at"] = "2025-01-01T00:00:00Z"
+    again = {**kept, "planned_at": "2025-01-23T15:29:59Z"}
+    applied_ = {"status": "applied", "outputs": {}}
+    outcomes = {"ecr/api": (kept, applied_), "ecs/taskdef-api": applied("h2")}
+    assert decide(SPEC, outcomes, current, "me", NOW, {}).records == []
+    outcomes["ecr/api"] = (again, applied_)
+    decision = decide(SPEC, outcomes, current, "me", NOW, {})
+    assert [(r.component, r.changes) for r in decision.records] == [("ecr/api", "none")]
+    assert decision.unchanged == ["ecs/taskdef-api"]

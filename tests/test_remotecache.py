@@ -313,3 +313,30 @@ def test_a_cache_this_run_may_only_read_is_read_and_the_refused_writes_said_once
     later.store("plan", "ef" * 32, {}, {"plan": (plan, "x/y")})
     assert later.notes == [] and later.lookup("plan", KEY) is not None
     assert mirror.tags("cache") == [f"plan-{KEY}"]
+
+
+def test_an_entry_of_the_wrong_shape_is_no_entry() -> None:
+    def manifest(result: object, producer: object) -> dict[str, object]:
+        data = {"format": 1, "kind": "apply", "key": KEY, "result": result, "producer": producer}
+        return {"annotations": {"org.atmos-tasks.cache.entry": json.dumps(data)}, "layers": []}
+
+    assert Entry.from_manifest(manifest({"outputs": {}}, {"by": "x"}), "sha256:1") is not None
+    for result, made_by in (([], {}), ("outputs", {}), ({}, None), ({}, ["x"])):
+        assert Entry.from_manifest(manifest(result, made_by), "sha256:1") is None
+
+
+def test_results_taken_as_done_anywhere_are_only_those_of_runs_that_were_no_pull_requests(
+    registry: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Builds and applies: a pull request's entry is never read, even for an unprotected target
+    (an image a builds note records travels on by promotion; an apply's outputs are not checked)."""
+    url = f"oci://{registry.host}/remotecache-test/{uuid.uuid4().hex}"
+    monkeypatch.setenv("ATMOS_TASKS_PULL_REQUEST", "1")
+    Session(spec(url, tmp_path)).store("apply", KEY, {"outputs": {"id": "forged"}}, {})
+    monkeypatch.delenv("ATMOS_TASKS_PULL_REQUEST")
+    reader = Session(spec(url, tmp_path))
+    assert reader.lookup("apply", KEY) is not None  # a plan's lookup reads it (a hint, or for dev)
+    assert reader.lookup_trusted("apply", KEY) is None
+    Session(spec(url, tmp_path)).store("apply", KEY, {"outputs": {"id": "real"}}, {})
+    found = Session(spec(url, tmp_path)).lookup_trusted("apply", KEY)
+    assert found is not None and found.result == {"outputs": {"id": "real"}}

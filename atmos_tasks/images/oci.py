@@ -562,16 +562,21 @@ MANIFEST_TYPES = (
 )
 
 
-def manifest_exists(registry: str, repository: str, digest: str, *, timeout: float = 10.0) -> bool:
+def manifest_exists(
+    registry: str, repository: str, digest: str, *, plain_http: bool = False, timeout: float = 10.0
+) -> bool:
     """Whether `registry/repository@digest` can be pulled (a HEAD of its manifest, no credentials):
-    plain HTTP for a loopback registry, as `push_layout` and Docker speak to it, else HTTPS. A
-    registry that cannot be reached, or asks for credentials, answers False."""
+    plain HTTP where the image was pushed so (`push_layout`) or for a loopback registry (as Docker
+    speaks to it), else HTTPS. A registry that cannot be reached, or asks for credentials, answers
+    False."""
     from atmos_tasks.remotecache import loopback
 
-    scheme = "http" if loopback(registry) else "https"
+    if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest) or not _REPOSITORY.fullmatch(repository):
+        return False
+    scheme = "http" if plain_http or loopback(registry) else "https"
     url = f"{scheme}://{registry}/v2/{repository}/manifests/{digest}"
     try:
         response = _request("HEAD", url, headers={"Accept": MANIFEST_TYPES}, timeout=timeout)
-    except BuildError:
+    except Exception:  # unreachable, or an answer that is not HTTP: not there for this run
         return False
     return response.status == 200 and response.headers.get("docker-content-digest", digest) == digest

@@ -50,6 +50,9 @@ class BuildJob:
     template_context: dict[str, Any] = field(default_factory=dict)
     # The remote cache (`remotecache.CacheSpec`): a pushed image's build, stored under its key.
     cache: Any = None
+    # Whether the key names everything the image is built from: not with a base image by an
+    # unpinned tag (it moves without the key), nor a Dockerfile (its FROM lines are not read).
+    cacheable: bool = False
 
     @property
     def tag(self) -> str:
@@ -130,9 +133,15 @@ def build_image(job: BuildJob, outputs: dict[str, dict[str, Any]] | None = None)
         if recorded is not None:
             builder = recorded.get("builder", "recorded")
             return _values(job, registry, recorded["digest"], builder, True, recorded.get("built_at", ""))
-        session = _session(job) if push and registry else None
+        session = _session(job) if push and registry and job.cacheable else None
         if session is not None:
-            cached = _cached_build(job, registry, session)
+            try:
+                cached = _cached_build(job, registry, session)
+            except Exception as err:  # a malformed entry: built, and said
+                session.notes.append(
+                    f"the remote cache's build {job.key[:12]} could not be used ({err}): built"
+                )
+                cached = None
             if cached is not None:
                 return cached
         plan = BuildPlan.from_json(job.plan_json)
@@ -179,7 +188,9 @@ def _cached_build(job: BuildJob, registry: str | None, session: Any) -> dict[str
     from atmos_tasks.images.oci import manifest_exists
     from atmos_tasks.remotecache import shown_producer
 
-    entry = session.lookup("build", job.key)
+    # Only a run that was not a pull request's: the image taken goes into the commit's builds note,
+    # and promotions carry it on to every target from there.
+    entry = session.lookup_trusted("build", job.key)
     if entry is None:
         return None
     found = entry.result
@@ -196,13 +207,7 @@ def _cached_build(job: BuildJob, registry: str | None, session: Any) -> dict[str
             f"the remote cache's build {job.key[:12]} (made by {made_by}) is for another image: built"
         )
         return None
-    if not session.is_trusted(entry):
-        session.notes.append(
-            f"the image build in the remote cache was made by {made_by}: not trusted for the protected "
-            f"target {job.target}: built"
-        )
-        return None
-    if not manifest_exists(str(registry), job.repository, digest):
+    if not manifest_exists(str(registry), job.repository, digest, plain_http=found.get("builder") == "oci"):
         session.notes.append(
             f"the image {found.get('image')} the remote cache names (made by {made_by}) is not in its "
             "registry: built"

@@ -19,8 +19,10 @@ it says.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
+import re
 import sys
 import zipfile
 from dataclasses import dataclass
@@ -72,7 +74,9 @@ def locked(path: Path) -> list[Locked]:
             if not isinstance(body, dict):
                 continue
             hashes = tuple(_unquoted(h) for h in body.get("hashes", []) or [])
-            found.append(Locked(_unquoted(address), _unquoted(body.get("version", "")), hashes))
+            name, version = _unquoted(address), _unquoted(body.get("version", ""))
+            if _ADDRESS.fullmatch(name) and _VERSION.fullmatch(version) and ".." not in version:
+                found.append(Locked(name, version, hashes))
     return found
 
 
@@ -92,9 +96,27 @@ def _folder_files(folder: Path) -> dict[str, bytes]:
     }
 
 
+# A provider package is tens to hundreds of megabytes: one that unpacks to more is refused unread.
+MAX_UNPACKED = 2 << 30
+# What a lock may name: `host[:port]/namespace/type` and a version, nothing that walks out of a folder.
+_ADDRESS = re.compile(r"[A-Za-z0-9.-]+(?::[0-9]+)?/[A-Za-z0-9_-]+/[A-Za-z0-9_-]+")
+_VERSION = re.compile(r"[0-9A-Za-z.+-]+")
+
+
 def zip_h1(path: Path) -> str:
+    """The `h1:` hash of what a package holds (its files hashed as they stream out)."""
     with zipfile.ZipFile(path) as archive:
-        return h1_of({info.filename: archive.read(info) for info in archive.infolist() if not info.is_dir()})
+        infos = [info for info in archive.infolist() if not info.is_dir()]
+        if sum(info.file_size for info in infos) > MAX_UNPACKED:
+            raise ValueError(f"it unpacks to more than {MAX_UNPACKED >> 20} MiB")
+        summary = hashlib.sha256()
+        for info in sorted(infos, key=lambda i: i.filename):
+            digest = hashlib.sha256()
+            with archive.open(info) as member:
+                while chunk := member.read(1 << 20):
+                    digest.update(chunk)
+            summary.update(f"{digest.hexdigest()}  {info.filename}\n".encode())
+    return "h1:" + base64.b64encode(summary.digest()).decode()
 
 
 def pack(folder: Path, dest: Path) -> str:
@@ -127,16 +149,16 @@ def uses_implied_mirror() -> bool:
         return False
 
 
-def pull(session: Any, run: Path, mirror: Path | None) -> list[str]:
+def pull(session: Any, run: Path, mirror: Path | None) -> dict[str, Path]:
     """Each provider the run folder's lock pins and the cache holds, placed where `init` finds it
     (`mirror`: this tool's CLI configuration's; None: the implied `terraform.d/plugins`): the
-    addresses pulled. Whatever cannot be had is left to `init`."""
+    addresses pulled, and where each package went. Whatever cannot be had is left to `init`."""
     where = platform()
-    into = mirror if mirror is not None else run / "terraform.d" / "plugins"
-    pulled = []
+    into = mirror if mirror is not None else implied_mirror(run)
+    pulled: dict[str, Path] = {}
     for provider in locked(run / LOCK):
         dest = into / provider.address / provider.package_name(where)
-        if dest.is_file() and zip_h1(dest) in provider.hashes:
+        if dest.is_file() and _held(dest) in provider.hashes:
             continue
         entry = next(
             (
@@ -150,26 +172,53 @@ def pull(session: Any, run: Path, mirror: Path | None) -> list[str]:
         )
         if entry is None or not session.is_trusted(entry):
             continue
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        partial = dest.with_name(f".{dest.name}.{os.getpid()}")
-        if not session.fetch(entry, "package", partial):
-            continue
+        partial = into / f".{provider.package_name(where)}.{os.getpid()}.pull"
         try:
-            found = zip_h1(partial)
-        except (OSError, zipfile.BadZipFile, ValueError) as err:
-            found = f"unreadable ({err})"
-        if found not in provider.hashes:
+            partial.parent.mkdir(parents=True, exist_ok=True)
+            if not session.fetch(entry, "package", partial):
+                continue
+            try:
+                found = zip_h1(partial)
+            except Exception as err:  # a damaged zip, a zip bomb, a method zipfile cannot read
+                found = f"nothing readable ({type(err).__name__}: {err})"
+            if found not in provider.hashes:
+                session.notes.append(
+                    f"the remote cache's package of {provider.address} {provider.version} holds {found}, "
+                    "which the lock does not list: refused, terraform init installs it"
+                )
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(partial, dest)
+            pulled[provider.address] = dest
+        finally:
             partial.unlink(missing_ok=True)
-            session.notes.append(
-                f"the remote cache's package of {provider.address} {provider.version} holds {found}, which "
-                f"the lock does not list: refused, terraform init installs it"
-            )
-            continue
-        os.replace(partial, dest)
-        pulled.append(provider.address)
     if pulled:
         session.used["provider"] = "pulled"
     return pulled
+
+
+def _held(path: Path) -> str:
+    try:
+        return zip_h1(path)
+    except Exception:
+        return ""
+
+
+def implied_mirror(run: Path) -> Path:
+    return run / "terraform.d" / "plugins"
+
+
+def forget_pulled(run: Path, pulled: list[Path]) -> None:
+    """The packages put in a folder's implied mirror, once `init` read them: left there, they would
+    hide every other version of their provider from `init` (it asks no registry for a provider an
+    implied mirror holds)."""
+    for path in pulled:
+        path.unlink(missing_ok=True)
+        for folder in path.parents:
+            if folder == run or not folder.is_relative_to(run):
+                break
+            with contextlib.suppress(OSError):
+                folder.rmdir()
 
 
 def push(session: Any, run: Path, skip: set[str]) -> None:

@@ -130,6 +130,20 @@ def _check_build_plan(
         ) from None
 
 
+def _base_file(root: Path, rel: str | None, stat_cache: Any) -> str | None:
+    """The digest of a base image file (`base_image_path`), as the graph cache observes it."""
+    if not rel:
+        return None
+    from atmos_tasks import inputs
+
+    path = root / rel
+    inputs.file(path)
+    try:
+        return str(stat_cache.file(path))
+    except OSError:
+        return "absent"
+
+
 def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
     """The plan, source hash and key of one image, decided before anything runs."""
     from atmos_tasks import remotecache
@@ -157,10 +171,16 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
     # Read while compiling, not by the task: a build recorded for this source is reused when the
     # task runs (not part of the key: a recorded build changes no input).
     recorded = workspace.note(resolved.deployment, BUILDS, git.sha).get(component.name) if not dirty else None
+    # A base image from a file of the repository: its content is part of what is built.
+    base_file = _base_file(workspace.config.work_root_path, plan.base_image_path, workspace.stat_cache)
+    cacheable = plan.dockerfile is None and (
+        base_file is not None or plan.base_image.reference == "scratch" or plan.base_image.digest is not None
+    )
     key = hash_json(
         {
             "source": source,
             "plan": plan.plan_hash(),
+            **({"base_file": base_file} if base_file is not None else {}),
             # The test command is the test task's input (its own key), not the image's: a new
             # test command runs the tests again in the image already built.
             "settings": {k: v for k, v in image.settings.items() if k not in TEST_ONLY_SETTINGS},
@@ -192,6 +212,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> BuildJob:
         record_build=not dirty,
         recorded=recorded if isinstance(recorded, dict) else None,
         skip_push=skip_push,
+        cacheable=cacheable,
         cache=remotecache.spec_for(
             workspace.config.cache_url,
             cc.options,

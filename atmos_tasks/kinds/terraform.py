@@ -697,16 +697,25 @@ class TerraformExecutor:
             finally:
                 # Terraform keeps the backend's configuration there, credentials included.
                 secrets.private_file(run_dir(job) / ".terraform" / "terraform.tfstate")
-            if providers is not None:
-                from atmos_tasks.kinds import _tfproviders
+                if providers is not None and providers[2]:
+                    from atmos_tasks.kinds import _tfproviders
 
-                _tfproviders.push(providers[0], run_dir(job), providers[1])
+                    _tfproviders.forget_pulled(run_dir(job), providers[2])
         marker.write_text(wanted)
-        return providers[0] if providers is not None else None
+        if providers is None:
+            return None
+        from atmos_tasks.kinds import _tfproviders
 
-    def _cached_providers(self, job: TerraformJob, env: dict[str, str]) -> tuple[Any, set[str]] | None:
+        # Outside the lock: other components' inits need not wait on an upload.
+        _tfproviders.push(providers[0], run_dir(job), providers[1])
+        return providers[0]
+
+    def _cached_providers(
+        self, job: TerraformJob, env: dict[str, str]
+    ) -> tuple[Any, set[str], list[Path]] | None:
         """With the remote cache: the providers the lock pins, pulled where `init` reads them first
-        (`_tfproviders`); (the session, the addresses pulled), or None without a cache."""
+        (`_tfproviders`); (the session, the addresses pulled, the packages to remove after `init`:
+        those put in the folder's implied mirror), or None without a cache."""
         if job.cache is None:
             return None
         from atmos_tasks.kinds import _tfproviders
@@ -723,9 +732,10 @@ class TerraformExecutor:
                 env["TF_CLI_CONFIG_FILE"] = str(ours)
         elif _tfproviders.uses_implied_mirror():
             pulled = _tfproviders.pull(session, run_dir(job), None)
+            return session, set(pulled), list(pulled.values())
         else:
-            pulled = []  # the user's own provider_installation says where providers come from
-        return session, set(pulled)
+            pulled = {}  # the user's own provider_installation says where providers come from
+        return session, set(pulled), []
 
     def plan(
         self, job: TerraformJob, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]]

@@ -548,3 +548,6 @@ def test_matrix_jobs_that_roll_out_their_share_record_it_and_the_last_runner_run
         assert not list((last.path / ".atmos/workdir/app/dev" / name).glob("atmos-*.log"))
     assert "its outputs from the remote cache" in proc.stdout
     assert remote_records(shared.remote, shared.env)["locks"] == ""
+    # The jobs' shares wrote no SBOM of a part of the target; the last runner's whole rollout did.
+    bom = json.loads(last.git("notes", "--ref=refs/notes/atmos/app/sbom", "show", "HEAD"))["targets"]["dev"]
+    assert sorted(c["name"] for c in bom["components"] if c.get("type") != "library") == list(NAMES), bom

@@ -411,7 +411,7 @@ def no_providers_here(tmp_path: Path) -> dict[str, str]:
 def test_a_runner_without_the_provider_installs_it_from_the_cache_by_the_lock_files_hash(
     repo: Repo, registry: Registry, tmp_path: Path
 ) -> None:
-    from atmos_tasks.kinds._tfproviders import platform, zip_h1
+    from atmos_tasks.kinds._tfproviders import h1_of, platform
 
     url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
     first = clone(repo, tmp_path / "runner-a")
@@ -439,8 +439,13 @@ def test_a_runner_without_the_provider_installs_it_from_the_cache_by_the_lock_fi
     assert taken.returncode == 0, out(taken)
     assert warnings(out(taken)) == []
     assert values(second, "plan:api:dev:ecr/api")["cache"]["provider"] == "pulled"
-    package = second.path / ".atmos/workdir/api/dev/ecr%2Fapi" / PACKAGE.format(platform())
-    assert zip_h1(package) in lock
+    # The package went to the folder's implied mirror for init, and left it after: kept there, it
+    # would hide every other version of the provider from the next init.
+    workdir = second.path / ".atmos/workdir/api/dev/ecr%2Fapi"
+    assert not (workdir / PACKAGE.format(platform())).exists()
+    assert not (workdir / "terraform.d").exists()
+    installed = workdir / ".terraform/providers/registry.terraform.io/hashicorp/null/2.1.2" / platform()
+    assert h1_of({p.name: p.read_bytes() for p in installed.iterdir()}) in lock
 
 
 def test_a_provider_package_the_lock_does_not_list_is_refused(

@@ -77,3 +77,60 @@ def test_the_key_is_the_provider_version_platform_and_hash() -> None:
     assert key(null, "linux_amd64", "h1:a") != key(null, "linux_arm64", "h1:a")
     assert key(null, "linux_amd64", "h1:a") != key(null, "linux_amd64", "h1:b")
     assert key(null, "linux_amd64", "h1:a") == key(null, "linux_amd64", "h1:a")
+
+
+def test_a_lock_naming_a_path_out_of_the_mirror_pins_nothing(tmp_path: Path) -> None:
+    (tmp_path / "lock.hcl").write_text(
+        'provider "registry.terraform.io/../../../etc" {\n  version = "1.0.0"\n}\n'
+        'provider "registry.terraform.io/hashicorp/null" {\n  version = "../../x"\n}\n'
+    )
+    assert locked(tmp_path / "lock.hcl") == []
+
+
+def test_a_package_too_big_or_damaged_raises_and_pull_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    import pytest
+
+    from atmos_tasks.kinds import _tfproviders
+
+    big = tmp_path / "big.zip"
+    with zipfile.ZipFile(big, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("x", b"\0" * (1 << 20))
+    original = _tfproviders.MAX_UNPACKED
+    _tfproviders.MAX_UNPACKED = 1 << 10
+    try:
+        with pytest.raises(ValueError, match="unpacks to more than"):
+            zip_h1(big)
+    finally:
+        _tfproviders.MAX_UNPACKED = original
+    damaged = tmp_path / "damaged.zip"
+    data = bytearray(big.read_bytes())
+    data[60:90] = b"\xff" * 30  # inside the deflated data
+    damaged.write_bytes(bytes(data))
+    with pytest.raises(Exception):  # noqa: B017 - zlib.error, BadZipFile: whatever zipfile raises
+        zip_h1(damaged)
+
+    class Cache:
+        """The remote cache as `pull` uses it, serving the damaged package (a named stand-in: the
+        registry's own behaviour is covered by tests/e2e/test_remote_cache.py)."""
+
+        def __init__(self) -> None:
+            self.notes: list[str] = []
+            self.used: dict[str, str] = {}
+
+        def lookup(self, kind: str, key: str) -> object:
+            return object()
+
+        def is_trusted(self, entry: object) -> bool:
+            return True
+
+        def fetch(self, entry: object, name: str, dest: Path) -> bool:
+            dest.write_bytes(damaged.read_bytes())
+            return True
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / ".terraform.lock.hcl").write_text(LOCK)
+    cache = Cache()
+    assert _tfproviders.pull(cache, run, None) == {}
+    assert len(cache.notes) == 1 and "nothing readable" in cache.notes[0] and "refused" in cache.notes[0]
+    assert not [p for p in run.rglob("*") if p.is_file() and p.name != ".terraform.lock.hcl"]
