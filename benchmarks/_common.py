@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import compileall
+import os
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,14 @@ def calibration_seconds() -> float:
         return time.perf_counter() - start
 
     return statistics.median(once() for _ in range(3))
+
+
+# The environment a benchmark's Git commits and commands run in: a fixed author, no colours.
+GIT_ENV = {
+    **os.environ,
+    "GIT_AUTHOR_NAME": "Bench",
+    "GIT_AUTHOR_EMAIL": "bench@example.com",
+    "GIT_COMMITTER_NAME": "Bench",
+    "GIT_COMMITTER_EMAIL": "bench@example.com",
+    "NO_COLOR": "1",
+}

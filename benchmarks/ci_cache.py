@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -42,17 +41,12 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, calibration_seconds, compile_package
+from _common import GIT_ENV, ROOT, calibration_seconds, compile_package
 
 sys.path.insert(0, str(ROOT))
 
 ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "NO_COLOR": "1",
+    **GIT_ENV,
     # A cache URL of the environment would stand in for this benchmark's.
     "ATMOS_TASKS_CACHE": "",
 }

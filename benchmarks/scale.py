@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import os
 import re
 import shutil
 import statistics
@@ -43,16 +42,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from _common import calibration_seconds, compile_package
+from _common import GIT_ENV, calibration_seconds, compile_package
 
-ENV = {
-    **os.environ,
-    "GIT_AUTHOR_NAME": "Bench",
-    "GIT_AUTHOR_EMAIL": "bench@example.com",
-    "GIT_COMMITTER_NAME": "Bench",
-    "GIT_COMMITTER_EMAIL": "bench@example.com",
-    "NO_COLOR": "1",
-}
+ENV = GIT_ENV
 MODULE = """variable "label" {
   type = string
 }

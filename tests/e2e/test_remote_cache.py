@@ -65,6 +65,25 @@ def values(repo: Repo, task: str) -> dict[str, Any]:
     return dict(json.loads(row[0])["_values_:"])
 
 
+def at_once(runners: dict[str, Repo], task: str, url: str) -> dict[str, str]:
+    """The task run by each runner at the same moment, each under its own name: their outputs (all
+    succeeded)."""
+    started = {
+        name: subprocess.Popen(
+            [sys.executable, "-m", "doit", task],
+            cwd=runner.path,
+            env={**runner.env, **cache_env(url, name)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for name, runner in runners.items()
+    }
+    outputs = {name: proc.communicate(timeout=300)[0] for name, proc in started.items()}
+    assert all(proc.returncode == 0 for proc in started.values()), outputs
+    return outputs
+
+
 def warnings(output: str) -> list[str]:
     return [line for line in output.splitlines() if "warning:" in line]
 
@@ -173,19 +192,7 @@ def test_two_runners_storing_one_key_at_once_both_succeed_and_one_entry_stays(
     url = f"oci://{registry.host}/e2e-cache/{uuid.uuid4().hex}"
     shared_source(repo, tmp_path)
     runners = {name: clone(repo, tmp_path / name) for name in ("runner-b", "runner-c")}
-    started = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "doit", "plan:api:dev"],
-            cwd=runner.path,
-            env={**runner.env, **cache_env(url, name)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for name, runner in runners.items()
-    }
-    outputs = {name: proc.communicate(timeout=300)[0] for name, proc in started.items()}
-    assert all(proc.returncode == 0 for proc in started.values()), outputs
+    outputs = at_once(runners, "plan:api:dev", url)
     reader = Session(CacheSpec(url, None, str(tmp_path), False))
     plan_tags = [t for t in _tags(registry, url) if t.startswith("plan-")]
     assert len(plan_tags) == len(INDEPENDENT)
@@ -330,19 +337,7 @@ def test_two_runners_building_one_key_differently_both_succeed_and_the_first_ima
     subprocess.run(["sleep", "1.1"], check=True)
     repo.commit("A commit that does not touch the image")
     newer = clone(repo, tmp_path / "runner-b")
-    started = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "doit", "build:api:dev"],
-            cwd=runner.path,
-            env={**runner.env, **cache_env(url, name)},
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for name, runner in (("runner-a", older), ("runner-b", newer))
-    }
-    outputs = {name: proc.communicate(timeout=300)[0] for name, proc in started.items()}
-    assert all(proc.returncode == 0 for proc in started.values()), outputs
+    outputs = at_once({"runner-a": older, "runner-b": newer}, "build:api:dev", url)
     [build_tag] = [t for t in _tags(registry, url) if t.startswith("build-")]
     kept = Session(CacheSpec(url, None, str(tmp_path), False)).lookup("build", build_tag[len("build-") :])
     assert kept is not None
