@@ -157,22 +157,26 @@ def decide(
         }
         if status == "applied":
             latest = state.latest
+            # A plan with changes made since the latest record, and applied: even at the same inputs
+            # (a drifted resource put back), what the target runs is as of this rollout.
+            reapplied = bool(plan.get("has_changes")) and str(plan.get("planned_at") or "") > (
+                latest.timestamp if latest is not None else ""
+            )
             if (
                 state.git_sha == spec.git_sha
                 and latest is not None
                 and latest.git_sha == spec.git_sha
                 and latest.status in ("success", "rollback")
                 and latest.inputs_hash == inputs_hash
-                # A plan with changes made since that record, applied (a drifted resource put back,
-                # at the same commit and inputs), is recorded again: what the target runs is as of then.
-                and not (plan.get("has_changes") and str(plan.get("planned_at") or "") > latest.timestamp)
+                and not reapplied
             ):
                 unchanged.append(name)
                 continue
             previous = state.current or next(
                 (r for r in state.history if r.status in ("success", "rollback")), None
             )
-            changes = "none" if previous is not None and previous.inputs_hash == inputs_hash else "applied"
+            same_inputs = previous is not None and previous.inputs_hash == inputs_hash
+            changes = "none" if same_inputs and not reapplied else "applied"
             records.append(
                 DeploymentRecord(
                     **base,
@@ -531,7 +535,10 @@ def recorded_apply_entries(
 
     entries = []
     for record in records:
-        if record.status not in ("success", "rollback"):
+        # Only what this record applied: a component recorded with `changes: none` (its inputs and
+        # what it runs as before) has no entry of its own, so a rollout that changes one component of
+        # three hundred stores one entry, not three hundred (a runner then reads its state).
+        if record.status not in ("success", "rollback") or record.changes != "applied":
             continue
         plan, applied = outcomes.get(record.component, ({}, {}))
         outputs = applied.get("outputs")

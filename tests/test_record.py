@@ -309,5 +309,21 @@ def test_a_plan_with_changes_made_after_the_latest_record_is_recorded_again() ->
     assert decide(SPEC, outcomes, current, "me", NOW, {}).records == []
     outcomes["ecr/api"] = (again, applied_)
     decision = decide(SPEC, outcomes, current, "me", NOW, {})
-    assert [(r.component, r.changes) for r in decision.records] == [("ecr/api", "none")]
+    assert [(r.component, r.changes) for r in decision.records] == [("ecr/api", "applied")]
     assert decision.unchanged == ["ecs/taskdef-api"]
+
+
+def test_only_what_a_record_applied_gets_a_recorded_apply_entry() -> None:
+    """A component recorded with `changes: none` (inputs as before, nothing applied) stores nothing:
+    a one-change rollout of three hundred components stores one entry."""
+    from atmos_tasks.record import recorded_apply_entries
+
+    current = states(deployed("ecr/api", OLD, "h1"), deployed("ecs/taskdef-api", OLD, "h2"))
+    outcomes = {"ecr/api": applied("h1"), "ecs/taskdef-api": applied("h3")}
+    decision = decide(SPEC, outcomes, current, "me", NOW, {})
+    assert [(r.component, r.changes) for r in decision.records] == [
+        ("ecr/api", "none"),
+        ("ecs/taskdef-api", "applied"),
+    ]
+    entries = recorded_apply_entries(SPEC, decision.records, outcomes)
+    assert [result["component"] for _key, result in entries] == ["api/dev/ecs/taskdef-api"]
