@@ -469,7 +469,7 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             except Exception as err:  # an SBOM problem must not undo a recorded rollout
                 summary["sbom_error"] = f"{type(err).__name__}: {err}"
     repo.prune_scratch_refs()
-    if tags and spec.cache is not None and spec.images_deployed:
+    if tags and spec.cache is not None and spec.cache.url() is not None and spec.images_deployed:
         warnings = store_recorded_applies(spec, deployed, outcomes)
         if warnings:
             summary["cache_warnings"] = warnings

@@ -357,13 +357,14 @@ class Session:
                 raise CacheUnreachable(str(err)) from None
         return self._backend
 
-    def lookup(self, kind: str, key: str) -> Entry | None:
-        """The entry for (kind, key): a trusted run's first, then a pull request's."""
+    def lookup(self, kind: str, key: str, tiers: tuple[bool, ...] = (False, True)) -> Entry | None:
+        """The entry for (kind, key): a trusted run's first, then (unless `tiers` says not) a pull
+        request's."""
         if not self.active:
             return None
         try:
             backend = self._get_backend()
-            for pull_request in (False, True):
+            for pull_request in tiers:
                 found = backend.get(tag(kind, key, pull_request))
                 if found is not None and found.kind == kind and found.key == key:
                     return found
@@ -380,24 +381,8 @@ class Session:
         """The entry of a run that was not a pull request's, for results taken as done on any
         target: an image the builds note then records (and promotions carry on), an apply's outputs
         (never checked against the state). A pull request's tag is not read."""
-        if not self.active:
-            return None
-        try:
-            found = self._get_backend().get(tag(kind, key, False))
-        except CacheUnreachable as err:
-            self.unreachable(err)
-            return None
-        except Exception as err:
-            self.notes.append(f"the remote cache {self.url}: reading {kind} {key[:12]} failed ({err})")
-            return None
-        if (
-            found is None
-            or found.kind != kind
-            or found.key != key
-            or found.producer.get("pull_request") is not False
-        ):
-            return None
-        return found
+        found = self.lookup(kind, key, tiers=(False,))
+        return found if found is not None and found.producer.get("pull_request") is False else None
 
     def fetch(self, entry: Entry, name: str, dest: Path) -> bool:
         """The entry's blob `name` at `dest`, verified; False (and a note) when it cannot be had."""
