@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 PLAN_FILE = "atmos.tfplan"
 PLAN_MEDIA_TYPE = "application/vnd.atmos-tasks.terraform-plan.v1+zip"
 _STALE_PLAN = "Saved plan is stale"
+# `state push` refused over a state that is not empty (Terraform's CheckValidImport).
+_STATE_EXISTS = re.compile(r"cannot import state with (?:lineage|serial) .* over (?:unrelated|newer) state")
 # Where Atmos writes a component's `providers` (`generateProviderOverrides`, internal/exec/terraform.go):
 # a Terraform override file, merged over the module's own provider blocks.
 PROVIDERS_FILE = "providers_override.tf.json"
@@ -276,10 +278,18 @@ def cache_mirror(root: Path) -> Path:
     return root / ".atmos" / "terraform" / "cache-mirror"
 
 
+# Terraform before 1.1 runs every command twice over: a parent that starts the real command as its
+# child, to write a crash log when it panics (panicwrap). TF_FORK=0 runs the command alone, as later
+# Terraform always does; a panic's trace still reaches the step's log. A third of the CPU of a
+# small step (`init`, `state pull`, `output`) was the parent's; a user's own TF_FORK stands.
+NO_FORK = "0"
+
+
 def terraform_env(job: TerraformJob) -> dict[str, str]:
     root = Path(job.root)
     env = {**os.environ, **job.env}
     env.update({"TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"})
+    env.setdefault("TF_FORK", NO_FORK)
     if not env.get("TF_PLUGIN_CACHE_DIR"):
         cache_dir = root / ".atmos" / "terraform" / "plugin-cache"
         cache_dir.mkdir(parents=True, exist_ok=True)
@@ -525,7 +535,11 @@ def _state_pull(job: TerraformJob, run: Path, env: dict[str, str]) -> dict[str, 
 def terraform_version(binary: str) -> str:
     """`terraform version`: a plan file is applied only by the version that made it."""
     proc = subprocess.run(
-        [binary, "version", "-json"], capture_output=True, text=True, stdin=subprocess.DEVNULL
+        [binary, "version", "-json"],
+        capture_output=True,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        env={"TF_FORK": NO_FORK, **os.environ},
     )
     try:
         return str(json.loads(proc.stdout)["terraform_version"])
@@ -1052,28 +1066,34 @@ class TerraformExecutor:
         stale`), but it can only tell when the plan was made against a state with a lineage: two
         runners that both plan against a state that does not exist yet would both apply, the
         second over the first (its resources lost from the state). Pushed first, an empty state
-        gives every plan a lineage to be checked against. Terraform replaces only an empty state
-        with one of another lineage, so of two runners pushing at once the later push only makes
-        the earlier one's plan stale. Checked once per backend configuration (the init marker);
-        local state is the clone's own, and its runs are serialised by the target's file lock.
+        gives every plan a lineage to be checked against.
+
+        The empty state is pushed straight away: Terraform writes it only where the backend has
+        no state or an empty one (no resources, no outputs), and refuses it over any other
+        ("cannot import state … over unrelated state"), which is the answer too. Only a push
+        refused for another reason (the backend failed, a read-only credential) is checked with
+        a `state pull`. Of two runners pushing at once the later push only makes the earlier
+        one's plan stale. Checked once per backend configuration (the init marker); local state
+        is the clone's own, and its runs are serialised by the target's file lock.
         """
         workdir = Path(job.workdir)
         marker, init = workdir / ".atmos-state", workdir / ".atmos-init"
         wanted = init.read_text() if init.is_file() else None
         if wanted is not None and marker.is_file() and marker.read_text() == wanted:
             return
-        if not _state_pull(job, run, env).get("lineage"):
-            empty = workdir / "atmos-empty.tfstate"
-            state = {"version": 4, "serial": 0, "lineage": str(uuid.uuid4()), "outputs": {}, "resources": []}
-            empty.write_text(json.dumps(state))
-            args = ["state", "push", *lock_timeout_args(env, "state_push"), os.path.relpath(empty, run)]
-            try:
-                self._run(job, "state-push", args, env, ok=(0, 1))
-            finally:
-                empty.unlink(missing_ok=True)
-            if not _state_pull(job, run, env).get("lineage"):
-                log = workdir / "atmos-state-push.log"
-                raise TerraformFailed(f"the backend has no state and pushing an empty one failed; log: {log}")
+        empty = workdir / "atmos-empty.tfstate"
+        state = {"version": 4, "serial": 0, "lineage": str(uuid.uuid4()), "outputs": {}, "resources": []}
+        empty.write_text(json.dumps(state))
+        args = ["state", "push", *lock_timeout_args(env, "state_push"), os.path.relpath(empty, run)]
+        try:
+            pushed, log = self._run(job, "state-push", args, env, ok=(0, 1))
+        finally:
+            empty.unlink(missing_ok=True)
+        if pushed != 0 and not _STATE_EXISTS.search(log) and not _state_pull(job, run, env).get("lineage"):
+            log_path = workdir / "atmos-state-push.log"
+            raise TerraformFailed(
+                f"the backend has no state and pushing an empty one failed; log: {log_path}"
+            )
         if wanted is not None:
             marker.write_text(wanted)
 

@@ -257,6 +257,23 @@ def test_three_runners_racing_for_one_state_lose_nothing(shared: Shared, round_:
     assert shared.living("a") == {resource_id}
 
 
+def _probe_job(root: Path, module: Path, conn_str: str, run: str, log: Path) -> TerraformJob:
+    return TerraformJob(
+        kind="terraform",
+        deployment="app",
+        target="dev",
+        component="a",
+        root=str(root),
+        workdir=str(root / ".atmos" / "workdir" / "app" / "dev" / "a"),
+        vars={"name": "a", "run": run, "log": str(log), "pause": 0},
+        env={},
+        static_key="-",
+        module_dir=str(module),
+        backend_type="pg",
+        backend={"conn_str": conn_str, "schema_name": "state_a"},
+    )
+
+
 def test_runners_initialising_against_a_new_database_at_once_all_succeed(
     postgres_server: PgServer, tmp_path: Path
 ) -> None:
@@ -275,24 +292,12 @@ def test_runners_initialising_against_a_new_database_at_once_all_succeed(
         for runner in range(3):
             root = tmp_path / f"round{round_}" / f"runner{runner}"
             jobs.append(
-                TerraformJob(
-                    kind="terraform",
-                    deployment="app",
-                    target="dev",
-                    component="a",
-                    root=str(root),
-                    workdir=str(root / ".atmos" / "workdir" / "app" / "dev" / "a"),
-                    vars={
-                        "name": "a",
-                        "run": f"runner{runner}",
-                        "log": str(tmp_path / "probes.log"),
-                        "pause": 0,
-                    },
-                    env={},
-                    static_key="-",
-                    module_dir=str(module),
-                    backend_type="pg",
-                    backend={"conn_str": postgres_server.conn_str(database), "schema_name": "state_a"},
+                _probe_job(
+                    root,
+                    module,
+                    postgres_server.conn_str(database),
+                    f"runner{runner}",
+                    tmp_path / "probes.log",
                 )
             )
         with ThreadPoolExecutor(len(jobs)) as pool:
@@ -302,6 +307,38 @@ def test_runners_initialising_against_a_new_database_at_once_all_succeed(
         # Each plan was made against the one empty state (with a lineage) the runners created.
         tables = "SELECT count(*), count(DISTINCT name) FROM state_a.states"
         assert postgres_server.psql(database, tables) == "1|1"
+
+
+def test_a_fresh_runner_plans_against_the_state_another_runner_left_and_never_replaces_it(
+    postgres_server: PgServer, tmp_path: Path
+) -> None:
+    """The empty state a fresh runner pushes before its first plan is refused over a state that
+    holds resources: the plan is made against that state (its lineage and serial), which stays."""
+    module = tmp_path / "module"
+    module.mkdir()
+    (module / "main.tf").write_text(PROBE)
+    database = f"kept_{uuid.uuid4().hex[:8]}"
+    postgres_server.psql("postgres", f"CREATE DATABASE {database}")
+    conn_str = postgres_server.conn_str(database)
+    log = tmp_path / "probes.log"
+    first = _probe_job(tmp_path / "runner1", module, conn_str, "one", log)
+    executor = TerraformExecutor()
+    planned = executor.plan(first, {}, {})
+    assert planned["status"] == "planned", planned
+    assert executor.apply(first, planned)["status"] == "applied"
+    state_sql = "SELECT data FROM state_a.states"
+    left = json.loads(postgres_server.psql(database, state_sql))
+    assert left["resources"] and left["serial"] >= 1
+
+    second = _probe_job(tmp_path / "runner2", module, conn_str, "two", log)
+    replanned = executor.plan(second, {}, {})
+    assert replanned["status"] == "planned", replanned
+    assert replanned["changes"] == {"add": 1, "change": 0, "destroy": 1}  # the run's trigger changed
+    from atmos_tasks.kinds.terraform import PLAN_FILE, plan_state
+
+    assert plan_state(Path(second.workdir) / PLAN_FILE) == (left["lineage"], left["serial"])
+    assert json.loads(postgres_server.psql(database, state_sql)) == left
+    assert "cannot import state" in (Path(second.workdir) / "atmos-state-push.log").read_text()
 
 
 @pytest.fixture

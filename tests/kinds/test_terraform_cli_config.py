@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from atmos_tasks.kinds.terraform import cli_config
+from atmos_tasks.kinds.terraform import TerraformJob, cli_config, terraform_env
 
 
 @pytest.fixture
@@ -46,3 +46,28 @@ def test_the_users_own_config_wins(
     (tmp_path / "home" / ".terraformrc").write_text("")
     assert cli_config(no_user_config) is None
     assert not (no_user_config / ".atmos").exists()
+
+
+def _job(root: Path, env: dict[str, str]) -> TerraformJob:
+    return TerraformJob(
+        kind="terraform",
+        deployment="app",
+        target="dev",
+        component="a",
+        root=str(root),
+        workdir=str(root / ".atmos/workdir/app/dev/a"),
+        vars={},
+        env=env,
+        static_key="",
+        module_dir=str(root / "module"),
+    )
+
+
+def test_terraform_runs_each_step_as_one_process_unless_the_user_says_otherwise(
+    no_user_config: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TF_FORK", raising=False)
+    assert terraform_env(_job(no_user_config, {}))["TF_FORK"] == "0"
+    assert terraform_env(_job(no_user_config, {"TF_FORK": "1"}))["TF_FORK"] == "1"
+    monkeypatch.setenv("TF_FORK", "1")
+    assert terraform_env(_job(no_user_config, {}))["TF_FORK"] == "1"
