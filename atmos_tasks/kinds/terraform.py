@@ -594,12 +594,29 @@ def _judged(hint: Any, planned: dict[str, Any], target: str) -> str:
 
 class TerraformExecutor:
     def _run(
-        self, job: TerraformJob, step: str, args: list[str], env: dict[str, str], ok: tuple[int, ...] = (0,)
+        self,
+        job: TerraformJob,
+        step: str,
+        args: list[str],
+        env: dict[str, str],
+        ok: tuple[int, ...] = (0,),
+        json_ui: dict[str, Any] | None = None,
     ) -> tuple[int, str]:
         """Exit code and output (stdout, then stderr) of one Terraform step, run in `run_dir` and
-        logged in the workdir."""
+        logged in the workdir. With `json_ui`, the step speaks Terraform's machine-readable UI
+        (`-json` among `args`): its output is the messages as a person reads them, and the values
+        of its `outputs` message go into `json_ui["outputs"]`."""
         workdir = Path(job.workdir)
         binary = terraform_binary(job.command)
+
+        def shown(stdout: str) -> str:
+            if json_ui is None:
+                return stdout
+            text, outputs = from_json_ui(stdout)
+            if outputs is not None:
+                json_ui["outputs"] = outputs
+            return text
+
         try:
             # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
             proc = cancel.run(
@@ -607,10 +624,10 @@ class TerraformExecutor:
             )
         except cancel.Stopped as stop:
             done = stop.result
-            output = secrets.mask((done.stdout + "\n" + done.stderr) if done else "")
+            output = secrets.mask((shown(done.stdout) + "\n" + done.stderr) if done else "")
             _write_private(workdir / f"atmos-{step}.log", output)
             raise TerraformFailed(f"{stop}; log: {workdir / f'atmos-{step}.log'}\n" + _tail(output)) from None
-        output = secrets.mask(proc.stdout + ("\n" + proc.stderr if proc.stderr else ""))
+        output = secrets.mask(shown(proc.stdout) + ("\n" + proc.stderr if proc.stderr else ""))
         _write_private(workdir / f"atmos-{step}.log", output)
         if proc.returncode not in ok:
             locked = ""
@@ -953,24 +970,35 @@ class TerraformExecutor:
         replanned = ""
         try:
             env = terraform_env(job)
+            # The outputs come with the apply's own messages (`-json`): no `terraform output` after.
+            ui: dict[str, Any] = {}
             try:
                 plan_file = _plan_arg(job, run_dir(job))
-                args = ["apply", "-input=false", "-no-color", *lock_timeout_args(env, "apply"), plan_file]
+                args = [
+                    "apply",
+                    "-input=false",
+                    "-no-color",
+                    "-json",
+                    *lock_timeout_args(env, "apply"),
+                    plan_file,
+                ]
                 try:
-                    self._run(job, "apply", args, env)
+                    self._run(job, "apply", args, env, json_ui=ui)
                 except TerraformFailed as err:
                     if (plan.get("cache") or {}).get("plan") != "reused" or _STALE_PLAN not in str(err):
                         raise
                     # The state moved between the check and the apply: Terraform refused the cached
                     # plan. The workdir holds what the plan was made from: plan again, apply that.
                     self._replan(job, env)
-                    self._run(job, "apply", args, env)
+                    self._run(job, "apply", args, env, json_ui=ui)
                     replanned = (
                         "Terraform found the plan from the remote cache stale: planned again and applied"
                     )
             finally:
                 self._private_state(job)
-            proc_outputs, sensitive = self._outputs(job, env)
+            proc_outputs, sensitive = (
+                read_outputs(ui["outputs"]) if "outputs" in ui else self._outputs(job, env)
+            )
         except (TerraformFailed, OSError) as err:
             # A plan that failed to apply is spent: the next rollout plans again.
             (workdir / PLAN_FILE).unlink(missing_ok=True)
@@ -1109,10 +1137,41 @@ class TerraformExecutor:
         )
         if proc.returncode != 0:
             raise TerraformFailed(f"terraform output failed: {secrets.mask(_tail(proc.stderr))}")
-        raw = json.loads(proc.stdout or "{}")
-        sensitive = sorted(name for name, entry in raw.items() if entry.get("sensitive"))
-        secrets.add([raw[name].get("value") for name in sensitive])
-        return {name: entry.get("value") for name, entry in sorted(raw.items())}, sensitive
+        return read_outputs(json.loads(proc.stdout or "{}"))
+
+
+def read_outputs(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Outputs as `terraform output -json` and the apply's `outputs` message give them: the
+    values, and the names of the sensitive ones (their values learnt as secrets)."""
+    sensitive = sorted(name for name, entry in raw.items() if entry.get("sensitive"))
+    secrets.add([raw[name].get("value") for name in sensitive])
+    return {name: entry.get("value") for name, entry in sorted(raw.items())}, sensitive
+
+
+def from_json_ui(stdout: str) -> tuple[str, dict[str, Any] | None]:
+    """Terraform's machine-readable UI (`-json`, one message per line) as a person reads it:
+    each message, a diagnostic's place and detail under it; and the `outputs` message's entries
+    (None when none came). A line that is not a message (Terraform's own crash) stays as it is."""
+    lines: list[str] = []
+    outputs: dict[str, Any] | None = None
+    for line in stdout.splitlines():
+        try:
+            message = json.loads(line)
+        except ValueError:
+            message = None
+        if not isinstance(message, dict):
+            lines.append(line)
+            continue
+        if message.get("type") == "outputs" and isinstance(message.get("outputs"), dict):
+            outputs = message["outputs"]
+        lines.append(str(message.get("@message", "")))
+        diagnostic = message.get("diagnostic")
+        if isinstance(diagnostic, dict):
+            where = diagnostic.get("range")
+            if isinstance(where, dict) and isinstance(where.get("start"), dict):
+                lines.append(f"  on {where.get('filename')} line {where['start'].get('line')}")
+            lines += [f"  {part}" for part in str(diagnostic.get("detail") or "").splitlines()]
+    return "\n".join(lines) + ("\n" if lines else ""), outputs
 
 
 def declared_variables(module_dir: Path) -> set[str] | None:
