@@ -3,9 +3,9 @@
 One working directory per (deployment, target, component) under `.atmos/workdir/`, holding hard
 links to the module plus generated `backend.tf.json` and `<component>.auto.tfvars.json`. State
 lives outside the workdir. Steps: `init` (skipped while module and backend are unchanged), for a
-shared backend an empty state if it has none (`_ensure_state`), `plan -out`, `apply` of that plan,
-`output -json`; plan, apply and destroy wait for another run's state lock. A failed workdir is kept
-for inspection.
+shared backend an empty state if it has none (`_ensure_state`), `plan -out`, `apply -json` of that
+plan (its `outputs` message gives the outputs); plan, apply and destroy wait for another run's state
+lock. Every step is one process (`TF_FORK=0`). A failed workdir is kept for inspection.
 
 A vendored module in a subdirectory of its source (`…repo.git//examples/complete`) keeps its
 repository around it, as Terraform's module installer does: the workdir holds the whole tree under
