@@ -1151,7 +1151,8 @@ def read_outputs(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
 def from_json_ui(stdout: str) -> tuple[str, dict[str, Any] | None]:
     """Terraform's machine-readable UI (`-json`, one message per line) as a person reads it:
     each message, a diagnostic's place and detail under it; and the `outputs` message's entries
-    (None when none came). A line that is not a message (Terraform's own crash) stays as it is."""
+    (None when none came, or not in the shape `terraform output -json` gives: the caller then asks
+    that command). A line that is not a message (Terraform's own crash) stays as it is."""
     lines: list[str] = []
     outputs: dict[str, Any] | None = None
     for line in stdout.splitlines():
@@ -1162,8 +1163,9 @@ def from_json_ui(stdout: str) -> tuple[str, dict[str, Any] | None]:
         if not isinstance(message, dict):
             lines.append(line)
             continue
-        if message.get("type") == "outputs" and isinstance(message.get("outputs"), dict):
-            outputs = message["outputs"]
+        reported = message.get("outputs") if message.get("type") == "outputs" else None
+        if isinstance(reported, dict) and all(isinstance(entry, dict) for entry in reported.values()):
+            outputs = reported
         lines.append(str(message.get("@message", "")))
         diagnostic = message.get("diagnostic")
         if isinstance(diagnostic, dict):

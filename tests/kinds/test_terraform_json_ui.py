@@ -72,3 +72,12 @@ def test_the_outputs_message_gives_every_value_and_which_are_sensitive() -> None
 def test_no_outputs_is_an_empty_mapping_not_a_missing_message() -> None:
     _text, outputs = from_json_ui(_line(**{"@message": "Outputs: 0", "type": "outputs", "outputs": {}}))
     assert outputs == {}
+
+
+def test_an_outputs_message_of_another_shape_is_no_outputs() -> None:
+    """The apply then asks `terraform output -json`, rather than failing or saving a wrong value."""
+    for reported in ([1, 2], {"url": "https://x"}, None):
+        _text, outputs = from_json_ui(
+            _line(**{"@message": "Outputs: 1", "type": "outputs", "outputs": reported})
+        )
+        assert outputs is None
