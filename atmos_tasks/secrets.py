@@ -280,9 +280,9 @@ def sensitive_in_texts(files: Iterable[tuple[str, str]]) -> set[str]:
                 variables = json.loads(text).get("variable", {})
                 blocks = [variables] if isinstance(variables, dict) else []
             else:
-                import hcl2
+                from atmos_tasks import hcl
 
-                blocks = hcl2.loads(text).get("variable", [])
+                blocks = hcl.load(text, ("variable",)).get("variable", [])
         except Exception:
             continue
         for block in blocks:

@@ -260,10 +260,10 @@ def _unquote(value: object) -> str | None:
 
 
 def _load_hcl(path: Path) -> dict[str, Any]:
-    import hcl2
+    from atmos_tasks import hcl
 
     try:
-        return dict(hcl2.loads(path.read_text()))
+        return dict(hcl.load(path.read_text(), ("provider", "module")))
     # python-hcl2 raises lark's parse errors, which share no narrower base class.
     except Exception as error:
         raise BuildError(f"{path} is not valid HCL ({str(error).splitlines()[0]}); fix the file") from None
@@ -426,9 +426,12 @@ def _cache_salt() -> bytes:
 
     python = ".".join(map(str, sys.version_info[:2]))  # tomllib reads lock files
     digest = blake3.blake3(f"atmos-tasks sbom cache {CACHE_FORMAT} {__version__} {python}\0".encode())
-    with contextlib.suppress(OSError):
-        digest.update(Path(__file__).read_bytes())
-    for dist in ("python-hcl2", "packageurl-python"):
+    from atmos_tasks import hcl
+
+    for code in (__file__, hcl.__file__):
+        with contextlib.suppress(OSError):
+            digest.update(Path(code).read_bytes())
+    for dist in ("python-hcl2", "tree-sitter", "tree-sitter-hcl", "packageurl-python"):
         try:
             digest.update(f"\0{dist} {version(dist)}".encode())
         except PackageNotFoundError:

@@ -63,15 +63,15 @@ def _unquoted(value: Any) -> str:
 def locked(path: Path) -> list[Locked]:
     """The providers a lock file pins; none when there is no lock, or it cannot be read."""
     try:
-        import hcl2
+        from atmos_tasks import hcl
 
-        data = hcl2.loads(path.read_text())
+        data = hcl.load(path.read_text(), ("provider",))
     except Exception:  # no lock, or one Terraform would refuse too: nothing to pull
         return []
     found = []
     for block in data.get("provider", []):
         for address, body in block.items():
-            if not isinstance(body, dict):
+            if not isinstance(body, dict) or not isinstance(body.get("version"), str):
                 continue
             hashes = tuple(_unquoted(h) for h in body.get("hashes", []) or [])
             name, version = _unquoted(address), _unquoted(body.get("version", ""))

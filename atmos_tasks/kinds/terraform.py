@@ -33,7 +33,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from atmos_tasks import cancel, planview, secrets
+from atmos_tasks import cancel, hcl, planview, secrets
 from atmos_tasks.atomic import write_atomic
 from atmos_tasks.hashing import hash_json
 from atmos_tasks.kinds import CompileContext, Job, Kind, bound_ref, deferred_vars
@@ -1195,10 +1195,7 @@ def declared_variables(module_dir: Path) -> set[str] | None:
             if "variable" not in path.read_text(errors="replace"):
                 continue
             try:
-                import hcl2
-
-                with path.open() as handle:
-                    parsed = hcl2.load(handle)
+                parsed = hcl.load(path.read_text(), ("variable",))
             except Exception:
                 return None
             for block in parsed.get("variable", []):
@@ -1217,9 +1214,7 @@ def generated_variables(files: dict[str, str]) -> set[str]:
                 variables = json.loads(text).get("variable", {})
                 names.update(variables if isinstance(variables, dict) else {})
             elif name.endswith(".tf"):
-                import hcl2
-
-                for block in hcl2.loads(text).get("variable", []):
+                for block in hcl.load(text, ("variable",)).get("variable", []):
                     names.update(key.strip('"') for key in block)
         except Exception:  # a file Terraform will refuse itself, with its own message
             continue
