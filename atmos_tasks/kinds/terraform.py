@@ -1192,10 +1192,11 @@ def declared_variables(module_dir: Path) -> set[str] | None:
             variables = data.get("variable", {}) if isinstance(data, dict) else {}
             names.update(variables if isinstance(variables, dict) else {})
         elif path.suffix == ".tf":
-            if "variable" not in path.read_text(errors="replace"):
+            raw = path.read_bytes()  # read once: most module files declare no variable
+            if b"variable" not in raw:
                 continue
             try:
-                parsed = hcl.load(path.read_text(), ("variable",))
+                parsed = hcl.load(raw.decode(), ("variable",))
             except Exception:
                 return None
             for block in parsed.get("variable", []):
