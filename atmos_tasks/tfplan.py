@@ -139,6 +139,7 @@ def drift_plan(
         TerraformExecutor,
         TerraformFailed,
         _tail,
+        provider_channel,
         run_dir,
         terraform_binary,
         terraform_env,
@@ -150,20 +151,21 @@ def drift_plan(
     try:
         if planned.get("status") != "planned":
             return {"status": "failed", "error": planned.get("error", "the plan failed"), "workdir": workdir}
-        proc = subprocess.run(
-            [
-                terraform_binary(job.command),
-                "show",
-                "-json",
-                "-no-color",
-                os.path.relpath(plan_file, run_dir(checking)),
-            ],
-            cwd=run_dir(checking),
-            env=terraform_env(checking),
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-        )
+        with provider_channel(terraform_env(checking)) as env:
+            proc = subprocess.run(
+                [
+                    terraform_binary(job.command),
+                    "show",
+                    "-json",
+                    "-no-color",
+                    os.path.relpath(plan_file, run_dir(checking)),
+                ],
+                cwd=run_dir(checking),
+                env=env,
+                capture_output=True,
+                text=True,
+                stdin=subprocess.DEVNULL,
+            )
         if proc.returncode != 0:
             raise TerraformFailed(f"terraform show failed: {secrets.mask(_tail(proc.stderr))}")
         shown = json.loads(proc.stdout or "{}")

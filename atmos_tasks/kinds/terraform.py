@@ -25,9 +25,11 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -300,6 +302,31 @@ def terraform_env(job: TerraformJob) -> dict[str, str]:
     return env
 
 
+# Terraform talks to each provider it starts over a Unix socket the provider opens in TMPDIR, and
+# by default (go-plugin's AutoMTLS) puts mutual TLS over it, each side making a new P-521
+# certificate at every start. Terraform 1.0 (Go 1.16) and providers built with Go before 1.19
+# compute P-521 with generic big-number code: of a `plan` of one `null_resource`, 0.78 s CPU, all
+# but 0.17 s went into those handshakes (three provider starts). The socket's folder is made private
+# to this user instead (mode 0700, one per Terraform process), so no other user can reach the
+# provider, which is what the certificates protected; a process of the same user could read
+# Terraform's credentials anyway. A user's own TF_DISABLE_PLUGIN_TLS stands, and
+# ATMOS_TASKS_PROVIDER_TLS=1 keeps the handshakes.
+KEEP_PROVIDER_TLS = "ATMOS_TASKS_PROVIDER_TLS"
+
+
+@contextlib.contextmanager
+def provider_channel(env: dict[str, str]) -> Iterator[dict[str, str]]:
+    """`env` for one Terraform process: its providers' sockets in a private folder, without TLS."""
+    if "TF_DISABLE_PLUGIN_TLS" in env or env.get(KEEP_PROVIDER_TLS, "") not in ("", "0"):
+        yield env
+        return
+    folder = tempfile.mkdtemp(prefix="atmos-tf-")
+    try:
+        yield {**env, "TMPDIR": folder, "TF_DISABLE_PLUGIN_TLS": "1"}
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 GENERATED_LISTING = ".atmos-generated-files"
 
 
@@ -518,14 +545,15 @@ INIT_ATTEMPTS = 4
 
 def _state_pull(job: TerraformJob, run: Path, env: dict[str, str]) -> dict[str, Any]:
     """`terraform state pull` (not logged: a state holds every value): {} when there is none."""
-    proc = subprocess.run(
-        [terraform_binary(job.command), "state", "pull"],
-        cwd=run,
-        env=env,
-        capture_output=True,
-        text=True,
-        stdin=subprocess.DEVNULL,
-    )
+    with provider_channel(env) as env:
+        proc = subprocess.run(
+            [terraform_binary(job.command), "state", "pull"],
+            cwd=run,
+            env=env,
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
     if proc.returncode != 0:
         raise TerraformFailed(f"terraform state pull failed: {secrets.mask(_tail(proc.stderr))}")
     return json.loads(proc.stdout) if proc.stdout.strip() else {}  # type: ignore[no-any-return]
@@ -619,9 +647,14 @@ class TerraformExecutor:
 
         try:
             # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
-            proc = cancel.run(
-                [binary, *args], cwd=run_dir(job), env=env, timeout=job.timeout, what=f"terraform {step}"
-            )
+            with provider_channel(env) as channel:
+                proc = cancel.run(
+                    [binary, *args],
+                    cwd=run_dir(job),
+                    env=channel,
+                    timeout=job.timeout,
+                    what=f"terraform {step}",
+                )
         except cancel.Stopped as stop:
             done = stop.result
             output = secrets.mask((shown(done.stdout) + "\n" + done.stderr) if done else "")
@@ -890,13 +923,14 @@ class TerraformExecutor:
         """The plan file as lines (`planview`), from `terraform show -json`: never logged, it holds
         every value. A plan that cannot be shown is one line saying why, never a failed plan."""
         try:
-            proc = cancel.run(
-                [terraform_binary(job.command), "show", "-json", _plan_arg(job, run)],
-                cwd=run,
-                env=env,
-                timeout=job.timeout,
-                what="terraform show",
-            )
+            with provider_channel(env) as channel:
+                proc = cancel.run(
+                    [terraform_binary(job.command), "show", "-json", _plan_arg(job, run)],
+                    cwd=run,
+                    env=channel,
+                    timeout=job.timeout,
+                    what="terraform show",
+                )
             if proc.returncode != 0:
                 raise TerraformFailed(_tail(proc.stderr))
             return planview.plan_lines(json.loads(proc.stdout), secrets.mask)
@@ -1128,13 +1162,14 @@ class TerraformExecutor:
     def _outputs(self, job: TerraformJob, env: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
         """`terraform output -json`: the values, and the names of the sensitive ones."""
         binary = terraform_binary(job.command)
-        proc = subprocess.run(
-            [binary, "output", "-json", "-no-color"],
-            cwd=run_dir(job),
-            env=env,
-            capture_output=True,
-            text=True,
-        )
+        with provider_channel(env) as channel:
+            proc = subprocess.run(
+                [binary, "output", "-json", "-no-color"],
+                cwd=run_dir(job),
+                env=channel,
+                capture_output=True,
+                text=True,
+            )
         if proc.returncode != 0:
             raise TerraformFailed(f"terraform output failed: {secrets.mask(_tail(proc.stderr))}")
         return read_outputs(json.loads(proc.stdout or "{}"))
