@@ -24,6 +24,7 @@ from atmos_tasks.hashing import hash_json
 
 if TYPE_CHECKING:
     from atmos_tasks.manifest import ComponentRef, Manifest
+    from vendor_cache import Store
 
 VendorFor = Callable[["ComponentRef", str, Where], Any]
 VERIFY_ENV = "ATMOS_TASKS_VERIFY"
@@ -291,6 +292,26 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
     )
 
 
+# The store this process last vendored into, kept open for its next vendor task: opening its index
+# (SQLite) and closing it again cost about 6 ms a task. Keyed by process too: a forked worker opens
+# its own (diskcache would reconnect after a fork anyway). Another store closes it.
+_open_store: dict[tuple[int, str], Store] = {}
+
+
+def _store(root: str) -> Store:
+    from vendor_cache import Store
+
+    key = (os.getpid(), root)
+    found = _open_store.get(key)
+    if found is None:
+        for (pid, _), other in _open_store.items():
+            if pid == key[0]:  # a parent's connection is the parent's to close
+                other.close()
+        _open_store.clear()
+        found = _open_store[key] = Store(root)
+    return found
+
+
 def vendor_component(spec: VendorSpec, verify: bool = False, cache: Any = None) -> dict[str, Any]:
     """The `vendor:` action: the module in its workspace, a failure as a value.
 
@@ -300,15 +321,14 @@ def vendor_component(spec: VendorSpec, verify: bool = False, cache: Any = None) 
     before the source is fetched, and a source fetched is pushed to it.
     """
     from atmos_tasks.remotecache import ObjectRemote, Session
-    from vendor_cache import Store, VendorError
+    from vendor_cache import VendorError
 
     session = Session(cache)
     remote = ObjectRemote(session) if session.active else None
     try:
-        with Store(spec.store) as store:
-            done = store.vendor(
-                spec.deployment, spec.target, spec.entry, max_age=spec.max_age, verify=verify, remote=remote
-            )
+        done = _store(spec.store).vendor(
+            spec.deployment, spec.target, spec.entry, max_age=spec.max_age, verify=verify, remote=remote
+        )
     except VendorError as err:
         return {"status": "failed", "error": str(err)}
     except Exception as err:

@@ -84,13 +84,31 @@ class VendorLock:
     components: Mapping[str, LockedComponent] = field(default_factory=dict)
 
 
+# The lock each path held when this process last read or wrote it, with the file's identity (inode,
+# size, modification time): a target's components are vendored one task after another in one
+# process, each reading the lock the one before wrote. A lock is replaced by renaming a new file
+# over it, so another writer's lock is a new inode, read again.
+_known: dict[Path, tuple[tuple[int, int, int], VendorLock]] = {}
+
+
+def _identity(stat: os.stat_result) -> tuple[int, int, int]:
+    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+
+
 def read_lock(path: Path) -> VendorLock:
     """The lock at `path`; an empty lock when there is no file."""
     try:
-        text = path.read_text()
+        with open(path, encoding="utf-8") as file:
+            identity = _identity(os.fstat(file.fileno()))
+            known = _known.get(path)
+            if known is not None and known[0] == identity:
+                return known[1]
+            text = file.read()
     except FileNotFoundError:
         return VendorLock()
-    return parse_lock(text, path)
+    lock = parse_lock(text, path)
+    _known[path] = (identity, lock)
+    return lock
 
 
 def parse_lock(text: str, path: Path) -> VendorLock:
@@ -115,11 +133,11 @@ def parse_lock(text: str, path: Path) -> VendorLock:
 
 
 def dump_lock(lock: VendorLock) -> str:
+    """The lock as YAML, its header as comments. Written by ruamel's C emitter (about 5× faster than
+    its round-trip dumper: each vendor task writes its target's lock)."""
     from ruamel.yaml import YAML
-    from ruamel.yaml.comments import CommentedMap
 
-    document = CommentedMap(schema=LOCK_SCHEMA, components={})
-    document.yaml_set_start_comment(HEADER)
+    document: dict[str, Any] = {"schema": LOCK_SCHEMA, "components": {}}
     for name in sorted(lock.components):
         locked = lock.components[name]
         item: dict[str, Any] = {"source": locked.source}
@@ -136,8 +154,10 @@ def dump_lock(lock: VendorLock) -> str:
             item["excluded_paths"] = list(locked.excluded_paths)
         document["components"][name] = item
     out = io.StringIO()
-    yaml = YAML()
-    yaml.indent(mapping=2, sequence=4, offset=2)
+    out.write("".join(f"# {line}\n" for line in HEADER.splitlines()))
+    yaml = YAML(typ="safe", pure=False)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     yaml.dump(document, out)
     return out.getvalue()
 
@@ -147,8 +167,12 @@ def write_lock(path: Path, lock: VendorLock) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / temp_name()
     try:
-        tmp.write_text(dump_lock(lock))
+        with open(tmp, "w", encoding="utf-8") as file:
+            file.write(dump_lock(lock))
+            file.flush()
+            identity = _identity(os.fstat(file.fileno()))
         os.replace(tmp, path)
+        _known[path] = (identity, lock)
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from vendor_cache import LockedComponent, LockError, VendorEntry, VendorLock, read_lock, write_lock
+from vendor_cache.lockfile import parse_lock
 
 DIGEST = "ab" * 32
 
@@ -22,6 +23,7 @@ def test_round_trip_keeps_every_field_and_the_template(tmp_path: Path) -> None:
     write_lock(path, lock)
     assert read_lock(path) == lock
     text = path.read_text()
+    assert parse_lock(text, path) == lock
     assert text.startswith("# Written by vendor_cache")
     assert "version: '1.10'" in text or 'version: "1.10"' in text
     assert [p.name for p in path.parent.iterdir()] == [".vendor-lock.yaml"]
@@ -58,3 +60,20 @@ def test_unusable_locks_are_bad_input_with_a_way_out(tmp_path: Path, text: str) 
     assert str(path) in str(raised.value)
     assert raised.value.exit_code == 2
     assert "delete it and run vendor pull" in str(raised.value)
+
+
+def test_a_lock_another_writer_replaced_or_edited_is_read_again(tmp_path: Path) -> None:
+    path = tmp_path / ".vendor-lock.yaml"
+    first = VendorLock({"vpc": LockedComponent("./vpc", None, DIGEST)})
+    write_lock(path, first)
+    assert read_lock(path) == first
+    # Another process's lock, renamed over ours (a new file): read, not the one this process wrote.
+    other = tmp_path / "other.yaml"
+    other.write_text(path.read_text().replace("./vpc", "./net"))
+    other.replace(path)
+    assert read_lock(path).components["vpc"].source == "./net"
+    # Edited in place (the same file): read again too.
+    path.write_text(path.read_text().replace("./net", "./subnets"))
+    assert read_lock(path).components["vpc"].source == "./subnets"
+    path.unlink()
+    assert read_lock(path) == VendorLock()
