@@ -9,9 +9,9 @@ deployment, on any target, names it, nor any ref points at it; so whatever a rol
 promotion to a commit still recorded reads (its records, its `builds` note, its approvals and
 rejections, its SBOM) stays. The refs under `refs/atmos/` are never touched.
 
-`decide_prune` is pure. `prune` reads the records with one `git for-each-ref`, writes the pruned
-notes commits (unreachable until a ref moves), then deletes the tags and moves the notes refs in
-one `update-ref` transaction, compare-and-swap on every one of them and on every record ref the
+`decide_prune` is pure. `prune` reads the records with `read_records` (two `git for-each-ref`s),
+writes the pruned notes commits (unreachable until a ref moves), then deletes the tags and moves the
+notes refs in one `update-ref` transaction, compare-and-swap on every one of them and on every record ref the
 decision read: a process killed at any point leaves the old state or the new one. With a remote,
 the same updates are pushed first, atomically and with leases, as `record.write_records` does.
 """

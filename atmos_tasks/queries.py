@@ -2,7 +2,7 @@
 target runs (SPEC §12).
 
 Each answer is plain data (the documented JSON shapes) computed from one `read_records` call,
-that is, one `git for-each-ref` process whatever the number of refs and tags.
+that is, two `git for-each-ref` processes (refs, then tags) whatever the number of refs and tags.
 
 A name the records know is always answered, also once its manifest is deleted. A name they do not
 know is looked up in the manifests: a target that exists but never ran is an empty answer, a name
@@ -58,7 +58,7 @@ def check_scope(
     """Bad input when a deployment, target or component named is known to no record and no manifest.
 
     The records read for the answer decide first: manifests are read only when they hold nothing
-    of the scope, so a query of what is deployed still costs one `git for-each-ref`.
+    of the scope, so a query of what is deployed still costs only `read_records`'s Git reads.
     """
     if deployment is None and target is None:
         return
