@@ -314,13 +314,35 @@ def terraform_env(job: TerraformJob) -> dict[str, str]:
 KEEP_PROVIDER_TLS = "ATMOS_TASKS_PROVIDER_TLS"
 
 
+# A Unix socket's path holds at most 107 bytes; a provider names its socket `plugin` and up to ten
+# digits, in a folder `atmos-tf-` and eight characters: 35 bytes below the temporary folder.
+_SOCKET_PATH_MAX, _SOCKET_BELOW = 107, 35
+
+
+def _socket_base(env: dict[str, str]) -> str | None:
+    """Where the private folder goes: the temporary folder Terraform would have used, or `/tmp`
+    when that one's path is too long for a socket below it; None when neither will do."""
+    for base in (env.get("TMPDIR") or tempfile.gettempdir(), "/tmp"):
+        if len(os.fsencode(base)) + _SOCKET_BELOW <= _SOCKET_PATH_MAX and os.path.isdir(base):
+            return base
+    return None
+
+
 @contextlib.contextmanager
 def provider_channel(env: dict[str, str]) -> Iterator[dict[str, str]]:
-    """`env` for one Terraform process: its providers' sockets in a private folder, without TLS."""
+    """`env` for one Terraform process: its providers' sockets in a private folder, without TLS.
+    Where no such folder can be made, Terraform's own way (TLS) is left as it is."""
     if "TF_DISABLE_PLUGIN_TLS" in env or env.get(KEEP_PROVIDER_TLS, "") not in ("", "0"):
         yield env
         return
-    folder = tempfile.mkdtemp(prefix="atmos-tf-")
+    base = _socket_base(env)
+    try:
+        folder = tempfile.mkdtemp(prefix="atmos-tf-", dir=base) if base else None
+    except OSError:
+        folder = None
+    if folder is None:
+        yield env
+        return
     try:
         yield {**env, "TMPDIR": folder, "TF_DISABLE_PLUGIN_TLS": "1"}
     finally:

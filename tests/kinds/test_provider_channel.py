@@ -4,6 +4,7 @@ per-start TLS handshakes (`provider_channel`); a user's own choice stands."""
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 import stat
 from pathlib import Path
@@ -32,6 +33,20 @@ def test_each_process_gets_a_private_socket_folder_removed_after() -> None:
 def test_a_users_own_choice_stands(user: dict[str, str]) -> None:
     with provider_channel({"TMPDIR": "/var/tmp", **user}) as env:
         assert env == {"TMPDIR": "/var/tmp", **user}
+
+
+def test_the_folder_is_below_the_component_s_temporary_folder_when_a_socket_path_fits(tmp_path: Path) -> None:
+    short = tmp_path / "t"
+    short.mkdir()
+    with provider_channel({"TMPDIR": str(short)}) as env:
+        assert Path(env["TMPDIR"]).parent == short
+    deep = tmp_path / ("d" * 90)  # a socket below it would pass 107 bytes: /tmp instead
+    deep.mkdir()
+    with provider_channel({"TMPDIR": str(deep)}) as env:
+        assert Path(env["TMPDIR"]).parent == Path("/tmp")
+        assert len(os.fsencode(env["TMPDIR"] + "/plugin4294967295")) <= 107
+    with provider_channel({"TMPDIR": str(tmp_path / "gone")}) as env:
+        assert Path(env["TMPDIR"]).parent == Path("/tmp")
 
 
 @pytest.mark.terraform
