@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -292,23 +293,27 @@ def vendor_spec(config: RepoConfig, manifest: Manifest, target: str, entry: Any)
     )
 
 
-# The store this process last vendored into, kept open for its next vendor task: opening its index
-# (SQLite) and closing it again cost about 6 ms a task. Keyed by process too: a forked worker opens
-# its own (diskcache would reconnect after a fork anyway). Another store closes it.
-_open_store: dict[tuple[int, str], Store] = {}
+# The store each process (and thread: `doit -P thread`) last vendored into, kept open for its next
+# vendor task: opening its index (SQLite) and closing it again cost about 6 ms a task. A forked
+# worker opens its own (diskcache would reconnect after a fork anyway); another store closes it.
+_open_store: dict[tuple[int, int, str], Store] = {}
+_open_store_lock = threading.Lock()
 
 
 def _store(root: str) -> Store:
     from vendor_cache import Store
 
-    key = (os.getpid(), root)
-    found = _open_store.get(key)
-    if found is None:
-        for (pid, _), other in _open_store.items():
-            if pid == key[0]:  # a parent's connection is the parent's to close
-                other.close()
-        _open_store.clear()
-        found = _open_store[key] = Store(root)
+    worker = (os.getpid(), threading.get_ident())
+    key = (*worker, root)
+    with _open_store_lock:
+        found = _open_store.get(key)
+        if found is None:
+            for other_key in [k for k in _open_store if k[:2] == worker or k[0] != worker[0]]:
+                # A parent's connection is the parent's to close: a forked worker only drops it.
+                other = _open_store.pop(other_key)
+                if other_key[0] == worker[0]:
+                    other.close()
+            found = _open_store[key] = Store(root)
     return found
 
 

@@ -84,30 +84,25 @@ class VendorLock:
     components: Mapping[str, LockedComponent] = field(default_factory=dict)
 
 
-# The lock each path held when this process last read or wrote it, with the file's identity (inode,
-# size, modification time): a target's components are vendored one task after another in one
-# process, each reading the lock the one before wrote. A lock is replaced by renaming a new file
-# over it, so another writer's lock is a new inode, read again.
-_known: dict[Path, tuple[tuple[int, int, int], VendorLock]] = {}
-
-
-def _identity(stat: os.stat_result) -> tuple[int, int, int]:
-    return (stat.st_ino, stat.st_size, stat.st_mtime_ns)
+# The text each path held when this process last read or wrote it, and that text's lock: a target's
+# components are vendored one task after another in one process, each reading the lock the one
+# before wrote. The file is read every time and compared (a few kilobytes); only parsing it again
+# is saved. (A file's identity would not do: renamed-over files reuse two inodes in turn, and a
+# lock of the same size written within one timestamp tick would look unchanged.)
+_known: dict[Path, tuple[str, VendorLock]] = {}
 
 
 def read_lock(path: Path) -> VendorLock:
     """The lock at `path`; an empty lock when there is no file."""
     try:
-        with open(path, encoding="utf-8") as file:
-            identity = _identity(os.fstat(file.fileno()))
-            known = _known.get(path)
-            if known is not None and known[0] == identity:
-                return known[1]
-            text = file.read()
+        text = path.read_text()
     except FileNotFoundError:
         return VendorLock()
+    known = _known.get(path)
+    if known is not None and known[0] == text:
+        return known[1]
     lock = parse_lock(text, path)
-    _known[path] = (identity, lock)
+    _known[path] = (text, lock)
     return lock
 
 
@@ -167,12 +162,10 @@ def write_lock(path: Path, lock: VendorLock) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / temp_name()
     try:
-        with open(tmp, "w", encoding="utf-8") as file:
-            file.write(dump_lock(lock))
-            file.flush()
-            identity = _identity(os.fstat(file.fileno()))
+        text = dump_lock(lock)
+        tmp.write_text(text)
         os.replace(tmp, path)
-        _known[path] = (identity, lock)
+        _known[path] = (text, lock)
     finally:
         tmp.unlink(missing_ok=True)
 

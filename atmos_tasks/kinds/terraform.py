@@ -320,11 +320,12 @@ _SOCKET_PATH_MAX, _SOCKET_BELOW = 107, 35
 
 
 def _socket_base(env: dict[str, str]) -> str | None:
-    """Where the private folder goes: the temporary folder Terraform would have used, or `/tmp`
-    when that one's path is too long for a socket below it; None when neither will do."""
-    for base in (env.get("TMPDIR") or tempfile.gettempdir(), "/tmp"):
-        if len(os.fsencode(base)) + _SOCKET_BELOW <= _SOCKET_PATH_MAX and os.path.isdir(base):
-            return base
+    """Where the private folder goes: the temporary folder Terraform would have used (its other
+    temporary files go there too: another folder might not have room); None when a socket path
+    below it would be too long."""
+    base = os.path.abspath(env.get("TMPDIR") or tempfile.gettempdir())
+    if len(os.fsencode(base)) + _SOCKET_BELOW <= _SOCKET_PATH_MAX and os.path.isdir(base):
+        return base
     return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -75,5 +76,11 @@ def test_a_lock_another_writer_replaced_or_edited_is_read_again(tmp_path: Path) 
     # Edited in place (the same file): read again too.
     path.write_text(path.read_text().replace("./net", "./subnets"))
     assert read_lock(path).components["vpc"].source == "./subnets"
+    # The same file, the same size, the same modification time (a coarse timestamp tick): still read.
+    before = path.stat()
+    path.write_text(path.read_text().replace("ab" * 32, "cd" * 32))
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_size == before.st_size and path.stat().st_ino == before.st_ino
+    assert read_lock(path).components["vpc"].digest == "cd" * 32
     path.unlink()
     assert read_lock(path) == VendorLock()
