@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -37,13 +39,18 @@ def test_a_users_own_choice_stands(user: dict[str, str]) -> None:
 def test_the_folder_is_below_the_component_s_temporary_folder_when_a_socket_path_fits(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.chdir(tmp_path)
-    short = tmp_path / "t"
-    short.mkdir()
-    with provider_channel({"TMPDIR": str(short)}) as env:
-        assert Path(env["TMPDIR"]).parent == short
-    with provider_channel({"TMPDIR": "t"}) as env:  # relative: Terraform runs elsewhere
-        assert Path(env["TMPDIR"]).is_absolute()
+    # pytest's own folders can be too long already (xdist): a short one of the system's.
+    base = Path(tempfile.mkdtemp(prefix="pc-", dir="/tmp"))
+    try:
+        short = base / "t"
+        short.mkdir()
+        with provider_channel({"TMPDIR": str(short)}) as env:
+            assert Path(env["TMPDIR"]).parent == short
+        monkeypatch.chdir(base)
+        with provider_channel({"TMPDIR": "t"}) as env:  # relative: Terraform runs elsewhere
+            assert Path(env["TMPDIR"]).parent == short
+    finally:
+        shutil.rmtree(base)
     # A socket below it would pass 107 bytes, or it is no folder: Terraform's own way, TLS kept
     # (another folder, /tmp, might be a small tmpfs where provider downloads do not fit).
     deep = tmp_path / ("d" * 90)
