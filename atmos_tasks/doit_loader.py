@@ -246,10 +246,12 @@ def _settled(
 
 
 def _ordered(root: Path, tasks: list[dict[str, Any]], outcome: Any) -> list[dict[str, Any]]:
-    """The tasks, ready ones to be started critical path first (`durations.py`)."""
+    """The tasks, ready ones to be started critical path first, a started chain continued first
+    (`durations.py`)."""
     from atmos_tasks import durations
 
     durations.critical_first(tasks, durations.load(root))
+    durations.continue_chains_first()
     outcome.seconds = time.perf_counter() - outcome.started
     return tasks
 

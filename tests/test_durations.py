@@ -74,3 +74,50 @@ def test_figures_are_merged_and_a_damaged_file_is_no_figure(tmp_path) -> None:  
     assert load(tmp_path) == {"plan:d:t:a": 1.0, "apply:d:t:a": 2.0}
     (tmp_path / ".atmos/cache/durations.json").write_text("{not json")
     assert load(tmp_path) == {}
+
+
+def test_a_started_chain_continues_before_the_next_one_starts(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """doit alone plans both components before applying either; with chains first, each
+    component's apply starts as soon as its plan is done (the order of the plans stays)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    dodo = tmp_path / "dodo.py"
+    dodo.write_text(
+        textwrap.dedent(
+            """
+            import os, sys
+            if os.environ.get("CHAINS_FIRST"):
+                from atmos_tasks import durations
+                durations.continue_chains_first()
+            def step(name):
+                return lambda: print("ran", name, file=sys.stderr) or True
+            def task_plan():
+                for c in ("c1", "c2", "c3"):
+                    yield {"name": c, "actions": [step("plan:" + c)], "uptodate": [False]}
+            def task_apply():
+                for c in ("c1", "c2", "c3"):
+                    yield {"name": c, "actions": [step("apply:" + c)], "task_dep": ["plan:" + c],
+                           "uptodate": [False]}
+            def task_rollout():
+                return {"actions": None, "task_dep": ["apply:c1", "apply:c2", "apply:c3"]}
+            """
+        )
+    )
+
+    def order(**env: str) -> list[str]:
+        import os
+
+        proc = subprocess.run(
+            [sys.executable, "-m", "doit", "-f", str(dodo), "--db-file", str(tmp_path / "db"), "rollout"],
+            cwd=tmp_path,
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("ran ")]
+
+    assert order() == ["plan:c1", "plan:c2", "plan:c3", "apply:c1", "apply:c2", "apply:c3"]
+    assert order(CHAINS_FIRST="1") == ["plan:c1", "apply:c1", "plan:c2", "apply:c2", "plan:c3", "apply:c3"]
