@@ -10,10 +10,11 @@ promotion to a commit still recorded reads (its records, its `builds` note, its 
 rejections, its SBOM) stays. The refs under `refs/atmos/` are never touched.
 
 `decide_prune` is pure. `prune` reads the records with `read_records` (two `git for-each-ref`s),
-writes the pruned notes commits (unreachable until a ref moves), then deletes the tags and moves the
-notes refs in one `update-ref` transaction, compare-and-swap on every one of them and on every record ref the
-decision read: a process killed at any point leaves the old state or the new one. With a remote,
-the same updates are pushed first, atomically and with leases, as `record.write_records` does.
+writes the pruned notes commits (unreachable until a ref moves), then deletes the tags and moves
+the notes refs in one `update-ref` transaction, compare-and-swap on every one of them and on every
+record ref the decision read: a process killed at any point leaves the old state or the new one.
+With a remote, the same updates are pushed first, atomically and with leases, as
+`record.write_records` does.
 """
 
 from __future__ import annotations

@@ -568,11 +568,11 @@ INIT_ATTEMPTS = 4
 
 def _state_pull(job: TerraformJob, run: Path, env: dict[str, str]) -> dict[str, Any]:
     """`terraform state pull` (not logged: a state holds every value): {} when there is none."""
-    with provider_channel(env) as env:
+    with provider_channel(env) as channel:
         proc = subprocess.run(
             [terraform_binary(job.command), "state", "pull"],
             cwd=run,
-            env=env,
+            env=channel,
             capture_output=True,
             text=True,
             stdin=subprocess.DEVNULL,
