@@ -392,6 +392,9 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             leased = record_lease(repo, spec.remote, spec.deployment, spec.target, spec.lock_holder, recorded)
         except LockRefused as err:
             return RolloutRefused(err.problems[0].message + f"\n  hint: {err.problems[0].hint}")
+    deployed = [r for r in decision.records if r.status != "failed"]
+    # Built while Git writes the refs: the transaction waits on the disk, the SBOM on the CPU.
+    sbom = _Background(sbom_document, spec, outcomes) if sbom_due(spec, decision, deployed) else None
     try:
         tags: list[str] = []
         if decision.records and key is not None:
@@ -405,6 +408,7 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         if decision.records and not tags:
             tags = write_records(repo, decision, ident, now, states, spec.remote, None, leased)
     except RemotePushError as err:
+        _Background.discard(sbom)
         problem = err.problems[0]
         return RolloutFailed(
             f"{problem.message}; nothing was recorded (what was applied stays applied: run the rollout "
@@ -421,6 +425,7 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             },
         )
     except RefRaceError as err:
+        _Background.discard(sbom)
         where = f"on {spec.remote}" if spec.remote else "locally"
         return RolloutRefused(
             f"{spec.deployment}/{spec.target} moved {where} while this rollout ran (another rollout recorded "
@@ -457,14 +462,14 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         # What the build and test tasks returned: they write nothing to Git themselves.
         record_builds(repo, spec, outcomes)
         record_tests(repo, spec, outcomes)
-    deployed = [r for r in decision.records if r.status != "failed"]
     if spec.parts and not decision.failed and (deployed or (decision.unchanged and not spec.dirty)):
         if spec.dirty:
             # Like build records: what an SBOM describes must be a commit, and this tree is not one.
             summary["sbom_skipped"] = "the working tree has uncommitted changes (--allow-dirty)"
         elif deployed or not sbom_recorded(repo, spec):
             try:
-                record_sbom(repo, spec, outcomes)
+                bom = sbom.result() if sbom is not None else sbom_document(spec, outcomes)
+                write_sbom(repo, spec, bom)
                 summary["sbom"] = f"refs/notes/atmos/{spec.deployment}/sbom"
             except Exception as err:  # an SBOM problem must not undo a recorded rollout
                 summary["sbom_error"] = f"{type(err).__name__}: {err}"
@@ -643,15 +648,51 @@ def sbom_recorded(repo: GitRepo, spec: RecordSpec) -> bool:
     return isinstance(targets, dict) and spec.target in targets
 
 
-def record_sbom(
-    repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
-) -> None:
-    """The deployment's CycloneDX SBOM for this target, in the `sbom` note of the deployed commit.
+def sbom_due(spec: RecordSpec, decision: Decision, deployed: list[DeploymentRecord]) -> bool:
+    """A new SBOM will be written for this rollout, whatever Git holds: components were deployed,
+    none failed, and the tree is a commit."""
+    return bool(spec.parts) and bool(deployed) and not decision.failed and not spec.dirty
+
+
+class _Background:
+    """One call run on a thread of its own, its result (or exception) taken later; a call whose
+    result is not wanted is still waited for (it may be writing cache files)."""
+
+    def __init__(self, call: Any, *args: Any) -> None:
+        import threading
+
+        self._outcome: tuple[bool, Any] = (False, None)
+
+        def run() -> None:
+            try:
+                self._outcome = (True, call(*args))
+            except BaseException as err:  # handed to the caller of result()
+                self._outcome = (False, err)
+
+        self._thread = threading.Thread(target=run, name="atmos-record-background", daemon=True)
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        done, value = self._outcome
+        if not done:
+            raise value
+        return value
+
+    @staticmethod
+    def discard(pending: _Background | None) -> None:
+        if pending is not None:
+            pending._thread.join()
+
+
+def sbom_document(
+    spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> dict[str, Any]:
+    """The deployment's CycloneDX SBOM for this target.
 
     Every component is described, changed or not: what their lock files and modules hold is read
     back from `.atmos/cache/sbom/` by content digest, so only what changed is parsed again."""
     from atmos_tasks.images.sbom import aggregate, build_sbom, cache_in
-    from atmos_tasks.notes import update_note
 
     per_component = {}
     with cache_in(Path(spec.root) / ".atmos" / "cache" / "sbom"):
@@ -660,7 +701,19 @@ def record_sbom(
             kind = kinds.get(part["kind"])
             image = kind.recorded_image(plan, applied)
             per_component[name] = build_sbom(name, spec.git_sha[:12], kind.sbom_components(part), image=image)
-    bom = aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
+    return aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
+
+
+def record_sbom(
+    repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> None:
+    """The deployment's SBOM for this target, in the `sbom` note of the deployed commit."""
+    write_sbom(repo, spec, sbom_document(spec, outcomes))
+
+
+def write_sbom(repo: GitRepo, spec: RecordSpec, bom: dict[str, Any]) -> None:
+    from atmos_tasks.notes import update_note
+
     update_note(
         repo,
         spec.deployment,
