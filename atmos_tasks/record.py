@@ -375,13 +375,34 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     metadata = {**ci_metadata(), **spec.metadata}
     if spec.allow_dirty and spec.dirty:
         metadata["allow_dirty"] = True
+    decision = decide(spec, outcomes, states, "", now, metadata)
+    # Built while this run asks Git who deploys, leases its records on the remote and writes its
+    # tags and refs (processes, waiting on the disk and the network), instead of after them.
+    sbom = _Background(sbom_document, spec, outcomes) if sbom_due(spec, decision) else None
+    try:
+        return _record(spec, repo, outcomes, states, now, metadata, decision, sbom)
+    finally:
+        _Background.discard(sbom)  # on every way out: it may be writing cache files
+
+
+def _record(
+    spec: RecordSpec,
+    repo: GitRepo,
+    outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]],
+    states: dict[tuple[str, str, str], ComponentState],
+    now: datetime,
+    metadata: dict[str, Any],
+    decision: Decision,
+    sbom: _Background | None,
+) -> dict[str, Any] | TaskFailed:
+    """`record_rollout` once decided: who deploys, the records written, the notes that follow."""
     # Who deploys (and their signing key) is read only when there is something to record: a no-op
     # run asks Git for nothing more and loads no signing code.
     ident, key = Ident("", ""), None
-    decision = decide(spec, outcomes, states, "", now, metadata)
     if decision.records:
         ident, key = _ident_and_key(repo, spec.sign)
         decision = decide(spec, outcomes, states, actor(ident), now, metadata)
+    deployed = [r for r in decision.records if r.status != "failed"]
     signing_error = None
     leased: list[RefUpdate] = []
     if decision.records and spec.remote and spec.lock_holder:
@@ -392,9 +413,6 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             leased = record_lease(repo, spec.remote, spec.deployment, spec.target, spec.lock_holder, recorded)
         except LockRefused as err:
             return RolloutRefused(err.problems[0].message + f"\n  hint: {err.problems[0].hint}")
-    deployed = [r for r in decision.records if r.status != "failed"]
-    # Built while Git writes the refs: the transaction waits on the disk, the SBOM on the CPU.
-    sbom = _Background(sbom_document, spec, outcomes) if sbom_due(spec, decision, deployed) else None
     try:
         tags: list[str] = []
         if decision.records and key is not None:
@@ -408,7 +426,6 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
         if decision.records and not tags:
             tags = write_records(repo, decision, ident, now, states, spec.remote, None, leased)
     except RemotePushError as err:
-        _Background.discard(sbom)
         problem = err.problems[0]
         return RolloutFailed(
             f"{problem.message}; nothing was recorded (what was applied stays applied: run the rollout "
@@ -425,7 +442,6 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
             },
         )
     except RefRaceError as err:
-        _Background.discard(sbom)
         where = f"on {spec.remote}" if spec.remote else "locally"
         return RolloutRefused(
             f"{spec.deployment}/{spec.target} moved {where} while this rollout ran (another rollout recorded "
@@ -648,10 +664,11 @@ def sbom_recorded(repo: GitRepo, spec: RecordSpec) -> bool:
     return isinstance(targets, dict) and spec.target in targets
 
 
-def sbom_due(spec: RecordSpec, decision: Decision, deployed: list[DeploymentRecord]) -> bool:
+def sbom_due(spec: RecordSpec, decision: Decision) -> bool:
     """A new SBOM will be written for this rollout, whatever Git holds: components were deployed,
     none failed, and the tree is a commit."""
-    return bool(spec.parts) and bool(deployed) and not decision.failed and not spec.dirty
+    deployed = any(r.status != "failed" for r in decision.records)
+    return bool(spec.parts) and deployed and not decision.failed and not spec.dirty
 
 
 class _Background:

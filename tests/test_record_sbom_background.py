@@ -160,3 +160,28 @@ def test_an_sbom_that_fails_in_the_background_leaves_the_records(
     assert len(git(repo, "for-each-ref", "refs/atmos/deployments/api/dev/").splitlines()) == 3
     assert sbom_note(repo) is None
     assert background_threads() == []
+
+
+def test_whatever_stops_the_record_waits_for_the_sbom_first(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    finished = threading.Event()
+    built = record.sbom_document
+
+    def slow_sbom(*args: Any) -> dict[str, Any]:
+        threading.Event().wait(0.3)
+        document = built(*args)
+        finished.set()
+        return document
+
+    def no_identity(*args: Any) -> Any:
+        raise RuntimeError("git var GIT_COMMITTER_IDENT failed")
+
+    monkeypatch.setattr(record, "sbom_document", slow_sbom)
+    monkeypatch.setattr(record, "_ident_and_key", no_identity)
+    with pytest.raises(RuntimeError, match="GIT_COMMITTER_IDENT"):
+        record_rollout(spec_of(repo), **values())
+
+    assert finished.is_set(), "the SBOM thread was not waited for"
+    assert background_threads() == []
+    assert sbom_note(repo) is None
