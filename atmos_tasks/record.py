@@ -686,11 +686,18 @@ class _Background:
             except BaseException as err:  # handed to the caller of result()
                 self._outcome = (False, err)
 
-        self._thread = threading.Thread(target=run, name="atmos-record-background", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = threading.Thread(
+            target=run, name="atmos-record-background", daemon=True
+        )
+        try:
+            self._thread.start()
+        except RuntimeError:  # no thread to be had: the call runs here and now, as it used to
+            self._thread = None
+            run()
 
     def result(self) -> Any:
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         done, value = self._outcome
         if not done:
             raise value
@@ -698,7 +705,7 @@ class _Background:
 
     @staticmethod
     def discard(pending: _Background | None) -> None:
-        if pending is not None:
+        if pending is not None and pending._thread is not None:
             pending._thread.join()
 
 

@@ -185,3 +185,17 @@ def test_whatever_stops_the_record_waits_for_the_sbom_first(
     assert finished.is_set(), "the SBOM thread was not waited for"
     assert background_threads() == []
     assert sbom_note(repo) is None
+
+
+def test_without_a_thread_to_start_the_sbom_is_built_in_line(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    summary = record_rollout(spec_of(repo), **values())
+
+    assert isinstance(summary, dict), summary
+    assert summary["sbom"] == "refs/notes/atmos/api/sbom"
+    assert sbom_note(repo) is not None
