@@ -36,6 +36,8 @@ from atmos_tasks.tracking import (
 )
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from atmos_tasks.signing import SigningKey
 
 
@@ -378,11 +380,12 @@ def record_rollout(spec: RecordSpec, **values: Any) -> dict[str, Any] | TaskFail
     decision = decide(spec, outcomes, states, "", now, metadata)
     # Built while this run asks Git who deploys, leases its records on the remote and writes its
     # tags and refs (processes, waiting on the disk and the network), instead of after them.
-    sbom = _Background(sbom_document, spec, outcomes) if sbom_due(spec, decision) else None
+    started = _sbom_in_background(spec, outcomes) if sbom_due(spec, decision) else None
     try:
-        return _record(spec, repo, outcomes, states, now, metadata, decision, sbom)
+        return _record(spec, repo, outcomes, states, now, metadata, decision, started and started[1])
     finally:
-        _Background.discard(sbom)  # on every way out: it may be writing cache files
+        if started is not None:
+            started[0].shutdown(wait=True)  # on every way out: it may be writing cache files
 
 
 def _record(
@@ -393,7 +396,7 @@ def _record(
     now: datetime,
     metadata: dict[str, Any],
     decision: Decision,
-    sbom: _Background | None,
+    sbom: Future[dict[str, Any]] | None,
 ) -> dict[str, Any] | TaskFailed:
     """`record_rollout` once decided: who deploys, the records written, the notes that follow."""
     # Who deploys (and their signing key) is read only when there is something to record: a no-op
@@ -671,42 +674,19 @@ def sbom_due(spec: RecordSpec, decision: Decision) -> bool:
     return bool(spec.parts) and deployed and not decision.failed and not spec.dirty
 
 
-class _Background:
-    """One call run on a thread of its own, its result (or exception) taken later; a call whose
-    result is not wanted is still waited for (it may be writing cache files)."""
+def _sbom_in_background(
+    spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
+) -> tuple[Any, Future[dict[str, Any]]] | None:
+    """`sbom_document` started on a thread of its own (the pool, to be shut down, and the future);
+    None when no thread can be started: the record then builds it in line, as it used to."""
+    from concurrent.futures import ThreadPoolExecutor
 
-    def __init__(self, call: Any, *args: Any) -> None:
-        import threading
-
-        self._outcome: tuple[bool, Any] = (False, None)
-
-        def run() -> None:
-            try:
-                self._outcome = (True, call(*args))
-            except BaseException as err:  # handed to the caller of result()
-                self._outcome = (False, err)
-
-        self._thread: threading.Thread | None = threading.Thread(
-            target=run, name="atmos-record-background", daemon=True
-        )
-        try:
-            self._thread.start()
-        except RuntimeError:  # no thread to be had: the call runs here and now, as it used to
-            self._thread = None
-            run()
-
-    def result(self) -> Any:
-        if self._thread is not None:
-            self._thread.join()
-        done, value = self._outcome
-        if not done:
-            raise value
-        return value
-
-    @staticmethod
-    def discard(pending: _Background | None) -> None:
-        if pending is not None and pending._thread is not None:
-            pending._thread.join()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="atmos-record-sbom")
+    try:
+        return pool, pool.submit(sbom_document, spec, outcomes)
+    except RuntimeError:  # "can't start new thread"
+        pool.shutdown(wait=False)
+        return None
 
 
 def sbom_document(
@@ -726,13 +706,6 @@ def sbom_document(
             image = kind.recorded_image(plan, applied)
             per_component[name] = build_sbom(name, spec.git_sha[:12], kind.sbom_components(part), image=image)
     return aggregate(spec.deployment, per_component, version=spec.git_sha[:12])
-
-
-def record_sbom(
-    repo: GitRepo, spec: RecordSpec, outcomes: dict[str, tuple[dict[str, Any], dict[str, Any]]]
-) -> None:
-    """The deployment's SBOM for this target, in the `sbom` note of the deployed commit."""
-    write_sbom(repo, spec, sbom_document(spec, outcomes))
 
 
 def write_sbom(repo: GitRepo, spec: RecordSpec, bom: dict[str, Any]) -> None:

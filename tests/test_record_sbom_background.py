@@ -1,6 +1,7 @@
-"""The deployment's SBOM is built while Git writes the rollout's refs (`record._Background`), on a
-real repository: the note is the one written before, a lost race leaves no note and no thread
-behind, and a failing SBOM leaves the records in place with `sbom_error`."""
+"""The deployment's SBOM is built while Git writes the rollout's refs
+(`record._sbom_in_background`), on a real repository: the note is the one written before, a lost
+race leaves no note and no thread behind, and a failing SBOM leaves the records in place with
+`sbom_error`."""
 
 from __future__ import annotations
 
@@ -79,7 +80,7 @@ def sbom_note(root: Path) -> dict[str, Any] | None:
 
 
 def background_threads() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "atmos-record-background"]
+    return [t for t in threading.enumerate() if t.name.startswith("atmos-record-sbom")]
 
 
 def test_the_sbom_is_built_while_the_refs_are_written_and_is_the_same_note(

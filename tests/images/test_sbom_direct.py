@@ -34,7 +34,7 @@ from atmos_tasks.images.sbom import (
     validate,
     vendored_module,
 )
-from atmos_tasks.record import RecordSpec, record_sbom
+from atmos_tasks.record import RecordSpec, sbom_document, write_sbom
 from tests.images.conftest import APPS, FIXTURES
 
 TERRAFORM = FIXTURES / "terraform" / "ecs-service"
@@ -141,7 +141,7 @@ def the_old_way(parts: dict[str, dict[str, Any]], images: dict[str, str]) -> dic
 def recorded(
     monkeypatch: pytest.MonkeyPatch, root: Path, parts: dict[str, Any], images: dict[str, str]
 ) -> Any:
-    """What record_sbom writes to the note (update_note replaced by a recorder)."""
+    """What the record writes to the note (update_note replaced by a recorder)."""
     written = []
 
     def update_note(repo: Any, deployment: str, namespace: str, sha: str, change: Any, *rest: Any) -> None:
@@ -157,7 +157,7 @@ def recorded(
         parts=parts,
     )
     outcomes = {name: ({}, {"image": image}) for name, image in images.items()}
-    record_sbom(None, spec, outcomes)  # type: ignore[arg-type]
+    write_sbom(None, spec, sbom_document(spec, outcomes))  # type: ignore[arg-type]
     [(deployment, namespace, sha, change)] = written
     assert (deployment, namespace, sha) == ("api", "sbom", SHA)
     return change["targets"]["dev"]
