@@ -9,7 +9,7 @@ from typing import Any
 
 from atmos_tasks.errors import AtmosError, Location, Problem
 from atmos_tasks.root import find_root as find_root
-from atmos_tasks.yamlio import load_data, locate_in_file
+from atmos_tasks.yamlio import ParseCache, load_data, locate_in_file
 
 LIST_MERGE_STRATEGIES = ("replace", "append", "merge")
 # Atmos's built-in component types: none of them can be another type's alias
@@ -74,6 +74,16 @@ class RepoConfig:
     def work_dir(self) -> Path:
         """`.atmos/`: local working data, never committed."""
         return (self.work_root or self.root) / ".atmos"
+
+    def parse_cache(self) -> ParseCache | None:
+        """Where parsed YAML files are kept (`yamlio.load_data`); none while the graph cache is off,
+        parsed again and compared while it verifies."""
+        from atmos_tasks import graphcache
+
+        mode = graphcache.mode()
+        if mode == "off":
+            return None
+        return ParseCache(self.work_dir / "cache" / "yaml", verifying=mode == "verify")
 
     def shown(self, path: Path) -> str:
         """A path as the user should read it in messages: relative to the repository."""

@@ -518,7 +518,7 @@ def inspect_manifest(path: Path, config: RepoConfig) -> tuple[Manifest | None, l
     if not path.is_file():
         return None, [Problem("manifest not found", Location(shown), "create the file or fix the name")]
     try:
-        data = load_data(path, shown)
+        data = load_data(path, shown, config.parse_cache())
     except AtmosError as err:
         return None, err.problems
     if not isinstance(data, dict):

@@ -189,7 +189,7 @@ class StackLoader:
         shown = self.config.shown(path)
         self.opened.append(path)
         inputs.file(path)
-        data = load_data(path, shown)
+        data = load_data(path, shown, self.config.parse_cache())
         if data is None:
             data = {}
         if not isinstance(data, dict):
