@@ -12,7 +12,10 @@ in one run, rounds interleaved across sizes and tools (median of `--rounds`):
     minus that component's own Terraform time (plan + apply, as the rollout reports them), and the
     tags the rollout wrote are counted. The component changed is in no chain, as the only component
     of the 1-component repository is: a dependant would plan again (its module may read the
-    changed outputs from state), Terraform work that is not overhead;
+    changed outputs from state), Terraform work that is not overhead. Beside each, Git alone moves
+    as many refs (N - 1, the unchanged components' refs that SPEC §6 has follow the commit) in one
+    transaction, in a namespace no rollout reads: the part of the overhead's growth that is the
+    disk's cost of a ref, whatever the tool does;
   - `status --no-health` over 500 deployments × 3 targets × 10 components (30,500 refs and tags,
     packed) beside a bare `git for-each-ref` printing the same refs and fields (`status.py`'s
     repository);
@@ -208,6 +211,25 @@ def one_change(root: Path, n: int, round_: int) -> tuple[float, float, int, int]
     return wall, wall - terraform_seconds(output, changed), tags(root) - before, planned
 
 
+def ref_transaction(root: Path, n: int) -> float:
+    """Git alone moving as many refs as a one-change rollout moves for the unchanged components
+    (SPEC §6: each follows the commit), at the same depth, in one `update-ref --stdin` transaction,
+    in a namespace no rollout reads: the floor the record's ref moves cost on this disk."""
+    target = run(["git", "rev-parse", "HEAD"], root).stdout.strip()  # each round's change is a new commit
+    existing = set(run(["git", "for-each-ref", "--format=%(refname)", "refs/bench/"], root).stdout.split())
+    lines = ["start"]
+    for i in range(n - 1):
+        ref = f"refs/bench/deployments/app/dev/{name(i)}"
+        lines.append(f"{'update' if ref in existing else 'create'} {ref} {target}")
+    lines += ["prepare", "commit", ""]
+    args = ["git", "-c", "core.warnAmbiguousRefs=false", "update-ref", "--stdin"]
+    begin = time.perf_counter()
+    subprocess.run(
+        args, cwd=root, env=ENV, input="\n".join(lines), capture_output=True, text=True, check=True
+    )
+    return time.perf_counter() - begin
+
+
 def best_two_workers(durations: list[float]) -> float:
     total = sum(durations)
     best = total
@@ -318,9 +340,13 @@ def main() -> int:
                 if has_dvc:
                     dvc[n].append(timed(["dvc", "repro", "-q"], work / f"dvc-{n}")[0])
         change: dict[int, list[tuple[float, float, int, int]]] = {n: [] for n in sizes}
+        refs_moved: dict[int, list[float]] = {n: [] for n in sizes}
+        for n in sizes:
+            ref_transaction(work / f"atmos-{n}", n)  # the refs exist before they are moved
         for round_ in range(args.rounds):
             for n in sizes:
                 change[n].append(one_change(work / f"atmos-{n}", n, round_))
+                refs_moved[n].append(ref_transaction(work / f"atmos-{n}", n))
         print("measuring status…", file=sys.stderr)
         status = status_floor()
         print("measuring the critical path…", file=sys.stderr)
@@ -363,6 +389,10 @@ def main() -> int:
         )
     for n in sizes:
         print(f"  {n}: {graph_lines.get(n, '')}")
+    print(
+        "\nGit alone moving the refs a one-change rollout moves (n - 1, one transaction): "
+        + ", ".join(f"{n}: {med(refs_moved[n]):.3f} s" for n in sizes)
+    )
     low, high = min(sizes), max(sizes)
     noop_ratio = med(noop[high]) / med(noop[low])
     doit_ratio = med(noop[high]) / med(plain[high])
@@ -403,6 +433,7 @@ def main() -> int:
                 "noop_300_to_doit": round(doit_ratio, 3),
                 "one_change_overhead_ratio": round(overhead_ratio, 3),
                 "tags_written_one_change": tags_written,
+                "ref_transaction_s": {n: round(med(refs_moved[n]), 3) for n in sizes},
                 "planned_one_change": {n: max(c[3] for c in change[n]) for n in sizes},
                 "status_to_for_each_ref": round(status_ratio, 3),
                 "critical_path_efficiency": round(efficiency, 3),
