@@ -29,7 +29,7 @@ import tempfile
 import time
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -561,6 +561,58 @@ def _learn_backend(job: TerraformJob) -> None:
 
 
 _STATE_LOCKED = "Error acquiring the state lock"
+# Pauses (jittered ×0.5–1.5) between quick tries of a step that found the state lock taken, before
+# Terraform is left to wait the rest itself.
+QUICK_LOCK_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def _with_quick_lock_retries(
+    attempt: Callable[[list[str]], tuple[int, str]],
+    args: list[str],
+    busy: Callable[[int, str], None] = lambda tries, output: None,
+) -> tuple[int, str, int]:
+    """Run a step that takes the state lock; (exit code, output, quick tries made again).
+
+    Terraform waits for a taken lock by trying again after 1 s, then 2, 4…: a lock held for a
+    moment costs a whole second. With the `pg` backend that is the common case between runners:
+    every lock of any state in a database takes that database's creation lock for a moment, and a
+    state being created holds it while it is written. So the step is first run with
+    `-lock-timeout=0s` and, while it fails on the lock, run again after short jittered pauses;
+    after those, with what is left of the wait (`-lock-timeout`, `ATMOS_TASKS_LOCK_WAIT`) for
+    Terraform to wait itself. A step that fails on the lock has done nothing: Terraform locks
+    before it reads or writes state. Steps whose lock the user set (`TF_CLI_ARGS…`: no
+    `-lock-timeout` of ours among `args`) run once, as asked. `busy` hears of each try that
+    found the lock taken, before the pause."""
+    import random
+
+    index = next((i for i, arg in enumerate(args) if arg.startswith("-lock-timeout=")), None)
+    wait = _seconds(args[index].split("=", 1)[1]) if index is not None else None
+    if index is None or wait is None:
+        code, output = attempt(args)
+        return code, output, 0
+    begin, retried = time.monotonic(), 0
+    for pause in (*QUICK_LOCK_PAUSES, None):
+        code, output = attempt([*args[:index], "-lock-timeout=0s", *args[index + 1 :]])
+        if code == 0 or _STATE_LOCKED not in output:
+            return code, output, retried
+        left = wait - (time.monotonic() - begin)
+        if pause is None or left <= pause:
+            break
+        retried += 1
+        busy(retried, output)
+        time.sleep(pause * random.uniform(0.5, 1.5))
+    left = wait - (time.monotonic() - begin)
+    if left <= 0:
+        return code, output, retried
+    code, output = attempt([*args[:index], f"-lock-timeout={math.ceil(left)}s", *args[index + 1 :]])
+    return code, output, retried
+
+
+def _seconds(duration: str) -> float | None:
+    """Seconds of a `-lock-timeout` value as written here (`900s`); None for another form."""
+    return float(duration[:-1]) if duration.endswith("s") and duration[:-1].isdigit() else None
+
+
 # What the pg backend's `init` fails with when another runner made its schema or table meanwhile.
 _CREATED_MEANWHILE = "pq: duplicate key value violates unique constraint"
 INIT_ATTEMPTS = 4
@@ -659,6 +711,7 @@ class TerraformExecutor:
         of its `outputs` message go into `json_ui["outputs"]`."""
         workdir = Path(job.workdir)
         binary = terraform_binary(job.command)
+        log = workdir / f"atmos-{step}.log"
 
         def shown(stdout: str) -> str:
             if json_ui is None:
@@ -668,24 +721,32 @@ class TerraformExecutor:
                 json_ui["outputs"] = outputs
             return text
 
-        try:
-            # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
-            with provider_channel(env) as channel:
-                proc = cancel.run(
-                    [binary, *args],
-                    cwd=run_dir(job),
-                    env=channel,
-                    timeout=job.timeout,
-                    what=f"terraform {step}",
-                )
-        except cancel.Stopped as stop:
-            done = stop.result
-            output = secrets.mask((shown(done.stdout) + "\n" + done.stderr) if done else "")
-            _write_private(workdir / f"atmos-{step}.log", output)
-            raise TerraformFailed(f"{stop}; log: {workdir / f'atmos-{step}.log'}\n" + _tail(output)) from None
-        output = secrets.mask(shown(proc.stdout) + ("\n" + proc.stderr if proc.stderr else ""))
-        _write_private(workdir / f"atmos-{step}.log", output)
-        if proc.returncode not in ok:
+        def attempt(argv: list[str]) -> tuple[int, str]:
+            try:
+                # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
+                with provider_channel(env) as channel:
+                    proc = cancel.run(
+                        [binary, *argv],
+                        cwd=run_dir(job),
+                        env=channel,
+                        timeout=job.timeout,
+                        what=f"terraform {step}",
+                    )
+            except cancel.Stopped as stop:
+                done = stop.result
+                output = secrets.mask((shown(done.stdout) + "\n" + done.stderr) if done else "")
+                _write_private(log, output)
+                raise TerraformFailed(f"{stop}; log: {log}\n" + _tail(output)) from None
+            stderr = "\n" + proc.stderr if proc.stderr else ""
+            return proc.returncode, secrets.mask(shown(proc.stdout) + stderr)
+
+        def busy(tries: int, output: str) -> None:  # the log says why the step is not done yet
+            _write_private(log, f"(the state lock is busy: trying again, {tries})\n{output}")
+
+        code, output, retried = _with_quick_lock_retries(attempt, args, busy)
+        busy_before = f"(the state lock was busy: tried again {retried} time(s))\n" if retried else ""
+        _write_private(log, busy_before + output)
+        if code not in ok or (code != 0 and _STATE_LOCKED in output):
             locked = ""
             if _STATE_LOCKED in output:
                 waited = next((a.split("=", 1)[1] for a in args if a.startswith("-lock-timeout=")), "0s")
@@ -693,11 +754,9 @@ class TerraformExecutor:
                     f": another run holds the state lock (waited {waited}; "
                     "ATMOS_TASKS_LOCK_WAIT sets how long)"
                 )
-            raise TerraformFailed(
-                f"terraform {step} failed (exit {proc.returncode}){locked}; "
-                f"log: {workdir / f'atmos-{step}.log'}\n" + _tail(output)
-            )
-        return proc.returncode, output
+            failed = f"terraform {step} failed (exit {code}){locked}; log: {log}"
+            raise TerraformFailed(failed + "\n" + _tail(output))
+        return code, output
 
     def _prepare(self, job: TerraformJob) -> Path:
         """The workdir: the module's files and the backend configuration; returns where Terraform

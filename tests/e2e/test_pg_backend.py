@@ -404,6 +404,36 @@ def test_a_held_state_lock_makes_a_rollout_wait_and_a_short_wait_fail_clearly(
     assert run == "r2" and shared.living("a") == {resource_id}
 
 
+def test_a_lock_held_for_a_moment_is_tried_again_at_once_not_after_terraforms_second(
+    shared: Shared, lock_holder: subprocess.Popen[str]
+) -> None:
+    """Any lock of a state in a pg database takes the database's creation lock for a moment, and a
+    runner creating a state holds it while it writes: other runners' plans and applies then find a
+    lock taken. Terraform would try again after 1 s, 2 s…; atmos-tasks tries again within tens of
+    milliseconds, and the step's log says so while it waits and after."""
+    repo = shared.clone("quick", run="r1", names=("a",))
+    proc = repo.doit("rollout:app:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    say(lock_holder, "SELECT pg_advisory_lock(-1);")  # as a runner creating a state holds it
+    held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND objid = 4294967295 AND granted"
+    wait_for(lambda: shared.db.query(held) == "1", "the creation lock to be held")
+    repo.write("deployments/app.yaml", manifest(shared.log, "r2", ("a",)))
+    repo.commit("Run r2")
+    log = repo.path / ".atmos/workdir/app/dev/a/atmos-plan.log"
+    log.unlink()
+    waiting = start(repo, "rollout:app:dev")
+    wait_for(
+        lambda: log.is_file() and "the state lock is busy: trying again" in log.read_text(), "a quick try"
+    )
+    assert shared.deployed("a")[1] == "r1"
+    say(lock_holder, "SELECT pg_advisory_unlock(-1);")
+    [(code, text)] = finish([waiting])
+    assert code == 0, text
+    assert shared.deployed("a")[1] == "r2"
+    assert log.read_text().startswith("(the state lock was busy: tried again ")
+    assert "Error acquiring the state lock" not in text
+
+
 def test_the_conn_str_password_never_leaves(shared: Shared, tmp_path: Path) -> None:
     password = shared.db.server.password
     repo = shared.clone("solo", run="r1", names=("a",))
