@@ -438,6 +438,36 @@ def _settled_order(state: ComponentState) -> tuple[str, int] | None:
     return found
 
 
+def read_ahead(batches: Iterator[list[str]]) -> Iterator[list[str]]:
+    """The batches of `batches` (a `for_each_ref_rows`), pulled by a thread from now on, given to
+    the caller in order: Git runs while the caller does other work. A failure reading them is
+    raised where the caller takes the next batch."""
+    import queue
+    import threading
+
+    pulled: queue.SimpleQueue[Any] = queue.SimpleQueue()
+    done = object()
+
+    def pull() -> None:
+        try:
+            for batch in batches:
+                pulled.put(batch)
+        except BaseException as err:  # given to the caller, whose thread raises it
+            pulled.put(err)
+        else:
+            pulled.put(done)
+
+    threading.Thread(target=pull, name="atmos-read-ahead", daemon=True).start()
+
+    def take() -> Iterator[list[str]]:
+        while (item := pulled.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    return take()
+
+
 def _read_records(
     repo: GitRepo, deployment: str | None, target: str | None, wanted: Collection[str] | None = None
 ) -> dict[tuple[str, str, str], ComponentState]:
@@ -477,15 +507,19 @@ def _read_records(
     # with their messages, by two `for-each-ref`s (reading 15,000 commit messages for nothing took
     # a third of Git's time). Refs first: a moved ref's tag is written by the same transaction, so
     # the tags read after the refs can only hold more of it, never less.
+    # Git reads the tags' messages (all of them before it writes a row) while the refs are parsed.
     refs, *tags = record_patterns(deployment, target)
-    for rows in repo.for_each_ref_rows([refs], REF_FIELDS):
+    ref_batches = list(repo.for_each_ref_rows([refs], REF_FIELDS))
+    tag_batches = read_ahead(repo.for_each_ref_rows(tags, RECORD_FIELDS))
+    for rows in ref_batches:
         for row in rows:
             refname, found, objectname = row.partition("\x00")
             if found and refname.startswith(ref_prefix):
                 path = refname[skip_ref:]
                 if path.count("/") == 2:
                     (by_path.get(path) or state_at(path)).git_sha = objectname
-    for rows in repo.for_each_ref_rows(tags, RECORD_FIELDS):
+    del ref_batches
+    for rows in tag_batches:
         for row in rows:
             refname, _, rest = row.partition("\x00")
             objectname, found, contents = rest.partition("\x00")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from ruamel.yaml import YAML
 
@@ -164,3 +166,34 @@ def test_what_to_message_writes_is_read_in_one_match_with_every_field(original: 
     parsed = parse_message(message, "atmos/t", "f" * 40)
     assert parsed == DeploymentRecord(**{**original.__dict__, "tag": "atmos/t", "tag_object": "f" * 40})
     assert set(vars(parsed)) == {f.name for f in fields(DeploymentRecord)}
+
+
+def test_read_ahead_pulls_batches_in_the_background_and_gives_them_in_order() -> None:
+    import threading
+
+    from atmos_tasks.tracking import read_ahead
+
+    started = threading.Event()
+
+    def batches() -> Iterator[list[str]]:
+        started.set()
+        yield ["a", "b"]
+        yield ["c"]
+
+    ahead = read_ahead(batches())
+    assert started.wait(10)  # pulled before the caller asks for anything
+    assert list(ahead) == [["a", "b"], ["c"]]
+
+
+def test_read_ahead_raises_a_failure_where_the_caller_takes_the_next_batch() -> None:
+    from atmos_tasks.gitrepo import GitError
+    from atmos_tasks.tracking import read_ahead
+
+    def batches() -> Iterator[list[str]]:
+        yield ["a"]
+        raise GitError(("for-each-ref",), 128, "fatal: bad object")
+
+    ahead = read_ahead(batches())
+    assert next(ahead) == ["a"]
+    with pytest.raises(GitError, match="bad object"):
+        next(ahead)
