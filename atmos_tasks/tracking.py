@@ -441,7 +441,9 @@ def _settled_order(state: ComponentState) -> tuple[str, int] | None:
 def read_ahead(batches: Iterator[list[str]]) -> Iterator[list[str]]:
     """The batches of `batches` (a `for_each_ref_rows`), pulled by a thread from now on, given to
     the caller in order: Git runs while the caller does other work. A failure reading them is
-    raised where the caller takes the next batch."""
+    raised where the caller takes the next batch. The thread runs in a copy of the caller's
+    context: a compilation observing what it reads (`inputs`) sees the refs read there."""
+    import contextvars
     import queue
     import threading
 
@@ -457,7 +459,8 @@ def read_ahead(batches: Iterator[list[str]]) -> Iterator[list[str]]:
         else:
             pulled.put(done)
 
-    threading.Thread(target=pull, name="atmos-read-ahead", daemon=True).start()
+    context = contextvars.copy_context()
+    threading.Thread(target=context.run, args=(pull,), name="atmos-read-ahead", daemon=True).start()
 
     def take() -> Iterator[list[str]]:
         while (item := pulled.get()) is not done:

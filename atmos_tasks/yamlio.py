@@ -12,6 +12,7 @@ the process or expand to billions of nodes.
 from __future__ import annotations
 
 import os
+import pickle
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,7 +146,7 @@ def load_data(path: Path, shown: str, parsed: ParseCache | None = None) -> Any:
     except YAMLError as err:
         raise AtmosError([_yaml_problem(err, shown)]) from None
     if found is not None:
-        if found[0] != data:
+        if pickle.dumps(found[0]) != pickle.dumps(data):  # `.nan` is not equal to itself
             raise AtmosError(
                 [
                     Problem(
@@ -194,8 +195,6 @@ def _parsed_entry(folder: Path, text: str, shown: str) -> tuple[Path, str]:
 
 def _parsed_get(entry: Path, key: str) -> tuple[Any] | None:
     """The kept parse when its key matches; a missing, damaged or foreign entry is no entry."""
-    import pickle
-
     try:
         stored = pickle.loads(entry.read_bytes())
     except Exception:
@@ -208,8 +207,6 @@ def _parsed_get(entry: Path, key: str) -> tuple[Any] | None:
 def _parsed_put(entry: Path, key: str, data: Any) -> None:
     """Keep a parse (readable by its owner only: a file may hold secrets). A hint: a read-only
     checkout or a full disk keeps nothing, and nothing half-written is left."""
-    import pickle
-
     from atmos_tasks.atomic import write_atomic
 
     try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
@@ -197,3 +198,21 @@ def test_read_ahead_raises_a_failure_where_the_caller_takes_the_next_batch() -> 
     assert next(ahead) == ["a"]
     with pytest.raises(GitError, match="bad object"):
         next(ahead)
+
+
+def test_records_read_while_a_compilation_observes_are_observed_with_their_tags(tmp_path: Path) -> None:
+    """The tags are read by `read_ahead`'s thread: what it reads is observed all the same, so a
+    graph compiled from records is keyed by them (a new record compiles it again)."""
+    import subprocess
+
+    from atmos_tasks import inputs
+    from atmos_tasks.gitrepo import GitRepo
+    from atmos_tasks.tracking import read_records
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    with inputs.observing() as observed:
+        read_records(GitRepo(tmp_path), "app", "dev")
+    assert sorted(observed.refs) == [
+        "refs/atmos/deployments/app/dev",
+        "refs/tags/atmos/deployments/app/dev\x00refs/tags/atmos/rollouts/app/dev",
+    ]

@@ -151,3 +151,13 @@ def test_the_graph_cache_switch_governs_the_parse_cache(
         assert found is None
     else:
         assert found == ParseCache(tmp_path / ".atmos" / "cache" / "yaml", verifying=expected)
+
+
+def test_verifying_a_file_holding_nan_finds_no_difference(tmp_path: Path) -> None:
+    """`.nan` is not equal to itself: parses are compared by what they pickle to."""
+    path = tmp_path / "stack.yaml"
+    path.write_text("vars:\n  ratio: .nan\n")
+    cache = ParseCache(tmp_path / "parsed", verifying=True)
+    load_data(path, "stack.yaml", cache)
+    ratio = load_data(path, "stack.yaml", cache)["vars"]["ratio"]
+    assert ratio != ratio  # NaN, served after the comparison
