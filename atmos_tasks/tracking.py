@@ -442,7 +442,8 @@ def read_ahead(batches: Iterator[list[str]]) -> Iterator[list[str]]:
     """The batches of `batches` (a `for_each_ref_rows`), pulled by a thread from now on, given to
     the caller in order: Git runs while the caller does other work. A failure reading them is
     raised where the caller takes the next batch. The thread runs in a copy of the caller's
-    context: a compilation observing what it reads (`inputs`) sees the refs read there."""
+    context: a compilation observing what it reads (`inputs`) sees the refs read there. Without a
+    thread to start, the batches are read when taken, as before."""
     import contextvars
     import queue
     import threading
@@ -460,7 +461,10 @@ def read_ahead(batches: Iterator[list[str]]) -> Iterator[list[str]]:
             pulled.put(done)
 
     context = contextvars.copy_context()
-    threading.Thread(target=context.run, args=(pull,), name="atmos-read-ahead", daemon=True).start()
+    try:
+        threading.Thread(target=context.run, args=(pull,), name="atmos-read-ahead", daemon=True).start()
+    except RuntimeError:  # no thread to be had: read them in line, when taken
+        return batches
 
     def take() -> Iterator[list[str]]:
         while (item := pulled.get()) is not done:

@@ -216,3 +216,15 @@ def test_records_read_while_a_compilation_observes_are_observed_with_their_tags(
         "refs/atmos/deployments/app/dev",
         "refs/tags/atmos/deployments/app/dev\x00refs/tags/atmos/rollouts/app/dev",
     ]
+
+
+def test_read_ahead_without_a_thread_reads_when_taken(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from atmos_tasks.tracking import read_ahead
+
+    def refused(self: threading.Thread) -> None:
+        raise RuntimeError("can't start new thread")
+
+    monkeypatch.setattr(threading.Thread, "start", refused)
+    assert list(read_ahead(iter([["a"], ["b"]]))) == [["a"], ["b"]]
