@@ -76,12 +76,13 @@ class RepoConfig:
         return (self.work_root or self.root) / ".atmos"
 
     def parse_cache(self) -> ParseCache | None:
-        """Where parsed YAML files are kept (`yamlio.load_data`); none while the graph cache is off,
-        parsed again and compared while it verifies."""
+        """Where parsed YAML files are kept (`yamlio.load_data`); none while the graph cache is off
+        or for another commit's worktree (whose files, shown by the same names, would take turns
+        with the checkout's in one entry), parsed again and compared while the cache verifies."""
         from atmos_tasks import graphcache
 
         mode = graphcache.mode()
-        if mode == "off":
+        if mode == "off" or self.work_root is not None:
             return None
         return ParseCache(self.work_dir / "cache" / "yaml", verifying=mode == "verify")
 

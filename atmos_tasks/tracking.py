@@ -11,7 +11,7 @@ import contextlib
 import gc
 import json
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -438,41 +438,81 @@ def _settled_order(state: ComponentState) -> tuple[str, int] | None:
     return found
 
 
-def read_ahead(batches: Iterator[list[str]]) -> Iterator[list[str]]:
-    """The batches of `batches` (a `for_each_ref_rows`), pulled by a thread from now on, given to
-    the caller in order: Git runs while the caller does other work. A failure reading them is
-    raised where the caller takes the next batch. The thread runs in a copy of the caller's
-    context: a compilation observing what it reads (`inputs`) sees the refs read there. Without a
-    thread to start, the batches are read when taken, as before."""
-    import contextvars
-    import queue
-    import threading
+class ReadAhead:
+    """The batches of a `for_each_ref_rows`, pulled by a thread from the start, taken in order:
+    Git runs while the caller does other work. At most a few batches wait to be taken (each a
+    pipe's worth); `close` (or leaving a `with`) stops the thread, which closes the generator and
+    so stops Git. A failure reading them is raised where the caller takes the next batch. The
+    thread runs in a copy of the caller's context: a compilation observing what it reads
+    (`inputs`) sees the refs read there. Without a thread to start, the batches are read when
+    taken."""
 
-    pulled: queue.SimpleQueue[Any] = queue.SimpleQueue()
-    done = object()
+    _DONE = object()
 
-    def pull() -> None:
+    def __init__(self, batches: Generator[list[str], None, None]) -> None:
+        import contextvars
+        import queue
+        import threading
+
+        self._batches = batches
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=4)
+        self._stop = threading.Event()
+        self._inline = False
+        context = contextvars.copy_context()
         try:
-            for batch in batches:
-                pulled.put(batch)
+            threading.Thread(
+                target=context.run, args=(self._pull,), name="atmos-read-ahead", daemon=True
+            ).start()
+        except RuntimeError:  # no thread to be had
+            self._inline = True
+
+    def _put(self, item: Any) -> bool:
+        import queue
+
+        while not self._stop.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _pull(self) -> None:
+        try:
+            for batch in self._batches:
+                if not self._put(batch):
+                    break
         except BaseException as err:  # given to the caller, whose thread raises it
-            pulled.put(err)
+            self._put(err)
         else:
-            pulled.put(done)
+            self._put(self._DONE)
+        finally:
+            self._batches.close()  # a generator left early kills its Git
 
-    context = contextvars.copy_context()
-    try:
-        threading.Thread(target=context.run, args=(pull,), name="atmos-read-ahead", daemon=True).start()
-    except RuntimeError:  # no thread to be had: read them in line, when taken
-        return batches
+    def __iter__(self) -> ReadAhead:
+        return self
 
-    def take() -> Iterator[list[str]]:
-        while (item := pulled.get()) is not done:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
+    def __next__(self) -> list[str]:
+        if self._inline:
+            return next(self._batches)
+        item = self._queue.get()
+        if item is self._DONE:
+            self._queue.put(item)  # taken again, it still ends the batches
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
 
-    return take()
+    def close(self) -> None:
+        self._stop.set()
+        if self._inline:
+            self._batches.close()
+
+    def __enter__(self) -> ReadAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _read_records(
@@ -517,36 +557,36 @@ def _read_records(
     # Git reads the tags' messages (all of them before it writes a row) while the refs are parsed.
     refs, *tags = record_patterns(deployment, target)
     ref_batches = list(repo.for_each_ref_rows([refs], REF_FIELDS))
-    tag_batches = read_ahead(repo.for_each_ref_rows(tags, RECORD_FIELDS))
-    for rows in ref_batches:
-        for row in rows:
-            refname, found, objectname = row.partition("\x00")
-            if found and refname.startswith(ref_prefix):
-                path = refname[skip_ref:]
-                if path.count("/") == 2:
-                    (by_path.get(path) or state_at(path)).git_sha = objectname
-    del ref_batches
-    for rows in tag_batches:
-        for row in rows:
-            refname, _, rest = row.partition("\x00")
-            objectname, found, contents = rest.partition("\x00")
-            if not found:
-                continue
-            if refname.startswith(tag_prefix):
-                path = refname[skip_tag:].rpartition("/")[0]
-                if path.count("/") != 2:
+    with ReadAhead(repo.for_each_ref_rows(tags, RECORD_FIELDS)) as tag_batches:
+        for rows in ref_batches:
+            for row in rows:
+                refname, found, objectname = row.partition("\x00")
+                if found and refname.startswith(ref_prefix):
+                    path = refname[skip_ref:]
+                    if path.count("/") == 2:
+                        (by_path.get(path) or state_at(path)).git_sha = objectname
+        del ref_batches
+        for rows in tag_batches:
+            for row in rows:
+                refname, _, rest = row.partition("\x00")
+                objectname, found, contents = rest.partition("\x00")
+                if not found:
                     continue
-                record = parse_message(contents, refname[10:], objectname)  # 10: len("refs/tags/")
-                if record is not None:
-                    (by_path.get(path) or state_at(path)).history.append(record)
-            elif refname.startswith(rollout_prefix):
-                parts = refname[skip_rollout:].split("/")
-                if len(parts) != 3:
-                    continue
-                if wanted is not None:
-                    later.append((refname, objectname, contents, parts))
-                    continue
-                rollout_records(refname, objectname, contents, parts)
+                if refname.startswith(tag_prefix):
+                    path = refname[skip_tag:].rpartition("/")[0]
+                    if path.count("/") != 2:
+                        continue
+                    record = parse_message(contents, refname[10:], objectname)  # 10: len("refs/tags/")
+                    if record is not None:
+                        (by_path.get(path) or state_at(path)).history.append(record)
+                elif refname.startswith(rollout_prefix):
+                    parts = refname[skip_rollout:].split("/")
+                    if len(parts) != 3:
+                        continue
+                    if wanted is not None:
+                        later.append((refname, objectname, contents, parts))
+                        continue
+                    rollout_records(refname, objectname, contents, parts)
     if later:
         # Newest first (by the stamp in the tag's name, as `tag_order` sorts records); stop once
         # every wanted component's needed record is newer than the next rollout record.

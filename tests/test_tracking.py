@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
@@ -33,7 +33,7 @@ def record(**changes: object) -> DeploymentRecord:
         changes="applied",
     )
     base.update(changes)
-    return DeploymentRecord(**base)  # type: ignore[arg-type]
+    return DeploymentRecord(**base)
 
 
 def test_leaf_keeps_component_names_apart() -> None:
@@ -172,32 +172,57 @@ def test_what_to_message_writes_is_read_in_one_match_with_every_field(original: 
 def test_read_ahead_pulls_batches_in_the_background_and_gives_them_in_order() -> None:
     import threading
 
-    from atmos_tasks.tracking import read_ahead
+    from atmos_tasks.tracking import ReadAhead
 
     started = threading.Event()
 
-    def batches() -> Iterator[list[str]]:
+    def batches() -> Generator[list[str], None, None]:
         started.set()
         yield ["a", "b"]
         yield ["c"]
 
-    ahead = read_ahead(batches())
-    assert started.wait(10)  # pulled before the caller asks for anything
-    assert list(ahead) == [["a", "b"], ["c"]]
+    with ReadAhead(batches()) as ahead:
+        assert started.wait(10)  # pulled before the caller asks for anything
+        assert list(ahead) == [["a", "b"], ["c"]]
+        assert list(ahead) == []  # taken to the end, it stays at the end
 
 
 def test_read_ahead_raises_a_failure_where_the_caller_takes_the_next_batch() -> None:
     from atmos_tasks.gitrepo import GitError
-    from atmos_tasks.tracking import read_ahead
+    from atmos_tasks.tracking import ReadAhead
 
-    def batches() -> Iterator[list[str]]:
+    def batches() -> Generator[list[str], None, None]:
         yield ["a"]
         raise GitError(("for-each-ref",), 128, "fatal: bad object")
 
-    ahead = read_ahead(batches())
-    assert next(ahead) == ["a"]
-    with pytest.raises(GitError, match="bad object"):
-        next(ahead)
+    with ReadAhead(batches()) as ahead:
+        assert next(ahead) == ["a"]
+        with pytest.raises(GitError, match="bad object"):
+            next(ahead)
+
+
+def test_read_ahead_left_early_stops_pulling_and_closes_what_it_pulls_from() -> None:
+    """A caller that fails or stops taking: the thread stops and closes the generator, which is
+    how `for_each_ref_rows` kills its Git; no more than a few batches were held meanwhile."""
+    import threading
+
+    from atmos_tasks.tracking import ReadAhead
+
+    closed = threading.Event()
+    pulled: list[int] = []
+
+    def batches() -> Generator[list[str], None, None]:
+        try:
+            for index in range(1000):
+                pulled.append(index)
+                yield [str(index)]
+        finally:
+            closed.set()
+
+    with ReadAhead(batches()) as ahead:
+        assert next(ahead) == ["0"]
+    assert closed.wait(10)
+    assert len(pulled) < 10
 
 
 def test_records_read_while_a_compilation_observes_are_observed_with_their_tags(tmp_path: Path) -> None:
@@ -221,10 +246,11 @@ def test_records_read_while_a_compilation_observes_are_observed_with_their_tags(
 def test_read_ahead_without_a_thread_reads_when_taken(monkeypatch: pytest.MonkeyPatch) -> None:
     import threading
 
-    from atmos_tasks.tracking import read_ahead
+    from atmos_tasks.tracking import ReadAhead
 
     def refused(self: threading.Thread) -> None:
         raise RuntimeError("can't start new thread")
 
     monkeypatch.setattr(threading.Thread, "start", refused)
-    assert list(read_ahead(iter([["a"], ["b"]]))) == [["a"], ["b"]]
+    with ReadAhead(batch for batch in [["a"], ["b"]]) as ahead:
+        assert list(ahead) == [["a"], ["b"]]

@@ -161,3 +161,25 @@ def test_verifying_a_file_holding_nan_finds_no_difference(tmp_path: Path) -> Non
     load_data(path, "stack.yaml", cache)
     ratio = load_data(path, "stack.yaml", cache)["vars"]["ratio"]
     assert ratio != ratio  # NaN, served after the comparison
+
+
+def test_an_entry_others_could_have_written_is_never_unpickled(tmp_path: Path) -> None:
+    """Checked out from a commit, an entry is readable by others (0644): not one of ours."""
+    path = tmp_path / "stack.yaml"
+    path.write_text("a: 1\n")
+    cache = ParseCache(tmp_path / "parsed")
+    load_data(path, "stack.yaml", cache)
+    [entry] = _entries(cache.folder)
+    key, _data = pickle.loads(entry.read_bytes())
+    entry.write_bytes(pickle.dumps((key, {"a": "planted"})))
+    entry.chmod(0o644)
+    assert load_data(path, "stack.yaml", cache) == {"a": 1}
+    assert stat.S_IMODE(entry.stat().st_mode) == 0o600  # written again, ours
+    assert load_data(path, "stack.yaml", cache) == {"a": 1}
+
+
+def test_another_commits_worktree_keeps_no_parse(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    config = replace(load_config(tmp_path), work_root=tmp_path / "main")
+    assert config.parse_cache() is None

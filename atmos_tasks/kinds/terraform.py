@@ -567,45 +567,53 @@ QUICK_LOCK_PAUSES = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 def _with_quick_lock_retries(
-    attempt: Callable[[list[str]], tuple[int, str]],
+    attempt: Callable[[list[str]], Attempt],
     args: list[str],
     busy: Callable[[int, str], None] = lambda tries, output: None,
-) -> tuple[int, str, int]:
-    """Run a step that takes the state lock; (exit code, output, quick tries made again).
+) -> tuple[Attempt, int]:
+    """Run a step that takes the state lock; its last attempt and the quick tries made again.
 
     Terraform waits for a taken lock by trying again after 1 s, then 2, 4…: a lock held for a
     moment costs a whole second. With the `pg` backend that is the common case between runners:
     every lock of any state in a database takes that database's creation lock for a moment, and a
     state being created holds it while it is written. So the step is first run with
-    `-lock-timeout=0s` and, while it fails on the lock, run again after short jittered pauses;
-    after those, with what is left of the wait (`-lock-timeout`, `ATMOS_TASKS_LOCK_WAIT`) for
-    Terraform to wait itself. A step that fails on the lock has done nothing: Terraform locks
-    before it reads or writes state. Steps whose lock the user set (`TF_CLI_ARGS…`: no
-    `-lock-timeout` of ours among `args`) run once, as asked. `busy` hears of each try that
-    found the lock taken, before the pause."""
+    `-lock-timeout=0s` and, while it fails on the lock (exit 1, Terraform's lock error on stderr),
+    run again after short jittered pauses; after those, with what is left of the wait
+    (`-lock-timeout`, `ATMOS_TASKS_LOCK_WAIT`) for Terraform to wait itself. A step that fails on
+    the lock has done nothing: Terraform locks before it reads or writes state. Steps whose lock
+    the user set (`TF_CLI_ARGS…`: no `-lock-timeout` of ours among `args`) run once, as asked.
+    `busy` hears of each try that found the lock taken, before the pause."""
     import random
 
     index = next((i for i, arg in enumerate(args) if arg.startswith("-lock-timeout=")), None)
     wait = _seconds(args[index].split("=", 1)[1]) if index is not None else None
     if index is None or wait is None:
-        code, output = attempt(args)
-        return code, output, 0
+        return attempt(args), 0
     begin, retried = time.monotonic(), 0
     for pause in (*QUICK_LOCK_PAUSES, None):
-        code, output = attempt([*args[:index], "-lock-timeout=0s", *args[index + 1 :]])
-        if code == 0 or _STATE_LOCKED not in output:
-            return code, output, retried
+        done = attempt([*args[:index], "-lock-timeout=0s", *args[index + 1 :]])
+        if not done.locked:
+            return done, retried
         left = wait - (time.monotonic() - begin)
         if pause is None or left <= pause:
             break
         retried += 1
-        busy(retried, output)
+        busy(retried, done.output)
         time.sleep(pause * random.uniform(0.5, 1.5))
     left = wait - (time.monotonic() - begin)
     if left <= 0:
-        return code, output, retried
-    code, output = attempt([*args[:index], f"-lock-timeout={math.ceil(left)}s", *args[index + 1 :]])
-    return code, output, retried
+        return done, retried
+    return attempt([*args[:index], f"-lock-timeout={math.ceil(left)}s", *args[index + 1 :]]), retried
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One run of a Terraform step: its exit code, its output (masked), and whether it failed on
+    the state lock (exit 1 with Terraform's lock error on stderr, not a word in a plan)."""
+
+    code: int
+    output: str
+    locked: bool = False
 
 
 def _seconds(duration: str) -> float | None:
@@ -721,7 +729,7 @@ class TerraformExecutor:
                 json_ui["outputs"] = outputs
             return text
 
-        def attempt(argv: list[str]) -> tuple[int, str]:
+        def attempt(argv: list[str]) -> Attempt:
             try:
                 # Reached by a cancellation (Terraform then stops, saves state, releases its lock).
                 with provider_channel(env) as channel:
@@ -738,17 +746,19 @@ class TerraformExecutor:
                 _write_private(log, output)
                 raise TerraformFailed(f"{stop}; log: {log}\n" + _tail(output)) from None
             stderr = "\n" + proc.stderr if proc.stderr else ""
-            return proc.returncode, secrets.mask(shown(proc.stdout) + stderr)
+            locked = proc.returncode == 1 and _STATE_LOCKED in proc.stderr
+            return Attempt(proc.returncode, secrets.mask(shown(proc.stdout) + stderr), locked)
 
         def busy(tries: int, output: str) -> None:  # the log says why the step is not done yet
             _write_private(log, f"(the state lock is busy: trying again, {tries})\n{output}")
 
-        code, output, retried = _with_quick_lock_retries(attempt, args, busy)
+        done, retried = _with_quick_lock_retries(attempt, args, busy)
+        code, output = done.code, done.output
         busy_before = f"(the state lock was busy: tried again {retried} time(s))\n" if retried else ""
         _write_private(log, busy_before + output)
-        if code not in ok or (code != 0 and _STATE_LOCKED in output):
+        if code not in ok:
             locked = ""
-            if _STATE_LOCKED in output:
+            if done.locked:
                 waited = next((a.split("=", 1)[1] for a in args if a.startswith("-lock-timeout=")), "0s")
                 locked = (
                     f": another run holds the state lock (waited {waited}; "
