@@ -28,3 +28,15 @@ def write_atomic(path: Path, data: str | bytes, *, private: bool = False) -> Non
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def read_private(path: Path) -> bytes:
+    """The bytes of a file `write_atomic(..., private=True)` wrote: only when this user owns it and
+    no one else may read or write it. A cache that is unpickled must not be one a repository
+    carried in (checked out 0644) or another user left: those raise PermissionError, as a missing
+    file raises FileNotFoundError."""
+    with open(path, "rb") as file:
+        info = os.fstat(file.fileno())
+        if info.st_uid != os.getuid() or info.st_mode & 0o077:
+            raise PermissionError(f"{path} is not this user's own")
+        return file.read()

@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks import inputs
-from atmos_tasks.atomic import write_atomic
+from atmos_tasks.atomic import read_private, write_atomic
 from atmos_tasks.gitrepo import GitRepo, WorkingTree
 from atmos_tasks.hashing import StatCache
 
@@ -275,7 +275,7 @@ class GraphCache:
     def load(self, key: str) -> Found | None:
         path = self.folder / f"{key}.pickle"
         try:
-            entry = pickle.loads(path.read_bytes())
+            entry = pickle.loads(read_private(path))
             if not isinstance(entry, Entry) or not self._holds(entry):
                 return None
         except Exception:  # a damaged or foreign entry is a miss, never an error

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from atmos_tasks import inputs
-from atmos_tasks.atomic import write_atomic
+from atmos_tasks.atomic import read_private, write_atomic
 
 FORMAT = 1
 # This process's counts, for the rollout's summary line: components served from a memo, and
@@ -131,7 +131,7 @@ class ResolveMemo:
         self.hits = 0
         self.dirty = False
         try:
-            stored = pickle.loads(self.path.read_bytes())
+            stored = pickle.loads(read_private(self.path))
         except Exception:  # missing, damaged or foreign: resolve everything
             stored = None
         self.entries: dict[str, Memo] = (

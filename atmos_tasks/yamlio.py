@@ -197,12 +197,10 @@ def _parsed_get(entry: Path, key: str) -> tuple[Any] | None:
     """The kept parse when its key matches; a missing, damaged or foreign entry is no entry, and
     so is one this user did not write for itself (another owner, or readable by others: a file
     committed to the repository and checked out is never unpickled)."""
+    from atmos_tasks.atomic import read_private
+
     try:
-        with open(entry, "rb") as file:
-            info = os.fstat(file.fileno())
-            if info.st_uid != os.getuid() or info.st_mode & 0o077:
-                return None
-            stored = pickle.loads(file.read())
+        stored = pickle.loads(read_private(entry))
     except Exception:
         return None
     if isinstance(stored, tuple) and len(stored) == 2 and stored[0] == key:

@@ -48,3 +48,19 @@ def test_threads_writing_one_file_each_write_it_whole(tmp_path: Path) -> None:
     assert not errors
     assert path.read_text() in texts
     assert [p.name for p in tmp_path.iterdir()] == ["shared.json"]
+
+
+def test_read_private_reads_only_a_file_its_owner_alone_may_read(tmp_path: Path) -> None:
+    from atmos_tasks.atomic import read_private
+
+    path = tmp_path / "entry.pickle"
+    write_atomic(path, b"kept", private=True)
+    assert read_private(path) == b"kept"
+    path.chmod(0o644)  # as Git checks a committed file out
+    with pytest.raises(PermissionError):
+        read_private(path)
+    path.chmod(0o620)
+    with pytest.raises(PermissionError):
+        read_private(path)
+    with pytest.raises(FileNotFoundError):
+        read_private(tmp_path / "missing.pickle")

@@ -160,6 +160,15 @@ def test_a_damaged_entry_is_a_miss(small: Repo) -> None:
     assert graph(rollout(small)) == "settled"
 
 
+def test_an_entry_others_may_write_is_never_loaded(small: Repo) -> None:
+    """A graph entry readable or writable by others (committed and checked out, or another user's)
+    is not unpickled: the graph is compiled and stored again, its owner's only."""
+    (entry,) = (small.path / ".atmos/cache/graphs").glob("*.pickle")
+    entry.chmod(0o664)
+    assert graph(rollout(small)) == "compiled"
+    assert entry.stat().st_mode & 0o077 == 0
+
+
 def test_the_cache_can_be_turned_off(small: Repo) -> None:
     assert graph(rollout(small, env={"ATMOS_TASKS_GRAPH_CACHE": "off"})) == "compiled"
 
