@@ -746,7 +746,9 @@ class TerraformExecutor:
                 _write_private(log, output)
                 raise TerraformFailed(f"{stop}; log: {log}\n" + _tail(output)) from None
             stderr = "\n" + proc.stderr if proc.stderr else ""
-            locked = proc.returncode == 1 and _STATE_LOCKED in proc.stderr
+            locked = proc.returncode == 1 and (
+                _STATE_LOCKED in proc.stderr or (json_ui is not None and _json_lock_error(proc.stdout))
+            )
             return Attempt(proc.returncode, secrets.mask(shown(proc.stdout) + stderr), locked)
 
         def busy(tries: int, output: str) -> None:  # the log says why the step is not done yet
@@ -1273,6 +1275,26 @@ def read_outputs(raw: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     sensitive = sorted(name for name, entry in raw.items() if entry.get("sensitive"))
     secrets.add([raw[name].get("value") for name in sensitive])
     return {name: entry.get("value") for name, entry in sorted(raw.items())}, sensitive
+
+
+def _json_lock_error(stdout: str) -> bool:
+    """Whether Terraform's machine-readable UI (`-json`: diagnostics go to stdout, not stderr)
+    reports the state lock error, as an error diagnostic's summary (not a word in a value)."""
+    for line in stdout.splitlines():
+        if _STATE_LOCKED not in line:
+            continue
+        try:
+            message = json.loads(line)
+        except ValueError:
+            continue
+        diagnostic = message.get("diagnostic") if isinstance(message, dict) else None
+        if (
+            isinstance(diagnostic, dict)
+            and diagnostic.get("severity") == "error"
+            and str(diagnostic.get("summary", "")).startswith(_STATE_LOCKED)
+        ):
+            return True
+    return False
 
 
 def from_json_ui(stdout: str) -> tuple[str, dict[str, Any] | None]:

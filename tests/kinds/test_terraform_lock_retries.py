@@ -88,3 +88,23 @@ def test_a_lock_the_user_set_is_run_once_as_asked(args: list[str]) -> None:
     run = ScriptedTerraform(LOCKED)
     assert _with_quick_lock_retries(run, args) == (LOCKED, 0)
     assert run.tries == [args]
+
+
+def test_the_lock_error_of_terraforms_json_ui_is_read_from_its_diagnostics() -> None:
+    """`apply -json` reports errors as diagnostics on stdout (as Terraform 1.0.3 wrote this one)."""
+    from atmos_tasks.kinds.terraform import _json_lock_error
+
+    diagnostic = (
+        '{"@level":"error","@message":"Error: Error acquiring the state lock","@module":"terraform.ui",'
+        '"diagnostic":{"severity":"error","summary":"Error acquiring the state lock",'
+        '"detail":"Error message: Workspace is already locked: default"},"type":"diagnostic"}'
+    )
+    version = '{"@level":"info","@message":"Terraform 1.0.3","terraform":"1.0.3","type":"version"}'
+    assert _json_lock_error(f"{version}\n{diagnostic}\n")
+    quoted = (
+        '{"@level":"info","@message":"null_resource.a: Creating...","hook":{"resource":'
+        '{"addr":"null_resource.a"},"action":"create"},"note":"Error acquiring the state lock",'
+        '"type":"apply_start"}'
+    )
+    assert not _json_lock_error(f"{version}\n{quoted}\n")
+    assert not _json_lock_error("Error acquiring the state lock\n")  # not a message of the JSON UI
