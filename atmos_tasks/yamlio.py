@@ -176,21 +176,28 @@ def _parsed_entry(folder: Path, text: str, shown: str) -> tuple[Path, str]:
     (the loader's version, this module's and the YAML functions' source by size and time)."""
     import hashlib
 
+    digest = hashlib.blake2b(repr([*_parsing_code(), shown]).encode(), digest_size=20)
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    name = hashlib.blake2b(shown.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+    return folder / f"{name}.pickle", digest.hexdigest()
+
+
+@cache
+def _parsing_code() -> tuple[Any, ...]:
+    """The code that parses, once per process: the format, ruamel's version, and this module's and
+    the YAML functions' source by size and time."""
     import ruamel.yaml
 
     from atmos_tasks import yamlfunctions
 
-    stamp = [_PARSED_FORMAT, ruamel.yaml.__version__, shown]
+    stamp: list[Any] = [_PARSED_FORMAT, ruamel.yaml.__version__]
     for module in (__file__, yamlfunctions.__file__):
         try:
             info = os.stat(module)
             stamp.append(f"{info.st_size}:{info.st_mtime_ns}")
         except OSError:
             stamp.append("")
-    digest = hashlib.blake2b(repr(stamp).encode(), digest_size=20)
-    digest.update(text.encode("utf-8", "surrogatepass"))
-    name = hashlib.blake2b(shown.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
-    return folder / f"{name}.pickle", digest.hexdigest()
+    return tuple(stamp)
 
 
 def _parsed_get(entry: Path, key: str) -> tuple[Any] | None:

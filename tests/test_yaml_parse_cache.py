@@ -74,9 +74,12 @@ def test_new_parsing_code_is_not_served_an_old_parse(tmp_path: Path, monkeypatch
     load_data(path, "stack.yaml", cache)
     entry, key = yamlio._parsed_entry(cache.folder, path.read_text(), "stack.yaml")
     monkeypatch.setattr(yamlio, "_PARSED_FORMAT", yamlio._PARSED_FORMAT + 1)
+    yamlio._parsing_code.cache_clear()  # taken once per process: a new process, new code
     moved_entry, moved_key = yamlio._parsed_entry(cache.folder, path.read_text(), "stack.yaml")
     assert moved_entry == entry and moved_key != key
     assert yamlio._parsed_get(entry, moved_key) is None
+    monkeypatch.undo()
+    yamlio._parsing_code.cache_clear()
 
 
 DAMAGED = [b"", b"not a pickle", pickle.dumps(("key", {"a": 9})), pickle.dumps([1, 2])]

@@ -577,9 +577,9 @@ def _with_quick_lock_retries(
     moment costs a whole second. With the `pg` backend that is the common case between runners:
     every lock of any state in a database takes that database's creation lock for a moment, and a
     state being created holds it while it is written. So the step is first run with
-    `-lock-timeout=0s` and, while it fails on the lock (exit 1, Terraform's lock error on stderr),
-    run again after short jittered pauses; after those, with what is left of the wait
-    (`-lock-timeout`, `ATMOS_TASKS_LOCK_WAIT`) for Terraform to wait itself. A step that fails on
+    `-lock-timeout=0s` and, while it fails on the lock (`Attempt.locked`), run again after short
+    jittered pauses; after those, with what is left of the wait (`-lock-timeout`,
+    `ATMOS_TASKS_LOCK_WAIT`) for Terraform to wait itself. A step that fails on
     the lock has done nothing: Terraform locks before it reads or writes state. Steps whose lock
     the user set (`TF_CLI_ARGS…`: no `-lock-timeout` of ours among `args`) run once, as asked.
     `busy` hears of each try that found the lock taken, before the pause."""
@@ -609,7 +609,8 @@ def _with_quick_lock_retries(
 @dataclass(frozen=True)
 class Attempt:
     """One run of a Terraform step: its exit code, its output (masked), and whether it failed on
-    the state lock (exit 1 with Terraform's lock error on stderr, not a word in a plan)."""
+    the state lock: exit 1 with Terraform's lock error on stderr, or as an error diagnostic of its
+    `-json` UI on stdout (not a word in a plan's values)."""
 
     code: int
     output: str
