@@ -14,9 +14,11 @@ import re
 from collections.abc import Collection, Generator, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from atmos_tasks.gitrepo import GitRepo
+
+T = TypeVar("T")
 
 REF_ROOT = "refs/atmos/deployments"
 TAG_ROOT = "atmos/deployments"
@@ -438,7 +440,7 @@ def _settled_order(state: ComponentState) -> tuple[str, int] | None:
     return found
 
 
-class ReadAhead:
+class ReadAhead(Generic[T]):
     """The batches of a `for_each_ref_rows`, pulled by a thread from the start, taken in order:
     Git runs while the caller does other work. At most a few batches wait to be taken (each a
     pipe's worth); `close` (or leaving a `with`) stops the thread, which closes the generator and
@@ -449,7 +451,7 @@ class ReadAhead:
 
     _DONE = object()
 
-    def __init__(self, batches: Generator[list[str], None, None]) -> None:
+    def __init__(self, batches: Generator[T, None, None]) -> None:
         import contextvars
         import queue
         import threading
@@ -489,10 +491,10 @@ class ReadAhead:
         finally:
             self._batches.close()  # a generator left early kills its Git
 
-    def __iter__(self) -> ReadAhead:
+    def __iter__(self) -> ReadAhead[T]:
         return self
 
-    def __next__(self) -> list[str]:
+    def __next__(self) -> T:
         if self._inline:
             return next(self._batches)
         item = self._queue.get()
@@ -508,7 +510,7 @@ class ReadAhead:
         if self._inline:
             self._batches.close()
 
-    def __enter__(self) -> ReadAhead:
+    def __enter__(self) -> ReadAhead[T]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -518,6 +520,39 @@ class ReadAhead:
 def _read_records(
     repo: GitRepo, deployment: str | None, target: str | None, wanted: Collection[str] | None = None
 ) -> dict[tuple[str, str, str], ComponentState]:
+    """`read_records`, through the records kept by tag (`recordcache`) when there are any."""
+    from atmos_tasks import recordcache
+
+    refs, *tags = record_patterns(deployment, target)
+    kept = recordcache.kept_records(repo, tags)
+    if kept is None:
+        return _read(repo, refs, tags, wanted, None)
+    if not kept.verifying:
+        states = _read(repo, refs, tags, wanted, kept)
+        kept.save()
+        return states
+    # The test suite: read through the cache, then without it; the same, unless Git moved between.
+    before = repo.for_each_ref([refs, *tags], REF_FIELDS)
+    states = _read(repo, refs, tags, wanted, kept)
+    fresh = _read(repo, refs, tags, wanted, None)
+    where = recordcache.differs(states, fresh)
+    if where is not None and repo.for_each_ref([refs, *tags], REF_FIELDS) == before:
+        recordcache.verify_failed(where)
+    kept.save()
+    return fresh
+
+
+def _read(
+    repo: GitRepo,
+    refs: str,
+    tags: list[str],
+    wanted: Collection[str] | None,
+    kept: Any,
+) -> dict[tuple[str, str, str], ComponentState]:
+    """The records under the patterns; with `kept` (a `recordcache.KeptRecords`), Git lists the
+    tags by name and id and is asked for the messages of tags not kept only."""
+    from atmos_tasks.recordcache import MISSING, messages
+
     states: dict[tuple[str, str, str], ComponentState] = {}
     # Each component once by its ref path (`api/dev/ecr%2Fapi`): a ref and its tags find their
     # state by a slice of their name, split into (deployment, target, component) once.
@@ -527,19 +562,49 @@ def _read_records(
     rollout_prefix = f"refs/tags/{ROLLOUT_ROOT}/"
     skip_ref, skip_tag, skip_rollout = len(ref_prefix), len(tag_prefix), len(rollout_prefix)
 
-    later: list[tuple[str, str, str, list[str]]] = []
+    later: list[tuple[str, str, str | None, list[str]]] = []
 
     def rollout_records(
-        refname: str, objectname: str, contents: str, parts: list[str]
+        refname: str, objectname: str, contents: str | None, parts: list[str]
     ) -> list[tuple[str, str, str]]:
+        found = MISSING if kept is None else kept.get(refname, objectname)
+        if found is MISSING:
+            if contents is None:  # listed, not kept, and now needed (`wanted`): its message
+                contents = fetch_later(refname)
+            if contents is None:
+                return []  # deleted since it was listed
+            found = parse_rollout(contents, refname[10:], objectname)
+            if kept is not None:
+                kept.put(refname, objectname, found)
         keys = []
-        for record in parse_rollout(contents, refname[10:], objectname):
+        for record in found:
             if (record.deployment, record.target) != (parts[0], parts[1]):
                 continue  # a record only speaks for the target its tag is filed under
             key = (parts[0], parts[1], record.component)
             states.setdefault(key, ComponentState(*key)).history.append(record)
             keys.append(key)
         return keys
+
+    fetched_later: dict[str, str | None] = {}
+    window = [4]
+
+    def fetch_later(refname: str) -> str | None:
+        """The message of a listed rollout record neither kept nor read yet, with those of the next
+        few (newest first, as `later` is walked; four, then 16, 64…): a record task needs one or
+        two, and reads no others."""
+        if refname not in fetched_later:
+            names: list[str] = []
+            for r, o, c, _p in later[[row[0] for row in later].index(refname) :]:
+                if c is None and r not in fetched_later and not kept.has(r, o):
+                    names.append(r)
+                    if len(names) == window[0]:
+                        break
+            window[0] *= 4
+            for batch in messages(repo, names, tags):
+                for name, _objectname, contents in batch:
+                    fetched_later[name] = contents
+            fetched_later.update((name, None) for name in names if name not in fetched_later)
+        return fetched_later.get(refname)
 
     def state_at(path: str) -> ComponentState:
         dep, tgt, segment = path.split("/")
@@ -550,14 +615,45 @@ def _read_records(
         by_path[path] = state
         return state
 
+    def tag_batches() -> Generator[list[tuple[str, str, str | None]], None, None]:
+        """The tags as (refname, objectname, message): every message (without `kept`, or with
+        nothing kept yet), or only the messages of tags not kept (None for the rest; rollout
+        records for `wanted` are read when needed)."""
+        if kept is None or not kept.entries:  # nothing kept (yet): every message, in one process
+            for lines in repo.for_each_ref_rows(tags, RECORD_FIELDS):
+                batch: list[tuple[str, str, str | None]] = []
+                for row in lines:
+                    refname, found, rest = row.partition("\x00")
+                    objectname, found2, contents = rest.partition("\x00")
+                    if found and found2:
+                        batch.append((refname, objectname, contents))
+                yield batch
+            return
+        listed = repo.for_each_ref([*tags], REF_FIELDS)
+        missing = [
+            refname
+            for refname, objectname in listed
+            if not kept.has(refname, objectname)
+            and (wanted is None or not refname.startswith(rollout_prefix))
+        ]
+        read: dict[str, tuple[str, str]] = {}
+        for got in messages(repo, missing, tags):
+            read.update((name, (objectname, contents)) for name, objectname, contents in got)
+        listing: list[tuple[str, str, str | None]] = []
+        for refname, objectname in listed:
+            if refname in read:
+                listing.append((refname, *read[refname]))
+            elif refname.startswith(rollout_prefix) or kept.has(refname, objectname):
+                listing.append((refname, objectname, None))
+        yield listing
+
     # The component refs (name and commit only: a commit's message is no record), then the tags
     # with their messages, by two `for-each-ref`s (reading 15,000 commit messages for nothing took
     # a third of Git's time). Refs first: a moved ref's tag is written by the same transaction, so
     # the tags read after the refs can only hold more of it, never less.
     # Git reads the tags' messages (all of them before it writes a row) while the refs are parsed.
-    refs, *tags = record_patterns(deployment, target)
     ref_batches = list(repo.for_each_ref_rows([refs], REF_FIELDS))
-    with ReadAhead(repo.for_each_ref_rows(tags, RECORD_FIELDS)) as tag_batches:
+    with ReadAhead(tag_batches()) as batches:
         for rows in ref_batches:
             for row in rows:
                 refname, found, objectname = row.partition("\x00")
@@ -566,17 +662,19 @@ def _read_records(
                     if path.count("/") == 2:
                         (by_path.get(path) or state_at(path)).git_sha = objectname
         del ref_batches
-        for rows in tag_batches:
-            for row in rows:
-                refname, _, rest = row.partition("\x00")
-                objectname, found, contents = rest.partition("\x00")
-                if not found:
-                    continue
+        for batch in batches:
+            for refname, objectname, contents in batch:
                 if refname.startswith(tag_prefix):
                     path = refname[skip_tag:].rpartition("/")[0]
                     if path.count("/") != 2:
                         continue
-                    record = parse_message(contents, refname[10:], objectname)  # 10: len("refs/tags/")
+                    record = MISSING if kept is None else kept.get(refname, objectname)
+                    if record is MISSING:
+                        if contents is None:
+                            continue
+                        record = parse_message(contents, refname[10:], objectname)  # 10: len("refs/tags/")
+                        if kept is not None:
+                            kept.put(refname, objectname, record)
                     if record is not None:
                         (by_path.get(path) or state_at(path)).history.append(record)
                 elif refname.startswith(rollout_prefix):

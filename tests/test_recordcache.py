@@ -1,0 +1,231 @@
+"""Records kept by tag (`recordcache`): a read through them gives what Git holds, whatever moved
+since they were kept, and asks Git for the messages of new tags only."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from atmos_tasks import recordcache
+from atmos_tasks.gitrepo import GitRepo, RefUpdate
+from atmos_tasks.record import Ident, tag_object
+from atmos_tasks.tracking import (
+    DeploymentRecord,
+    read_records,
+    record_patterns,
+    ref_name,
+    rollout_message,
+    rollout_tag_name,
+    tag_name,
+)
+
+NAMES = [f"c{i}" for i in range(5)]
+IDENT = Ident("t", "t@e")
+
+
+def git(root: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
+
+
+def rec(component: str, sha: str, stamp: str, **changes: Any) -> DeploymentRecord:
+    values: dict[str, Any] = dict(
+        deployment="app",
+        target="dev",
+        component=component,
+        type="terraform",
+        git_sha=sha,
+        deployed_by="t@e",
+        timestamp=stamp,
+        status="success",
+        inputs_hash=f"h-{component}-{sha[:7]}",
+        changes="applied",
+    )
+    values.update(changes)
+    return DeploymentRecord(**values)
+
+
+class Records:
+    """A real repository (with the `.atmos` folder a run leaves) that rollouts record into."""
+
+    def __init__(self, root: Path) -> None:
+        root.mkdir()
+        git(root, "init", "-q", "-b", "main")
+        (root / ".atmos").mkdir()
+        self.root, self.repo, self.n = root, GitRepo(root), 0
+
+    def rollout(self, changed: list[str], **fields: Any) -> str:
+        """A commit, a tag per changed component, a rollout record of the others, every ref moved."""
+        self.n += 1
+        (self.root / "f").write_text(str(self.n))
+        git(self.root, "add", "f")
+        git(self.root, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-q", "-m", f"c{self.n}")
+        sha = git(self.root, "rev-parse", "HEAD").strip()
+        stamp = f"2026-01-{self.n:02d}T00-00-00Z"
+        when = datetime(2026, 1, self.n, tzinfo=UTC)
+        bodies = {
+            tag_name("app", "dev", c, stamp): tag_object(
+                sha, "t", IDENT, when, rec(c, sha, stamp, **fields).to_message()
+            )
+            for c in changed
+        }
+        unchanged = [rec(c, sha, stamp, changes="none") for c in NAMES if c not in changed]
+        if unchanged:
+            bodies[rollout_tag_name("app", "dev", stamp)] = tag_object(
+                sha, "r", IDENT, when, rollout_message(unchanged)
+            )
+        shas = self.repo.write_objects("tag", list(bodies.values()))
+        current = dict(self.repo.for_each_ref(["refs/atmos/"], ["refname", "objectname"]))
+        updates = [RefUpdate(f"refs/tags/{n}", s, None) for n, s in zip(bodies, shas, strict=True)]
+        updates += [
+            RefUpdate(ref_name("app", "dev", c), sha, current.get(ref_name("app", "dev", c))) for c in NAMES
+        ]
+        self.repo.update_refs(updates)
+        return stamp
+
+    def kept_file(self) -> Path:
+        files = list((self.root / recordcache.FOLDER).glob("*.pickle"))
+        assert len(files) == 1, files
+        return files[0]
+
+
+def read_both(records: Records, monkeypatch: pytest.MonkeyPatch, wanted: list[str] | None = None) -> Any:
+    """What Git holds (cache off) and what a read through the kept records gives (cache on)."""
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "off")
+    fresh = read_records(records.repo, "app", "dev", wanted)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    return fresh, read_records(records.repo, "app", "dev", wanted)
+
+
+def test_a_read_through_kept_records_is_what_git_holds_as_tags_come_go_and_move(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = Records(tmp_path / "repo")
+    records.rollout(NAMES)
+    for wanted in (None, NAMES):
+        fresh, kept = read_both(records, monkeypatch, wanted)
+        assert kept == fresh and kept[("app", "dev", "c0")].latest is not None
+    assert records.kept_file().stat().st_mode & 0o077 == 0  # its owner's only
+
+    records.rollout(["c1"])
+    stamp = records.rollout(["c2"])
+    for wanted in (None, NAMES, NAMES):  # kept, then read again from what was kept
+        fresh, kept = read_both(records, monkeypatch, wanted)
+        assert kept == fresh
+        assert kept[("app", "dev", "c2")].latest.changes == "applied"  # type: ignore[union-attr]
+        assert kept[("app", "dev", "c0")].latest.timestamp == stamp  # from the rollout record  # type: ignore[union-attr]
+
+    # A pruned tag is gone from the read; a tag moved to another object reads as that object.
+    git(records.root, "tag", "-d", tag_name("app", "dev", "c2", stamp))
+    moved = tag_name("app", "dev", "c1", "2026-01-02T00-00-00Z")
+    sha = git(records.root, "rev-parse", "HEAD").strip()
+    body = tag_object(
+        sha, "t", IDENT, datetime(2026, 1, 2, tzinfo=UTC), rec("c1", sha, "x", deployed_by="m@e").to_message()
+    )
+    git(records.root, "update-ref", f"refs/tags/{moved}", records.repo.write_objects("tag", [body])[0])
+    for wanted in (None, NAMES):
+        fresh, kept = read_both(records, monkeypatch, wanted)
+        assert kept == fresh
+        applied = [r.deployed_by for r in kept[("app", "dev", "c1")].history if r.changes == "applied"]
+        assert applied == ["m@e", "t@e"]
+
+
+def test_a_read_asks_git_for_the_messages_of_new_tags_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = Records(tmp_path / "repo")
+    for _ in range(3):
+        records.rollout(NAMES)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    read_records(records.repo, "app", "dev", NAMES)
+    stamp = records.rollout(["c3"])
+    asked: list[list[str]] = []
+    rows = GitRepo.for_each_ref_rows
+
+    def watched(self: GitRepo, patterns: Any, fields: Any) -> Any:
+        if "contents" in fields:
+            asked.append(list(patterns))
+        return rows(self, patterns, fields)
+
+    monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
+    states = read_records(records.repo, "app", "dev", NAMES)
+    assert asked == [
+        [f"refs/tags/{tag_name('app', 'dev', 'c3', stamp)}"],
+        [f"refs/tags/{rollout_tag_name('app', 'dev', stamp)}"],
+    ]
+    assert states[("app", "dev", "c0")].latest.timestamp == stamp  # type: ignore[union-attr]
+    asked.clear()
+    assert read_records(records.repo, "app", "dev", NAMES) == states
+    assert asked == []
+    # Recording parses the newest rollout records only: older ones are not kept.
+    kept = pickle.loads(records.kept_file().read_bytes())[1]
+    assert sorted(name for name, _ in kept if "/rollouts/" in name) == [
+        f"refs/tags/{rollout_tag_name('app', 'dev', stamp)}"
+    ]
+
+
+def test_what_is_kept_is_what_a_read_gives_and_verify_finds_a_wrong_entry(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    records = Records(tmp_path / "repo")
+    records.rollout(NAMES)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    read_records(records.repo, "app", "dev")
+    path = records.kept_file()
+    stamp, entries = pickle.loads(path.read_bytes())
+    key = next(k for k in entries if "/c4/" in k[0])
+    entries[key] = rec("c4", "f" * 40, "forged")
+    path.write_bytes(pickle.dumps((stamp, entries)))
+    os.chmod(path, 0o600)
+    assert read_records(records.repo, "app", "dev")[("app", "dev", "c4")].latest.git_sha == "f" * 40  # type: ignore[union-attr]
+
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "verify")
+    with pytest.raises(SystemExit) as stopped:
+        read_records(records.repo, "app", "dev")
+    assert stopped.value.code == 1
+    assert "kept deployment records of app/dev/c4 differ" in capsys.readouterr().err
+
+    # Writable by others, a kept file is never unpickled: Git's records are read.
+    path.write_bytes(pickle.dumps((stamp, entries)))
+    os.chmod(path, 0o666)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    assert read_records(records.repo, "app", "dev")[("app", "dev", "c4")].latest.git_sha != "f" * 40  # type: ignore[union-attr]
+
+
+def test_nothing_is_kept_with_the_cache_off_or_outside_a_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = Records(tmp_path / "repo")
+    records.rollout(NAMES)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "off")
+    read_records(records.repo, "app", "dev")
+    assert not (records.root / recordcache.FOLDER).exists()
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    (records.root / ".atmos").rmdir()
+    assert read_records(records.repo, "app", "dev")[("app", "dev", "c0")].latest is not None
+    assert not (records.root / ".atmos").exists()
+
+
+def test_many_new_tags_are_read_by_pattern_in_one_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = Records(tmp_path / "repo")
+    records.rollout(NAMES)
+    monkeypatch.setattr(recordcache, "FETCH_LIMIT", 2)
+    asked: list[list[str]] = []
+    rows = GitRepo.for_each_ref_rows
+
+    def watched(self: GitRepo, patterns: Any, fields: Any) -> Any:
+        if "contents" in fields:
+            asked.append(list(patterns))
+        return rows(self, patterns, fields)
+
+    monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
+    fresh, kept = read_both(records, monkeypatch)
+    assert kept == fresh
+    assert asked[-1] == record_patterns("app", "dev")[1:]
