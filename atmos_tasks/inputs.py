@@ -80,13 +80,22 @@ def _chain() -> Iterator[Observed]:
         observed = observed.parent
 
 
+def _absolute(path: Path | str) -> str:
+    """The path as a key: absolute, as `Path.absolute` writes it. A string already written so is
+    taken as it is (a compilation of 300 components names 1,500 paths)."""
+    if isinstance(path, str) and path.startswith("/") and not path.endswith("/"):
+        if "//" not in path and "/./" not in path and not path.endswith("/."):
+            return path
+    return str(Path(path).absolute())
+
+
 def file(path: Path | str) -> None:
     """A file whose content the compilation used."""
     name = None
     taken: list[str | None] = []  # the digest, taken once and only if a level lacks the file
     for observed in _chain():
         if name is None:
-            name = str(Path(path).absolute())
+            name = _absolute(path)
         if name not in observed.files:
             if not taken:
                 taken.append(observed.digest(name) if observed.digest else None)
@@ -95,8 +104,11 @@ def file(path: Path | str) -> None:
 
 def tree(path: Path | str, digest: str | None = None) -> None:
     """A folder whose whole content (`digest`, as the compilation read it) the compilation used."""
+    name = None
     for observed in _chain():
-        observed.trees.setdefault(str(Path(path).absolute()), digest)
+        if name is None:
+            name = _absolute(path)
+        observed.trees.setdefault(name, digest)
 
 
 def matched(pattern: str, found: list[str]) -> None:
