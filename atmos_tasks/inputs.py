@@ -83,9 +83,14 @@ def _chain() -> Iterator[Observed]:
 def _absolute(path: Path | str) -> str:
     """The path as a key: absolute, as `Path.absolute` writes it. A string already written so is
     taken as it is (a compilation of 300 components names 1,500 paths)."""
-    if isinstance(path, str) and path.startswith("/") and not path.endswith("/"):
-        if "//" not in path and "/./" not in path and not path.endswith("/."):
-            return path
+    if (
+        isinstance(path, str)
+        and path.startswith("/")
+        and not path.endswith(("/", "/."))
+        and "//" not in path
+        and "/./" not in path
+    ):
+        return path
     return str(Path(path).absolute())
 
 

@@ -2,11 +2,10 @@
 and asks Git for the messages of the tags it has not parsed before only.
 
 A tag object never changes: what its message parses to is a function of the object's id, the
-tag's name (a record knows the tag it was read from) and the code that parses. `read_records`
-reads hundreds of messages per target (thousands for `status`): Git opening and inflating each
-tag object took most of the record task's read at 300 components. Kept here instead, per set of
-ref patterns read (`.atmos/cache/records/<digest>.pickle`, its owner's only, like every pickle
-this package reads), are
+tag's name (a record knows the tag it was read from) and the code that parses. The record task
+reads hundreds of messages of its target: Git opening and inflating each tag object took most of
+its read at 300 components. Kept here instead, per target read (`.atmos/cache/records/
+<digest>.pickle`, its owner's only, like every pickle this package reads), are
 
 - every deployment tag the last read listed, with its record (or None: not a record), and
 - each target rollout record the last read parsed (a record task stops at the newest ones it

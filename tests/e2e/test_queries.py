@@ -146,9 +146,10 @@ def test_history_json_shape(repo: Repo) -> None:
 def test_status_and_history_read_a_fixed_number_of_git_processes_whatever_the_number_of_refs(
     repo: Repo, tmp_path: Path
 ) -> None:
-    """status: two `for-each-ref`s (the refs, then the tags with their messages, or once their
-    records are kept, their names); history: the same, and one `cat-file` for the subjects of the
-    commits its rollouts deployed. (The records kept are used, not checked, as users run it.)"""
+    """status: two `for-each-ref`s (the refs, then the tags with their messages); history of a
+    target: the same (once its records are kept, the tags' names and no message), and one
+    `cat-file` for the subjects of the commits its rollouts deployed. (The records kept are used,
+    not checked, as users run it.)"""
     head = seed_records(repo, deployments=6, targets=3, components=25)  # 450 refs, 450 tags
     (repo.path / ".atmos").mkdir(exist_ok=True)
     trace = tmp_path / "trace.json"
