@@ -276,17 +276,19 @@ class GitRepo:
         return rows
 
     def for_each_ref_rows(
-        self, patterns: Iterable[str], fields: Sequence[str]
+        self, patterns: Iterable[str], fields: Sequence[str], observe: bool = True
     ) -> Generator[list[str], None, None]:
         """One `git for-each-ref` over all patterns, read as Git writes it: batches of rows, each
-        row its fields joined by NUL (an empty row may occur: skip it).
+        row its fields joined by NUL (an empty row may occur: skip it). `observe=False`: refs a
+        listing by pattern already observed for a compilation (`inputs.refs`).
 
         The output is never held whole (9 MB for the records of 15,000 components, its decoded copy
         and its split rows): each batch is a pipe's worth, parsed and dropped before the next. (Git
         2.39 writes its rows only once it has read every object: the batches come in a burst.)
         """
         patterns = list(patterns)
-        inputs.refs(patterns)
+        if observe:
+            inputs.refs(patterns)
         args = ("for-each-ref", f"--format={ref_format(fields)}", *patterns)
         try:
             proc = subprocess.Popen(

@@ -127,7 +127,8 @@ def messages(repo: GitRepo, refnames: list[str], patterns: list[str]) -> Iterato
     else:
         groups = [refnames[i : i + BATCH] for i in range(0, len(refnames), BATCH)]
     for group in groups:
-        for rows in repo.for_each_ref_rows(group, RECORD_FIELDS):
+        # Not observed again for a compilation: the listing by pattern that named them was.
+        for rows in repo.for_each_ref_rows(group, RECORD_FIELDS, observe=group is patterns):
             found = []
             for row in rows:
                 refname, sep, rest = row.partition("\x00")

@@ -571,8 +571,8 @@ def _read(
     ) -> list[tuple[str, str, str]]:
         found = MISSING if kept is None else kept.get(refname, objectname)
         if found is MISSING:
-            if contents is None:  # listed, not kept, and now needed (`wanted`): its message
-                contents = fetch_later(refname)
+            if contents is None and later:  # listed, not kept, and now needed (`wanted`)
+                objectname, contents = fetch_later(refname, objectname)
             if contents is None:
                 return []  # deleted since it was listed
             found = parse_rollout(contents, refname[10:], objectname)
@@ -587,13 +587,14 @@ def _read(
             keys.append(key)
         return keys
 
-    fetched_later: dict[str, str | None] = {}
+    fetched_later: dict[str, tuple[str, str | None]] = {}
     window = [4]
 
-    def fetch_later(refname: str) -> str | None:
+    def fetch_later(refname: str, objectname: str) -> tuple[str, str | None]:
         """The message of a listed rollout record neither kept nor read yet, with those of the next
         few (newest first, as `later` is walked; four, then 16, 64…): a record task needs one or
-        two, and reads no others."""
+        two, and reads no others. The tag's object as read then (`git tag -f` may have moved it
+        since it was listed), and its message (None: deleted since)."""
         if refname not in fetched_later:
             names: list[str] = []
             for r, o, c, _p in later[[row[0] for row in later].index(refname) :]:
@@ -603,10 +604,9 @@ def _read(
                         break
             window[0] *= 4
             for batch in messages(repo, names, tags):
-                for name, _objectname, contents in batch:
-                    fetched_later[name] = contents
-            fetched_later.update((name, None) for name in names if name not in fetched_later)
-        return fetched_later.get(refname)
+                for name, read, contents in batch:
+                    fetched_later[name] = (read, contents)
+        return fetched_later.get(refname, (objectname, None))
 
     def state_at(path: str) -> ComponentState:
         dep, tgt, segment = path.split("/")
@@ -616,6 +616,13 @@ def _read(
             state = states[key] = ComponentState(*key)
         by_path[path] = state
         return state
+
+    def ours(refname: str, rollouts: bool) -> bool:
+        """A tag the loop below reads (the layout it files records by), and with `rollouts`, a
+        target rollout record too."""
+        if refname.startswith(tag_prefix):
+            return refname[skip_tag:].rpartition("/")[0].count("/") == 2
+        return rollouts and refname.startswith(rollout_prefix) and refname[skip_rollout:].count("/") == 2
 
     def tag_batches() -> Generator[list[tuple[str, str, str | None]], None, None]:
         """The tags as (refname, objectname, message): every message (without `kept`, or with
@@ -635,8 +642,7 @@ def _read(
         missing = [
             refname
             for refname, objectname in listed
-            if not kept.has(refname, objectname)
-            and (wanted is None or not refname.startswith(rollout_prefix))
+            if not kept.has(refname, objectname) and ours(refname, wanted is None)
         ]
         read: dict[str, tuple[str, str]] = {}
         for got in messages(repo, missing, tags):
@@ -645,7 +651,7 @@ def _read(
         for refname, objectname in listed:
             if refname in read:
                 listing.append((refname, *read[refname]))
-            elif refname.startswith(rollout_prefix) or kept.has(refname, objectname):
+            elif (wanted is not None and refname.startswith(rollout_prefix)) or kept.has(refname, objectname):
                 listing.append((refname, objectname, None))
         yield listing
 

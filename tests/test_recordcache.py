@@ -147,10 +147,10 @@ def test_a_read_asks_git_for_the_messages_of_new_tags_only(
     asked: list[list[str]] = []
     rows = GitRepo.for_each_ref_rows
 
-    def watched(self: GitRepo, patterns: Any, fields: Any) -> Any:
+    def watched(self: GitRepo, patterns: Any, fields: Any, observe: bool = True) -> Any:
         if "contents" in fields:
             asked.append(list(patterns))
-        return rows(self, patterns, fields)
+        return rows(self, patterns, fields, observe)
 
     monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
     states = read_records(records.repo, "app", "dev", NAMES)
@@ -220,12 +220,77 @@ def test_many_new_tags_are_read_by_pattern_in_one_process(
     asked: list[list[str]] = []
     rows = GitRepo.for_each_ref_rows
 
-    def watched(self: GitRepo, patterns: Any, fields: Any) -> Any:
+    def watched(self: GitRepo, patterns: Any, fields: Any, observe: bool = True) -> Any:
         if "contents" in fields:
             asked.append(list(patterns))
-        return rows(self, patterns, fields)
+        return rows(self, patterns, fields, observe)
 
     monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
     fresh, kept = read_both(records, monkeypatch)
     assert kept == fresh
     assert asked[-1] == record_patterns("app", "dev")[1:]
+
+
+def test_a_rollout_record_deleted_between_listing_and_reading_is_not_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full read (status, history) of a target whose newest rollout record is pruned after Git
+    listed it and before its message is read: read as if it were never there, no error."""
+    records = Records(tmp_path / "repo")
+    records.rollout(NAMES)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    read_records(records.repo, "app", "dev")
+    stamp = records.rollout(["c1"])
+    doomed = f"refs/tags/{rollout_tag_name('app', 'dev', stamp)}"
+    original = recordcache.messages
+
+    def pruned_meanwhile(repo: GitRepo, refnames: list[str], patterns: list[str]) -> Any:
+        git(records.root, "update-ref", "-d", doomed)
+        return original(repo, refnames, patterns)
+
+    monkeypatch.setattr(recordcache, "messages", pruned_meanwhile)
+    kept = read_records(records.repo, "app", "dev")
+    monkeypatch.setattr(recordcache, "messages", original)
+    fresh, again = read_both(records, monkeypatch)
+    assert kept == fresh == again
+    assert kept[("app", "dev", "c0")].latest.timestamp != stamp  # type: ignore[union-attr]
+
+
+def test_a_rollout_record_moved_before_its_message_is_read_is_kept_as_the_object_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Recording reads rollout records when it needs them: one moved (`git tag -f`) after it was
+    listed is read, and kept, as the object Git gave, never under the id it was listed with."""
+    records = Records(tmp_path / "repo")
+    records.rollout(NAMES)
+    monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
+    read_records(records.repo, "app", "dev", NAMES)
+    stamp = records.rollout(["c1"])
+    name = f"refs/tags/{rollout_tag_name('app', 'dev', stamp)}"
+    listed = git(records.root, "rev-parse", name).strip()
+    sha = git(records.root, "rev-parse", "HEAD").strip()
+    other = records.repo.write_objects(
+        "tag",
+        [
+            tag_object(
+                sha,
+                "r",
+                IDENT,
+                datetime(2026, 1, 9, tzinfo=UTC),
+                rollout_message([rec(c, sha, stamp, changes="none", deployed_by="moved@e") for c in NAMES]),
+            )
+        ],
+    )[0]
+    original = recordcache.messages
+
+    def moved_meanwhile(repo: GitRepo, refnames: list[str], patterns: list[str]) -> Any:
+        if name in refnames:
+            git(records.root, "update-ref", name, other)
+        return original(repo, refnames, patterns)
+
+    monkeypatch.setattr(recordcache, "messages", moved_meanwhile)
+    states = read_records(records.repo, "app", "dev", NAMES)
+    assert states[("app", "dev", "c0")].latest.deployed_by == "moved@e"  # type: ignore[union-attr]
+    assert states[("app", "dev", "c0")].latest.tag_object == other  # type: ignore[union-attr]
+    entries = pickle.loads(records.kept_file().read_bytes())[1]
+    assert (name, other) in entries and (name, listed) not in entries
