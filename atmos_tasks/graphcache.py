@@ -136,7 +136,10 @@ def _file_digest(cache: StatCache, path: str) -> str:
 
 
 def _tree_digest(cache: StatCache, path: str) -> str:
-    return cache.tree(Path(path)) if os.path.isdir(path) else "missing"
+    try:
+        return cache.tree(Path(path))
+    except (FileNotFoundError, NotADirectoryError):  # gone, or a file now
+        return "missing"
 
 
 def _glob(patterns: str) -> list[str]:

@@ -16,7 +16,7 @@ from typing import Any
 import blake3
 
 from atmos_tasks.atomic import write_atomic
-from vendor_cache.digest import file_digest, tree_digest
+from vendor_cache.digest import digest_entries, file_digest, is_executable, iter_tree
 
 RACY_SECONDS = 2.0
 
@@ -45,21 +45,28 @@ class StatCache:
         return self._entries
 
     def file(self, path: Path, info: os.stat_result | None = None) -> str:
-        info = info or path.stat()
-        key = str(path)
+        return self._file(str(path), info or path.stat())
+
+    def _file(self, key: str, info: os.stat_result) -> str:
+        """`file` of the path written `key` (as `str(Path)` writes it)."""
         entries = self._load()
         stamp = [info.st_size, info.st_mtime_ns, info.st_ino]
         cached = entries.get(key)
         if cached is not None and cached[:3] == stamp:
             return str(cached[3])
-        digest = file_digest(path)
+        digest = file_digest(key)
         if time.time() - info.st_mtime > RACY_SECONDS:
             entries[key] = [*stamp, digest]
             self._dirty = True
         return digest
 
     def tree(self, root: Path) -> str:
-        return tree_digest(root, self.file)
+        """`tree_digest` of `root`, each file's digest from this cache. (Its paths are joined as
+        text: a graph of 300 components checks 300 module folders on every run.)"""
+        base = str(root).rstrip("/")
+        return digest_entries(
+            (rel, is_executable(info), self._file(f"{base}/{rel}", info)) for rel, info in iter_tree(root)
+        )
 
     def save(self) -> None:
         if not self._dirty or self._entries is None:

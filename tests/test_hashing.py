@@ -48,3 +48,32 @@ def test_recently_modified_files_are_not_cached(tmp_path: Path) -> None:
 def test_hash_json_is_canonical() -> None:
     assert hash_json({"a": 1, "b": [1, 2]}) == hash_json({"b": [1, 2], "a": 1})
     assert hash_json({"a": 1}) != hash_json({"a": "1"})
+
+
+def test_a_tree_digest_from_the_cache_is_the_tree_digest_and_misses_nothing(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from atmos_tasks.graphcache import _tree_digest
+    from vendor_cache.digest import tree_digest
+
+    root = tmp_path / "module"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    (root / "main.tf").write_text("a")
+    (root / "sub" / "x.tf").write_text("b")
+    (root / "sub" / "deeper" / "run.sh").write_text("c")
+    os.chmod(root / "sub" / "deeper" / "run.sh", 0o755)
+    (root / "link.tf").symlink_to(root / "main.tf")
+    old = time.time() - 60
+    for path in [root / "main.tf", root / "sub" / "x.tf", root / "sub" / "deeper" / "run.sh"]:
+        os.utime(path, (old, old))
+    cache = StatCache(tmp_path / "cache.json")
+    before = tree_digest(root)
+    assert cache.tree(root) == before
+    assert cache.tree(root) == before  # answered from the cache: the same
+    (root / "sub" / "x.tf").write_text("B")
+    os.utime(root / "sub" / "x.tf", (old + 1, old + 1))
+    assert cache.tree(root) == tree_digest(root) != before
+    assert _tree_digest(cache, str(root)) == tree_digest(root)
+    assert _tree_digest(cache, str(tmp_path / "gone")) == "missing"
+    assert _tree_digest(cache, str(root / "main.tf")) == "missing"
