@@ -138,8 +138,10 @@ def _file_digest(cache: StatCache, path: str) -> str:
 def _tree_digest(cache: StatCache, path: str) -> str:
     try:
         return cache.tree(Path(path))
-    except (FileNotFoundError, NotADirectoryError):  # gone, or a file now
-        return "missing"
+    except OSError:
+        if os.path.isdir(path):
+            raise  # the folder is there: what is in it moved while it was read (a miss)
+        return "missing"  # gone, or not a folder (now)
 
 
 def _glob(patterns: str) -> list[str]:

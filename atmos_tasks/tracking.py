@@ -596,16 +596,18 @@ def _read(
         two, and reads no others. The tag's object as read then (`git tag -f` may have moved it
         since it was listed), and its message (None: deleted since)."""
         if refname not in fetched_later:
-            names: list[str] = []
+            listed: list[tuple[str, str]] = []
             for r, o, c, _p in later[[row[0] for row in later].index(refname) :]:
                 if c is None and r not in fetched_later and not kept.has(r, o):
-                    names.append(r)
-                    if len(names) == window[0]:
+                    listed.append((r, o))
+                    if len(listed) == window[0]:
                         break
             window[0] *= 4
-            for batch in messages(repo, names, tags):
+            for batch in messages(repo, [r for r, _o in listed], tags):
                 for name, read, contents in batch:
                     fetched_later[name] = (read, contents)
+            for r, o in listed:  # deleted since they were listed: not asked for again
+                fetched_later.setdefault(r, (o, None))
         return fetched_later.get(refname, (objectname, None))
 
     def state_at(path: str) -> ComponentState:

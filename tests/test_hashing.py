@@ -77,3 +77,25 @@ def test_a_tree_digest_from_the_cache_is_the_tree_digest_and_misses_nothing(tmp_
     assert _tree_digest(cache, str(root)) == tree_digest(root)
     assert _tree_digest(cache, str(tmp_path / "gone")) == "missing"
     assert _tree_digest(cache, str(root / "main.tf")) == "missing"
+
+
+def test_a_folder_whose_content_moves_while_it_is_read_is_no_missing_tree(tmp_path: Path) -> None:
+    """A file deleted between the folder's listing and its digest: the folder is there, so its
+    digest is not "missing" (a cached graph that saw no folder must not be served): it raises."""
+    import pytest
+
+    from atmos_tasks.graphcache import _tree_digest
+
+    root = tmp_path / "module"
+    root.mkdir()
+    (root / "main.tf").write_text("a")
+    cache = StatCache(tmp_path / "cache.json")
+
+    def vanished(key: str, info: os.stat_result) -> str:
+        raise FileNotFoundError(2, "No such file or directory", key)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(cache, "_file", vanished)
+        with pytest.raises(FileNotFoundError):
+            _tree_digest(cache, str(root))
+        assert _tree_digest(cache, str(tmp_path / "gone")) == "missing"
