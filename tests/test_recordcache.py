@@ -102,6 +102,20 @@ def read_both(records: Records, monkeypatch: pytest.MonkeyPatch, wanted: list[st
     return fresh, read_records(records.repo, "app", "dev", wanted)
 
 
+def message_reads(monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The patterns of every `for-each-ref` that reads tag messages from now on."""
+    asked: list[list[str]] = []
+    rows = GitRepo.for_each_ref_rows
+
+    def watched(self: GitRepo, patterns: Any, fields: Any, observe: bool = True) -> Any:
+        if "contents" in fields:
+            asked.append(list(patterns))
+        return rows(self, patterns, fields, observe)
+
+    monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
+    return asked
+
+
 def test_a_read_through_kept_records_is_what_git_holds_as_tags_come_go_and_move(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -144,15 +158,7 @@ def test_a_read_asks_git_for_the_messages_of_new_tags_only(
     monkeypatch.setenv("ATMOS_TASKS_GRAPH_CACHE", "on")
     read_records(records.repo, "app", "dev", NAMES)
     stamp = records.rollout(["c3"])
-    asked: list[list[str]] = []
-    rows = GitRepo.for_each_ref_rows
-
-    def watched(self: GitRepo, patterns: Any, fields: Any, observe: bool = True) -> Any:
-        if "contents" in fields:
-            asked.append(list(patterns))
-        return rows(self, patterns, fields, observe)
-
-    monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
+    asked = message_reads(monkeypatch)
     states = read_records(records.repo, "app", "dev", NAMES)
     assert asked == [
         [f"refs/tags/{tag_name('app', 'dev', 'c3', stamp)}"],
@@ -217,15 +223,7 @@ def test_many_new_tags_are_read_by_pattern_in_one_process(
     records = Records(tmp_path / "repo")
     records.rollout(NAMES)
     monkeypatch.setattr(recordcache, "FETCH_LIMIT", 2)
-    asked: list[list[str]] = []
-    rows = GitRepo.for_each_ref_rows
-
-    def watched(self: GitRepo, patterns: Any, fields: Any, observe: bool = True) -> Any:
-        if "contents" in fields:
-            asked.append(list(patterns))
-        return rows(self, patterns, fields, observe)
-
-    monkeypatch.setattr(GitRepo, "for_each_ref_rows", watched)
+    asked = message_reads(monkeypatch)
     fresh, kept = read_both(records, monkeypatch)
     assert kept == fresh
     assert asked[-1] == record_patterns("app", "dev")[1:]
