@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import pickle
-import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from atmos_tasks import recordcache
 from atmos_tasks.gitrepo import GitRepo, RefUpdate
 from atmos_tasks.record import Ident, tag_object
 from atmos_tasks.tracking import (
-    DeploymentRecord,
     read_records,
     record_patterns,
     ref_name,
@@ -24,30 +22,10 @@ from atmos_tasks.tracking import (
     rollout_tag_name,
     tag_name,
 )
+from tests.test_tracking_newest import git, rec
 
 NAMES = [f"c{i}" for i in range(5)]
 IDENT = Ident("t", "t@e")
-
-
-def git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True, text=True).stdout
-
-
-def rec(component: str, sha: str, stamp: str, **changes: Any) -> DeploymentRecord:
-    values: dict[str, Any] = dict(
-        deployment="app",
-        target="dev",
-        component=component,
-        type="terraform",
-        git_sha=sha,
-        deployed_by="t@e",
-        timestamp=stamp,
-        status="success",
-        inputs_hash=f"h-{component}-{sha[:7]}",
-        changes="applied",
-    )
-    values.update(changes)
-    return DeploymentRecord(**values)
 
 
 class Records:
@@ -70,7 +48,7 @@ class Records:
         when = datetime(2026, 1, self.n, tzinfo=UTC)
         bodies = {
             tag_name("app", "dev", c, stamp): tag_object(
-                sha, "t", IDENT, when, rec(c, sha, stamp, **fields).to_message()
+                sha, "t", IDENT, when, rec(c, sha, stamp, **{"changes": "applied", **fields}).to_message()
             )
             for c in changed
         }
@@ -139,7 +117,11 @@ def test_a_read_through_kept_records_is_what_git_holds_as_tags_come_go_and_move(
     moved = tag_name("app", "dev", "c1", "2026-01-02T00-00-00Z")
     sha = git(records.root, "rev-parse", "HEAD").strip()
     body = tag_object(
-        sha, "t", IDENT, datetime(2026, 1, 2, tzinfo=UTC), rec("c1", sha, "x", deployed_by="m@e").to_message()
+        sha,
+        "t",
+        IDENT,
+        datetime(2026, 1, 2, tzinfo=UTC),
+        rec("c1", sha, "x", deployed_by="m@e", changes="applied").to_message(),
     )
     git(records.root, "update-ref", f"refs/tags/{moved}", records.repo.write_objects("tag", [body])[0])
     for wanted in (None, NAMES):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from atmos_tasks.gitrepo import GitRepo, RefUpdate
 from atmos_tasks.record import Ident, tag_object
@@ -30,10 +31,9 @@ def commit(root: Path, n: int) -> str:
     return git(root, "rev-parse", "HEAD").strip()
 
 
-def rec(
-    component: str, sha: str, stamp: str, status: str = "success", changes: str = "none"
-) -> DeploymentRecord:
-    return DeploymentRecord(
+def rec(component: str, sha: str, stamp: str, **fields: Any) -> DeploymentRecord:
+    """A record of app/dev (success, `changes: none` unless `fields` say otherwise)."""
+    values: dict[str, Any] = dict(
         deployment="app",
         target="dev",
         component=component,
@@ -41,10 +41,12 @@ def rec(
         git_sha=sha,
         deployed_by="t@e",
         timestamp=stamp,
-        status=status,
+        status="success",
         inputs_hash=f"h-{component}-{sha[:7]}",
-        changes=changes,
+        changes="none",
     )
+    values.update(fields)
+    return DeploymentRecord(**values)
 
 
 def test_reading_for_recording_gives_the_same_latest_and_current_from_fewer_records(tmp_path: Path) -> None:
