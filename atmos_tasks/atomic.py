@@ -40,3 +40,16 @@ def read_private(path: Path) -> bytes:
         if info.st_uid != os.getuid() or info.st_mode & 0o077:
             raise PermissionError(f"{path} is not this user's own")
         return file.read()
+
+
+def source_stamp(*files: str) -> tuple[str, ...]:
+    """Source files as a cache key's part: each by size and modification time ("" when it cannot
+    be read), so a cache entry made by other code is never taken for this code's."""
+    stamp = []
+    for name in files:
+        try:
+            info = os.stat(name)
+            stamp.append(f"{info.st_size}:{info.st_mtime_ns}")
+        except OSError:
+            stamp.append("")
+    return tuple(stamp)

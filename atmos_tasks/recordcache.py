@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import sys
 from collections.abc import Iterator
@@ -44,14 +43,9 @@ def _parsing_code() -> tuple[Any, ...]:
     """The code that parses records, once per process: the format, the package's version and
     `tracking.py`'s source by size and time."""
     from atmos_tasks import __version__, tracking
+    from atmos_tasks.atomic import source_stamp
 
-    stamp: list[Any] = [FORMAT, __version__]
-    try:
-        info = os.stat(tracking.__file__)
-        stamp.append(f"{info.st_size}:{info.st_mtime_ns}")
-    except OSError:
-        stamp.append("")
-    return tuple(stamp)
+    return (FORMAT, __version__, *source_stamp(tracking.__file__))
 
 
 class KeptRecords:

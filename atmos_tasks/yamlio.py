@@ -11,7 +11,6 @@ the process or expand to billions of nodes.
 
 from __future__ import annotations
 
-import os
 import pickle
 import re
 from collections.abc import Sequence
@@ -189,15 +188,9 @@ def _parsing_code() -> tuple[Any, ...]:
     import ruamel.yaml
 
     from atmos_tasks import yamlfunctions
+    from atmos_tasks.atomic import source_stamp
 
-    stamp: list[Any] = [_PARSED_FORMAT, ruamel.yaml.__version__]
-    for module in (__file__, yamlfunctions.__file__):
-        try:
-            info = os.stat(module)
-            stamp.append(f"{info.st_size}:{info.st_mtime_ns}")
-        except OSError:
-            stamp.append("")
-    return tuple(stamp)
+    return (_PARSED_FORMAT, ruamel.yaml.__version__, *source_stamp(__file__, yamlfunctions.__file__))
 
 
 def _parsed_get(entry: Path, key: str) -> tuple[Any] | None:

@@ -64,3 +64,20 @@ def test_read_private_reads_only_a_file_its_owner_alone_may_read(tmp_path: Path)
         read_private(path)
     with pytest.raises(FileNotFoundError):
         read_private(tmp_path / "missing.pickle")
+
+
+def test_a_source_stamp_moves_with_a_files_size_or_time_and_names_a_missing_one(tmp_path: Path) -> None:
+    import os
+
+    from atmos_tasks.atomic import source_stamp
+
+    code = tmp_path / "code.py"
+    code.write_text("x = 1\n")
+    os.utime(code, ns=(1, 1_000_000_000))
+    first = source_stamp(str(code), str(tmp_path / "gone.py"))
+    assert first == ("6:1000000000", "")
+    os.utime(code, ns=(1, 2_000_000_000))
+    assert source_stamp(str(code)) != first[:1]
+    code.write_text("x = 12\n")
+    os.utime(code, ns=(1, 2_000_000_000))
+    assert source_stamp(str(code)) == ("7:2000000000",)
