@@ -8,8 +8,11 @@ its read at 300 components. Kept here instead, per target read (`.atmos/cache/re
 <digest>.pickle`, its owner's only, like every pickle this package reads), are
 
 - every deployment tag the last read listed, with its record (or None: not a record), and
-- each target rollout record the last read parsed (a record task stops at the newest ones it
-  needs: those it did not parse are not kept).
+- the target rollout records a record task parsed (it stops at the newest ones it needs). A full
+  read (`history`, `status` of a target) parses the older ones from their messages each time:
+  each lists every unchanged component, and kept, they grew the file by the whole target with
+  every rollout (12 MB after a few hundred rollouts of 300 components, loaded by the next record
+  task).
 
 A read keeps what it used and drops the rest (a tag pruned, or moved by `git tag -f` to another
 object, is simply another key). With `ATMOS_TASKS_GRAPH_CACHE=off` nothing is kept; with `verify`

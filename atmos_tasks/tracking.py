@@ -576,7 +576,7 @@ def _read(
             if contents is None:
                 return []  # deleted since it was listed
             found = parse_rollout(contents, refname[10:], objectname)
-            if kept is not None:
+            if kept is not None and wanted is not None:  # see `recordcache`: only the newest
                 kept.put(refname, objectname, found)
         keys = []
         for record in found:

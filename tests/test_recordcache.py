@@ -274,3 +274,22 @@ def test_a_rollout_record_moved_before_its_message_is_read_is_kept_as_the_object
     assert states[("app", "dev", "c0")].latest.tag_object == other  # type: ignore[union-attr]
     entries = pickle.loads(records.kept_file().read_bytes())[1]
     assert (name, other) in entries and (name, listed) not in entries
+
+
+def test_a_full_read_keeps_no_rollout_record_a_record_task_did_not_keep(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """History parses every rollout record, each listing every unchanged component: kept, they
+    would grow the file with every rollout. Only those recording needed are kept."""
+    records = Records(tmp_path / "repo")
+    for _ in range(4):
+        records.rollout(["c0"])
+    fresh, kept = read_both(records, monkeypatch)  # history, status of the target
+    assert kept == fresh and len(kept[("app", "dev", "c1")].history) == 4
+    entries = pickle.loads(records.kept_file().read_bytes())[1]
+    assert not [name for name, _ in entries if "/rollouts/" in name]
+    assert len(entries) == 4  # c0's four tags
+    read_records(records.repo, "app", "dev", NAMES)  # recording: the newest rollout record
+    assert read_both(records, monkeypatch)[1] == fresh
+    entries = pickle.loads(records.kept_file().read_bytes())[1]
+    assert len([name for name, _ in entries if "/rollouts/" in name]) == 1
