@@ -179,7 +179,9 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
                     cancel.install()
                     _lock_targets(root, [p for p in pairs if invocation.locks(*p)])
                 outcome.cached = True
-                yield from _ordered(root, _settled_cached(root, key, found, invocation, outcome), outcome)
+                yield from _ordered(
+                    root, _settled_cached(root, key, found, invocation, outcome), outcome, invocation
+                )
                 return
         plans, tasks, observed = _compile(root, invocation, tree)
         memo = sys.modules.get("atmos_tasks.resolvememo")
@@ -206,7 +208,7 @@ def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]
             else:
                 _settled(key, pairs, tasks, invocation, outcome)
         outcome.reason = reason or ""
-    yield from _ordered(root, tasks, outcome)
+    yield from _ordered(root, tasks, outcome, invocation)
 
 
 def _settled_cached(
@@ -245,11 +247,20 @@ def _settled(
         outcome.key, outcome.pairs = key, pairs
 
 
-def _ordered(root: Path, tasks: list[dict[str, Any]], outcome: Any) -> list[dict[str, Any]]:
-    """The tasks, ready ones to be started critical path first, a started chain continued first
-    (`durations.py`)."""
-    from atmos_tasks import durations
+def _ordered(
+    root: Path, tasks: list[dict[str, Any]], outcome: Any, invocation: Invocation
+) -> list[dict[str, Any]]:
+    """The tasks less the components known to be up to date (`answered.py`), ready ones to be
+    started critical path first, a started chain continued first (`durations.py`). Called with
+    the targets' locks held: what doit saved for them stays as read until the run ends."""
+    from atmos_tasks import answered, durations, graphcache, settled
 
+    if graphcache.mode() != "off" and settled.whole_rollouts(invocation):
+        outcome.answers = answered.answer(root, tasks)
+        if graphcache.mode() == "on":
+            tasks = answered.without(tasks, outcome.answers)
+        else:
+            outcome.verify_answers = True
     durations.critical_first(tasks, durations.load(root))
     durations.continue_chains_first()
     outcome.seconds = time.perf_counter() - outcome.started

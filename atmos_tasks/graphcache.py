@@ -111,6 +111,10 @@ class Outcome:
     started: float = field(default_factory=time.perf_counter)
     # Compiled: how many components resolved as they had last time (`resolvememo`), of how many.
     reused: tuple[int, int] = (0, 0)
+    # Components known to be up to date before doit ran (`answered.py`), and whether they were
+    # left in the graph for doit to confirm (`verify`).
+    answers: dict[Any, Any] = field(default_factory=dict)
+    verify_answers: bool = False
 
     def shown(self) -> str:
         how = "cached" if self.cached else "compiled"

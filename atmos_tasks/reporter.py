@@ -156,6 +156,29 @@ class RolloutReporter:
                     f"  [dim]–[/] all {len(meta['components'])} components up to date (each checked at "
                     f"{meta['settled']}; nothing they read has changed since)"
                 )
+            self._answered(meta)
+
+    def _answered(self, meta: dict[str, Any]) -> None:
+        """The components of this rollout known to be up to date before doit ran (`answered.py`):
+        their steps, as doit's up-to-date tasks would leave them, and one line for them all."""
+        outcome = _loaded_graph()
+        if outcome is None or outcome.verify_answers:
+            return
+        found = outcome.answers.get((meta["deployment"], meta["target"]), {})
+        if not found:
+            return
+        for component, (plan, apply) in found.items():
+            self.steps[(meta["deployment"], meta["target"], component)] = {
+                "plan": (plan, "uptodate"),
+                "apply": (apply, "uptodate"),
+            }
+        names = [component.split("/", 1)[-1] for component in found]
+        more = f", … and {len(names) - LISTED_UNCHANGED} more" if len(names) > LISTED_UNCHANGED else ""
+        counted = f"{len(names)} component{'s' if len(names) > 1 else ''}"
+        self._line(
+            f"  [dim]–[/] {counted} up to date: {', '.join(names[:LISTED_UNCHANGED])}{more} "
+            "(plans and applies as they last ran; nothing they read has changed)"
+        )
 
     def _preview_header(self, meta: dict[str, Any]) -> None:
         dirty = " [yellow](with uncommitted changes)[/]" if meta.get("dirty") else ""
@@ -385,6 +408,22 @@ class RolloutReporter:
         targets = [t for _kind, (task, _how) in steps for t in getattr(task, "targets", ())]
         settled.write(outcome.root, outcome.key, outcome.pairs, targets, self.summaries)
 
+    def _verify_answers(self) -> None:
+        """`ATMOS_TASKS_GRAPH_CACHE=verify`: each component answered before doit ran (and left in
+        the graph) must be one doit found up to date, with the values answered for it."""
+        outcome = _loaded_graph()
+        if outcome is None or not outcome.verify_answers or not outcome.answers:
+            return
+        from atmos_tasks.answered import mismatches
+
+        wrong = mismatches(outcome.answers, self.steps)
+        if wrong:
+            self.errors.append(
+                "components answered as up to date before the run were not found so by doit "
+                f"(answered.py): {'; '.join(wrong)}"
+            )
+            self.exit_code = max(self.exit_code, 1)
+
     def _keep_durations(self) -> None:
         outcome = _loaded_graph()
         if self.durations and outcome is not None and outcome.root is not None:
@@ -393,6 +432,7 @@ class RolloutReporter:
             durations.record(outcome.root, self.durations)
 
     def complete_run(self) -> None:
+        self._verify_answers()
         self._keep_durations()
         self._keep_settled()
         for steps in self.steps.values():

@@ -66,7 +66,12 @@ def eligible(tasks: list[dict[str, Any]], invocation: Any) -> bool:
 
 def eligible_run(invocation: Any) -> bool:
     """Asked for as whole rollouts, with doit's own database, nothing forced, no job summary."""
-    if os.environ.get("GITHUB_STEP_SUMMARY") or not invocation.executes or not invocation.selected:
+    return not os.environ.get("GITHUB_STEP_SUMMARY") and whole_rollouts(invocation)
+
+
+def whole_rollouts(invocation: Any) -> bool:
+    """Asked for as whole rollouts, with doit's own database, nothing forced."""
+    if not invocation.executes or not invocation.selected:
         return False
     if always_execute(sys.argv[1:]):
         return False  # `doit -a`: every task runs, whatever its state

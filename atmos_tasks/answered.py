@@ -1,0 +1,222 @@
+"""Components known to be up to date before doit walks them: a rollout that changes one component
+of 300 hands doit the tasks of one.
+
+doit loads and checks every task of a rollout, about 0.1 ms each for doit alone: two per component,
+changed or not. Every up-to-date check of a rollout's plan or apply reads only what doit saved for
+it (`uptodate.Settled`, `uptodate.LastStatus`, and doit's own check behind each `getargs`) and
+whether its plan file is there. So, under the target's lock and before doit starts, the saved rows
+of the graph's plans and applies are read from doit's database in one query, and each check is
+answered as doit's `Dependency.get_status` would answer it.
+
+A component whose plan and apply are up to date this way, whose own inputs come only from tasks
+answered too, and which no task left in the graph reads, is *answered*: its two tasks leave the
+graph, the record task is given their saved values (what its `getargs` would have read), and the
+reporter lists it as up to date (one line, and its row of the job summary). Whatever doit would
+check otherwise — a check of another kind, a file dependency, a missing plan file, another file
+checker, a task set to be ignored, a task that reads one that runs — keeps the component in the
+graph, where doit checks it as before.
+
+Only for whole rollouts on doit's own database with nothing forced (`settled.eligible_run`, less
+its job-summary rule: the reporter writes answered components' rows itself); never with the graph
+cache off (`ATMOS_TASKS_GRAPH_CACHE=off`). With `verify` (the suite) every task stays and the
+reporter fails the run when doit did not find an answered component up to date, with the very
+values answered for it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+# doit's file checker, as its rows name it: a row saved under another makes doit run the task.
+CHECKER = "MD5Checker"
+# Rows asked for per query (SQLite's default limit of host parameters is 999 in old builds).
+BATCH = 500
+
+
+@dataclass
+class Step:
+    """An answered plan or apply, as the reporter sees a task doit found up to date."""
+
+    name: str
+    values: dict[str, Any]
+    targets: list[str] = field(default_factory=list)
+
+
+# (deployment, target) → component → its answered (plan, apply).
+Answers = dict[tuple[str, str], dict[str, tuple[Step, Step]]]
+
+
+def _name(task: dict[str, Any]) -> str:
+    return f"{task['basename']}:{task['name']}" if task.get("name") else str(task["basename"])
+
+
+def _reads(task: dict[str, Any]) -> list[str]:
+    """The tasks whose saved values or results this task's run or check reads, or that run first."""
+    sources = [source for source, _key in (task.get("getargs") or {}).values()]
+    return [*(task.get("task_dep") or []), *(task.get("setup") or []), *sources]
+
+
+def _component(task: dict[str, Any]) -> tuple[str, str, str] | None:
+    """(deployment, target, component) of a rollout's plan or apply, None for any other task."""
+    meta = (task.get("meta") or {}).get("atmos") or {}
+    if task.get("basename") not in ("plan", "apply") or meta.get("kind") != task.get("basename"):
+        return None
+    if meta.get("preview") or not task.get("actions") or task.get("file_dep"):
+        return None
+    return meta["deployment"], meta["target"], meta["component"]
+
+
+def saved_rows(database: Path, names: list[str]) -> dict[str, dict[str, Any]]:
+    """doit's saved rows of the named tasks (read only; none when the database cannot be read)."""
+    if not database.exists():
+        return {}
+    rows: dict[str, dict[str, Any]] = {}
+    try:
+        connection = sqlite3.connect(f"{database.resolve().as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return {}
+    try:
+        for start in range(0, len(names), BATCH):
+            chunk = names[start : start + BATCH]
+            marks = ",".join("?" * len(chunk))
+            query = f"select task_id, task_data from doit where task_id in ({marks})"
+            for task_id, data in connection.execute(query, chunk):
+                found = json.loads(data)
+                if isinstance(found, dict):
+                    rows[task_id] = found
+    except (sqlite3.Error, ValueError, TypeError):
+        return {}
+    finally:
+        connection.close()
+    return rows
+
+
+def up_to_date(task: dict[str, Any], rows: dict[str, dict[str, Any]]) -> bool:
+    """doit's answer for a plan or apply from its saved row alone (`Dependency.get_status`), or
+    False whenever doit would look at anything else."""
+    from atmos_tasks.uptodate import LastStatus, Settled
+
+    row = rows.get(_name(task))
+    if row is None or row.get("ignore:") or row.get("deps:") or row.get("checker:") not in (None, CHECKER):
+        return False
+    values = row.get("_values_:") or {}
+    checks = task.get("uptodate") or []
+    if not checks or not all(
+        isinstance(check, Settled | LastStatus) and check(None, values) for check in checks
+    ):
+        return False
+    setup = set(task.get("setup") or [])
+    for source, _key in (task.get("getargs") or {}).values():
+        if source in setup:
+            continue
+        # doit's `result_dep`, added for each `getargs` source: the result the source last saved
+        # is the one this task saved when it last ran.
+        last = values.get(f"_result:{source}")
+        if last is None or source not in rows or last != rows[source].get("result:"):
+            return False
+    return all(os.path.exists(target) for target in task.get("targets") or [])
+
+
+def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:
+    """The components of `tasks` doit would find up to date and that may leave the graph."""
+    from atmos_tasks.settled import DB
+
+    pairs: dict[tuple[str, str, str], dict[str, dict[str, Any]]] = {}
+    for task in tasks:
+        key = _component(task)
+        if key is not None:
+            pairs.setdefault(key, {})[task["basename"]] = task
+    pairs = {key: both for key, both in pairs.items() if len(both) == 2}
+    if not pairs:
+        return {}
+    rows = saved_rows(root / DB, [_name(task) for both in pairs.values() for task in both.values()])
+    answered = {
+        key
+        for key, both in pairs.items()
+        if up_to_date(both["plan"], rows) and up_to_date(both["apply"], rows)
+    }
+    owner = {_name(task): key for key, both in pairs.items() for task in both.values()}
+    changed = True
+    while changed and answered:
+        changed = False
+        for task in tasks:
+            name = _name(task)
+            mine = owner.get(name)
+            if mine in answered:
+                # An answered task reads only answered tasks: one that reads a task that may run
+                # is checked by doit after it.
+                if any(owner.get(source) not in answered for source in _reads(task)):
+                    answered.discard(mine)
+                    changed = True
+            elif task.get("basename") != "record" and task.get("actions"):
+                # A task left in the graph finds what it reads there.
+                for source in _reads(task):
+                    if owner.get(source) in answered:
+                        answered.discard(owner[source])
+                        changed = True
+    found: Answers = {}
+    for key in sorted(answered):
+        plan, apply = pairs[key]["plan"], pairs[key]["apply"]
+        steps = tuple(
+            Step(_name(task), (rows[_name(task)].get("_values_:") or {}), list(task.get("targets") or []))
+            for task in (plan, apply)
+        )
+        found.setdefault(key[:2], {})[key[2]] = (steps[0], steps[1])
+    return found
+
+
+def without(tasks: list[dict[str, Any]], answers: Answers) -> list[dict[str, Any]]:
+    """The graph without the answered components' tasks: a record task is given their saved values
+    as `getargs` would have, the plan group lists the plans left."""
+    values = {
+        step.name: step.values for found in answers.values() for pair in found.values() for step in pair
+    }
+    if not values:
+        return tasks
+    kept: list[dict[str, Any]] = []
+    for task in tasks:
+        name = _name(task)
+        if name in values:
+            continue
+        if any(source in values for source in _reads(task)):
+            task = dict(task)
+            given = {
+                arg: values[source]
+                for arg, (source, _key) in (task.get("getargs") or {}).items()
+                if source in values
+            }
+            task["getargs"] = {
+                arg: how for arg, how in (task.get("getargs") or {}).items() if arg not in given
+            }
+            task["task_dep"] = [dep for dep in task.get("task_dep") or [] if dep not in values]
+            if "setup" in task:
+                task["setup"] = [dep for dep in task["setup"] if dep not in values]
+            if given:
+                task["actions"] = [_given(action, given) for action in task["actions"]]
+        kept.append(task)
+    return kept
+
+
+def _given(action: Any, given: dict[str, Any]) -> Any:
+    """A Python action `(callable, args[, kwargs])` with `given` added to its keyword arguments."""
+    function, args, *rest = action
+    kwargs = dict(rest[0]) if rest else {}
+    return (function, args, {**kwargs, **given})
+
+
+def mismatches(answers: Answers, steps: dict[tuple[str, str, str], dict[str, tuple[Any, str]]]) -> list[str]:
+    """`verify`: the answered components doit did not find up to date with the answered values."""
+    wrong = []
+    for (deployment, target), found in answers.items():
+        for component, pair in found.items():
+            seen = steps.get((deployment, target, component), {})
+            for kind, step in zip(("plan", "apply"), pair, strict=True):
+                task, how = seen.get(kind, (None, "absent"))
+                if how != "uptodate" or (getattr(task, "values", None) or {}) != step.values:
+                    wrong.append(f"{deployment}/{target} {component} {kind}: {how}")
+    return wrong
