@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from atmos_tasks.uptodate import LastStatus, Settled
+
 # doit's file checker, as its rows name it: a row saved under another makes doit run the task.
 CHECKER = "MD5Checker"
 # Rows asked for per query (SQLite's default limit of host parameters is 999 in old builds).
@@ -81,6 +83,7 @@ def saved_rows(database: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     except sqlite3.Error:
         return {}
     try:
+        connection.execute("begin")  # one snapshot for every batch
         for start in range(0, len(names), BATCH):
             chunk = names[start : start + BATCH]
             marks = ",".join("?" * len(chunk))
@@ -96,12 +99,10 @@ def saved_rows(database: Path, names: list[str]) -> dict[str, dict[str, Any]]:
     return rows
 
 
-def up_to_date(task: dict[str, Any], rows: dict[str, dict[str, Any]]) -> bool:
-    """doit's answer for a plan or apply from its saved row alone (`Dependency.get_status`), or
-    False whenever doit would look at anything else."""
-    from atmos_tasks.uptodate import LastStatus, Settled
-
-    row = rows.get(_name(task))
+def up_to_date(task: dict[str, Any], rows: dict[str, dict[str, Any]], name: str | None = None) -> bool:
+    """doit's answer for a plan or apply (named `name`) from its saved row alone
+    (`Dependency.get_status`), or False whenever doit would look at anything else."""
+    row = rows.get(name or _name(task))
     if row is None or row.get("ignore:") or row.get("deps:") or row.get("checker:") not in (None, CHECKER):
         return False
     values = row.get("_values_:") or {}
@@ -134,31 +135,14 @@ def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:
     pairs = {key: both for key, both in pairs.items() if len(both) == 2}
     if not pairs:
         return {}
-    rows = saved_rows(root / DB, [_name(task) for both in pairs.values() for task in both.values()])
+    owner = {_name(task): key for key, both in pairs.items() for task in both.values()}
+    rows = saved_rows(root / DB, list(owner))
     answered = {
         key
         for key, both in pairs.items()
-        if up_to_date(both["plan"], rows) and up_to_date(both["apply"], rows)
+        if all(up_to_date(task, rows, f"{kind}:{task['name']}") for kind, task in both.items())
     }
-    owner = {_name(task): key for key, both in pairs.items() for task in both.values()}
-    changed = True
-    while changed and answered:
-        changed = False
-        for task in tasks:
-            name = _name(task)
-            mine = owner.get(name)
-            if mine in answered:
-                # An answered task reads only answered tasks: one that reads a task that may run
-                # is checked by doit after it.
-                if any(owner.get(source) not in answered for source in _reads(task)):
-                    answered.discard(mine)
-                    changed = True
-            elif task.get("basename") != "record" and task.get("actions"):
-                # A task left in the graph finds what it reads there.
-                for source in _reads(task):
-                    if owner.get(source) in answered:
-                        answered.discard(owner[source])
-                        changed = True
+    _keep_what_the_graph_reads(tasks, owner, answered)
     found: Answers = {}
     for key in sorted(answered):
         plan, apply = pairs[key]["plan"], pairs[key]["apply"]
@@ -168,6 +152,49 @@ def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:
         )
         found.setdefault(key[:2], {})[key[2]] = (steps[0], steps[1])
     return found
+
+
+def _keep_what_the_graph_reads(
+    tasks: list[dict[str, Any]], owner: dict[str, tuple[str, str, str]], answered: set[tuple[str, str, str]]
+) -> None:
+    """Take out of `answered` each component that reads a task left in the graph (doit checks it
+    after that task, which may run), and each one a task left in the graph reads (doit hands that
+    task its values). Each task is looked at once more when its component leaves `answered`."""
+    by_name = {_name(task): task for task in tasks}
+    readers: dict[str, list[str]] = {}
+    for name, task in by_name.items():
+        for source in _reads(task):
+            readers.setdefault(source, []).append(name)
+    pending = [name for name in by_name if owner.get(name) not in answered]
+    members: dict[tuple[str, str, str], list[str]] = {}
+    for name, key in owner.items():
+        members.setdefault(key, []).append(name)
+
+    def keep(key: tuple[str, str, str] | None) -> None:
+        if key in answered:
+            answered.discard(key)
+            pending.extend(members[key])
+
+    while pending and answered:
+        name = pending.pop()
+        found = by_name.get(name)
+        # A group (no actions) only orders; `without` leaves out of it what leaves the graph.
+        if found is not None and found.get("actions") and not _given_values(found):
+            for source in _reads(found):
+                keep(owner.get(source))
+        for reader in readers.get(name, ()):
+            keep(owner.get(reader))
+
+
+def _given_values(task: dict[str, Any]) -> bool:
+    """A record task whose actions are `(callable, args[, kwargs])`: it can be given an answered
+    component's values instead of reading them from doit (`without`)."""
+    actions = task.get("actions") or []
+    return (
+        task.get("basename") == "record"
+        and bool(actions)
+        and all(isinstance(a, tuple) and 2 <= len(a) <= 3 and callable(a[0]) for a in actions)
+    )
 
 
 def without(tasks: list[dict[str, Any]], answers: Answers) -> list[dict[str, Any]]:

@@ -219,7 +219,7 @@ def _settled_cached(
     locks (taken before): a run that just finished has left its mark."""
     from atmos_tasks import settled
 
-    if not settled.eligible_run(invocation):
+    if not settled.eligible_run(invocation, root):
         return found.tasks
     skeleton = found.skeleton()
     if skeleton is None:
@@ -243,7 +243,11 @@ def _settled(
     """A graph just compiled and stored: the reporter may leave a settled mark for it."""
     from atmos_tasks import graphcache, settled
 
-    if graphcache.mode() == "on" and settled.eligible(tasks, invocation):
+    if (
+        graphcache.mode() == "on"
+        and outcome.root is not None
+        and settled.eligible(tasks, invocation, outcome.root)
+    ):
         outcome.key, outcome.pairs = key, pairs
 
 
@@ -255,7 +259,7 @@ def _ordered(
     the targets' locks held: what doit saved for them stays as read until the run ends."""
     from atmos_tasks import answered, durations, graphcache, settled
 
-    if graphcache.mode() != "off" and settled.whole_rollouts(invocation):
+    if graphcache.mode() != "off" and settled.whole_rollouts(invocation, root):
         outcome.answers = answered.answer(root, tasks)
         if graphcache.mode() == "on":
             tasks = answered.without(tasks, outcome.answers)

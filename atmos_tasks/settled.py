@@ -23,7 +23,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 from atmos_tasks.atomic import write_atomic
@@ -59,25 +61,60 @@ def _records(root: Path, pairs: list[tuple[str, str]]) -> str:
     return refs_digest(GitRepo(root), records_patterns(pairs))
 
 
-def eligible(tasks: list[dict[str, Any]], invocation: Any) -> bool:
+def eligible(tasks: list[dict[str, Any]], invocation: Any, root: Path) -> bool:
     """A graph of plans, applies and records only, asked for as whole rollouts."""
-    return eligible_run(invocation) and eligible_graph(tasks)
+    return eligible_run(invocation, root) and eligible_graph(tasks)
 
 
-def eligible_run(invocation: Any) -> bool:
-    """Asked for as whole rollouts, with doit's own database, nothing forced, no job summary."""
-    return not os.environ.get("GITHUB_STEP_SUMMARY") and whole_rollouts(invocation)
+def eligible_run(invocation: Any, root: Path) -> bool:
+    """Asked for as whole rollouts, on this package's database, nothing forced, no job summary."""
+    return not os.environ.get("GITHUB_STEP_SUMMARY") and whole_rollouts(invocation, root)
 
 
-def whole_rollouts(invocation: Any) -> bool:
-    """Asked for as whole rollouts, with doit's own database, nothing forced."""
+def whole_rollouts(invocation: Any, root: Path) -> bool:
+    """Asked for as whole rollouts, run by doit on this package's database, with doit's default
+    file checker and this package's reporter, nothing forced: as doit resolved its options."""
     if not invocation.executes or not invocation.selected:
         return False
-    if always_execute(sys.argv[1:]):
-        return False  # `doit -a`: every task runs, whatever its state
-    if any(arg.startswith(("--db-file", "--backend", "--check_file_uptodate")) for arg in sys.argv[1:]):
-        return False  # doit told to use another database than the one the mark watches
+    if not own_run(doit_options(), root):
+        return False
     return all(s.kind == "rollout" and s.component in ("", "*", None) for s in invocation.selected)
+
+
+def own_run(options: Mapping[str, Any] | None, root: Path) -> bool:
+    """doit's options name this package's database and reporter, doit's default file checker,
+    and nothing forced (`-a`, `--always`, `always = true` in a configuration file)."""
+    from atmos_tasks.reporter import RolloutReporter
+
+    if options is None or options.get("always"):
+        return False
+    if options.get("backend") != "sqlite3" or options.get("check_file_uptodate") != "md5":
+        return False
+    reporter = options.get("reporter")
+    if not (isinstance(reporter, type) and issubclass(reporter, RolloutReporter)):
+        return False
+    dep_file = options.get("dep_file")
+    try:
+        return isinstance(dep_file, str) and Path(dep_file).resolve() == (root / DB).resolve()
+    except OSError:
+        return False
+
+
+def doit_options() -> Mapping[str, Any] | None:
+    """The options doit resolved for this run (its command line, abbreviations included, merged
+    with doit.cfg, pyproject and DOIT_CONFIG), read from the frame of `DoitCmdBase.execute`,
+    which loads the tasks: a dodo file's task creator is handed none of them. None outside a
+    doit command."""
+    from doit.cmd_base import DoitCmdBase
+
+    code = DoitCmdBase.execute.__code__
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is code:
+            params = frame.f_locals.get("params")
+            return params if isinstance(params, Mapping) else None
+        frame = frame.f_back
+    return None
 
 
 def eligible_graph(tasks: list[dict[str, Any]]) -> bool:
@@ -94,14 +131,6 @@ def eligible_graph(tasks: list[dict[str, Any]]) -> bool:
         elif basename not in ("_atmos", "record", "rollout"):
             return False
     return True
-
-
-def always_execute(argv: list[str]) -> bool:
-    """doit's `-a`/`--always-execute`, also among combined short options (`-av`)."""
-    return any(
-        arg == "--always-execute" or (arg.startswith("-") and not arg.startswith("--") and "a" in arg[1:])
-        for arg in argv
-    )
 
 
 def load(root: Path, key: str, pairs: list[tuple[str, str]]) -> dict[str, Any] | None:

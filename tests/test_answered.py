@@ -351,3 +351,29 @@ def test_in_verify_mode_the_reporter_fails_a_run_doit_did_not_confirm(
         found.complete_run()
     assert exited.value.code == 1
     assert "were not found so by doit (answered.py): app/dev terraform/a plan: absent" in out.getvalue()
+
+
+@pytest.mark.parametrize("changed", [0, 20, 39])
+def test_a_chain_with_a_changed_link_is_left_to_doit_whole(tmp_path: Path, changed: int) -> None:
+    """Forty components in a chain and one on its own: whichever link changed, doit checks the
+    whole chain (the links after it read what it applies, those before it are read by it)."""
+    (tmp_path / ".atmos").mkdir()
+    names = [f"k{i:02d}" for i in range(40)]
+    tasks: list[dict[str, Any]] = []
+    rows: dict[str, dict[str, Any]] = {}
+    for i, name in enumerate([*names, "alone"]):
+        upstream = [names[i - 1]] if 0 < i < len(names) else []
+        (tmp_path / f"{name}.tfplan").write_text("plan")
+        tasks += pair(name, str(tmp_path / f"{name}.tfplan"), upstream)
+        plan = plan_row(key="old-key" if i == changed else KEY)
+        del plan["_values_:"]["_result:apply:app:dev:u"]
+        for source in upstream:
+            plan["_values_:"][f"_result:apply:app:dev:{source}"] = {"status": "applied", "outputs": {}}
+        rows[f"plan:app:dev:{name}"] = plan
+        rows[f"apply:app:dev:{name}"] = {
+            **apply_row(component=name),
+            "result:": {"status": "applied", "outputs": {}},
+        }
+    tasks.append(record([*names, "alone"]))
+    save(tmp_path / ".atmos" / "doit.sqlite", rows)
+    assert set(answered.answer(tmp_path, tasks)[("app", "dev")]) == {"terraform/alone"}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from atmos_tasks import settled
 from atmos_tasks.invocation import from_argv
-from atmos_tasks.settled import always_execute, eligible, shortcut, skeleton
+from atmos_tasks.settled import eligible, shortcut, skeleton
 from atmos_tasks.uptodate import LastStatus, Settled
 
 
@@ -21,22 +23,63 @@ def graph(extra: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # type: ig
     ]
 
 
-def test_whole_rollouts_of_plans_and_applies_may_settle(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def own(root: Path, **changed: Any) -> dict[str, Any]:
+    """The options doit resolves for a run of this package's own configuration."""
+    from atmos_tasks.reporter import RolloutReporter
+
+    options = {"always": False, "backend": "sqlite3", "check_file_uptodate": "md5"}
+    options.update(reporter=RolloutReporter, dep_file=str(root / ".atmos" / "doit.sqlite"))
+    return {**options, **changed}
+
+
+def test_whole_rollouts_of_plans_and_applies_may_settle(monkeypatch, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
-    assert eligible(graph(), from_argv(["rollout:app:dev"]))
-    assert not eligible(graph(), from_argv(["apply:app:dev:a"]))
-    assert not eligible(graph(), from_argv(["list"]))
+    monkeypatch.setattr(settled, "doit_options", lambda: own(tmp_path))
+    assert eligible(graph(), from_argv(["rollout:app:dev"]), tmp_path)
+    assert not eligible(graph(), from_argv(["apply:app:dev:a"]), tmp_path)
+    assert not eligible(graph(), from_argv(["list"]), tmp_path)
     vendor = {"basename": "vendor", "name": "app:dev:a", "actions": ["x"], "uptodate": [True]}
-    assert not eligible(graph([vendor]), from_argv(["rollout:app:dev"]))
+    assert not eligible(graph([vendor]), from_argv(["rollout:app:dev"]), tmp_path)
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", "/tmp/summary.md")
-    assert not eligible(graph(), from_argv(["rollout:app:dev"]))
+    assert not eligible(graph(), from_argv(["rollout:app:dev"]), tmp_path)
+    # Outside a doit command: no options, nothing answered.
+    monkeypatch.setattr(settled, "doit_options", lambda: None)
+    assert not settled.whole_rollouts(from_argv(["rollout:app:dev"]), tmp_path)
 
 
-def test_always_execute_is_found_among_short_options() -> None:
-    assert always_execute(["-a", "rollout:app:dev"])
-    assert always_execute(["-av", "2"])
-    assert always_execute(["--always-execute"])
-    assert not always_execute(["-n", "2", "rollout:app:dev", "--allow-dirty"])
+def test_only_a_run_on_this_packages_database_reporter_and_checker_may_be_answered(tmp_path: Path) -> None:
+    from doit.reporter import JsonReporter
+
+    assert settled.own_run(own(tmp_path), tmp_path)
+    assert not settled.own_run(own(tmp_path, always=True), tmp_path)
+    assert not settled.own_run(own(tmp_path, dep_file=str(tmp_path / "other.sqlite")), tmp_path)
+    assert not settled.own_run(own(tmp_path, backend="json"), tmp_path)
+    assert not settled.own_run(own(tmp_path, check_file_uptodate="timestamp"), tmp_path)
+    assert not settled.own_run(own(tmp_path, reporter=JsonReporter), tmp_path)
+    assert not settled.own_run(own(tmp_path, reporter="json"), tmp_path)
+    assert not settled.own_run(None, tmp_path)
+
+
+def test_doit_options_are_read_from_the_command_that_loads_the_tasks(tmp_path: Path) -> None:
+    """doit's own parser (abbreviations, configuration files) gives the options; the task
+    creator finds them in `DoitCmdBase.execute`'s frame."""
+    from doit.cmd_base import ModuleTaskLoader
+    from doit.doit_cmd import DoitMain
+
+    seen: list[Any] = []
+
+    def task_probe() -> dict[str, Any]:
+        seen.append(settled.doit_options())
+        return {"actions": None}
+
+    main = DoitMain(ModuleTaskLoader({"task_probe": task_probe}), extra_config={"GLOBAL": {}})
+    database = tmp_path / "db.sqlite"
+    assert main.run(["--alw", "--db=" + str(database), "--check=timestamp", "probe"]) == 0
+    (options,) = seen
+    assert options["always"] is True
+    assert options["dep_file"] == str(database)
+    assert options["check_file_uptodate"] == "timestamp"
+    assert settled.doit_options() is None
 
 
 def test_the_answer_runs_the_recorded_record_only() -> None:

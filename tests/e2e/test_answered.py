@@ -121,3 +121,21 @@ def test_verify_leaves_every_task_to_doit_and_agrees(three: Repo) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert answered(proc.stdout) == []
     assert walked(proc.stdout) == {"a", "b", "c"}
+
+
+def test_a_forced_run_walks_every_component_however_doit_was_told(three: Repo) -> None:
+    """doit's own options decide: `--alw` is `--always-execute` to doit's parser."""
+    change(three, "c", "v2")
+    out = rollout(three, "--alw")
+    assert answered(out) == []
+    assert {"a", "b", "c"} <= set(re.findall(r"terraform/(\w+): applied", out))
+
+
+def test_a_run_on_another_database_is_left_to_doit(three: Repo, tmp_path: Path) -> None:
+    """`--db=` (doit's `--db-file`, abbreviated) names a database nothing was saved in: every
+    component plans, although the workspace's own database has them up to date."""
+    change(three, "c", "v2")
+    proc = three.doit("run", f"--db={tmp_path / 'other.sqlite'}", "rollout:app:dev")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert answered(proc.stdout) == []
+    assert {"a", "b", "c"} <= set(re.findall(r"terraform/(\w+): planned", proc.stdout))
