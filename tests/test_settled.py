@@ -80,6 +80,12 @@ def test_doit_options_are_read_from_the_command_that_loads_the_tasks(tmp_path: P
     assert options["dep_file"] == str(database)
     assert options["check_file_uptodate"] == "timestamp"
     assert settled.doit_options() is None
+    # A configuration file's `always` is among them too.
+    config = tmp_path / "doit.cfg"
+    config.write_text("[run]\nalways = True\n")
+    main = DoitMain(ModuleTaskLoader({"task_probe": task_probe}), config_filenames=(str(config),))
+    assert main.run(["--db-file", str(database), "probe"]) == 0
+    assert seen[-1]["always"] is True
 
 
 def test_the_answer_runs_the_recorded_record_only() -> None:
