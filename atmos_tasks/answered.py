@@ -165,7 +165,8 @@ def _keep_what_the_graph_reads(
     for name, task in by_name.items():
         for source in _reads(task):
             readers.setdefault(source, []).append(name)
-    pending = [name for name in by_name if owner.get(name) not in answered]
+    # Every task left in the graph, and every name read that is no task (doit refuses those).
+    pending = [name for name in {*by_name, *readers} if owner.get(name) not in answered]
     members: dict[tuple[str, str, str], list[str]] = {}
     for name, key in owner.items():
         members.setdefault(key, []).append(name)
@@ -179,7 +180,7 @@ def _keep_what_the_graph_reads(
         name = pending.pop()
         found = by_name.get(name)
         # A group (no actions) only orders; `without` leaves out of it what leaves the graph.
-        if found is not None and found.get("actions") and not _given_values(found):
+        if found is not None and found.get("actions") is not None and not _given_values(found):
             for source in _reads(found):
                 keep(owner.get(source))
         for reader in readers.get(name, ()):

@@ -82,6 +82,8 @@ class RolloutReporter:
         self.errors: list[str] = []
         self.exit_code = 0
         self.failed_components = 0
+        # A task failed or doit met an error: doit may have stopped before every task.
+        self.failed = False
         # (deployment, target, component) → step kind → (task, "ran" | "uptodate" | "error"); the
         # values of an up-to-date task are loaded only after `skip_uptodate`, so they are read at the end.
         self.steps: dict[tuple[str, str, str], dict[str, tuple[Any, str]]] = {}
@@ -358,6 +360,7 @@ class RolloutReporter:
         self._line(f"!! {task.title()}")
 
     def add_failure(self, task: Any, fail: Any) -> None:
+        self.failed = True
         meta = _meta(task)
         if meta.get("kind") in VERBS:
             self._step(task, meta, "error")
@@ -377,6 +380,7 @@ class RolloutReporter:
         self.errors.append(str(getattr(exception, "get_msg", lambda: exception)()))
 
     def runtime_error(self, msg: str) -> None:
+        self.failed = True
         self.errors.append(msg)
 
     def teardown_task(self, task: Any) -> None:
@@ -417,7 +421,7 @@ class RolloutReporter:
         from atmos_tasks.answered import mismatches
 
         wrong = mismatches(outcome.answers, self.steps)
-        if self.errors:  # doit stopped: the components it never reached have no steps
+        if self.failed:  # doit may have stopped: the components it never reached have no steps
             wrong = [found for found in wrong if not found.endswith(": absent")]
         if wrong:
             self.errors.append(

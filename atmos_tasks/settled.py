@@ -84,35 +84,41 @@ def whole_rollouts(invocation: Any, root: Path) -> bool:
 def own_run(options: Mapping[str, Any] | None, root: Path) -> bool:
     """doit's options name this package's database and reporter, doit's default file checker,
     and nothing forced (`-a`, `--always`, `always = true` in a configuration file)."""
+    from doit.dependency import JSONCodec
+
     from atmos_tasks.reporter import RolloutReporter
 
-    if options is None or options.get("always"):
+    if options is None or options.get("always") or options.get("single"):
         return False
     if options.get("backend") != "sqlite3" or options.get("check_file_uptodate") != "md5":
         return False
+    if options.get("codec_cls", JSONCodec) is not JSONCodec:
+        return False
     reporter = options.get("reporter")
-    if not (isinstance(reporter, type) and issubclass(reporter, RolloutReporter)):
+    # The class (this package's configuration), or its `doit.REPORTER` entry point's name.
+    if not (reporter == "atmos" or (isinstance(reporter, type) and issubclass(reporter, RolloutReporter))):
         return False
     dep_file = options.get("dep_file")
     try:
         return isinstance(dep_file, str) and Path(dep_file).resolve() == (root / DB).resolve()
-    except OSError:
+    except (OSError, RuntimeError):  # RuntimeError: a symlink loop (Python before 3.13)
         return False
 
 
 def doit_options() -> Mapping[str, Any] | None:
-    """The options doit resolved for this run (its command line, abbreviations included, merged
-    with doit.cfg, pyproject and DOIT_CONFIG), read from the frame of `DoitCmdBase.execute`,
-    which loads the tasks: a dodo file's task creator is handed none of them. None outside a
-    doit command."""
+    """The options doit resolved for this run of its `run` command (its command line,
+    abbreviations included, merged with doit.cfg, pyproject and DOIT_CONFIG), read from the frame
+    of `DoitCmdBase.execute`, which loads the tasks: a dodo file's task creator is handed none of
+    them. None outside doit's `run` (`list`, `info`, a plugin's command, no doit at all)."""
     from doit.cmd_base import DoitCmdBase
 
     code = DoitCmdBase.execute.__code__
     frame: FrameType | None = sys._getframe(1)
     while frame is not None:
         if frame.f_code is code:
-            params = frame.f_locals.get("params")
-            return params if isinstance(params, Mapping) else None
+            command, params = frame.f_locals.get("self"), frame.f_locals.get("params")
+            name = getattr(command, "get_name", lambda: None)()
+            return params if name == "run" and isinstance(params, Mapping) else None
         frame = frame.f_back
     return None
 

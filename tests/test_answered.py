@@ -377,3 +377,26 @@ def test_a_chain_with_a_changed_link_is_left_to_doit_whole(tmp_path: Path, chang
     tasks.append(record([*names, "alone"]))
     save(tmp_path / ".atmos" / "doit.sqlite", rows)
     assert set(answered.answer(tmp_path, tasks)[("app", "dev")]) == {"terraform/alone"}
+
+
+def test_verify_leaves_out_what_doit_never_reached_after_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failed record stops doit (no `--continue`): another target's answered components are
+    never reached, which is no disagreement."""
+    from types import SimpleNamespace
+
+    from atmos_tasks import doit_loader
+    from atmos_tasks.graphcache import Outcome
+    from atmos_tasks.reporter import RolloutReporter
+    from tests.test_reporter_plans import FakeTask
+
+    plan = Step("plan:app:prod:terraform/a", {"status": "planned"})
+    apply = Step("apply:app:prod:terraform/a", {"status": "applied"})
+    outcome = Outcome(answers={("app", "prod"): {"terraform/a": (plan, apply)}}, verify_answers=True)
+    monkeypatch.setattr(doit_loader, "GRAPH", outcome)
+    out = io.StringIO()
+    found = RolloutReporter(out, {})
+    found.initialize({}, [])
+    summary = {"deployment": "app", "target": "dev", "git_sha": "a" * 40, "failed": {"b": "boom"}}
+    found.add_failure(FakeTask("record:app:dev"), SimpleNamespace(summary=summary, message="failed"))
+    found.complete_run()
+    assert "not found so by doit" not in out.getvalue()

@@ -57,6 +57,9 @@ def test_only_a_run_on_this_packages_database_reporter_and_checker_may_be_answer
     assert not settled.own_run(own(tmp_path, check_file_uptodate="timestamp"), tmp_path)
     assert not settled.own_run(own(tmp_path, reporter=JsonReporter), tmp_path)
     assert not settled.own_run(own(tmp_path, reporter="json"), tmp_path)
+    assert settled.own_run(own(tmp_path, reporter="atmos"), tmp_path)  # its entry point's name
+    assert not settled.own_run(own(tmp_path, single=True), tmp_path)  # `-s`: nothing runs
+    assert not settled.own_run(own(tmp_path, codec_cls=dict), tmp_path)
     assert not settled.own_run(None, tmp_path)
 
 
@@ -86,6 +89,9 @@ def test_doit_options_are_read_from_the_command_that_loads_the_tasks(tmp_path: P
     main = DoitMain(ModuleTaskLoader({"task_probe": task_probe}), config_filenames=(str(config),))
     assert main.run(["--db-file", str(database), "probe"]) == 0
     assert seen[-1]["always"] is True
+    # Only doit's `run` command: `list` (or a plugin's command) loads the tasks, runs none.
+    assert main.run(["list"]) == 0
+    assert seen[-1] is None
 
 
 def test_the_answer_runs_the_recorded_record_only() -> None:
