@@ -92,7 +92,7 @@ def own_run(options: Mapping[str, Any] | None, root: Path) -> bool:
         return False
     if options.get("backend") != "sqlite3" or options.get("check_file_uptodate") != "md5":
         return False
-    if options.get("codec_cls", JSONCodec) is not JSONCodec:
+    if options.get("codec_cls") not in ("json", JSONCodec):
         return False
     reporter = options.get("reporter")
     # The class (this package's configuration), or its `doit.REPORTER` entry point's name.

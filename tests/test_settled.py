@@ -27,7 +27,7 @@ def own(root: Path, **changed: Any) -> dict[str, Any]:
     """The options doit resolves for a run of this package's own configuration."""
     from atmos_tasks.reporter import RolloutReporter
 
-    options = {"always": False, "backend": "sqlite3", "check_file_uptodate": "md5"}
+    options = {"always": False, "backend": "sqlite3", "check_file_uptodate": "md5", "codec_cls": "json"}
     options.update(reporter=RolloutReporter, dep_file=str(root / ".atmos" / "doit.sqlite"))
     return {**options, **changed}
 
