@@ -199,19 +199,23 @@ def test_an_answer_is_the_one_doit_gives(
             assert theirs == ours, rows
 
 
-def graph(root: Path) -> list[dict[str, Any]]:
-    """a ← b (b reads a's outputs), c alone, each with its plan file, and the record."""
+SMALL: list[tuple[str, list[str]]] = [("a", []), ("b", ["a"]), ("c", [])]
+
+
+def graph(root: Path, components: list[tuple[str, list[str]]] = SMALL) -> list[dict[str, Any]]:
+    """Each component (name, what it reads the outputs of) with its plan file, and the record:
+    by default a ← b (b reads a's outputs) and c alone."""
     dicts: list[dict[str, Any]] = []
-    for name, upstream in (("a", []), ("b", ["a"]), ("c", [])):
+    for name, upstream in components:
         (root / f"{name}.tfplan").write_text("plan")
         dicts += pair(name, str(root / f"{name}.tfplan"), upstream)
-    return [*dicts, record(["a", "b", "c"])]
+    return [*dicts, record([name for name, _ in components])]
 
 
-def rows_for(changed: set[str]) -> dict[str, dict[str, Any]]:
+def rows_for(changed: set[str], components: list[tuple[str, list[str]]] = SMALL) -> dict[str, dict[str, Any]]:
     """The rows a rollout leaves; the components in `changed` have a new static key since."""
     rows: dict[str, dict[str, Any]] = {}
-    for name, upstream in (("a", []), ("b", ["a"]), ("c", [])):
+    for name, upstream in components:
         plan = plan_row(key="old-key" if name in changed else KEY)
         del plan["_values_:"]["_result:apply:app:dev:u"]
         for source in upstream:
@@ -359,23 +363,9 @@ def test_a_chain_with_a_changed_link_is_left_to_doit_whole(tmp_path: Path, chang
     whole chain (the links after it read what it applies, those before it are read by it)."""
     (tmp_path / ".atmos").mkdir()
     names = [f"k{i:02d}" for i in range(40)]
-    tasks: list[dict[str, Any]] = []
-    rows: dict[str, dict[str, Any]] = {}
-    for i, name in enumerate([*names, "alone"]):
-        upstream = [names[i - 1]] if 0 < i < len(names) else []
-        (tmp_path / f"{name}.tfplan").write_text("plan")
-        tasks += pair(name, str(tmp_path / f"{name}.tfplan"), upstream)
-        plan = plan_row(key="old-key" if i == changed else KEY)
-        del plan["_values_:"]["_result:apply:app:dev:u"]
-        for source in upstream:
-            plan["_values_:"][f"_result:apply:app:dev:{source}"] = {"status": "applied", "outputs": {}}
-        rows[f"plan:app:dev:{name}"] = plan
-        rows[f"apply:app:dev:{name}"] = {
-            **apply_row(component=name),
-            "result:": {"status": "applied", "outputs": {}},
-        }
-    tasks.append(record([*names, "alone"]))
-    save(tmp_path / ".atmos" / "doit.sqlite", rows)
+    components = [(name, names[i - 1 : i] if i else []) for i, name in enumerate(names)] + [("alone", [])]
+    tasks = graph(tmp_path, components)
+    save(tmp_path / ".atmos" / "doit.sqlite", rows_for({names[changed]}, components))
     assert set(answered.answer(tmp_path, tasks)[("app", "dev")]) == {"terraform/alone"}
 
 
