@@ -1,26 +1,27 @@
 """Components known to be up to date before doit walks them: a rollout that changes one component
 of 300 hands doit the tasks of one.
 
-doit loads and checks every task of a rollout, about 0.1 ms each for doit alone: two per component,
-changed or not. Every up-to-date check of a rollout's plan or apply reads only what doit saved for
-it (`uptodate.Settled`, `uptodate.LastStatus`, and doit's own check behind each `getargs`) and
-whether its plan file is there. So, under the target's lock and before doit starts, the saved rows
-of the graph's plans and applies are read from doit's database in one query, and each check is
-answered as doit's `Dependency.get_status` would answer it.
+doit loads and checks every task of a rollout, about 0.1 ms each for doit alone: two or three per
+component, changed or not. Every up-to-date check of a rollout's plan or apply reads only what
+doit saved for it (`uptodate.Settled`, `uptodate.LastStatus`, and doit's own check behind each
+`getargs`) and whether its plan file is there; a vendor task's, its saved key (doit's
+`config_changed`) and the vendored workspace on disk. So, under the target's lock and before doit
+starts, the saved rows of the graph's vendors, plans and applies are read from doit's database in
+one query, and each check is answered as doit's `Dependency.get_status` would answer it.
 
-A component whose plan and apply are up to date this way, whose own inputs come only from tasks
-answered too, and which no task left in the graph reads, is *answered*: its two tasks leave the
-graph, the record task is given their saved values (what its `getargs` would have read), and the
-reporter lists it as up to date (one line, and its row of the job summary). Whatever doit would
-check otherwise — a check of another kind, a file dependency, a missing plan file, another file
-checker, a task set to be ignored, a task that reads one that runs — keeps the component in the
-graph, where doit checks it as before.
+A component whose tasks are up to date this way, whose own inputs come only from tasks answered
+too, and which no task left in the graph reads, is *answered*: its tasks leave the graph, the
+record task is given their saved values (what its `getargs` would have read), and the reporter
+lists it as up to date (one line, and its row of the job summary). Whatever doit would check
+otherwise — a check of another kind (a clock, a command, a build), a file dependency, a missing
+plan file, another file checker, a task set to be ignored, a task that reads one that runs —
+keeps the component in the graph, where doit checks it as before.
 
-Only for whole rollouts on doit's own database with nothing forced (`settled.eligible_run`, less
-its job-summary rule: the reporter writes answered components' rows itself); never with the graph
-cache off (`ATMOS_TASKS_GRAPH_CACHE=off`). With `verify` (the suite) every task stays and the
-reporter fails the run when doit did not find an answered component up to date, with the very
-values answered for it.
+Only for whole rollouts run by doit's `run` command on this package's database, codec, reporter
+and doit's default file checker, nothing forced, as doit resolved its options
+(`settled.whole_rollouts`); never with the graph cache off (`ATMOS_TASKS_GRAPH_CACHE=off`). With
+`verify` (the suite) every task stays and the reporter fails the run when doit did not find an
+answered component up to date, with the very values answered for it.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import os
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from atmos_tasks.uptodate import LastStatus, Settled
@@ -49,8 +51,10 @@ class Step:
     targets: list[str] = field(default_factory=list)
 
 
-# (deployment, target) → component → its answered (plan, apply).
-Answers = dict[tuple[str, str], dict[str, tuple[Step, Step]]]
+# (deployment, target) → component → its answered tasks by kind ("vendor", "plan", "apply").
+Answers = dict[tuple[str, str], dict[str, dict[str, Step]]]
+# The kinds of task a component's answer may cover: a rollout's vendor, plan and apply.
+KINDS = ("vendor", "plan", "apply")
 
 
 def _name(task: dict[str, Any]) -> str:
@@ -64,9 +68,9 @@ def _reads(task: dict[str, Any]) -> list[str]:
 
 
 def _component(task: dict[str, Any]) -> tuple[str, str, str] | None:
-    """(deployment, target, component) of a rollout's plan or apply, None for any other task."""
+    """(deployment, target, component) of a rollout's vendor, plan or apply, None for any other task."""
     meta = (task.get("meta") or {}).get("atmos") or {}
-    if task.get("basename") not in ("plan", "apply") or meta.get("kind") != task.get("basename"):
+    if task.get("basename") not in KINDS or meta.get("kind") != task.get("basename"):
         return None
     if meta.get("preview") or not task.get("actions") or task.get("file_dep"):
         return None
@@ -107,9 +111,7 @@ def up_to_date(task: dict[str, Any], rows: dict[str, dict[str, Any]], name: str 
         return False
     values = row.get("_values_:") or {}
     checks = task.get("uptodate") or []
-    if not checks or not all(
-        isinstance(check, Settled | LastStatus) and check(None, values) for check in checks
-    ):
+    if not checks or not all(_holds(check, values) for check in checks):
         return False
     setup = set(task.get("setup") or [])
     for source, _key in (task.get("getargs") or {}).values():
@@ -123,6 +125,21 @@ def up_to_date(task: dict[str, Any], rows: dict[str, dict[str, Any]], name: str 
     return all(os.path.exists(target) for target in task.get("targets") or [])
 
 
+def _holds(check: Any, values: dict[str, Any]) -> bool:
+    """One up-to-date check of a rollout's task, as doit calls it: those that read the task's
+    saved values, and the vendored workspace (`WorkspaceIntact` reads the disk, as it would a
+    moment later under doit). Any other (a clock, a command, a callable of a plugin) is doit's."""
+    from doit.tools import config_changed
+
+    from atmos_tasks.vendoring import WorkspaceIntact
+
+    if check is True:
+        return True
+    if isinstance(check, Settled | LastStatus | config_changed | WorkspaceIntact):
+        return bool(check(SimpleNamespace(value_savers=[]), values))
+    return False
+
+
 def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:
     """The components of `tasks` doit would find up to date and that may leave the graph."""
     from atmos_tasks.settled import DB
@@ -132,7 +149,7 @@ def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:
         key = _component(task)
         if key is not None:
             pairs.setdefault(key, {})[task["basename"]] = task
-    pairs = {key: both for key, both in pairs.items() if len(both) == 2}
+    pairs = {key: both for key, both in pairs.items() if "plan" in both and "apply" in both}
     if not pairs:
         return {}
     owner = {_name(task): key for key, both in pairs.items() for task in both.values()}
@@ -145,12 +162,10 @@ def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:
     _keep_what_the_graph_reads(tasks, owner, answered)
     found: Answers = {}
     for key in sorted(answered):
-        plan, apply = pairs[key]["plan"], pairs[key]["apply"]
-        steps = tuple(
-            Step(_name(task), (rows[_name(task)].get("_values_:") or {}), list(task.get("targets") or []))
-            for task in (plan, apply)
-        )
-        found.setdefault(key[:2], {})[key[2]] = (steps[0], steps[1])
+        found.setdefault(key[:2], {})[key[2]] = {
+            kind: Step(_name(task), rows[_name(task)].get("_values_:") or {}, list(task.get("targets") or []))
+            for kind, task in pairs[key].items()
+        }
     return found
 
 
@@ -202,7 +217,10 @@ def without(tasks: list[dict[str, Any]], answers: Answers) -> list[dict[str, Any
     """The graph without the answered components' tasks: a record task is given their saved values
     as `getargs` would have, the plan group lists the plans left."""
     values = {
-        step.name: step.values for found in answers.values() for pair in found.values() for step in pair
+        step.name: step.values
+        for found in answers.values()
+        for steps in found.values()
+        for step in steps.values()
     }
     if not values:
         return tasks
@@ -241,9 +259,9 @@ def mismatches(answers: Answers, steps: dict[tuple[str, str, str], dict[str, tup
     """`verify`: the answered components doit did not find up to date with the answered values."""
     wrong = []
     for (deployment, target), found in answers.items():
-        for component, pair in found.items():
+        for component, answered in found.items():
             seen = steps.get((deployment, target, component), {})
-            for kind, step in zip(("plan", "apply"), pair, strict=True):
+            for kind, step in answered.items():
                 task, how = seen.get(kind, (None, "absent"))
                 if how != "uptodate" or (getattr(task, "values", None) or {}) != step.values:
                     wrong.append(f"{deployment}/{target} {component} {kind}: {how}")

@@ -169,17 +169,16 @@ class RolloutReporter:
         found = outcome.answers.get((meta["deployment"], meta["target"]), {})
         if not found:
             return
-        for component, (plan, apply) in found.items():
+        for component, answered in found.items():
             self.steps[(meta["deployment"], meta["target"], component)] = {
-                "plan": (plan, "uptodate"),
-                "apply": (apply, "uptodate"),
+                kind: (step, "uptodate") for kind, step in answered.items()
             }
         names = [component.split("/", 1)[-1] for component in found]
         more = f", … and {len(names) - LISTED_UNCHANGED} more" if len(names) > LISTED_UNCHANGED else ""
         counted = f"{len(names)} component{'s' if len(names) > 1 else ''}"
         self._line(
             f"  [dim]–[/] {counted} up to date: {', '.join(names[:LISTED_UNCHANGED])}{more} "
-            "(plans and applies as they last ran; nothing they read has changed)"
+            "(modules, plans and applies as they last ran; nothing they read has changed)"
         )
 
     def _preview_header(self, meta: dict[str, Any]) -> None:

@@ -279,7 +279,7 @@ def test_verify_names_what_doit_did_not_find_up_to_date() -> None:
         Step("plan:app:dev:c", {"status": "planned"}),
         Step("apply:app:dev:c", {"status": "applied"}),
     )
-    answers = {("app", "dev"): {"terraform/c": (plan, apply)}}
+    answers = {("app", "dev"): {"terraform/c": {"plan": plan, "apply": apply}}}
     agreeing = {
         ("app", "dev", "terraform/c"): {
             "plan": (Step("p", {"status": "planned"}), "uptodate"),
@@ -313,9 +313,8 @@ def test_the_reporter_shows_answered_components_and_masks_what_they_carry(
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
     plan = Step("plan:app:dev:terraform/a", {"status": "planned", "image": "registry/a@sha256:1"})
     apply = Step("apply:app:dev:terraform/a", {"status": "applied", "secrets": ["hunter2-token"]})
-    monkeypatch.setattr(
-        doit_loader, "GRAPH", Outcome(answers={("app", "dev"): {"terraform/a": (plan, apply)}})
-    )
+    answers = {("app", "dev"): {"terraform/a": {"plan": plan, "apply": apply}}}
+    monkeypatch.setattr(doit_loader, "GRAPH", Outcome(answers=answers))
     components = ["terraform/a", "terraform/b"]
     meta = {
         "kind": "rollout",
@@ -329,7 +328,7 @@ def test_the_reporter_shows_answered_components_and_masks_what_they_carry(
     found.initialize(
         {"rollout:app:dev": FakeTask("rollout:app:dev", meta={"atmos": meta})}, ["rollout:app:dev"]
     )
-    assert "– 1 component up to date: a (plans and applies as they last ran" in out.getvalue()
+    assert "– 1 component up to date: a (modules, plans and applies as they last ran" in out.getvalue()
     found.complete_run()
     assert secrets.mask("the token is hunter2-token") == f"the token is {secrets.MASK}"
     rows = summary.read_text()
@@ -346,7 +345,8 @@ def test_in_verify_mode_the_reporter_fails_a_run_doit_did_not_confirm(
 
     plan = Step("plan:app:dev:terraform/a", {"status": "planned"})
     apply = Step("apply:app:dev:terraform/a", {"status": "applied"})
-    outcome = Outcome(answers={("app", "dev"): {"terraform/a": (plan, apply)}}, verify_answers=True)
+    answers = {("app", "dev"): {"terraform/a": {"plan": plan, "apply": apply}}}
+    outcome = Outcome(answers=answers, verify_answers=True)
     monkeypatch.setattr(doit_loader, "GRAPH", outcome)
     out = io.StringIO()
     found = RolloutReporter(out, {})
@@ -381,7 +381,8 @@ def test_verify_leaves_out_what_doit_never_reached_after_a_failure(monkeypatch: 
 
     plan = Step("plan:app:prod:terraform/a", {"status": "planned"})
     apply = Step("apply:app:prod:terraform/a", {"status": "applied"})
-    outcome = Outcome(answers={("app", "prod"): {"terraform/a": (plan, apply)}}, verify_answers=True)
+    answers = {("app", "prod"): {"terraform/a": {"plan": plan, "apply": apply}}}
+    outcome = Outcome(answers=answers, verify_answers=True)
     monkeypatch.setattr(doit_loader, "GRAPH", outcome)
     out = io.StringIO()
     found = RolloutReporter(out, {})
@@ -390,3 +391,23 @@ def test_verify_leaves_out_what_doit_never_reached_after_a_failure(monkeypatch: 
     found.add_failure(FakeTask("record:app:dev"), SimpleNamespace(summary=summary, message="failed"))
     found.complete_run()
     assert "not found so by doit" not in out.getvalue()
+
+
+def test_a_vendor_tasks_checks_are_answered_as_doit_calls_them(tmp_path: Path) -> None:
+    """A vendor task's checks: doit's `config_changed` on the saved key, the workspace intact on
+    disk; a clock (`timeout`) or anything else is left to doit."""
+    from datetime import timedelta
+
+    from doit.tools import config_changed, timeout
+
+    from atmos_tasks.vendoring import WorkspaceIntact
+
+    key = config_changed("vendor-key")
+    assert answered._holds(key, {"_config_changed": "vendor-key"})
+    assert not answered._holds(key, {"_config_changed": "other-key"})
+    assert not answered._holds(key, {})
+    assert answered._holds(True, {}) and not answered._holds(False, {})
+    assert not answered._holds(timeout(timedelta(days=1)), {"success-time": 4102444800.0})
+    # Not vendored as saved: doit would vendor again.
+    assert not answered._holds(WorkspaceIntact(str(tmp_path)), {"status": "failed"})
+    assert not answered._holds(lambda task, values: True, {})

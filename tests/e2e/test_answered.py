@@ -56,7 +56,7 @@ def change(repo: Repo, name: str, version: str) -> None:
 
 
 def answered(output: str) -> list[str]:
-    found = re.search(r"– \d+ components? up to date: ([\w, ]+) \(plans and applies as they last ran", output)
+    found = re.search(r"– \d+ components? up to date: (.+?) \(modules, plans and applies as", output)
     return found.group(1).split(", ") if found else []
 
 
@@ -139,3 +139,26 @@ def test_a_run_on_another_database_is_left_to_doit(three: Repo, tmp_path: Path) 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert answered(proc.stdout) == []
     assert {"a", "b", "c"} <= set(re.findall(r"terraform/(\w+): planned", proc.stdout))
+
+
+def test_a_vendored_component_is_answered_with_its_module(repo: Repo) -> None:
+    """The bundled example: `monitoring/alarms-api` is vendored; a change to `ecr/api` leaves its
+    vendor, plan and apply to the answer, while the components bound to the image stay with
+    doit (the build task reads the disk)."""
+    on = {"ATMOS_TASKS_GRAPH_CACHE": "on"}
+
+    def rollout_api() -> str:
+        proc = repo.doit("rollout:api:dev", env=on)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        return proc.stdout
+
+    rollout_api()
+    repo.replace("components/terraform/ecr/main.tf", "\n", "\n# a comment\n")
+    repo.commit("ecr: a comment")
+    out = rollout_api()
+    assert answered(out) == ["monitoring/alarms-api"]
+    assert "terraform/monitoring/alarms-api: module up to date" not in out
+    assert "terraform/ecr/api: applied" in out
+    assert "terraform/ecs/service-api: plan up to date" in out
+    head = repo.head()
+    assert repo.git("rev-parse", "refs/atmos/deployments/api/dev/monitoring%2Falarms-api") == head
