@@ -357,6 +357,11 @@ def vendor_component(spec: VendorSpec, verify: bool = False, cache: Any = None) 
     return session.annotate(result)
 
 
+# The stat cache each workspace's checks read, loaded once per process: a target of 300 vendored
+# components checks 300 workspaces, and each check loaded the whole file again.
+_STAT_CACHES: dict[str, Any] = {}
+
+
 class WorkspaceIntact:
     """Up to date only while the workspace still holds exactly the vendored object."""
 
@@ -369,5 +374,8 @@ class WorkspaceIntact:
         from atmos_tasks.hashing import StatCache
         from vendor_cache import is_intact
 
-        cache = StatCache(Path(self.root) / ".atmos" / "cache" / "stat-cache.json")
+        cache = _STAT_CACHES.get(self.root)
+        if cache is None:
+            path = Path(self.root) / ".atmos" / "cache" / "stat-cache.json"
+            cache = _STAT_CACHES[self.root] = StatCache(path)
         return bool(is_intact(Path(values["path"]), values["digest"], hash_file=cache.file))

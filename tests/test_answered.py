@@ -411,3 +411,32 @@ def test_a_vendor_tasks_checks_are_answered_as_doit_calls_them(tmp_path: Path) -
     # Not vendored as saved: doit would vendor again.
     assert not answered._holds(WorkspaceIntact(str(tmp_path)), {"status": "failed"})
     assert not answered._holds(lambda task, values: True, {})
+
+
+def test_workspace_checks_share_one_stat_cache_per_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """300 vendored components are 300 workspace checks: the stat cache is loaded once."""
+    from atmos_tasks import hashing, vendoring
+    from vendor_cache.digest import tree_digest
+
+    made: list[Path] = []
+
+    class Counted(hashing.StatCache):
+        def __init__(self, path: Path) -> None:
+            made.append(path)
+            super().__init__(path)
+
+    monkeypatch.setattr(hashing, "StatCache", Counted)
+    monkeypatch.setattr(vendoring, "_STAT_CACHES", {})
+    workspaces = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "main.tf").write_text(f"# {name}\n")
+        workspaces.append(
+            {"status": "vendored", "path": str(tmp_path / name), "digest": tree_digest(tmp_path / name)}
+        )
+    check = vendoring.WorkspaceIntact(str(tmp_path))
+    assert all(check(None, values) for values in workspaces)
+    assert not check(None, {**workspaces[0], "digest": workspaces[1]["digest"]})
+    assert len(made) == 1
