@@ -336,21 +336,26 @@ def test_the_reporter_shows_answered_components_and_masks_what_they_carry(
     assert "| `b` | not run |" in rows
 
 
-def test_in_verify_mode_the_reporter_fails_a_run_doit_did_not_confirm(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def verifying_reporter(monkeypatch: pytest.MonkeyPatch, target: str) -> tuple[Any, io.StringIO]:
+    """A reporter of a `verify` run in which component `a` of `app/<target>` was answered."""
     from atmos_tasks import doit_loader
     from atmos_tasks.graphcache import Outcome
     from atmos_tasks.reporter import RolloutReporter
 
-    plan = Step("plan:app:dev:terraform/a", {"status": "planned"})
-    apply = Step("apply:app:dev:terraform/a", {"status": "applied"})
-    answers = {("app", "dev"): {"terraform/a": {"plan": plan, "apply": apply}}}
-    outcome = Outcome(answers=answers, verify_answers=True)
-    monkeypatch.setattr(doit_loader, "GRAPH", outcome)
+    plan = Step(f"plan:app:{target}:terraform/a", {"status": "planned"})
+    apply = Step(f"apply:app:{target}:terraform/a", {"status": "applied"})
+    answers = {("app", target): {"terraform/a": {"plan": plan, "apply": apply}}}
+    monkeypatch.setattr(doit_loader, "GRAPH", Outcome(answers=answers, verify_answers=True))
     out = io.StringIO()
     found = RolloutReporter(out, {})
     found.initialize({}, [])
+    return found, out
+
+
+def test_in_verify_mode_the_reporter_fails_a_run_doit_did_not_confirm(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    found, out = verifying_reporter(monkeypatch, "dev")
     with pytest.raises(SystemExit) as exited:
         found.complete_run()
     assert exited.value.code == 1
@@ -374,19 +379,9 @@ def test_verify_leaves_out_what_doit_never_reached_after_a_failure(monkeypatch: 
     never reached, which is no disagreement."""
     from types import SimpleNamespace
 
-    from atmos_tasks import doit_loader
-    from atmos_tasks.graphcache import Outcome
-    from atmos_tasks.reporter import RolloutReporter
     from tests.test_reporter_plans import FakeTask
 
-    plan = Step("plan:app:prod:terraform/a", {"status": "planned"})
-    apply = Step("apply:app:prod:terraform/a", {"status": "applied"})
-    answers = {("app", "prod"): {"terraform/a": {"plan": plan, "apply": apply}}}
-    outcome = Outcome(answers=answers, verify_answers=True)
-    monkeypatch.setattr(doit_loader, "GRAPH", outcome)
-    out = io.StringIO()
-    found = RolloutReporter(out, {})
-    found.initialize({}, [])
+    found, out = verifying_reporter(monkeypatch, "prod")
     summary = {"deployment": "app", "target": "dev", "git_sha": "a" * 40, "failed": {"b": "boom"}}
     found.add_failure(FakeTask("record:app:dev"), SimpleNamespace(summary=summary, message="failed"))
     found.complete_run()
