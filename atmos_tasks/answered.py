@@ -104,8 +104,8 @@ def saved_rows(database: Path, names: list[str]) -> dict[str, dict[str, Any]]:
 
 
 def up_to_date(task: dict[str, Any], rows: dict[str, dict[str, Any]], name: str | None = None) -> bool:
-    """doit's answer for a plan or apply (named `name`) from its saved row alone
-    (`Dependency.get_status`), or False whenever doit would look at anything else."""
+    """doit's answer for a rollout's vendor, plan or apply (named `name`) from its saved row and
+    its checks (`Dependency.get_status`), or False whenever doit would look at anything else."""
     row = rows.get(name or _name(task))
     if row is None or row.get("ignore:") or row.get("deps:") or row.get("checker:") not in (None, CHECKER):
         return False
