@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import SimpleNamespace
@@ -129,15 +130,23 @@ def _holds(check: Any, values: dict[str, Any]) -> bool:
     """One up-to-date check of a rollout's task, as doit calls it: those that read the task's
     saved values, and the vendored workspace (`WorkspaceIntact` reads the disk, as it would a
     moment later under doit). Any other (a clock, a command, a callable of a plugin) is doit's."""
-    from doit.tools import config_changed
-
-    from atmos_tasks.vendoring import WorkspaceIntact
-
     if check is True:
         return True
-    if isinstance(check, Settled | LastStatus | config_changed | WorkspaceIntact):
-        return bool(check(SimpleNamespace(value_savers=[]), values))
+    if isinstance(check, (Settled, LastStatus, *_value_checks())):
+        return bool(check(SimpleNamespace(value_savers=[]), values))  # type: ignore[operator]
     return False
+
+
+def _value_checks() -> tuple[type, ...]:
+    """doit's `config_changed` and `vendoring.WorkspaceIntact`, among the modules loaded: a check
+    is an instance of a class only once its module is, and importing `vendoring` to ask costs
+    50 ms that a graph without vendored modules never pays."""
+    found: list[type] = []
+    for module, name in (("doit.tools", "config_changed"), ("atmos_tasks.vendoring", "WorkspaceIntact")):
+        loaded = sys.modules.get(module)
+        if loaded is not None:
+            found.append(getattr(loaded, name))
+    return tuple(found)
 
 
 def answer(root: Path, tasks: list[dict[str, Any]]) -> Answers:

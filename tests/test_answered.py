@@ -435,3 +435,20 @@ def test_workspace_checks_share_one_stat_cache_per_process(
     assert all(check(None, values) for values in workspaces)
     assert not check(None, {**workspaces[0], "digest": workspaces[1]["digest"]})
     assert len(made) == 1
+
+
+def test_answering_loads_no_vendoring_code_for_a_graph_without_it() -> None:
+    """`vendoring` costs 50 ms to import: a cached graph without vendored modules never loads it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from atmos_tasks import answered\n"
+        "from atmos_tasks.uptodate import Settled\n"
+        "assert answered._holds(Settled('k', ('planned',)), {'_config_changed': 'k', 'status': 'planned'})\n"
+        "assert not answered._holds(object(), {})\n"
+        "print('atmos_tasks.vendoring' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "False"
