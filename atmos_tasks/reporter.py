@@ -174,10 +174,9 @@ class RolloutReporter:
                 kind: (step, "uptodate") for kind, step in answered.items()
             }
         names = [component.split("/", 1)[-1] for component in found]
-        more = f", … and {len(names) - LISTED_UNCHANGED} more" if len(names) > LISTED_UNCHANGED else ""
         counted = f"{len(names)} component{'s' if len(names) > 1 else ''}"
         self._line(
-            f"  [dim]–[/] {counted} up to date: {', '.join(names[:LISTED_UNCHANGED])}{more} "
+            f"  [dim]–[/] {counted} up to date: {listed(names)} "
             "(modules, plans and applies as they last ran; nothing they read has changed)"
         )
 
@@ -535,6 +534,12 @@ class RolloutReporter:
 LISTED_UNCHANGED = 5
 
 
+def listed(names: list[str]) -> str:
+    """Pure: the first `LISTED_UNCHANGED` names, then how many more."""
+    more = f", … and {len(names) - LISTED_UNCHANGED} more" if len(names) > LISTED_UNCHANGED else ""
+    return ", ".join(names[:LISTED_UNCHANGED]) + more
+
+
 def recorded_lines(recorded: list[dict[str, Any]], short_sha: str) -> list[str]:
     """Pure: the lines saying which refs moved and which tags were written, the components whose
     inputs did not change (`changes: none`) together when there are many, with their one rollout tag."""
@@ -554,11 +559,9 @@ def recorded_lines(recorded: list[dict[str, Any]], short_sha: str) -> list[str]:
             lines.append(f"    → {item['tag']}" + (" [red](failed)[/]" if item["status"] == "failed" else ""))
     if summed:
         names = [str(i.get("component") or i["ref"].rsplit("/", 1)[-1]) for i in unchanged]
-        more = f", … and {len(names) - LISTED_UNCHANGED} more" if len(names) > LISTED_UNCHANGED else ""
         lines.append(
             f"    → {len(names)} refs of components whose inputs did not change → {short_sha} (none): "
-            + ", ".join(names[:LISTED_UNCHANGED])
-            + more
+            + listed(names)
         )
         for tag in dict.fromkeys(i["tag"] for i in unchanged):
             if tag not in shown_tags:
