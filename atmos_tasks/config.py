@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -86,12 +87,17 @@ class RepoConfig:
             return None
         return ParseCache(self.work_dir / "cache" / "yaml", verifying=mode == "verify")
 
-    def shown(self, path: Path) -> str:
-        """A path as the user should read it in messages: relative to the repository."""
+    def shown(self, path: Path | str) -> str:
+        """A path as the user should read it in messages: relative to the repository. (A path in
+        the repository written as `str(Path)` writes it is cut as text: a compilation shows one
+        per component.)"""
+        text, base = os.fspath(path), os.fspath(self.root)
+        if text.startswith(base + "/") and not text.endswith("/") and "//" not in text and "/./" not in text:
+            return text[len(base) + 1 :]
         try:
-            return str(path.relative_to(self.root))
+            return str(Path(text).relative_to(self.root))
         except ValueError:
-            return str(path)
+            return str(Path(text))
 
 
 def _get(data: dict[str, Any], *keys: str) -> Any:

@@ -60,7 +60,7 @@ class StatCache:
             self._dirty = True
         return digest
 
-    def tree(self, root: Path) -> str:
+    def tree(self, root: Path | str) -> str:
         """`tree_digest` of `root`, each file's digest from this cache. (Its paths are joined as
         text: a graph of 300 components checks 300 module folders on every run.)"""
         base = str(root).rstrip("/")

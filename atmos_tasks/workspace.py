@@ -29,7 +29,7 @@ class Workspace:
         self.root = self.config.root
         self.repo = GitRepo(self.root)
         self.stat_cache = StatCache(self.config.work_dir / "cache" / "stat-cache.json")
-        self._digests: dict[Path, tuple[str, bool]] = {}
+        self._digests: dict[str, tuple[str, bool]] = {}  # by the folder's path as text
         self._variables_path = self.config.work_dir / "cache" / "tf-variables.json"
         self._variables: dict[str, Any] | None = None
         self._variables_dirty = False
@@ -79,17 +79,19 @@ class Workspace:
             inputs.refs([notes_ref(deployment, namespace)])  # read once, observed each time
         return self._notes[key]
 
-    def module_digest(self, module_dir: Path) -> str:
-        found = self._digests.get(module_dir)
+    def module_digest(self, module_dir: Path | str) -> str:
+        # By text: a compilation of 300 components asks twice for each folder, once by a `Path`.
+        where = os.fspath(module_dir)
+        found = self._digests.get(where)
         if found is None:
             # A folder that does not exist (a module its stack's `generate:` writes whole) has no
             # content: one digest for all, and no tree to observe.
-            exists = module_dir.is_dir()
-            digest = self.stat_cache.tree(module_dir) if exists else "absent"
-            found = self._digests[module_dir] = (digest, exists)
+            exists = os.path.isdir(where)
+            digest = self.stat_cache.tree(where) if exists else "absent"
+            found = self._digests[where] = (digest, exists)
         # Observed each time, not only when first computed: each component's resolution is
         # observed on its own as well (`inputs.scoped`).
-        inputs.tree(module_dir, found[0] if found[1] else None)
+        inputs.tree(where, found[0] if found[1] else None)
         return found[0]
 
     def declared_variables(
@@ -154,7 +156,7 @@ class Workspace:
             resolvememo.global_key(
                 observed, self.config, target, context, fingerprint() if fingerprint else ""
             ),
-            lambda path: self.module_digest(Path(path)) if os.path.isdir(path) else "missing",
+            lambda path: self.module_digest(path) if os.path.isdir(path) else "missing",
             observed.digest,
             verifying=graphcache.mode() == "verify",
         )

@@ -29,7 +29,7 @@ def file_digest(path: Path | str) -> str:
     return hasher.hexdigest()
 
 
-def iter_tree(root: Path, *, follow_dir_links: bool = False) -> Iterator[tuple[str, os.stat_result]]:
+def iter_tree(root: Path | str, *, follow_dir_links: bool = False) -> Iterator[tuple[str, os.stat_result]]:
     """(relative posix path, stat) of every regular file under `root`, in sorted order.
 
     A symlink to a file counts as that file. A symlink to a folder is skipped unless

@@ -1393,11 +1393,16 @@ def declared_variables_cached(module_dir: Path, digest: str, root: Path) -> set[
 # manifest, then the target's context (only the variables its module declares).
 
 
+def workdir_of(config: RepoConfig, deployment: str, target: str, name: str) -> str:
+    """Where a component's Terraform runs: `.atmos/workdir/<dep>/<target>/<leaf>`. (Joined as text:
+    as four `Path` joins per component, a tenth of a 300-component compilation.)"""
+    return os.path.join(os.fspath(config.work_dir), "workdir", deployment, target, leaf(name))
+
+
 def default_backend(config: RepoConfig, deployment: str, target: str, name: str) -> dict[str, Any]:
     """Local state outside the workdir, written relative to it so a clone elsewhere hashes the same."""
     state = config.work_dir / "state" / deployment / target / f"{name}.tfstate"
-    workdir = config.work_dir / "workdir" / deployment / target / leaf(name)
-    return {"path": os.path.relpath(state, workdir)}
+    return {"path": os.path.relpath(state, workdir_of(config, deployment, target, name))}
 
 
 def module_folder(config: RepoConfig, folder: str) -> Path | None:
@@ -1941,7 +1946,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
     config = workspace.config
     assert component.module_dir is not None
     module_digest = cc.vendor_key or workspace.module_digest(component.module_dir)
-    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+    workdir = workdir_of(config, resolved.deployment, resolved.target, component.name)
     timeout = component.metadata.get("timeout")
     static = {
         "module": module_digest,
@@ -1966,7 +1971,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> TerraformJob:
         target=resolved.target,
         component=component.name,
         root=str(config.work_root_path),
-        workdir=str(workdir),
+        workdir=workdir,
         module_dir=str(component.module_dir),
         vars=component.vars,
         env=component.env,
@@ -2034,7 +2039,7 @@ class TerraformKind(Kind):
         return TerraformExecutor().destroy(job, outputs, images)
 
     def plan_files(self, job: Job) -> list[str]:
-        return [str(Path(job.workdir) / PLAN_FILE)]
+        return [os.path.join(job.workdir, PLAN_FILE)]
 
     def drift(
         self, job: Job, outputs: dict[str, dict[str, Any]], images: dict[str, dict[str, Any]], workdir: str
@@ -2052,7 +2057,7 @@ class TerraformKind(Kind):
             if resolved.top_stack
             else f"{resolved.deployment}-{resolved.target}"
         )
-        workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+        workdir = workdir_of(config, resolved.deployment, resolved.target, component.name)
         out: dict[str, Any] = {
             "type": component.ref.type,
             "component": component.folder,
