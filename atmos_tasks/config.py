@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -75,6 +76,11 @@ class RepoConfig:
     def work_dir(self) -> Path:
         """`.atmos/`: local working data, never committed."""
         return (self.work_root or self.root) / ".atmos"
+
+    @cached_property
+    def work_dir_text(self) -> str:
+        """`work_dir` as text, made once: a compilation joins a path below it for each component."""
+        return os.fspath(self.work_dir)
 
     def parse_cache(self) -> ParseCache | None:
         """Where parsed YAML files are kept (`yamlio.load_data`); none while the graph cache is off
