@@ -299,7 +299,18 @@ class GraphCache:
                 return None
         except Exception:  # a damaged or foreign entry is a miss, never an error
             return None
+        finally:
+            self._keep_stat_cache()
         return Found(entry)
+
+    def _keep_stat_cache(self) -> None:
+        """Keep the digests the check took of files no longer too new to be kept (a module written
+        seconds before the rollout that stored the graph): else every later run reading the graph
+        from here would read and hash those files again, 300 of them for 300 components."""
+        try:
+            self.stat_cache.save()
+        except OSError:  # a read-only checkout, a full disk: a cache is a hint
+            return
 
     def _holds(self, entry: Entry) -> bool:
         environ = os.environ
