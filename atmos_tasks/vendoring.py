@@ -358,8 +358,18 @@ def vendor_component(spec: VendorSpec, verify: bool = False, cache: Any = None) 
 
 
 # The stat cache each workspace's checks read, loaded once per process: a target of 300 vendored
-# components checks 300 workspaces, and each check loaded the whole file again.
+# components checks 300 workspaces, and each check loaded the whole file again. What the checks
+# hashed is kept when the process ends (a workspace is vendored moments before its first check,
+# too new to keep then: without it, every later run read and hashed its files again).
 _STAT_CACHES: dict[str, Any] = {}
+
+
+def _keep_stat_caches() -> None:
+    for cache in _STAT_CACHES.values():
+        try:
+            cache.save()
+        except OSError:  # a read-only checkout, a full disk: a cache is a hint
+            continue
 
 
 class WorkspaceIntact:
@@ -376,6 +386,10 @@ class WorkspaceIntact:
 
         cache = _STAT_CACHES.get(self.root)
         if cache is None:
+            if not _STAT_CACHES:
+                import atexit
+
+                atexit.register(_keep_stat_caches)
             path = Path(self.root) / ".atmos" / "cache" / "stat-cache.json"
             cache = _STAT_CACHES[self.root] = StatCache(path)
         return bool(is_intact(Path(values["path"]), values["digest"], hash_file=cache.file))

@@ -437,6 +437,37 @@ def test_workspace_checks_share_one_stat_cache_per_process(
     assert len(made) == 1
 
 
+def test_what_workspace_checks_hashed_is_kept_when_the_process_ends(tmp_path: Path) -> None:
+    """A workspace is vendored moments before its first check, too new for the stat cache then:
+    the digests a later check takes are kept when that process ends, so the runs after it stat
+    the workspace's files instead of reading them again."""
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+
+    from vendor_cache.digest import tree_digest
+
+    workspace = tmp_path / "workspace"
+    workspace.mkdir()
+    (workspace / "main.tf").write_text("# vendored\n")
+    an_hour_ago = time.time() - 3600
+    os.utime(workspace / "main.tf", (an_hour_ago, an_hour_ago))
+    values = {"status": "vendored", "path": str(workspace), "digest": tree_digest(workspace)}
+    code = (
+        "import sys, json\n"
+        "from atmos_tasks.vendoring import WorkspaceIntact\n"
+        "assert WorkspaceIntact(sys.argv[1])(None, json.loads(sys.argv[2]))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path), json.dumps(values)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    kept = json.loads((tmp_path / ".atmos" / "cache" / "stat-cache.json").read_text())
+    assert str(workspace / "main.tf") in kept
+
+
 def test_answering_loads_no_vendoring_code_for_a_graph_without_it() -> None:
     """`vendoring` costs 50 ms to import: a cached graph without vendored modules never loads it."""
     import subprocess
