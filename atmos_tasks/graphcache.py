@@ -141,7 +141,7 @@ def _file_digest(cache: StatCache, path: str) -> str:
 
 def _tree_digest(cache: StatCache, path: str) -> str:
     try:
-        return cache.tree(Path(path))
+        return cache.tree(path)
     except OSError:
         if os.path.isdir(path):
             raise  # the folder is there: what is in it moved while it was read (a miss)

@@ -34,7 +34,7 @@ FOLDER = Path(".atmos") / "cache" / "settled"
 DB = Path(".atmos") / "doit.sqlite"
 
 
-def _stat(path: Path) -> list[int] | None:
+def _stat(path: Path | str) -> list[int] | None:
     try:
         info = os.stat(path)
     except OSError:
@@ -145,7 +145,7 @@ def load(root: Path, key: str, pairs: list[tuple[str, str]]) -> dict[str, Any] |
         mark = json.loads((root / FOLDER / f"{key}.json").read_text())
         if mark.get("db") != _stat(root / DB):
             return None
-        if any(_stat(Path(path)) != stamp for path, stamp in mark["targets"].items()):
+        if any(_stat(path) != stamp for path, stamp in mark["targets"].items()):
             return None
         if mark.get("records") != _records(root, pairs):
             return None
@@ -173,7 +173,7 @@ def write(
     found: dict[str, Any] = {f"{s['deployment']}:{s['target']}": s for s in summaries}
     mark = {
         "db": _stat(root / DB),
-        "targets": {path: _stat(Path(path)) for path in sorted(set(targets))},
+        "targets": {path: _stat(path) for path in sorted(set(targets))},
         "records": _records(root, pairs),
         "summaries": found,
         # When every component was last checked one by one (a settled run keeps the time it read).
