@@ -98,7 +98,8 @@ class RepoConfig:
         the repository written as `str(Path)` writes it is cut as text: a compilation shows one
         per component.)"""
         text, base = os.fspath(path), os.fspath(self.root)
-        if text.startswith(base + "/") and not text.endswith("/") and "//" not in text and "/./" not in text:
+        plain = not text.endswith(("/", "/.")) and "//" not in text and "/./" not in text
+        if plain and text.startswith(base + "/"):
             return text[len(base) + 1 :]
         try:
             return str(Path(text).relative_to(self.root))

@@ -30,6 +30,7 @@ import glob
 import hashlib
 import os
 import pickle
+import stat
 import sys
 import sysconfig
 import time
@@ -134,9 +135,9 @@ def _file_digest(cache: StatCache, path: str) -> str:
         info = os.stat(path)
     except OSError:
         return "missing"
-    if os.path.isdir(path):
-        return "tree:" + cache.tree(Path(path))
-    return cache.file(Path(path), info)
+    if stat.S_ISDIR(info.st_mode):
+        return "tree:" + cache.tree(path)
+    return cache.file(path, info)
 
 
 def _tree_digest(cache: StatCache, path: str) -> str:
@@ -235,7 +236,7 @@ class _WatchedEnviron(MutableMapping[str, str]):
 def observing(root: Path | None = None) -> Iterator[inputs.Observed]:
     """Observe a compilation: files, trees, globs, refs, the environment, the templates' clock.
 
-    With `root`, each file's digest is taken as it is first read (through the repository's stat cache),
+    With `root`, each file's digest is taken as it is read (through the repository's stat cache),
     so one that changes while compiling no longer matches the graph stored."""
     from atmos_tasks.gotemplate import runtime
 
@@ -244,17 +245,7 @@ def observing(root: Path | None = None) -> Iterator[inputs.Observed]:
         if root is not None:
             cache = StatCache(root / ".atmos" / "cache" / "stat-cache.json")
             repo = GitRepo(root)
-            taken: dict[str, str] = {}
-
-            def digest(path: str) -> str:
-                # Once per path and compilation: 300 components' resolve memos check the same
-                # `vendor.yaml`, and each file a memo checks is then observed.
-                found = taken.get(path)
-                if found is None:
-                    found = taken[path] = _file_digest(cache, path)
-                return found
-
-            observed.digest = digest
+            observed.digest = lambda path: _file_digest(cache, path)
             observed.snapshot = lambda patterns: refs_digest(repo, patterns)
         watched = _WatchedEnviron(real)
         token = runtime.OBSERVE.set(lambda what: inputs.volatile(f"a stack template read the clock ({what})"))

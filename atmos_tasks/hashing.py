@@ -34,6 +34,7 @@ class StatCache:
         self.path = path
         self._entries: dict[str, list[Any]] | None = None
         self._dirty = False
+        self._added: set[str] = set()  # kept by this instance since it loaded the file
 
     def _load(self) -> dict[str, list[Any]]:
         if self._entries is None:
@@ -44,8 +45,10 @@ class StatCache:
                 self._entries = {}
         return self._entries
 
-    def file(self, path: Path, info: os.stat_result | None = None) -> str:
-        return self._file(str(path), info or path.stat())
+    def file(self, path: Path | str, info: os.stat_result | None = None) -> str:
+        """`path`: a `Path`, or text as `str(Path)` writes it (taken as it is)."""
+        key = path if isinstance(path, str) else str(path)
+        return self._file(key, info or os.stat(key))
 
     def _file(self, key: str, info: os.stat_result) -> str:
         """`file` of the path written `key` (as `str(Path)` writes it)."""
@@ -57,6 +60,7 @@ class StatCache:
         digest = file_digest(key)
         if time.time() - info.st_mtime > RACY_SECONDS:
             entries[key] = [*stamp, digest]
+            self._added.add(key)
             self._dirty = True
         return digest
 
@@ -69,7 +73,17 @@ class StatCache:
         )
 
     def save(self) -> None:
+        """Write what this instance kept over the file as it is now: another process (a rollout
+        of another target in the same checkout) may have kept other files' digests meanwhile."""
         if not self._dirty or self._entries is None:
             return
-        write_atomic(self.path, json.dumps(self._entries, separators=(",", ":")))
+        try:
+            loaded = json.loads(self.path.read_text())
+        except (OSError, ValueError):
+            loaded = None
+        merged = loaded if isinstance(loaded, dict) else {}
+        merged.update((key, self._entries[key]) for key in self._added)
+        write_atomic(self.path, json.dumps(merged, separators=(",", ":")))
+        self._entries = merged
+        self._added.clear()
         self._dirty = False

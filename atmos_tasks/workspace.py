@@ -4,8 +4,10 @@ repository as it was at another commit (`workspace_at`)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,7 @@ class Workspace:
         if found is None:
             # A folder that does not exist (a module its stack's `generate:` writes whole) has no
             # content: one digest for all, and no tree to observe.
-            exists = os.path.isdir(where)
+            exists = _is_folder(where)
             digest = self.stat_cache.tree(where) if exists else "absent"
             found = self._digests[where] = (digest, exists)
         # Observed each time, not only when first computed: each component's resolution is
@@ -169,6 +171,17 @@ class Workspace:
 
     def deployment_names(self) -> list[str]:
         return [p.stem for p in list_manifest_paths(self.config)]
+
+
+def _is_folder(path: str) -> bool:
+    """`Path.is_dir` of text: False when nothing (or a file) is there, an error when the folder
+    cannot be looked at (a module under an unreadable folder is not an absent one)."""
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except OSError as err:
+        if err.errno in (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP):
+            return False
+        raise
 
 
 def workspace_at(workspace: Workspace, commit: str) -> Workspace:

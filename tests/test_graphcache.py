@@ -123,16 +123,40 @@ def test_reading_a_graph_keeps_the_digests_it_had_to_take(tmp_path: Path) -> Non
     module = tmp_path / "components" / "terraform" / "vpc"
     module.mkdir(parents=True)
     (module / "main.tf").write_text('variable "cidr" {}\n')
+    just_written = time.time() + 60  # too new to keep, however long the store takes
+    os.utime(module / "main.tf", (just_written, just_written))
     kept = tmp_path / ".atmos" / "cache" / "stat-cache.json"
+
+    def kept_paths() -> set[str]:
+        return set(json.loads(kept.read_text())) if kept.exists() else set()
+
     with graphcache.observing(tmp_path) as observed:
         inputs.tree(str(module))
     graphcache.GraphCache(tmp_path).store("key", observed, [("app", "dev")], [{"basename": "x"}])
-    assert str(module / "main.tf") not in json.loads(kept.read_text())  # too new to keep
+    assert str(module / "main.tf") not in kept_paths()
 
     an_hour_ago = time.time() - 3600  # the same file, as a later run finds it
     os.utime(module / "main.tf", (an_hour_ago, an_hour_ago))
     assert graphcache.GraphCache(tmp_path).load("key") is not None
-    assert str(module / "main.tf") in json.loads(kept.read_text())
+    assert str(module / "main.tf") in kept_paths()
 
     (module / "main.tf").write_text('variable "cidr" { default = "10.0.0.0/16" }\n')
     assert graphcache.GraphCache(tmp_path).load("key") is None  # what was kept never hides a change
+
+
+def test_a_stat_cache_saved_keeps_what_another_process_kept_meanwhile(tmp_path: Path) -> None:
+    """Two rollouts of different targets in one checkout each load the stat cache, hash other
+    files and save: neither drops the digests the other kept."""
+    import time
+
+    an_hour_ago = time.time() - 3600
+    for name in ("a.tf", "b.tf"):
+        (tmp_path / name).write_text(f"# {name}\n")
+        os.utime(tmp_path / name, (an_hour_ago, an_hour_ago))
+    path = tmp_path / "stat-cache.json"
+    one, two = StatCache(path), StatCache(path)
+    one.file(tmp_path / "a.tf")
+    two.file(tmp_path / "b.tf")  # loaded before `one` saved
+    one.save()
+    two.save()
+    assert set(StatCache(path)._load()) == {str(tmp_path / "a.tf"), str(tmp_path / "b.tf")}
