@@ -160,6 +160,12 @@ GRAPH: Any = None
 
 
 def create_tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]]:
+    """The tasks of the invocation (`_tasks`), made with the garbage collector paused."""
+    with process.collector_paused():
+        yield from _tasks(start, invocation)
+
+
+def _tasks(start: Path, invocation: Invocation) -> Iterator[dict[str, Any]]:
     global GRAPH
     from atmos_tasks import graphcache
 

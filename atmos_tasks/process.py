@@ -11,7 +11,9 @@ in milliseconds.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
+from collections.abc import Iterator
 
 _REGISTERED = False
 
@@ -22,3 +24,27 @@ def exit_quickly() -> None:
     if not _REGISTERED:
         _REGISTERED = True
         atexit.register(gc.freeze)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """No cyclic garbage collection while building many objects that live as long as the command
+    (the records read, the task graph): a collection would find nothing to free in them.
+
+    The collector runs every few hundred allocations and, as what is built grows, walks all of it
+    again: reading 15,000 components' records spent about 40% of its time there, and compiling a
+    one-change rollout of 300 components 20 ms (a full collection among them).
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        if gc.get_freeze_count() == 0:
+            # What was built goes straight to the oldest generation, unscanned (freeze, then
+            # unfreeze): re-enabled, the collector would otherwise walk all of it at once.
+            gc.freeze()
+            gc.unfreeze()
+        gc.enable()

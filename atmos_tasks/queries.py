@@ -21,7 +21,8 @@ from atmos_tasks.atomic import write_atomic
 from atmos_tasks.errors import AtmosError, Location
 from atmos_tasks.gitrepo import GitRepo
 from atmos_tasks.notes import read_note
-from atmos_tasks.tracking import ComponentState, DeploymentRecord, collector_paused, read_records
+from atmos_tasks.process import collector_paused
+from atmos_tasks.tracking import ComponentState, DeploymentRecord, read_records
 
 if TYPE_CHECKING:
     from atmos_tasks.config import RepoConfig

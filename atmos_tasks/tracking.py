@@ -8,15 +8,15 @@ is pure except `read_records`, which reads refs and tags with a single `git for-
 from __future__ import annotations
 
 import contextlib
-import gc
 import json
 import re
-from collections.abc import Collection, Generator, Iterator
+from collections.abc import Collection, Generator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Generic, TypeVar
 
 from atmos_tasks.gitrepo import GitRepo
+from atmos_tasks.process import collector_paused
 
 T = TypeVar("T")
 
@@ -387,28 +387,6 @@ def record_patterns(deployment: str | None = None, target: str | None = None) ->
     scope = "/".join(p for p in (deployment, target) if p)
     roots = (REF_ROOT, f"refs/tags/{TAG_ROOT}", f"refs/tags/{ROLLOUT_ROOT}")
     return [f"{root}/{scope}" if scope else root for root in roots]
-
-
-@contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
-    """No cyclic garbage collection while building many small objects that make no cycles.
-
-    The collector runs every few hundred allocations and, as what is built grows, walks all of it
-    again: reading 15,000 components' records spent about 40% of its time there.
-    """
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        if gc.get_freeze_count() == 0:
-            # What was built goes straight to the oldest generation, unscanned (freeze, then
-            # unfreeze): re-enabled, the collector would otherwise walk all of it at once.
-            gc.freeze()
-            gc.unfreeze()
-        gc.enable()
 
 
 def read_records(
