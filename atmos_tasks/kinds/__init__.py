@@ -283,6 +283,16 @@ def template_roots() -> dict[str, str]:
     return {k.template_root: k.name for k in map(get, names()) if k.template_root}
 
 
+def workdir_of(config: Any, deployment: str, target: str, name: str) -> str:
+    """Where a kind runs a component: `.atmos/workdir/<dep>/<target>/<leaf>`. (Joined as text: as
+    four `Path` joins per component, a tenth of a 300-component compilation.)"""
+    import os
+
+    from atmos_tasks.tracking import leaf
+
+    return os.path.join(config.work_dir_text, "workdir", deployment, target, leaf(name))
+
+
 def bound_ref(component: ResolvedComponent, image: str) -> str:
     """The image component bound into `component` under the name `image` (`nixpack/api`)."""
     return next((str(r) for r in component.image_refs if r.name == image), image)

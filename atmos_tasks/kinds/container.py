@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from atmos_tasks.hashing import hash_json
-from atmos_tasks.kinds import CompileContext, Health, Job, Kind, deferred_vars
+from atmos_tasks.kinds import CompileContext, Health, Job, Kind, deferred_vars, workdir_of
 
 if TYPE_CHECKING:
     import docker
@@ -939,11 +939,10 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> ContainerJob:
     import shlex
 
     from atmos_tasks.manifest import duration_seconds
-    from atmos_tasks.tracking import leaf
 
     config, resolved = cc.workspace.config, cc.resolved
     variables = component.vars
-    workdir = config.work_dir / "workdir" / resolved.deployment / resolved.target / leaf(component.name)
+    workdir = workdir_of(config, resolved.deployment, resolved.target, component.name)
     command = variables.get("command")
     check = variables.get("healthcheck")
     timeout = component.metadata.get("timeout")
@@ -953,7 +952,7 @@ def make_job(cc: CompileContext, component: ResolvedComponent) -> ContainerJob:
         target=resolved.target,
         component=component.name,
         root=str(config.work_root_path),
-        workdir=str(workdir),
+        workdir=workdir,
         vars=variables,
         env=component.env,
         static_key=hash_json({"vars": variables, "env": component.env, "bindings": component.bindings}),
